@@ -1,0 +1,308 @@
+"""The one small protocol every calendar and mail back end implements.
+
+Connectors never import `scheduler`: they see people only as `CalendarRef`s and
+sessions only as `NewEvent`s keyed by the session key. Every call is batch-shaped
+(one call per organiser or per group of calendars, so providers can batch) and
+idempotent by that key, so a retried or crashed run can never create a second event.
+
+Time values are timezone-aware `datetime`s everywhere; a naive datetime is a bug and
+is rejected by the value types themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+#: Private tag carrying the session key on every event Coachpass creates
+#: (iCalendar property, Google `extendedProperties.private` key, Graph extended property).
+SESSION_TAG = "X-COACHPASS-SESSION"
+#: Suffix of the iCalendar UID: `<key>@coachpass`.
+UID_DOMAIN = "coachpass"
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+
+
+# ---------------------------------------------------------------------------
+# Errors. A connector raises these; the CLI shows `ConnectorUserError`s without a
+# traceback (they name the account, calendar or setting to fix) and keeps the
+# traceback for anything else.
+# ---------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Something a back end could not do. Never carries a secret in its message."""
+
+
+class ConnectorUserError(ConnectorError):
+    """A problem the admin can fix: bad credentials, revoked grant, missing calendar."""
+
+
+class AuthError(ConnectorUserError):
+    """Credentials missing, expired or revoked; the message names account and fix."""
+
+
+class SecretError(ConnectorUserError):
+    """A secret named by the config could not be read (env var unset, file missing)."""
+
+
+class TransientError(ConnectorError):
+    """Throttling or a server fault that outlived the connector's own retries."""
+
+
+# ---------------------------------------------------------------------------
+# Value types
+# ---------------------------------------------------------------------------
+
+
+class BusyKind(str, Enum):
+    BUSY = "busy"
+    TENTATIVE = "tentative"
+    OOF = "oof"  # out of office: the whole span is unavailable, no buffer logic needed
+
+
+@dataclass(frozen=True)
+class Busy:
+    start: datetime
+    end: datetime
+    kind: BusyKind = BusyKind.BUSY
+
+    def __post_init__(self) -> None:
+        _aware("Busy.start", self.start)
+        _aware("Busy.end", self.end)
+        if self.end < self.start:
+            raise ValueError(f"Busy ends before it starts: {self.start} > {self.end}")
+
+
+@dataclass(frozen=True)
+class CalendarRef:
+    """Which calendar to read or write, and whose it is."""
+
+    person_id: str
+    email: str
+    calendar_id: str  # provider's id: Google calendar id, Graph mailbox UPN, ICS path, CalDAV URL
+    timezone: str = "UTC"  # the owner's zone: floating ICS times are read in it
+
+
+@dataclass(frozen=True)
+class FreeBusy:
+    """Answer of `busy`: intervals per person, and a readable error for each calendar
+    that could not be read. A calendar in `errors` is *unknown*, never free."""
+
+    intervals: Mapping[str, tuple[Busy, ...]]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A session to put in the organiser's calendar, inviting the attendees."""
+
+    key: str  # session key: idempotency key, Google id, Graph transactionId, ICS UID stem
+    organizer: CalendarRef
+    attendees: tuple[Attendee, ...]
+    start: datetime
+    end: datetime
+    summary: str
+    description_text: str
+    description_html: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    guideline_url: str | None = None  # linked (Google: Drive link attachment) when set
+    online_meeting: bool = True  # ask the provider for a native video link (Meet / Teams)
+    video_url: str | None = None  # fallback link for back ends without native meetings
+    location: str = ""
+
+    def __post_init__(self) -> None:
+        _aware("NewEvent.start", self.start)
+        _aware("NewEvent.end", self.end)
+
+
+class ChangeAction(str, Enum):
+    MOVE = "move"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """Move or cancel an event this service created."""
+
+    key: str
+    organizer: CalendarRef
+    action: ChangeAction
+    event_id: str | None = None  # provider id when known; otherwise found by key
+    start: datetime | None = None  # MOVE only
+    end: datetime | None = None
+    comment: str = ""  # CANCEL: told to the attendees
+
+    def __post_init__(self) -> None:
+        _aware("EventChange.start", self.start)
+        _aware("EventChange.end", self.end)
+        if self.action is ChangeAction.MOVE and (self.start is None or self.end is None):
+            raise ValueError("a MOVE needs start and end")
+
+
+class Outcome(str, Enum):
+    CREATED = "created"  # a new event now exists
+    EXISTED = "existed"  # the key was there already: adopted, nothing created
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    GONE = "gone"  # the event was already deleted/cancelled: success for cancel
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    outcome: Outcome
+    event_id: str | None = None
+    video_url: str | None = None
+    error: str | None = None  # human readable, names the person/calendar; no secrets
+    retryable: bool = False  # FAILED but worth trying again on the next run
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not Outcome.FAILED
+
+
+class Response(str, Enum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs_action"
+
+
+@dataclass(frozen=True)
+class EventState:
+    """What the organiser's calendar says about one of our events now."""
+
+    key: str  # session key, read back from the private tag (or the UID)
+    event_id: str
+    start: datetime
+    end: datetime
+    cancelled: bool = False  # cancelled or deleted by the organiser
+    responses: Mapping[str, Response] = field(default_factory=dict)  # email (lower) -> reply
+    attended: Mapping[str, bool] | None = None  # provider-verified attendance, when known
+
+    def __post_init__(self) -> None:
+        _aware("EventState.start", self.start)
+        _aware("EventState.end", self.end)
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Answer of `changes`: our events that changed since `cursor` (all of them in
+    the window when `full`), and the cursor for next time."""
+
+    events: tuple[EventState, ...]
+    cursor: str
+    full: bool = False  # True when this was a full read (first run or expired cursor)
+    removed: tuple[str, ...] = ()  # keys (or provider ids) reported deleted
+
+
+# ---------------------------------------------------------------------------
+# Protocols
+# ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class CalendarConnector(Protocol):
+    """A calendar back end. Contract (tests/contract/suite.py checks it for every one):
+
+    - `busy` returns every person asked for, either in `intervals` (possibly empty) or
+      in `errors`; recurring events are expanded, all-day events cover their days,
+      free/transparent, declined and cancelled events are not busy.
+    - `create` is idempotent by `NewEvent.key`: a key that exists (even cancelled)
+      yields `EXISTED` with the existing event's id, never a second event.
+    - `update` moves or cancels; cancelling what is already gone is success (`GONE`).
+    - `changes` lists only events carrying our tag; an expired or unknown cursor falls
+      back to a full read of the window (`full=True`), never an error.
+    - results come back in the order of the input.
+    """
+
+    name: str
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        ...
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        ...
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        ...
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends one finished message; returns its Message-ID."""
+
+    def send(self, message: EmailMessage) -> str:
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What a connector factory may need besides its own options."""
+
+    base_dir: Path  # relative paths in options are resolved against the config's folder
+    outbox: Path | None = None  # where invitations/reports go when there is no server
+    organisation: str = ""
+
+
+def resolve_secret(options: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    """Read secret `name` from `<name>_env` (an environment variable) or `<name>_file`.
+
+    Secrets are never written inline in the config (the settings reject that); the
+    message on failure names the variable or file, never a value.
+    """
+    env_name = options.get(f"{name}_env")
+    file_name = options.get(f"{name}_file")
+    if env_name:
+        value = os.environ.get(str(env_name))
+        if value:
+            return value
+        if required:
+            raise SecretError(f"environment variable {env_name} (for {name}) is not set")
+        return None
+    if file_name:
+        path = Path(str(file_name)).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"cannot read {name} from file {path}: {exc.strerror}") from None
+    if required:
+        raise SecretError(f"no {name}: set {name}_env or {name}_file in the connector settings")
+    return None
+
+
+def in_order(keys: Sequence[str], results: Mapping[str, Result]) -> list[Result]:
+    """Results in the order of `keys`; a key without result is a bug in the connector."""
+    return [results[k] for k in keys]

@@ -1,0 +1,27 @@
+"""The user-error family: shown without a traceback, exit code 2.
+
+Anything that is not a `UserError` (or a connector's `ConnectorUserError`) is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix; the message names the file, field or value."""
+
+
+class ConfigError(UserError):
+    """The configuration is invalid. `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class StoreError(UserError):
+    """The store cannot be opened or migrated (wrong URL, server down)."""
+
+
+class AlreadySent(UserError):
+    """A report for this month and recipient was sent already (use --resend)."""
