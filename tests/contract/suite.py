@@ -1,0 +1,338 @@
+"""One contract suite that every calendar back end runs (vdirsyncer style).
+
+A back end plugs in with a few lines in its own test module:
+
+    @pytest.fixture
+    def harness(tmp_path):
+        return LocalHarness(tmp_path)
+
+    class TestLocalContract(ConnectorContract):
+        pass
+
+The `harness` fixture must give a *fresh, empty* set of calendars for each test
+(function scope): the suite asserts exact sets of events. It checks the connector
+only through the `CalendarConnector` protocol and acts on calendars from the
+outside only through the `Harness` protocol (tests/contract/harness.py).
+
+`FreeBusy.intervals` and `FreeBusy.errors` are keyed by `CalendarRef.person_id`.
+
+All dates are in March 2031, so nothing depends on today. Session keys have the shape
+`session_key` gives them (`cp` + 32 hex digits) and are fresh per test, so a fake
+server shared between tests would still not mix them up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from connectors.base import (
+    Attachment,
+    Attendee,
+    Busy,
+    BusyKind,
+    ChangeAction,
+    ChangeSet,
+    EventChange,
+    EventState,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Response,
+)
+from tests.contract.harness import PEOPLE, Harness
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+UTC = ZoneInfo("UTC")
+#: The window every test reads: the whole of March 2031, with a day's margin each side.
+WINDOW_START = datetime(2031, 2, 28, tzinfo=UTC)
+WINDOW_END = datetime(2031, 4, 2, tzinfo=UTC)
+
+
+def at(day: int, hour: int, minute: int = 0, tz: ZoneInfo = STOCKHOLM) -> datetime:
+    """A wall-clock time on a day of March 2031 (Stockholm unless told)."""
+    return datetime(2031, 3, day, hour, minute, tzinfo=tz)
+
+
+def new_key() -> str:
+    return "cp" + uuid.uuid4().hex
+
+
+def session(
+    harness: Harness,
+    seller: str,
+    start: datetime,
+    *,
+    key: str | None = None,
+    minutes: int = 45,
+) -> NewEvent:
+    email, _tz = PEOPLE[seller]
+    return NewEvent(
+        key=key or new_key(),
+        organizer=harness.ref("manager"),
+        attendees=(Attendee(email=email, name=seller.title()),),
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        summary=f"Coaching: Manager / {seller.title()}",
+        description_text="Agenda\n- Wins since last time\n- One skill to practise\n",
+        description_html="<p>Agenda</p><ul><li>Wins since last time</li></ul>",
+        attachments=(Attachment("guideline.txt", "text/plain", b"Listen more than you talk.\n"),),
+        video_url="https://video.example.com/room/coaching",
+    )
+
+
+def aware(value: datetime) -> bool:
+    return value.tzinfo is not None and value.utcoffset() is not None
+
+
+def read_busy(harness: Harness, people: Iterable[str]) -> FreeBusy:
+    refs = [harness.ref(p) for p in people]
+    answer = harness.connector.busy(refs, WINDOW_START, WINDOW_END)
+    for person, intervals in answer.intervals.items():
+        assert isinstance(intervals, tuple), f"{person}: intervals must be a tuple"
+        for item in intervals:
+            assert aware(item.start) and aware(item.end), f"{person}: naive time in {item}"
+            assert item.start < WINDOW_END and item.end > WINDOW_START, f"outside: {item}"
+    return answer
+
+
+def read_changes(harness: Harness, cursor: str | None) -> ChangeSet:
+    answer = harness.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
+    assert isinstance(answer.cursor, str) and answer.cursor, "changes must hand out a cursor"
+    for event in answer.events:
+        assert aware(event.start) and aware(event.end), f"naive time in {event}"
+    if cursor is None:
+        assert answer.full, "a read without cursor is a full read"
+    return answer
+
+
+def by_key(answer: ChangeSet) -> dict[str, EventState]:
+    return {event.key: event for event in answer.events}
+
+
+def covers(intervals: Iterable[Busy], start: datetime, end: datetime, kind: BusyKind) -> bool:
+    """Some interval of `kind` covers [start, end) entirely."""
+    return any(b.kind is kind and b.start <= start and b.end >= end for b in intervals)
+
+
+def overlaps(intervals: Iterable[Busy], start: datetime, end: datetime) -> bool:
+    return any(b.start < end and b.end > start for b in intervals)
+
+
+def shows_cancelled(answer: ChangeSet, key: str, event_id: str | None) -> bool:
+    event = by_key(answer).get(key)
+    if event is not None:
+        return event.cancelled
+    return key in answer.removed or (event_id is not None and event_id in answer.removed)
+
+
+class ConnectorContract:
+    """Subclass in a back end's test module, next to a `harness` fixture."""
+
+    # --- busy -----------------------------------------------------------------------
+
+    def test_busy_answers_for_every_person_asked(self, harness: Harness) -> None:
+        harness.add_busy("seller1", at(4, 10), at(4, 11))
+        answer = read_busy(harness, PEOPLE)
+        for person in PEOPLE:
+            assert person in answer.intervals or person in answer.errors, person
+        assert not answer.errors, answer.errors
+        # An empty calendar is an empty tuple, not a missing entry.
+        assert answer.intervals["seller3"] == ()
+
+    def test_busy_shows_unrelated_meeting(self, harness: Harness) -> None:
+        harness.add_busy("seller1", at(4, 10), at(4, 11, 30))
+        harness.add_busy("seller2", at(5, 9, tz=ZoneInfo("America/New_York")), at(5, 10))
+        answer = read_busy(harness, ["seller1", "seller2", "manager"])
+        assert covers(answer.intervals["seller1"], at(4, 10), at(4, 11, 30), BusyKind.BUSY)
+        ny_start = datetime(2031, 3, 5, 9, tzinfo=ZoneInfo("America/New_York"))
+        assert covers(
+            answer.intervals["seller2"], ny_start, ny_start + timedelta(hours=1), BusyKind.BUSY
+        )
+        # Nobody else's meeting leaks into the manager's time, nor seller1's into seller2's.
+        assert answer.intervals["manager"] == ()
+        assert not overlaps(answer.intervals["seller2"], at(4, 10), at(4, 11, 30))
+
+    def test_busy_kinds_out_of_office_and_tentative(self, harness: Harness) -> None:
+        harness.add_busy("seller1", at(10, 0), at(12, 0), kind=BusyKind.OOF, summary="Holiday")
+        harness.add_busy("seller1", at(13, 14), at(13, 15), kind=BusyKind.TENTATIVE)
+        intervals = read_busy(harness, ["seller1"]).intervals["seller1"]
+        assert covers(intervals, at(10, 0), at(12, 0), BusyKind.OOF)
+        assert covers(intervals, at(13, 14), at(13, 15), BusyKind.TENTATIVE)
+        assert not covers(intervals, at(13, 14), at(13, 15), BusyKind.BUSY)
+
+    def test_busy_leaves_free_time_free(self, harness: Harness) -> None:
+        harness.add_busy("seller1", at(4, 10), at(4, 11))
+        intervals = read_busy(harness, ["seller1"]).intervals["seller1"]
+        assert not overlaps(intervals, at(4, 11), at(4, 17))
+        assert not overlaps(intervals, at(5, 0), at(6, 0))
+
+    # --- create -----------------------------------------------------------------------
+
+    def test_create_batch_results_in_input_order(self, harness: Harness) -> None:
+        events = [
+            session(harness, "seller1", at(11, 9)),
+            session(harness, "seller2", at(11, 14)),
+            session(harness, "seller3", at(12, 10)),
+        ]
+        results = harness.connector.create(events)
+        assert [r.key for r in results] == [e.key for e in events]
+        for result in results:
+            assert result.outcome is Outcome.CREATED, result
+            assert result.event_id
+        assert len({r.event_id for r in results}) == 3
+
+    def test_create_same_key_again_adopts_the_event(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        (first,) = harness.connector.create([event])
+        (again,) = harness.connector.create([event])
+        assert first.outcome is Outcome.CREATED
+        assert again.outcome is Outcome.EXISTED
+        assert again.event_id == first.event_id
+        assert harness.count_events(event.key) == 1
+
+    def test_create_after_cancel_adopts_the_cancelled_event(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        (created,) = harness.connector.create([event])
+        cancel = EventChange(event.key, event.organizer, ChangeAction.CANCEL, created.event_id)
+        (cancelled,) = harness.connector.update([cancel])
+        assert cancelled.outcome is Outcome.CANCELLED
+        (again,) = harness.connector.create([event])
+        assert again.outcome is Outcome.EXISTED
+        assert harness.count_events(event.key) == 1
+
+    def test_created_event_makes_organiser_busy(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(12, 13))
+        harness.connector.create([event])
+        intervals = read_busy(harness, ["manager"]).intervals["manager"]
+        assert covers(intervals, event.start, event.end, BusyKind.BUSY)
+
+    # --- update -----------------------------------------------------------------------
+
+    def test_move_updates_and_changes_show_new_time(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        (created,) = harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        new_start, new_end = at(18, 15), at(18, 15, 45)
+        move = EventChange(
+            event.key, event.organizer, ChangeAction.MOVE, created.event_id, new_start, new_end
+        )
+        (moved,) = harness.connector.update([move])
+        assert moved.outcome is Outcome.UPDATED
+        state = by_key(read_changes(harness, cursor))[event.key]
+        assert (state.start, state.end) == (new_start, new_end)
+        assert not state.cancelled
+        assert harness.count_events(event.key) == 1
+
+    def test_cancel_then_cancel_again_is_gone(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        # Found by key alone: the store may not know the provider id after a crash.
+        cancel = EventChange(event.key, event.organizer, ChangeAction.CANCEL, comment="Ill")
+        (first,) = harness.connector.update([cancel])
+        (second,) = harness.connector.update([cancel])
+        assert first.outcome is Outcome.CANCELLED
+        assert second.outcome is Outcome.GONE
+        assert second.ok
+
+    def test_update_batch_results_in_input_order(self, harness: Harness) -> None:
+        one = session(harness, "seller1", at(11, 9))
+        two = session(harness, "seller2", at(11, 14))
+        harness.connector.create([one, two])
+        never_created = new_key()
+        manager = harness.ref("manager")
+        changes = [
+            EventChange(two.key, manager, ChangeAction.CANCEL),
+            EventChange(never_created, manager, ChangeAction.CANCEL),
+            EventChange(one.key, manager, ChangeAction.MOVE, None, at(20, 9), at(20, 10)),
+        ]
+        results = harness.connector.update(changes)
+        assert [r.key for r in results] == [two.key, never_created, one.key]
+        assert [r.outcome for r in results] == [Outcome.CANCELLED, Outcome.GONE, Outcome.UPDATED]
+
+    # --- changes ----------------------------------------------------------------------
+
+    def test_full_read_lists_our_events_only(self, harness: Harness) -> None:
+        harness.add_busy("manager", at(6, 10), at(6, 11), summary="Pipeline review")
+        events = [session(harness, "seller1", at(11, 9)), session(harness, "seller2", at(11, 14))]
+        results = harness.connector.create(events)
+        answer = read_changes(harness, None)
+        assert answer.full
+        states = by_key(answer)
+        assert set(states) == {e.key for e in events}
+        for event, result in zip(events, results, strict=True):
+            state = states[event.key]
+            assert state.event_id == result.event_id
+            assert (state.start, state.end) == (event.start, event.end)
+            assert not state.cancelled
+
+    def test_cursor_with_nothing_changed_gives_no_events(self, harness: Harness) -> None:
+        harness.connector.create([session(harness, "seller1", at(11, 9))])
+        first = read_changes(harness, None)
+        again = harness.connector.changes(
+            harness.ref("manager"), first.cursor, WINDOW_START, WINDOW_END
+        )
+        assert again.events == ()
+        assert again.removed == ()
+        assert not again.full
+        assert again.cursor
+
+    def test_changes_show_attendee_decline(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        harness.respond(event.key, "seller1", Response.DECLINED)
+        state = by_key(read_changes(harness, cursor))[event.key]
+        assert state.responses.get("seller1@example.com") is Response.DECLINED
+
+    def test_changes_show_attendee_accept(self, harness: Harness) -> None:
+        event = session(harness, "seller2", at(11, 14))
+        harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        harness.respond(event.key, "seller2", Response.ACCEPTED)
+        state = by_key(read_changes(harness, cursor))[event.key]
+        assert state.responses.get("seller2@example.com") is Response.ACCEPTED
+
+    def test_changes_show_cancel_in_calendar(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        (created,) = harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        harness.cancel_in_calendar(event.key)
+        assert shows_cancelled(read_changes(harness, cursor), event.key, created.event_id)
+
+    def test_changes_show_move_in_calendar(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        new_start, new_end = at(25, 13, 30), at(25, 14, 15)
+        harness.move_in_calendar(event.key, new_start, new_end)
+        state = by_key(read_changes(harness, cursor))[event.key]
+        assert (state.start, state.end) == (new_start, new_end)
+
+    def test_changes_show_our_own_cancel(self, harness: Harness) -> None:
+        event = session(harness, "seller3", at(12, 10))
+        (created,) = harness.connector.create([event])
+        cursor = read_changes(harness, None).cursor
+        harness.connector.update([EventChange(event.key, event.organizer, ChangeAction.CANCEL)])
+        assert shows_cancelled(read_changes(harness, cursor), event.key, created.event_id)
+
+    def test_expired_cursor_falls_back_to_full_read(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        old = read_changes(harness, None).cursor
+        harness.expire_cursor()
+        answer = harness.connector.changes(harness.ref("manager"), old, WINDOW_START, WINDOW_END)
+        assert answer.full
+        assert event.key in by_key(answer)
+        assert answer.cursor
+
+    def test_unknown_cursor_falls_back_to_full_read(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        answer = harness.connector.changes(
+            harness.ref("manager"), "not-a-cursor-of-ours", WINDOW_START, WINDOW_END
+        )
+        assert answer.full
+        assert event.key in by_key(answer)
