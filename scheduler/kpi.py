@@ -123,16 +123,15 @@ class KpiFigures:
 
     @property
     def coverage_rating(self) -> Rating:
-        return _rate(self.coverage, COVERAGE_GREEN, COVERAGE_AMBER)
+        return coverage_rating(self.coverage)
 
     @property
     def held_rate_rating(self) -> Rating:
-        return _rate(self.held_rate, HELD_RATE_GREEN, HELD_RATE_AMBER)
+        return held_rate_rating(self.held_rate)
 
     @property
     def minutes_rating(self) -> Rating:
-        target = self.target_minutes_per_manager_week
-        return _rate(self.minutes_per_manager_week, target, target * MINUTES_AMBER_SHARE)
+        return minutes_rating(self.minutes_per_manager_week, self.target_minutes_per_manager_week)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +174,18 @@ def _rate(value: float | None, green: float, amber: float) -> Rating:
     if value >= amber:
         return Rating.AMBER
     return Rating.RED
+
+
+def coverage_rating(value: float | None) -> Rating:
+    return _rate(value, COVERAGE_GREEN, COVERAGE_AMBER)
+
+
+def held_rate_rating(value: float | None) -> Rating:
+    return _rate(value, HELD_RATE_GREEN, HELD_RATE_AMBER)
+
+
+def minutes_rating(value: float | None, target: int) -> Rating:
+    return _rate(value, target, target * MINUTES_AMBER_SHARE)
 
 
 def weeks_in(month: Month) -> float:
@@ -316,10 +327,15 @@ def trend(
     """Organisation-level coverage, held rate and minutes for each of `months`, in order.
 
     Needs no history: the three ratios depend only on the sessions' current states.
+    A month without any session of the organisation has no data (all three None).
     """
     records = list(sessions)
     points = []
     for month in months:
+        if not any(r.org_id == org.id and r.month == month for r in records):
+            # Before Coachpass was in use: "no data", not a red 0 % that never happened.
+            points.append(TrendPoint(month, None, None, None))
+            continue
         kpi = compute_month(org, month, records)
         points.append(TrendPoint(month, kpi.coverage, kpi.held_rate, kpi.minutes_per_manager_week))
     return points
