@@ -1,0 +1,165 @@
+"""Single-value checks shared by the YAML models and the CSV people import.
+
+Each check returns the normalised value or raises `ValueError` with the words the
+user sees after `file:line: field:` (so no field name in the message itself).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from dataclasses import dataclass
+from datetime import time
+from email.utils import parseaddr
+from functools import cache
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LANGUAGES = ("sv", "en")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+#: A key that names a secret. `<key>_env` / `<key>_file` are how secrets are given.
+SECRET_KEY = re.compile(
+    r"(?:^|_)(?:password|passwd|secret|token|private_key|api_key|apikey)$", re.IGNORECASE
+)
+
+
+def suggest(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`; did you mean 'x'?` for a close match, else ''."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@cache
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_timezone(value: str) -> str:
+    if value in _zones():
+        return value
+    raise ValueError(f"unknown time zone {value!r}{suggest(value, _zones())}")
+
+
+@cache
+def _countries() -> dict[str, tuple[str, ...]]:
+    import holidays  # imported late: it is slow to import and only needed here
+
+    supported = holidays.list_supported_countries()
+    # holidays also accepts alpha-3 codes; the config uses alpha-2 only.
+    return {code: tuple(subs) for code, subs in supported.items() if len(code) == 2}
+
+
+def check_country(value: str) -> str:
+    if value in _countries():
+        return value
+    if value.upper() in _countries():
+        raise ValueError(f"unknown country {value!r}; did you mean {value.upper()!r}?")
+    raise ValueError(
+        f"unknown country {value!r}: use an ISO 3166 alpha-2 code with public holidays "
+        "in the holidays package (e.g. SE, NO, DE, US)"
+    )
+
+
+def check_subdivision(country: str, value: str) -> str:
+    subs = _countries().get(country, ())
+    if value in subs:
+        return value
+    if not subs:
+        raise ValueError(f"country {country!r} has no subdivisions; remove subdivision")
+    hint = suggest(value, subs)
+    if hint:
+        raise ValueError(f"unknown subdivision {value!r} of {country}{hint}")
+    listed = ", ".join(subs[:12]) + (", ..." if len(subs) > 12 else "")
+    raise ValueError(f"unknown subdivision {value!r} of {country}: use one of {listed}")
+
+
+def check_email(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def check_sender(value: str) -> str:
+    """`Name <address>` or a bare address."""
+    _name, address = parseaddr(value)
+    if not address or not _EMAIL.match(address):
+        raise ValueError(f"{value!r} is not an e-mail address (e.g. 'Coachpass <cp@acme.example>')")
+    return value
+
+
+def check_language(value: str) -> str:
+    if value in LANGUAGES:
+        return value
+    raise ValueError(f"unsupported language {value!r}: use sv or en")
+
+
+def parse_clock(value: object) -> time:
+    text = str(value).strip()
+    match = _TIME.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day as HH:MM (24-hour, e.g. '08:30')")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_weekday(value: object) -> int:
+    text = str(value).strip().lower()
+    if text in WEEKDAYS:
+        return WEEKDAYS.index(text)
+    if text in _FULL_WEEKDAYS:
+        return _FULL_WEEKDAYS.index(text)
+    raise ValueError(f"unknown weekday {value!r}: use {', '.join(WEEKDAYS)}")
+
+
+def check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(
+            f"cron expression {value!r} does not parse: {exc} "
+            "(5 fields: minute hour day month weekday)"
+        ) from None
+    return value
+
+
+def check_https_url(value: str) -> str:
+    if not re.match(r"^https://[^\s/]+\S*$", value):
+        raise ValueError(f"{value!r} is not an https:// URL")
+    return value
+
+
+def check_url_template(value: str) -> str:
+    """A fallback video link; `{key}` (the session key) is the one placeholder."""
+    try:
+        value.format(key="cp0")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{value!r} has a bad placeholder ({exc}); only {{key}} may be used"
+        ) from None
+    return value
+
+
+def check_slug(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value):
+        raise ValueError(
+            f"{value!r} is not an id: use letters, digits, '.', '_' or '-' (no spaces)"
+        )
+    return value
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One line of a validation report: `file:line: field.path: message`."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"

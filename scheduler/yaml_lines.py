@@ -1,0 +1,156 @@
+"""Load YAML and remember the line of every key and list item.
+
+Validation messages name `file:line: field.path`, so the loader keeps a map from each
+value's path (a tuple of keys and list indexes) to the 1-based line where it was
+written. The same loader is used when the admin commands edit the file.
+
+The loader is PyYAML's safe loader with two YAML 1.1 traps removed, because both
+bite exactly this kind of file:
+- `NO`, `no`, `on`, `off`, `yes` are *strings* (Norway's country code is `NO`);
+  only `true` / `false` are booleans, as in YAML 1.2.
+- `8:00` or `17:30` are *strings*, not base-60 integers (YAML 1.1 reads `17:30`
+  as 1050), so working hours may be written with or without quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scheduler.errors import UserError
+
+PathKey = tuple[str | int, ...]
+
+_TIME_LIKE = re.compile(r"^[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?$")
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """Safe loader with YAML 1.2 booleans and clock times kept as strings."""
+
+
+def _install_resolvers() -> None:
+    resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        kept = [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
+        resolvers[first] = kept
+    for first in "0123456789":
+        # Checked before the int/float resolvers of the same first character.
+        resolvers[first] = [("tag:yaml.org,2002:str", _TIME_LIKE), *resolvers.get(first, [])]
+    for first in "tTfF":
+        resolvers.setdefault(first, []).insert(0, ("tag:yaml.org,2002:bool", _BOOL_12))
+    ConfigLoader.yaml_implicit_resolvers = resolvers
+
+
+_install_resolvers()
+
+
+@dataclass(frozen=True)
+class LoadedYaml:
+    data: Any
+    lines: Mapping[PathKey, int]
+    duplicate_keys: tuple[tuple[PathKey, int], ...] = field(default=())
+
+    def line_of(self, path: PathKey) -> int | None:
+        """Line of `path`, or of its nearest written ancestor (a missing field is
+        reported on the line of the mapping that lacks it)."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def parse_yaml(text: str, source: Path) -> LoadedYaml:
+    """Parse `text` (read from `source`, named in errors). Raises `UserError` for a
+    syntax error (with its line) or an empty document."""
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise UserError(f"{source}: the file is empty; see config/coachpass.example.yaml")
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise UserError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{source}: YAML syntax error: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
+    duplicates: list[tuple[PathKey, int]] = []
+    _walk(node, (), lines, duplicates)
+    return LoadedYaml(data, lines, tuple(duplicates))
+
+
+def _scalar_key(node: yaml.Node) -> str | int:
+    value = node.value if isinstance(node, yaml.ScalarNode) else str(node.value)
+    # Keys are matched against field names and loc entries, which are strings;
+    # list indexes are the only ints in a path.
+    return str(value)
+
+
+def _walk(
+    node: yaml.Node,
+    path: PathKey,
+    lines: dict[PathKey, int],
+    duplicates: list[tuple[PathKey, int]],
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str | int] = set()
+        for key_node, value_node in node.value:
+            key = _scalar_key(key_node)
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                duplicates.append((child, line))
+            seen.add(key)
+            lines[child] = line
+            _walk(value_node, child, lines, duplicates)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _walk(item, child, lines, duplicates)
+
+
+def load_yaml_file(path: Path) -> LoadedYaml:
+    """Read and parse a config file; a missing or unreadable file is a `UserError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such config file (copy config/coachpass.example.yaml, "
+            "or pass --config / set COACHPASS_CONFIG)"
+        ) from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(text, path)
+
+
+def dump_yaml(data: Any) -> str:
+    """Serialise `data` for writing back; key order is kept. Comments are not (PyYAML
+    does not keep them), which the editing commands say in their help."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def format_path(path: PathKey) -> str:
+    """`("teams", 0, "sellers", 3, "timezone")` -> `teams[0].sellers[3].timezone`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
