@@ -1,0 +1,193 @@
+"""Files of the local connector: locking, crash-safe writes, and VEVENT splicing.
+
+A calendar is either one `.ics` file or a folder of `.ics` files (vdir style). We
+rewrite a file only by *splicing*: our own VEVENT blocks are replaced or appended as
+text and every other byte (VTIMEZONEs, other people's events, X- properties we do
+not understand, even components icalendar cannot parse) is written back unchanged.
+A parse-and-serialise round trip would reformat or drop what it does not know.
+
+Two processes (the service and an admin's CLI) may write the same calendar: every
+read-modify-write holds an `fcntl` lock on a lock file beside the calendar, and the
+new content goes to a temp file that replaces the old one with `os.replace`, so a
+crash leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CRLF = "\r\n"
+PRODID = "-//Coachpass//Coachpass local connector//EN"
+
+_BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def empty_calendar(extra: str = "") -> str:
+    return CRLF.join(
+        ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
+        + ([extra] if extra else [])
+        + ["END:VCALENDAR", ""]
+    )
+
+
+def unfold(text: str) -> str:
+    return _FOLD.sub("", text)
+
+
+def property_value(block: str, name: str) -> str | None:
+    """First value of property `name` in an unfolded-or-folded block (parameters ignored)."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
+    match = pattern.search(unfold(block))
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A top-level VEVENT block inside a VCALENDAR: text[start:end], end after its EOL."""
+
+    start: int
+    end: int
+    uid: str | None
+    tag: str | None
+
+
+def vevent_spans(text: str) -> list[Span]:
+    """VEVENT blocks directly inside a VCALENDAR (their VALARMs stay inside them)."""
+    spans: list[Span] = []
+    depth = 0
+    begin = -1
+    for match in _BLOCK_LINE.finditer(text):
+        kind, name = match.group(1).upper(), match.group(2).upper()
+        if kind == "BEGIN":
+            depth += 1
+            if depth == 2 and name == "VEVENT":
+                begin = match.start()
+        else:
+            if depth == 2 and name == "VEVENT" and begin >= 0:
+                end = match.end()
+                if text.startswith("\r\n", end):
+                    end += 2
+                elif text.startswith("\n", end):
+                    end += 1
+                block = text[begin:end]
+                spans.append(
+                    Span(
+                        begin,
+                        end,
+                        property_value(block, "UID"),
+                        property_value(block, "X-COACHPASS-SESSION"),
+                    )
+                )
+                begin = -1
+            depth = max(0, depth - 1)
+    return spans
+
+
+def replace_span(text: str, span: Span, block: str) -> str:
+    return text[: span.start] + block + text[span.end :]
+
+
+def append_vevent(text: str, block: str) -> str:
+    """Insert `block` before the last END:VCALENDAR (a file without one gets a new one)."""
+    matches = [
+        m
+        for m in _BLOCK_LINE.finditer(text)
+        if m.group(1).upper() == "END" and m.group(2).upper() == "VCALENDAR"
+    ]
+    if not matches:
+        return empty_calendar().replace("END:VCALENDAR", block + "END:VCALENDAR", 1)
+    at = matches[-1].start()
+    prefix = text[:at]
+    if prefix and not prefix.endswith("\n"):
+        prefix += CRLF
+    return prefix + block + text[at:]
+
+
+def calendar_level_property(text: str, name: str) -> str | None:
+    """A property of the VCALENDAR itself (before its first component)."""
+    first = re.search(r"^BEGIN:(?!VCALENDAR)", text, re.MULTILINE | re.I)
+    head = text[: first.start()] if first else text
+    return property_value(head, name)
+
+
+def set_calendar_level_property(text: str, name: str, value: str) -> str:
+    first = re.search(r"^BEGIN:(?!VCALENDAR)", text, re.MULTILINE | re.I)
+    cut = first.start() if first else len(text)
+    head, tail = text[:cut], text[cut:]
+    pattern = re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:.*?\r?\n", re.MULTILINE | re.I)
+    head = pattern.sub("", head)
+    if first is None:
+        # No component: the property goes before END:VCALENDAR.
+        return append_vevent(head, f"{name}:{value}{CRLF}")
+    return head + f"{name}:{value}{CRLF}" + tail
+
+
+# --- locking and writing --------------------------------------------------------------
+
+
+def lock_path(calendar: Path) -> Path:
+    if calendar.is_dir():
+        return calendar / ".coachpass.lock"
+    return calendar.with_name(f".{calendar.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(calendar: Path) -> Iterator[None]:
+    """Exclusive lock for one calendar, held across read-modify-write."""
+    path = lock_path(calendar)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # The rename itself must survive a power cut too.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_text(path: Path) -> str:
+    # newline="" keeps CRLF as it is, so splicing writes back exactly what was read.
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        return handle.read()
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8", errors="surrogateescape"))
+
+
+def calendar_files(calendar: Path) -> list[Path]:
+    """The .ics files making up a calendar (one file, or a folder's files, sorted)."""
+    if calendar.is_dir():
+        return sorted(p for p in calendar.iterdir() if p.suffix.lower() == ".ics" and p.is_file())
+    return [calendar]

@@ -1,0 +1,467 @@
+"""The `local` connector: a folder of iCalendar files, with invitations to an outbox.
+
+Options (config `connectors: local:`):
+- `path`: the folder of calendars (relative to the config's folder);
+- `outbox`: where iTIP invitation e-mails go (default: the organisation's outbox,
+  else `<path>/outbox`);
+- `organizer_name`: display name on invitations (optional).
+
+A person's `CalendarRef.calendar_id` is a `.ics` file, or a folder of `.ics` files,
+relative to `path` (absolute paths allowed).
+
+Attendee copies: a session also goes into each attendee's calendar when it is in the
+same folder, so their busy time shows it. An attendee's calendar is found as
+`<path>/<email>.ics`, else `<path>/<email>/` (a folder calendar), else a top-level
+`.ics` file whose VCALENDAR has `X-COACHPASS-OWNER:mailto:<email>`.
+
+Crash order: attendee copies and invitation e-mails are written first, the organiser's
+calendar last. The organiser's calendar is the record: once the event is there, a retry
+answers EXISTED; before that, a retry rewrites the same copies and the same e-mail files
+(names derived from key and SEQUENCE), so nobody ends up with two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+
+from connectors import ics_cursor, ics_events
+from connectors.base import (
+    Busy,
+    CalendarRef,
+    ChangeAction,
+    ChangeSet,
+    ConnectorContext,
+    ConnectorUserError,
+    EventChange,
+    EventState,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Result,
+    in_order,
+)
+from connectors.ics_busy import busy_intervals, parse_calendars
+from connectors.ics_files import (
+    Span,
+    append_vevent,
+    calendar_files,
+    calendar_level_property,
+    empty_calendar,
+    locked,
+    read_text,
+    replace_span,
+    vevent_spans,
+    write_text,
+)
+from connectors.itip import invitation, write_to_outbox
+
+log = logging.getLogger(__name__)
+
+EPOCH_PROPERTY = "X-COACHPASS-EPOCH"
+OWNER_PROPERTY = "X-COACHPASS-OWNER"
+
+
+class LocalConnector:
+    """`CalendarConnector` over a folder of .ics files (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        outbox: Path,
+        *,
+        organizer_name: str = "",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.root = root
+        self.outbox = outbox
+        self.organizer_name = organizer_name
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # --- paths ----------------------------------------------------------------------
+
+    def calendar_path(self, ref: CalendarRef) -> Path:
+        path = Path(ref.calendar_id).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def attendee_calendar(self, email: str) -> Path | None:
+        """The calendar of an attendee in our folder, or None (see module docstring)."""
+        email = email.strip().lower()
+        for candidate in (self.root / f"{email}.ics", self.root / email):
+            if candidate.exists():
+                return candidate
+        if not self.root.is_dir():
+            return None
+        for path in sorted(self.root.glob("*.ics")):
+            try:
+                with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+                    head = handle.read(8192)
+            except OSError:
+                continue
+            owner = calendar_level_property(head, OWNER_PROPERTY)
+            if owner and ics_events.mailto(owner) == email:
+                return path
+        return None
+
+    # --- busy -----------------------------------------------------------------------
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        intervals: dict[str, tuple[Busy, ...]] = {}
+        errors: dict[str, str] = {}
+        for ref in calendars:
+            path = self.calendar_path(ref)
+            try:
+                intervals[ref.person_id] = self._busy_of(ref, path, start, end)
+            except _Unreadable as exc:
+                errors[ref.person_id] = f"calendar of {ref.person_id} ({ref.email}): {exc}"
+        return FreeBusy(intervals=intervals, errors=errors)
+
+    def _busy_of(
+        self, ref: CalendarRef, path: Path, start: datetime, end: datetime
+    ) -> tuple[Busy, ...]:
+        zone = _zone(ref)
+        if not path.exists():
+            raise _Unreadable(f"{path} does not exist (check calendar_id)")
+        parsed: list[icalendar.Calendar] = []
+        for file in calendar_files(path):
+            try:
+                parsed.extend(parse_calendars(file.read_bytes()))
+            except OSError as exc:
+                raise _Unreadable(f"cannot read {file}: {exc.strerror}") from None
+            except ValueError as exc:
+                raise _Unreadable(f"{file} is not valid iCalendar: {exc}") from None
+        try:
+            return busy_intervals(parsed, ref.email, zone, start, end)
+        except Exception as exc:  # a broken series must not crash the whole plan
+            log.warning("expanding %s failed", path, exc_info=True)
+            raise _Unreadable(f"cannot expand events in {path}: {exc}") from None
+
+    # --- create -----------------------------------------------------------------------
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for org_path, group in _by_calendar(events, lambda e: self.calendar_path(e.organizer)):
+            results.update(self._create_group(org_path, group))
+        # Two events with one key in a batch: both get the answer for that key.
+        return in_order([e.key for e in events], results)
+
+    def _create_group(self, org_path: Path, events: list[NewEvent]) -> dict[str, Result]:
+        if not org_path.is_file() and not org_path.is_dir():
+            message = (
+                f"calendar of {events[0].organizer.person_id} ({events[0].organizer.email}): "
+                f"{org_path} does not exist (check calendar_id)"
+            )
+            return {e.key: Result(e.key, Outcome.FAILED, error=message) for e in events}
+        copies = {
+            a.email.lower(): self.attendee_calendar(a.email) for e in events for a in e.attendees
+        }
+        lock_set = {org_path, *(p for p in copies.values() if p is not None)}
+        results: dict[str, Result] = {}
+        now = self._clock()
+        with _locked_all(lock_set):
+            text, org_file = self._organiser_text(org_path)
+            for event in events:
+                found = _find(vevent_spans(text), event.key)
+                if found is not None or event.key in results:
+                    uid = (found.uid if found else None) or ics_events.uid_of(event.key)
+                    results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
+                    continue
+                vevent = ics_events.session_event(event, now, self.organizer_name)
+                block = ics_events.to_block(vevent)
+                for attendee in event.attendees:
+                    copy = copies.get(attendee.email.lower())
+                    if copy is not None and copy != org_path:
+                        self._put_copy(copy, event.key, block)
+                    self._send("REQUEST", vevent, event.key, event.organizer.email, attendee)
+                if org_file is None:
+                    # Folder calendar: one file per event, named by key.
+                    write_text(
+                        org_path / f"{event.key}.ics", append_vevent(empty_calendar(), block)
+                    )
+                else:
+                    text = append_vevent(text, block)
+                uid = ics_events.uid_of(event.key)
+                results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
+            if org_file is not None and any(r.outcome is Outcome.CREATED for r in results.values()):
+                write_text(org_file, text)
+        return results
+
+    def _organiser_text(self, org_path: Path) -> tuple[str, Path | None]:
+        """The text to search for our events; the file to rewrite (None for folders)."""
+        if org_path.is_dir():
+            return "".join(read_text(f) for f in calendar_files(org_path)), None
+        return read_text(org_path), org_path
+
+    def _put_copy(self, calendar: Path, key: str, block: str) -> None:
+        if calendar.is_dir():
+            write_text(calendar / f"{key}.ics", append_vevent(empty_calendar(), block))
+            return
+        text = read_text(calendar)
+        found = _find(vevent_spans(text), key)
+        text = replace_span(text, found, block) if found else append_vevent(text, block)
+        write_text(calendar, text)
+
+    def _send(
+        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Any
+    ) -> None:
+        message = invitation(
+            method,
+            vevent,
+            key=key,
+            organizer=organizer,
+            organizer_name=self.organizer_name,
+            attendee=attendee.email,
+            attendee_name=attendee.name,
+            now=self._clock(),
+        )
+        write_to_outbox(self.outbox, message)
+
+    # --- update -----------------------------------------------------------------------
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for org_path, group in _by_calendar(changes, lambda c: self.calendar_path(c.organizer)):
+            for change in group:
+                results[change.key] = self._apply(org_path, change)
+        return in_order([c.key for c in changes], results)
+
+    def _apply(self, org_path: Path, change: EventChange) -> Result:
+        key = change.key
+        located = self._locate(org_path, key)
+        if located is None:
+            if change.action is ChangeAction.CANCEL:
+                return Result(key, Outcome.GONE)
+            return Result(
+                key,
+                Outcome.FAILED,
+                error=f"no session {key} in the calendar of {change.organizer.person_id} "
+                f"({org_path}) to move",
+            )
+        file, _ = located
+        attendees = self._attendee_paths(file, key)
+        with _locked_all({org_path, file, *attendees.values()}):
+            text = read_text(file)
+            span = _find(vevent_spans(text), key)
+            if span is None:  # deleted between locate and lock
+                gone = change.action is ChangeAction.CANCEL
+                return Result(key, Outcome.GONE if gone else Outcome.FAILED)
+            vevent = ics_events.parse_block(text[span.start : span.end])
+            uid = str(vevent.get("UID", ics_events.uid_of(key)))
+            is_cancelled = str(vevent.get("STATUS", "")).upper() == "CANCELLED"
+            now = self._clock()
+            if change.action is ChangeAction.CANCEL:
+                if is_cancelled:
+                    return Result(key, Outcome.GONE, uid)
+                ics_events.cancelled(vevent, now, change.comment)
+                method, outcome = "CANCEL", Outcome.CANCELLED
+            else:
+                assert change.start is not None and change.end is not None
+                if is_cancelled:
+                    return Result(
+                        key,
+                        Outcome.FAILED,
+                        uid,
+                        error=f"session {key} is cancelled in {file}; book a new attempt",
+                    )
+                if ics_events.is_same_time(vevent, change.start, change.end):
+                    return Result(key, Outcome.UPDATED, uid)  # a retried move: done already
+                ics_events.moved(vevent, change.start, change.end, now)
+                method, outcome = "REQUEST", Outcome.UPDATED
+            block = ics_events.to_block(vevent)
+            organizer = ics_events.organizer_email(vevent) or change.organizer.email
+            for email in ics_events.attendee_emails(vevent):
+                copy = attendees.get(email)
+                if copy is not None and copy != file:
+                    self._put_copy(copy, key, block)
+                self._send(method, vevent, key, organizer, _Addressee(email, _cn(vevent, email)))
+            write_text(file, replace_span(text, span, block))
+        return Result(key, outcome, uid)
+
+    def _locate(self, org_path: Path, key: str) -> tuple[Path, Span] | None:
+        if not org_path.exists():
+            return None
+        preferred = org_path / f"{key}.ics" if org_path.is_dir() else None
+        files = calendar_files(org_path)
+        if preferred is not None and preferred in files:
+            files = [preferred, *(f for f in files if f != preferred)]
+        for file in files:
+            span = _find(vevent_spans(read_text(file)), key)
+            if span is not None:
+                return file, span
+        return None
+
+    def _attendee_paths(self, file: Path, key: str) -> dict[str, Path]:
+        text = read_text(file)
+        span = _find(vevent_spans(text), key)
+        if span is None:
+            return {}
+        vevent = ics_events.parse_block(text[span.start : span.end])
+        paths = {e: self.attendee_calendar(e) for e in ics_events.attendee_emails(vevent)}
+        return {e: p for e, p in paths.items() if p is not None}
+
+    # --- changes ----------------------------------------------------------------------
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        path = self.calendar_path(organizer)
+        if not path.exists():
+            raise ConnectorUserError(
+                f"calendar of {organizer.person_id} ({organizer.email}): {path} does not exist "
+                "(check calendar_id)"
+            )
+        zone = _zone_or_error(organizer)
+        current, epoch = self._our_events(path, organizer.email, zone)
+        identity = str(path.resolve())
+        previous = ics_cursor.decode(cursor)
+        if previous is None or previous.calendar != identity or previous.epoch != epoch:
+            listed = {k: s for k, s in current.items() if _overlaps(s, start, end)}
+            return ChangeSet(
+                events=_sorted(listed.values()),
+                cursor=_cursor(identity, epoch, listed),
+                full=True,
+            )
+        changed: dict[str, EventState] = {}
+        for key, state in current.items():
+            known = previous.digests.get(key)
+            if known is None:
+                if _overlaps(state, start, end):
+                    changed[key] = state
+            elif known != ics_events.state_digest(state):
+                changed[key] = state
+        removed = tuple(sorted(k for k in previous.digests if k not in current))
+        tracked = {
+            k: s for k, s in current.items() if _overlaps(s, start, end) or k in previous.digests
+        }
+        return ChangeSet(
+            events=_sorted(changed.values()),
+            cursor=_cursor(identity, epoch, tracked),
+            full=False,
+            removed=removed,
+        )
+
+    def _our_events(
+        self, path: Path, organizer_email: str, zone: tzinfo
+    ) -> tuple[dict[str, EventState], str]:
+        owner = organizer_email.strip().lower()
+        states: dict[str, EventState] = {}
+        epoch = "0"
+        files = calendar_files(path)
+        for index, file in enumerate(files):
+            text = read_text(file)
+            if index == 0 and not path.is_dir():
+                epoch = calendar_level_property(text, EPOCH_PROPERTY) or "0"
+            for span in vevent_spans(text):
+                key = ics_events.key_of(span.uid, span.tag)
+                if key is None:
+                    continue
+                vevent = ics_events.parse_block(text[span.start : span.end])
+                # Copies of other organisers' sessions (we are an attendee) are not ours.
+                if ics_events.organizer_email(vevent) not in (None, owner):
+                    continue
+                state = ics_events.event_state(vevent, key, zone)
+                if state is not None:
+                    states[key] = state
+        return states, epoch
+
+    def close(self) -> None:
+        """Nothing held open between calls: every call opens and closes its files."""
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    """A calendar whose busy time is unknown; becomes a `FreeBusy.errors` entry."""
+
+
+class _Addressee:
+    def __init__(self, email: str, name: str) -> None:
+        self.email, self.name = email, name
+
+
+def _cn(vevent: icalendar.Event, email: str) -> str:
+    attendees = vevent.get("ATTENDEE") or []
+    for attendee in attendees if isinstance(attendees, list) else [attendees]:
+        if ics_events.mailto(attendee) == email:
+            return str(attendee.params.get("CN", ""))
+    return ""
+
+
+def _zone(ref: CalendarRef) -> tzinfo:
+    try:
+        return ZoneInfo(ref.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Unreadable(f"unknown time zone {ref.timezone!r}") from None
+
+
+def _zone_or_error(ref: CalendarRef) -> tzinfo:
+    try:
+        return _zone(ref)
+    except _Unreadable as exc:
+        raise ConnectorUserError(f"calendar of {ref.person_id} ({ref.email}): {exc}") from None
+
+
+def _find(spans: Sequence[Span], key: str) -> Span | None:
+    for span in spans:
+        if ics_events.key_of(span.uid, span.tag) == key:
+            return span
+    return None
+
+
+def _overlaps(state: EventState, start: datetime, end: datetime) -> bool:
+    return state.start < end and state.end > start
+
+
+def _sorted(states: Any) -> tuple[EventState, ...]:
+    return tuple(sorted(states, key=lambda s: (s.start, s.key)))
+
+
+def _cursor(identity: str, epoch: str, states: Mapping[str, EventState]) -> str:
+    digests = {k: ics_events.state_digest(s) for k, s in states.items()}
+    return ics_cursor.encode(ics_cursor.IcsCursor(identity, epoch, digests))
+
+
+def _by_calendar(items: Sequence[Any], path_of: Callable[[Any], Path]) -> list[tuple[Path, list]]:
+    groups: dict[Path, list[Any]] = {}
+    for item in items:
+        groups.setdefault(path_of(item), []).append(item)
+    return list(groups.items())
+
+
+@contextlib.contextmanager
+def _locked_all(paths: set[Path]) -> Iterator[None]:
+    """Lock several calendars in one global order, so two writers cannot deadlock."""
+    with contextlib.ExitStack() as stack:
+        for path in sorted(paths, key=lambda p: str(p.resolve())):
+            stack.enter_context(locked(path))
+        yield
+
+
+def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> LocalConnector:
+    raw_path = options.get("path")
+    if not raw_path:
+        raise ConnectorUserError("local connector: set `path` (the folder of .ics calendars)")
+    root = Path(str(raw_path)).expanduser()
+    if not root.is_absolute():
+        root = context.base_dir / root
+    if not root.is_dir():
+        raise ConnectorUserError(f"local connector: path {root} is not a folder")
+    raw_outbox = options.get("outbox")
+    if raw_outbox:
+        outbox = Path(str(raw_outbox)).expanduser()
+        if not outbox.is_absolute():
+            outbox = context.base_dir / outbox
+    else:
+        outbox = context.outbox or root / "outbox"
+    name = str(options.get("organizer_name", "") or "")
+    return LocalConnector(root, outbox, organizer_name=name)
