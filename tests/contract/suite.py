@@ -143,13 +143,16 @@ class ConnectorContract:
         assert answer.intervals["seller3"] == ()
 
     def test_busy_shows_unrelated_meeting(self, harness: Harness) -> None:
+        new_york = ZoneInfo("America/New_York")
         harness.add_busy("seller1", at(4, 10), at(4, 11, 30))
-        harness.add_busy("seller2", at(5, 9, tz=ZoneInfo("America/New_York")), at(5, 10))
+        harness.add_busy("seller2", at(5, 9, tz=new_york), at(5, 10, tz=new_york))
         answer = read_busy(harness, ["seller1", "seller2", "manager"])
         assert covers(answer.intervals["seller1"], at(4, 10), at(4, 11, 30), BusyKind.BUSY)
-        ny_start = datetime(2031, 3, 5, 9, tzinfo=ZoneInfo("America/New_York"))
         assert covers(
-            answer.intervals["seller2"], ny_start, ny_start + timedelta(hours=1), BusyKind.BUSY
+            answer.intervals["seller2"],
+            at(5, 9, tz=new_york),
+            at(5, 10, tz=new_york),
+            BusyKind.BUSY,
         )
         # Nobody else's meeting leaks into the manager's time, nor seller1's into seller2's.
         assert answer.intervals["manager"] == ()
