@@ -1,0 +1,184 @@
+"""Follow each booked session in the organiser's calendar and settle what happened.
+
+Reads only what changed since the stored cursor (`changes`), maps it onto session
+states, then settles by time: a session whose end has passed, not cancelled and not
+declined, is presumed held (verified where the provider reports attendance or a
+manager marks it). Declined and cancelled sessions are rebooked by the next top-up
+while the month has room (`book_month` plans a new attempt for them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.base import EventState, Response
+from scheduler.booking import month_window
+from scheduler.errors import UserError
+from scheduler.model import Month, SessionRecord, SessionState
+from scheduler.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Transition:
+    key: str
+    seller_id: str
+    month: Month
+    from_state: SessionState
+    to_state: SessionState
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReconcileSummary:
+    transitions: tuple[Transition, ...]
+    calendars_read: int
+    full_reads: int
+    errors: tuple[str, ...] = ()
+
+    def months_to_rebook(self) -> set[Month]:
+        return {t.month for t in self.transitions if t.to_state.fell_through}
+
+
+def default_months(now: datetime) -> list[Month]:
+    """Last month (late sessions settle), this month and next (booked ahead)."""
+    this = Month.of(now)
+    return [this.previous(), this, this.next()]
+
+
+def _decide(rec: SessionRecord, ev: EventState, seller_email: str) -> tuple[SessionState, str]:
+    if ev.cancelled:
+        return SessionState.CANCELLED, "cancelled in the calendar"
+    reply = ev.responses.get(seller_email.lower())
+    if reply is Response.DECLINED:
+        return SessionState.DECLINED, "declined by the seller"
+    if rec.start != ev.start or rec.end != ev.end:
+        return SessionState.RESCHEDULED, f"moved to {ev.start.isoformat()}"
+    return rec.state, ""
+
+
+def reconcile(
+    rt: Runtime, now: datetime, months: Sequence[Month] | None = None
+) -> ReconcileSummary:
+    months = list(months or default_months(now))
+    window_start = month_window(min(months))[0]
+    window_end = month_window(max(months))[1]
+    label = f"{min(months)}..{max(months)}"
+    records = rt.store.sessions(org_id=rt.org.id, months=months)
+    by_key = {r.key: r for r in records}
+    transitions: list[Transition] = []
+    errors: list[str] = []
+
+    def move(rec: SessionRecord, to: SessionState, detail: str, **fields: object) -> SessionRecord:
+        if rt.store.transition(rec.key, to, now=now, detail=detail, expect={rec.state}, **fields):
+            transitions.append(Transition(rec.key, rec.seller_id, rec.month, rec.state, to, detail))
+            updated = rt.store.get(rec.key)
+            assert updated is not None
+            by_key[rec.key] = updated
+            return updated
+        return rec
+
+    # Only calendars that hold sessions still in play need reading.
+    organisers: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
+    for rec in records:
+        if rec.state.active and rec.event_id:
+            organisers[(rec.connector, rec.manager_id)].append(rec)
+    full_reads = 0
+    for (connector_name, manager_id), recs in sorted(organisers.items()):
+        manager = rt.person(manager_id)
+        if manager is None:
+            errors.append(f"manager {manager_id} is no longer in the config; sessions not followed")
+            continue
+        ref = manager.calendar()
+        cursor = rt.store.cursor(connector_name, ref.calendar_id, label)
+        changes = rt.connector(connector_name).changes(ref, cursor, window_start, window_end)
+        full_reads += changes.full
+        seen = set()
+        for ev in changes.events:
+            rec = by_key.get(ev.key)
+            if rec is None or not rec.state.active:
+                continue
+            seen.add(ev.key)
+            seller = rt.person(rec.seller_id)
+            to, detail = _decide(rec, ev, seller.email if seller else "")
+            if to is SessionState.RESCHEDULED:
+                rec = move(rec, to, detail, start=ev.start, end=ev.end, moved=True)
+            elif to is not rec.state:
+                rec = move(rec, to, detail)
+            if ev.attended is not None and seller and rec.state.active and ev.end <= now:
+                attended = ev.attended.get(seller.email.lower())
+                if attended is not None:
+                    outcome = SessionState.HELD if attended else SessionState.NO_SHOW
+                    move(rec, outcome, "attendance reported by the provider", verified=True)
+        removed = set(changes.removed)
+        for rec in recs:
+            current = by_key[rec.key]
+            gone = rec.key in removed or (rec.event_id in removed)
+            # A full read lists every event of ours in the window: one that is
+            # missing was deleted in the calendar.
+            if changes.full and rec.key not in seen and current.state.active:
+                gone = True
+            if gone and current.state.active:
+                move(current, SessionState.CANCELLED, "deleted from the calendar")
+        rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
+
+    for rec in list(by_key.values()):
+        if rec.state.active and rec.event_id and rec.end is not None and rec.end <= now:
+            move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    return ReconcileSummary(tuple(transitions), len(organisers), full_reads, tuple(errors))
+
+
+def find_session(rt: Runtime, ref: str, month: Month | None = None) -> SessionRecord:
+    """A session by key, unique key prefix, or seller id (latest attempt in `month`)."""
+    records = rt.store.sessions(org_id=rt.org.id, month=month)
+    exact = [r for r in records if r.key == ref]
+    if exact:
+        return exact[0]
+    by_seller = [r for r in records if r.seller_id == ref]
+    if by_seller:
+        return max(by_seller, key=lambda r: (r.month, r.attempt))
+    prefixed = [r for r in records if r.key.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if not prefixed:
+        raise UserError(f"no session matches {ref!r}: give a session key or a seller id")
+    raise UserError(f"{ref!r} matches {len(prefixed)} sessions: give more of the key")
+
+
+def mark_session(
+    rt: Runtime,
+    ref: str,
+    outcome: SessionState,
+    *,
+    now: datetime,
+    note: str = "",
+    followups: str = "",
+    month: Month | None = None,
+) -> SessionRecord:
+    """A manager says what happened: held or no-show, with a note and follow-ups."""
+    if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
+        raise UserError("a session can be marked held or no_show")
+    rec = find_session(rt, ref, month)
+    allowed = {SessionState.BOOKED, SessionState.RESCHEDULED, SessionState.HELD,
+               SessionState.NO_SHOW}
+    if rec.state not in allowed:
+        raise UserError(
+            f"session {rec.key} of {rec.seller_id} is {rec.state.value}; only booked or held "
+            f"sessions can be marked"
+        )
+    if rec.start is not None and rec.start > now:
+        raise UserError(
+            f"session {rec.key} of {rec.seller_id} starts {rec.start.isoformat()}: "
+            f"it cannot be marked before it begins"
+        )
+    fields: dict[str, object] = {"verified": True}
+    if note:
+        fields["note"] = note
+    if followups:
+        fields["followups"] = followups
+    rt.store.transition(rec.key, outcome, now=now, detail="marked by manager", **fields)
+    updated = rt.store.get(rec.key)
+    assert updated is not None
+    return updated

@@ -1,0 +1,89 @@
+"""The opened resources of one run: settings, store and connectors.
+
+Commands and jobs get a `Runtime`; the core functions take what they need from it.
+Connectors are opened on first use and closed with the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import connectors
+from connectors.base import CalendarConnector, ConnectorContext, Mailer
+from scheduler.errors import UserError
+from scheduler.model import Organisation, Person, Team
+from scheduler.store import Store
+
+if TYPE_CHECKING:
+    from scheduler.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    _connectors: dict[str, CalendarConnector] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        return cls(settings, Store.open(settings.store_url))
+
+    @property
+    def org(self) -> Organisation:
+        return self.settings.organisation
+
+    def connector(self, name: str) -> CalendarConnector:
+        if name not in self._connectors:
+            options = self.settings.connectors.get(name)
+            if options is None:
+                raise UserError(
+                    f"{self.settings.source}: connector {name!r} is used but not configured "
+                    f"under 'connectors:'"
+                )
+            context = ConnectorContext(
+                base_dir=self.settings.base_dir,
+                outbox=self.settings.outbox,
+                organisation=self.org.name,
+            )
+            self._connectors[name] = connectors.open_connector(name, options, context)
+        return self._connectors[name]
+
+    def mailer(self) -> Mailer:
+        from connectors.mail import OutboxMailer, SmtpMailer
+
+        from connectors.base import resolve_secret
+
+        mail = self.settings.mail
+        if not mail.smtp_host:
+            return OutboxMailer(mail.outbox)
+        options = {
+            "password_env": mail.smtp_password_env,
+            "password_file": str(mail.smtp_password_file) if mail.smtp_password_file else None,
+        }
+        password = resolve_secret(options, "password", required=bool(mail.smtp_username))
+        return SmtpMailer(
+            mail.smtp_host,
+            mail.smtp_port,
+            security=mail.smtp_security,
+            username=mail.smtp_username,
+            password=password,
+        )
+
+    def team_of(self, team_id: str) -> Team | None:
+        for team in self.org.teams:
+            if team.id == team_id:
+                return team
+        return None
+
+    def person(self, person_id: str) -> Person | None:
+        for person in self.org.people():
+            if person.id == person_id:
+                return person
+        return None
+
+    def close(self) -> None:
+        for conn in self._connectors.values():
+            conn.close()
+        self._connectors.clear()
+        self.store.close()

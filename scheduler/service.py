@@ -1,0 +1,145 @@
+"""`coachpass serve`: APScheduler with the config's cron triggers, one leader.
+
+- Leader election: with PostgreSQL, a session-level advisory lock held on its own
+  connection (it is released by the server when the process dies, so a standby
+  takes over); with SQLite, an exclusive `flock` on a file beside the database.
+- Catch-up: at start (and on taking over) each job's most recent scheduled firing is
+  looked up; if its period has no finished run in the store, it runs now.
+- SIGTERM/SIGINT stop the scheduler after the running job finishes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from scheduler.jobs import JOBS, JobResult, run_job
+from scheduler.runtime import Runtime
+
+log = logging.getLogger("coachpass.service")
+_LOCK_ID = 7410422
+
+
+def cron_of(rt: Runtime, job: str) -> CronTrigger:
+    schedule = rt.settings.schedule
+    expr: str = getattr(schedule, job)
+    return CronTrigger.from_crontab(expr, timezone=schedule.timezone)
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime, lookback: timedelta) -> datetime | None:
+    """The latest scheduled firing at or before `now` within `lookback`."""
+    t: datetime | None = trigger.get_next_fire_time(None, now - lookback)
+    last = None
+    steps = 0
+    while t is not None and t <= now and steps < 5000:
+        last = t
+        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+        steps += 1
+    return last
+
+
+def catch_up(rt: Runtime, now: datetime, log_line: Callable[[str], None]) -> list[JobResult]:
+    """Run each job whose latest scheduled period has not run to completion."""
+    results = []
+    for job in JOBS:
+        fired = last_fire_time(cron_of(rt, job), now, timedelta(days=35))
+        if fired is not None:
+            results.append(run_job(rt, job, fired, now, log=log_line))
+    return results
+
+
+class Leadership:
+    """One leader among instances sharing a store."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._conn: Any = None
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        engine = self.rt.store.engine
+        if engine.dialect.name == "postgresql":
+            if self._conn is None:
+                self._conn = engine.connect()
+            got = self._conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_ID})").scalar()
+            self._conn.commit()
+            return bool(got)
+        path = Path(str(engine.url.database or "coachpass")).with_suffix(".leader")
+        if self._file is None:
+            self._file = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def serve(
+    rt: Runtime,
+    *,
+    once: bool = False,
+    poll_seconds: float = 30.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    echo: Callable[[str], None] = print,
+) -> None:
+    stop = threading.Event()
+    scheduler = BlockingScheduler(timezone=rt.settings.schedule.timezone)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        echo(f"received signal {signum}: stopping after the running job")
+        stop.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    leader = Leadership(rt)
+    try:
+        while not leader.try_acquire():
+            if once:
+                echo("another instance is the leader; nothing to do")
+                return
+            echo(f"standby: another instance leads; retrying in {poll_seconds:.0f} s")
+            if stop.wait(poll_seconds):
+                return
+        echo("leader: catching up missed runs")
+        catch_up(rt, clock(), echo)
+        if once or stop.is_set():
+            return
+        for job in JOBS:
+
+            def fire(job: str = job) -> None:
+                now = clock()
+                try:
+                    run_job(rt, job, now, now, log=echo)
+                except Exception:  # the next firing retries; keep serving
+                    log.exception("job %s failed", job)
+
+            scheduler.add_job(
+                fire, cron_of(rt, job), id=job, max_instances=1, coalesce=True,
+                misfire_grace_time=3600,
+            )
+        echo("serving: " + ", ".join(f"{j} [{getattr(rt.settings.schedule, j)}]" for j in JOBS))
+        scheduler.start()
+    finally:
+        leader.release()
