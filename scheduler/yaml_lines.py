@@ -139,10 +139,69 @@ def load_yaml_file(path: Path) -> LoadedYaml:
     return parse_yaml(text, path)
 
 
+class _FlowMap(dict[Any, Any]):
+    """A mapping written on one line: a person, working hours."""
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Writes sections as blocks and small leaf mappings (people, hours) on one line,
+    which is how the example config is written by hand; clock times are quoted so
+    that every YAML reader sees a string."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if _TIME_LIKE.match(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        return super().represent_str(data)
+
+    def represent_flow_map(self, data: _FlowMap) -> yaml.MappingNode:
+        node = self.represent_mapping("tag:yaml.org,2002:map", data.items())
+        node.flow_style = True
+        return node
+
+    def represent_scalar_list(self, data: list[Any]) -> yaml.SequenceNode:
+        node = self.represent_sequence("tag:yaml.org,2002:seq", data)
+        node.flow_style = all(_is_scalar(item) for item in data)
+        return node
+
+
+_ConfigDumper.add_representer(str, _ConfigDumper.represent_str)
+_ConfigDumper.add_representer(_FlowMap, _ConfigDumper.represent_flow_map)
+_ConfigDumper.add_representer(list, _ConfigDumper.represent_scalar_list)
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, Mapping | list)
+
+
+def _shape(value: Any, depth: int) -> Any:
+    if isinstance(value, Mapping):
+        items = {k: _shape(v, depth + 1) for k, v in value.items()}
+        leafy = all(
+            _is_scalar(v)
+            or isinstance(v, _FlowMap)
+            or (isinstance(v, list) and all(_is_scalar(i) for i in v))
+            for v in items.values()
+        )
+        small = len(items) <= 12
+        # Top-level sections stay blocks so they read like the example config.
+        return _FlowMap(items) if depth >= 2 and leafy and small else dict(items)
+    if isinstance(value, list):
+        return [_shape(v, depth + 1) for v in value]
+    return value
+
+
 def dump_yaml(data: Any) -> str:
-    """Serialise `data` for writing back; key order is kept. Comments are not (PyYAML
-    does not keep them), which the editing commands say in their help."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    """Serialise `data` for writing back; key order is kept, sections are blocks and
+    people or hours sit on one line each (`- {id: erik, name: Erik Lund, ...}`).
+    Comments are not kept (PyYAML drops them), which the editing commands say."""
+    return yaml.dump(
+        _shape(data, 0),
+        Dumper=_ConfigDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=4096,
+    )
 
 
 def format_path(path: PathKey) -> str:
