@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import smtplib
 import ssl
 import tempfile
@@ -22,7 +23,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import getaddresses, make_msgid, parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,12 +47,18 @@ class MailError(ConnectorUserError):
         self.temporary = temporary
 
 
+def new_message_id(domain: str) -> str:
+    """A fresh, short Message-ID. Short on purpose: email.utils.make_msgid's ids are
+    long enough that the header gets folded, and Python's parser then reads the value
+    back with a leading space. The explicit domain also avoids make_msgid's getfqdn()."""
+    return f"<cp.{secrets.token_hex(10)}@{domain}>"
+
+
 def _ensure_message_id(message: EmailMessage) -> str:
     if message["Message-ID"] is None:
         sender = parseaddr(str(message.get("From", "")))[1]
         domain = sender.rpartition("@")[2] or "coachpass.invalid"
-        # An explicit domain also avoids make_msgid's getfqdn() lookup, which can hang.
-        message["Message-ID"] = make_msgid("coachpass", domain=domain)
+        message["Message-ID"] = new_message_id(domain)
     return str(message["Message-ID"])
 
 
@@ -162,9 +169,10 @@ class SmtpMailer:
                 code=exc.smtp_code,
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
+            # Only STARTTLS and AUTH can be missing here; we never go on without them.
             raise MailError(
-                f"SMTP server {self.where} does not support {exc}; set mail security to"
-                f" 'ssl' or 'none' if that server is meant to be used",
+                f"SMTP server {self.where} refused to go on: {str(exc).rstrip('.')}; the mail"
+                " security setting (starttls/ssl/none) or the username may not fit this server",
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = ", ".join(
