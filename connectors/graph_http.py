@@ -1,0 +1,255 @@
+"""HTTP to Microsoft Graph: retries, throttling, paging and `$batch`.
+
+What it guarantees to the connector above:
+
+- 429 and 503 honour `Retry-After`; other transient faults back off exponentially
+  with jitter; 401 renews the token once.
+- A request that is not idempotent (creating an event) is never resent when its
+  fate is unknown (connection lost, timeout, 5xx): the part comes back `lost=True`
+  and the caller looks its idempotency tag up before deciding. Throttled (429) and
+  failed-dependency (424) parts were not executed, so they are resent as they are.
+- `$batch`: at most 20 parts per call; answers come in any order and are matched by
+  id. Outlook runs at most 4 requests per mailbox at once, so a call holding more
+  than 4 parts for one mailbox is sent as one `dependsOn` chain (run serially).
+- Every `@odata.nextLink` page is read.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from connectors.base import AuthError, TransientError
+
+BATCH_LIMIT = 20
+MAILBOX_CONCURRENCY = 4
+UTC_PREFER = 'outlook.timezone="UTC"'
+_TRANSIENT = {429, 500, 502, 503, 504}
+_NOT_EXECUTED = {429, 424}  # safe to resend even a create
+
+
+@dataclass(frozen=True)
+class Part:
+    """One request of a batch. `url` is relative to the endpoint: `/users/x/events`."""
+
+    id: str
+    method: str
+    url: str
+    mailbox: str
+    body: Any = None
+    idempotent: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    lost: bool = False  # fate unknown: the request may or may not have been executed
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 and not self.lost
+
+    def error_text(self) -> str:
+        if self.lost:
+            return "no answer from Microsoft Graph (connection lost or timed out)"
+        err = self.body.get("error") if isinstance(self.body, dict) else None
+        if isinstance(err, dict):
+            return f"HTTP {self.status} {err.get('code', '')}: {err.get('message', '')}".strip()
+        return f"HTTP {self.status}"
+
+
+class GraphHttp:
+    def __init__(
+        self,
+        http: httpx.Client,
+        endpoint: str,
+        token: Callable[[], str],
+        *,
+        max_attempts: int = 6,
+        backoff_seconds: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.endpoint = endpoint.rstrip("/")
+        self._token = token
+        self._bearer: str | None = None
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.sent: Counter[str] = Counter()  # requests sent, for diagnostics
+
+    # -- single requests ------------------------------------------------------------
+
+    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        if self._bearer is None:
+            self._bearer = self._token()
+        headers = {"Authorization": f"Bearer {self._bearer}", "Prefer": UTC_PREFER}
+        headers.update(extra or {})
+        return headers
+
+    def _once(self, method: str, url: str, body: Any, headers: Mapping[str, str] | None) -> Answer:
+        full = url if url.startswith("http") else self.endpoint + url
+        self.sent["http"] += 1
+        try:
+            resp = self.http.request(
+                method,
+                full,
+                headers=self._headers(headers),
+                content=None if body is None else json.dumps(body).encode(),
+            )
+        except httpx.TransportError:
+            return Answer(0, lost=True)
+        try:
+            payload = resp.json() if resp.content else None
+        except ValueError:
+            payload = None
+        if resp.status_code == 401:
+            self._bearer = None  # expired or revoked: the next attempt asks msal again
+        return Answer(resp.status_code, payload, dict(resp.headers))
+
+    def delay(self, attempt: int, answers: Sequence[Answer] = ()) -> float:
+        """Retry-After when Graph gave one (the largest), else backoff with jitter."""
+        hinted = [_retry_after(a.headers) for a in answers]
+        given = [h for h in hinted if h is not None]
+        if given:
+            return max(given)
+        base = self.backoff_seconds * (2**attempt)
+        return float(min(60.0, base * (0.5 + self.rng.random())))
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> Answer:
+        """One request with retries; a 4xx other than 401/429 is returned, not raised."""
+        answer = Answer(0, lost=True)
+        for attempt in range(self.max_attempts):
+            answer = self._once(method, url, body, headers)
+            if answer.status == 401 and attempt == 0:
+                continue
+            if answer.status == 401:
+                raise AuthError(
+                    "Microsoft Graph refused the token (401): check the app's permissions "
+                    "and admin consent"
+                )
+            retry = answer.status in _NOT_EXECUTED or (
+                idempotent and (answer.lost or answer.status in _TRANSIENT)
+            )
+            if not retry:
+                return answer
+            if attempt + 1 < self.max_attempts:
+                self.sleep(self.delay(attempt, [answer]))
+        return answer
+
+    def call_ok(self, method: str, url: str, body: Any = None, **kw: Any) -> Answer:
+        """`call`, raising TransientError when Graph kept failing."""
+        answer = self.call(method, url, body, **kw)
+        if answer.lost or answer.status in _TRANSIENT:
+            raise TransientError(f"Microsoft Graph {method} failed: {answer.error_text()}")
+        return answer
+
+    def pages(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every item of every page, and the last page (for its deltaLink)."""
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        last: dict[str, Any] = {}
+        while next_url:
+            answer = self.call("GET", next_url, headers=headers)
+            if not answer.ok:
+                raise PageError(answer)
+            last = answer.body or {}
+            items.extend(last.get("value", []))
+            next_url = last.get("@odata.nextLink")
+        return items, last
+
+    # -- $batch ---------------------------------------------------------------------
+
+    def batch(self, parts: Sequence[Part]) -> dict[str, Answer]:
+        """Run `parts`, resending what may be resent; every id gets an answer."""
+        done: dict[str, Answer] = {}
+        todo = list(parts)
+        for attempt in range(self.max_attempts):
+            if not todo:
+                break
+            again: list[Part] = []
+            waits: list[Answer] = []
+            for chunk in _chunks(todo):
+                for part, answer in self._send_batch(chunk):
+                    done[part.id] = answer
+                    resend = answer.status in _NOT_EXECUTED or (
+                        part.idempotent and (answer.lost or answer.status in _TRANSIENT)
+                    )
+                    if resend:
+                        again.append(part)
+                        waits.append(answer)
+            todo = again
+            if todo and attempt + 1 < self.max_attempts:
+                self.sleep(self.delay(attempt, waits))
+        return done
+
+    def _send_batch(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
+        per_box = Counter(p.mailbox for p in chunk)
+        chained = max(per_box.values()) > MAILBOX_CONCURRENCY
+        requests = []
+        for i, part in enumerate(chunk):
+            req: dict[str, Any] = {"id": part.id, "method": part.method, "url": part.url}
+            if part.body is not None:
+                req["body"] = part.body
+                req["headers"] = {"Content-Type": "application/json", **part.headers}
+            elif part.headers:
+                req["headers"] = dict(part.headers)
+            if chained and i:
+                req["dependsOn"] = [chunk[i - 1].id]
+            requests.append(req)
+        outer = self.call("POST", "/$batch", {"requests": requests}, idempotent=False)
+        if not outer.ok:
+            # Nothing usable came back: every part shares the batch's fate.
+            return [(p, Answer(outer.status, outer.body, outer.headers, outer.lost)) for p in chunk]
+        by_id = {str(r.get("id")): r for r in (outer.body or {}).get("responses", [])}
+        out: list[tuple[Part, Answer]] = []
+        for part in chunk:
+            r = by_id.get(part.id)
+            if r is None:  # Graph must answer every id; treat a gap as unknown fate
+                out.append((part, Answer(0, lost=True)))
+            else:
+                status = int(r.get("status", 0))
+                out.append((part, Answer(status, r.get("body"), r.get("headers") or {})))
+        return out
+
+
+class PageError(Exception):
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.error_text())
+        self.answer = answer
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for k, v in headers.items():
+        if k.lower() == "retry-after":
+            try:
+                return max(0.0, float(v))
+            except ValueError:
+                return None
+    return None
+
+
+def _chunks(parts: Sequence[Part]) -> list[list[Part]]:
+    return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]

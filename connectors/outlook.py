@@ -1,0 +1,566 @@
+"""Microsoft 365 calendars through Microsoft Graph v1.0 (registry name `outlook`).
+
+Options (connector settings in the config; secrets only by env var or file):
+
+- `tenant_id` (required): the directory's GUID or primary domain.
+- `client_id` (required): the app registration's application id.
+- `client_secret_env` / `client_secret_file`: the app's client secret, for the
+  service (client credentials, application permission Calendars.ReadWrite, and
+  Mail.Send for reports). Or instead:
+- `certificate_file` + `certificate_thumbprint`: a PEM file holding the private key
+  (and certificate) uploaded to the app registration, and its SHA-1 thumbprint.
+- `token_cache_file`: where `coachpass auth outlook` (device code sign-in of an admin,
+  delegated permissions) keeps its token cache, mode 0600. Used when no secret or
+  certificate is configured.
+- `authority_host` (default https://login.microsoftonline.com),
+  `graph_endpoint` (default https://graph.microsoft.com/v1.0): national clouds.
+- `max_attempts` (default 6), `backoff_seconds` (default 1.0), `timeout_seconds`
+  (default 30): retries of throttled or failed calls.
+- `online_meeting_provider` (default teamsForBusiness; empty for none): the native
+  meeting link asked for when the policy wants one.
+
+Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
+the mailbox's UPN or SMTP address. How requests are spent (see the module's README
+section): busy = one getSchedule per 20 people and 62 days; create = one `$batch` of
+tag look-ups, one of creates, one of attachments (20 parts each); a reconcile with no
+change = one delta request per organiser.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from connectors.base import (
+    AuthError,
+    CalendarRef,
+    ChangeAction,
+    ChangeSet,
+    ConnectorContext,
+    ConnectorError,
+    ConnectorUserError,
+    EventChange,
+    EventState,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Result,
+    TransientError,
+    in_order,
+)
+from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource, device_code_sign_in
+from connectors.graph_http import UTC_PREFER, Answer, GraphHttp, PageError, Part
+from connectors.outlook_events import (
+    ATTACHMENT_LIMIT,
+    attachment_body,
+    event_body,
+    event_state,
+    graph_time,
+    join_url,
+    key_of,
+    prop_expand,
+    prop_filter,
+    schedule_busy,
+    split_window,
+    user_path,
+)
+
+SCHEDULE_LIMIT = 20
+INTERVAL_MINUTES = 15
+DELTA_PAGE = 100  # Prefer odata.maxpagesize: fewer pages per full read
+CURSOR_VERSION = 1
+
+
+class OutlookConnector:
+    name = "outlook"
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        context: ConnectorContext,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = dict(options)
+        timeout = float(options.get("timeout_seconds", 30))
+        # trust_env=False: proxy and CA-bundle variables must not redirect a service.
+        self._client = httpx.Client(transport=transport, timeout=timeout, trust_env=False)
+        self.tokens = TokenSource(options, context, self._client)
+        provider = options.get("online_meeting_provider", "teamsForBusiness")
+        self.online_provider: str | None = str(provider) if provider else None
+        self.graph = GraphHttp(
+            self._client,
+            str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT),
+            self.tokens.token,
+            max_attempts=int(options.get("max_attempts", 6)),
+            backoff_seconds=float(options.get("backoff_seconds", 1.0)),
+            sleep=sleep,
+            rng=rng,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- busy -------------------------------------------------------------------------
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        if not calendars:
+            return FreeBusy({})
+        owners: dict[str, list[CalendarRef]] = {}
+        for ref in calendars:
+            owners.setdefault(ref.calendar_id.lower(), []).append(ref)
+        mailboxes = list(owners)
+        caller = calendars[0].calendar_id
+        parts: list[Part] = []
+        for i in range(0, len(mailboxes), SCHEDULE_LIMIT):
+            group = mailboxes[i : i + SCHEDULE_LIMIT]
+            for w_start, w_end in split_window(start, end):
+                body = {
+                    "schedules": group,
+                    "startTime": graph_time(w_start),
+                    "endTime": graph_time(w_end),
+                    "availabilityViewInterval": INTERVAL_MINUTES,
+                }
+                url = f"{user_path(caller)}/calendar/getSchedule"
+                parts.append(Part(str(len(parts)), "POST", url, caller.lower(), body))
+        answers = self._run(parts)
+        intervals: dict[str, list[Any]] = {r.person_id: [] for r in calendars}
+        errors: dict[str, str] = {}
+        for part in parts:
+            answer = answers[part.id]
+            w_start = datetime.fromisoformat(part.body["startTime"]["dateTime"]).replace(
+                tzinfo=UTC
+            )
+            if not answer.ok:
+                for box in part.body["schedules"]:
+                    for ref in owners[box]:
+                        errors[ref.person_id] = (
+                            f"free/busy of {ref.email} ({ref.person_id}) could not be read "
+                            f"through mailbox {caller}: {answer.error_text()}"
+                        )
+                continue
+            seen = set()
+            for item in (answer.body or {}).get("value", []):
+                box = str(item.get("scheduleId", "")).lower()
+                seen.add(box)
+                for ref in owners.get(box, []):
+                    if item.get("error"):
+                        err = item["error"]
+                        errors[ref.person_id] = (
+                            f"free/busy of {ref.email} ({ref.person_id}) could not be read: "
+                            f"{err.get('responseCode', '')} {err.get('message', '')}".strip()
+                        )
+                    else:
+                        intervals[ref.person_id].extend(
+                            schedule_busy(item, w_start, INTERVAL_MINUTES)
+                        )
+            for box in set(part.body["schedules"]) - seen:
+                for ref in owners[box]:
+                    errors[ref.person_id] = (
+                        f"free/busy of {ref.email} ({ref.person_id}): Graph gave no answer"
+                    )
+        out = {
+            person: tuple(sorted(set(items), key=lambda b: (b.start, b.end)))
+            for person, items in intervals.items()
+            if person not in errors
+        }
+        return FreeBusy(out, errors)
+
+    def _run(self, parts: Sequence[Part]) -> dict[str, Answer]:
+        """One part: a plain call (no batch envelope); more: `$batch`."""
+        if len(parts) == 1:
+            p = parts[0]
+            return {p.id: self.graph.call(p.method, p.url, p.body, idempotent=p.idempotent)}
+        return self.graph.batch(parts) if parts else {}
+
+    # -- look-ups by tag ----------------------------------------------------------------
+
+    def _lookup(self, items: Sequence[tuple[str, str]]) -> dict[str, Answer]:
+        """(mailbox, key) -> the answer of a `$filter` on our tag, by key."""
+        parts = []
+        for box, key in items:
+            query = urlencode(
+                {"$filter": prop_filter(key), "$select": "id,hasAttachments,onlineMeeting"},
+                quote_via=quote,
+            )
+            parts.append(Part(key, "GET", f"{user_path(box)}/events?{query}", box.lower()))
+        return self._run(parts)
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        results: dict[str, Result] = {}
+        unique: dict[str, NewEvent] = {}
+        for event in events:
+            unique.setdefault(event.key, event)
+        for event in unique.values():
+            too_big = [a.filename for a in event.attachments if len(a.data) >= ATTACHMENT_LIMIT]
+            if too_big:
+                results[event.key] = Result(
+                    event.key,
+                    Outcome.FAILED,
+                    error=f"attachment {', '.join(too_big)} is 3 MB or more (Graph's limit)",
+                )
+        pending = [e for e in unique.values() if e.key not in results]
+        attach: list[tuple[NewEvent, str]] = []
+        for attempt in range(self.graph.max_attempts):
+            if not pending:
+                break
+            if attempt:
+                self.graph.sleep(self.graph.delay(attempt - 1))
+            # Look before every create: Graph's answer to a repeated transactionId is
+            # undocumented, so the tag is what keeps a retry from booking twice.
+            found = self._lookup([(e.organizer.calendar_id, e.key) for e in pending])
+            to_create: list[NewEvent] = []
+            for event in pending:
+                answer = found[event.key]
+                if not answer.ok:
+                    results[event.key] = self._failed(event, "look-up", answer)
+                    continue
+                existing = (answer.body or {}).get("value", [])
+                if existing:
+                    item = existing[0]
+                    outcome = Outcome.CREATED if attempt else Outcome.EXISTED
+                    results[event.key] = self._done(event, outcome, item)
+                    if event.attachments and not item.get("hasAttachments"):
+                        attach.append((event, str(item["id"])))
+                else:
+                    to_create.append(event)
+            parts = [
+                Part(
+                    e.key,
+                    "POST",
+                    f"{user_path(e.organizer.calendar_id)}/events",
+                    e.organizer.calendar_id.lower(),
+                    event_body(e, self.online_provider),
+                    idempotent=False,
+                )
+                for e in to_create
+            ]
+            answers = self._run(parts)
+            pending = []
+            for event in to_create:
+                answer = answers[event.key]
+                if answer.ok:
+                    results[event.key] = self._done(event, Outcome.CREATED, answer.body or {})
+                    if event.attachments:
+                        attach.append((event, str((answer.body or {})["id"])))
+                elif answer.lost or answer.status >= 500 or answer.status in (424, 429):
+                    pending.append(event)  # fate unknown: look it up next round
+                    results[event.key] = self._failed(event, "create", answer)
+                else:
+                    results[event.key] = self._failed(event, "create", answer)
+        self._attach(attach)
+        return in_order([e.key for e in events], results)
+
+    def _attach(self, targets: Sequence[tuple[NewEvent, str]]) -> None:
+        # The agenda file is a convenience on top of the HTML body, so a failed upload
+        # does not fail the booking. Resending one whose answer was lost risks a second
+        # copy of the file, which is the lesser harm than an agenda missing.
+        parts = []
+        for event, event_id in targets:
+            box = event.organizer.calendar_id
+            url = f"{user_path(box)}/events/{quote(event_id, safe='')}/attachments"
+            for n, att in enumerate(event.attachments):
+                parts.append(Part(f"{event.key}.{n}", "POST", url, box.lower(), attachment_body(att)))
+        self._run(parts)
+
+    def _done(self, event: NewEvent, outcome: Outcome, item: Mapping[str, Any]) -> Result:
+        video = join_url(item) or (event.video_url if event.online_meeting else None)
+        return Result(event.key, outcome, event_id=str(item["id"]), video_url=video)
+
+    def _failed(self, event: NewEvent | EventChange, what: str, answer: Answer) -> Result:
+        if answer.status in (401, 403):
+            raise AuthError(
+                f"Microsoft Graph refused access to mailbox {event.organizer.calendar_id} "
+                f"({answer.error_text()}): grant the app Calendars.ReadWrite and include the "
+                "mailbox in its Exchange RBAC scope"
+            )
+        retryable = answer.lost or answer.status >= 500 or answer.status in (424, 429)
+        return Result(
+            event.key,
+            Outcome.FAILED,
+            error=f"{what} of session {event.key} in {event.organizer.calendar_id}: "
+            f"{answer.error_text()}",
+            retryable=retryable,
+        )
+
+    # -- update -----------------------------------------------------------------------
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        results: dict[str, Result] = {}
+        ids: dict[str, str] = {}
+        unknown = [c for c in changes if not c.event_id]
+        found = self._lookup([(c.organizer.calendar_id, c.key) for c in unknown])
+        for change in changes:
+            if change.event_id:
+                ids[change.key] = change.event_id
+                continue
+            answer = found[change.key]
+            if not answer.ok:
+                results[change.key] = self._failed(change, "look-up", answer)
+                continue
+            existing = (answer.body or {}).get("value", [])
+            if existing:
+                ids[change.key] = str(existing[0]["id"])
+            else:
+                results[change.key] = Result(change.key, Outcome.GONE)
+        todo = [c for c in changes if c.key in ids and c.key not in results]
+        parts = [self._change_part(c, ids[c.key]) for c in todo]
+        answers = self._run(parts)
+        fallback: list[Part] = []
+        for change in todo:
+            answer = answers[change.key]
+            if answer.ok:
+                done = Outcome.UPDATED if change.action is ChangeAction.MOVE else Outcome.CANCELLED
+                results[change.key] = Result(change.key, done, event_id=ids[change.key])
+            elif answer.status in (404, 410):
+                results[change.key] = Result(change.key, Outcome.GONE, event_id=ids[change.key])
+            elif change.action is ChangeAction.CANCEL and answer.status == 400:
+                # Graph refuses `cancel` on an event without attendees: delete it instead.
+                box = change.organizer.calendar_id
+                url = f"{user_path(box)}/events/{quote(ids[change.key], safe='')}"
+                fallback.append(Part(change.key, "DELETE", url, box.lower()))
+            else:
+                results[change.key] = self._failed(change, change.action.value, answer)
+        deleted = self._run(fallback)
+        for part in fallback:
+            answer = deleted[part.id]
+            change = next(c for c in todo if c.key == part.id)
+            if answer.ok or answer.status in (404, 410):
+                outcome = Outcome.CANCELLED if answer.ok else Outcome.GONE
+                results[part.id] = Result(part.id, outcome, event_id=ids[part.id])
+            else:
+                results[part.id] = self._failed(change, "delete", answer)
+        return in_order([c.key for c in changes], results)
+
+    def _change_part(self, change: EventChange, event_id: str) -> Part:
+        box = change.organizer.calendar_id
+        url = f"{user_path(box)}/events/{quote(event_id, safe='')}"
+        if change.action is ChangeAction.MOVE:
+            assert change.start is not None and change.end is not None
+            body = {"start": graph_time(change.start), "end": graph_time(change.end)}
+            return Part(change.key, "PATCH", url, box.lower(), body)
+        return Part(change.key, "POST", url + "/cancel", box.lower(), {"comment": change.comment})
+
+    # -- changes ----------------------------------------------------------------------
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        state = _decode_cursor(cursor, start, end)
+        if state is not None:
+            try:
+                return self._incremental(organizer, state, start, end)
+            except PageError as exc:
+                if not _sync_state_lost(exc.answer):
+                    raise _page_failure(organizer, exc.answer) from None
+        return self._full(organizer, start, end)
+
+    def _prefer(self) -> dict[str, str]:
+        return {"Prefer": f"{UTC_PREFER}, odata.maxpagesize={DELTA_PAGE}"}
+
+    def _full(self, organizer: CalendarRef, start: datetime, end: datetime) -> ChangeSet:
+        box = organizer.calendar_id
+        window = urlencode(
+            {"startDateTime": _iso(start), "endDateTime": _iso(end)}, quote_via=quote
+        )
+        try:
+            # The delta read only yields the token; its items carry no extended
+            # properties, so the keys come from a calendarView with the tag expanded.
+            _items, last = self.graph.pages(
+                f"{user_path(box)}/calendarView/delta?{window}", headers=self._prefer()
+            )
+            view_query = urlencode(
+                {
+                    "startDateTime": _iso(start),
+                    "endDateTime": _iso(end),
+                    "$expand": prop_expand(),
+                    "$top": str(DELTA_PAGE),
+                },
+                quote_via=quote,
+            )
+            items, _ = self.graph.pages(f"{user_path(box)}/calendarView?{view_query}")
+        except PageError as exc:
+            raise _page_failure(organizer, exc.answer) from None
+        keys: dict[str, str] = {}
+        events = []
+        for item in items:
+            key = key_of(item)
+            if key:
+                keys[str(item["id"])] = key
+                events.append(event_state(item, key))
+        link = str(last.get("@odata.deltaLink", ""))
+        return ChangeSet(tuple(events), _encode_cursor(link, start, end, keys), full=True)
+
+    def _incremental(
+        self, organizer: CalendarRef, state: dict[str, Any], start: datetime, end: datetime
+    ) -> ChangeSet:
+        keys: dict[str, str] = dict(state["keys"])
+        items, last = self.graph.pages(state["delta"], headers=self._prefer())
+        removed: list[str] = []
+        changed: dict[str, Mapping[str, Any]] = {}
+        for item in items:
+            event_id = str(item.get("id"))
+            if "@removed" in item:
+                changed.pop(event_id, None)
+                key = keys.pop(event_id, None)
+                if key:
+                    removed.append(key)
+            else:
+                changed[event_id] = item
+        unknown = [i for i in changed if i not in keys]
+        if unknown:
+            keys.update(self._keys_of(organizer.calendar_id, unknown))
+        events = [event_state(item, keys[i]) for i, item in changed.items() if i in keys]
+        link = str(last.get("@odata.deltaLink", ""))
+        return ChangeSet(
+            tuple(events), _encode_cursor(link, start, end, keys), removed=tuple(removed)
+        )
+
+    def _keys_of(self, mailbox: str, event_ids: Sequence[str]) -> dict[str, str]:
+        """Read the tag of events the cursor has not seen (delta answers omit it)."""
+        query = urlencode({"$expand": prop_expand(), "$select": "id"}, quote_via=quote)
+        parts = [
+            Part(
+                str(n),
+                "GET",
+                f"{user_path(mailbox)}/events/{quote(i, safe='')}?{query}",
+                mailbox.lower(),
+            )
+            for n, i in enumerate(event_ids)
+        ]
+        answers = self._run(parts)
+        out: dict[str, str] = {}
+        for part, event_id in zip(parts, event_ids, strict=True):
+            answer = answers[part.id]
+            if answer.ok:
+                key = key_of(answer.body or {})
+                if key:
+                    out[event_id] = key
+            elif answer.status not in (404, 410):  # deleted meanwhile: the next delta says so
+                raise TransientError(
+                    f"cannot read event {event_id} of {mailbox}: {answer.error_text()}"
+                )
+        return out
+
+
+# -- cursor -------------------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _encode_cursor(link: str, start: datetime, end: datetime, keys: Mapping[str, str]) -> str:
+    # The id -> key map travels in the cursor: delta answers do not carry the tag, and
+    # the connector keeps no state of its own between runs.
+    return json.dumps(
+        {"v": CURSOR_VERSION, "delta": link, "window": [_iso(start), _iso(end)], "keys": keys},
+        separators=(",", ":"),
+    )
+
+
+def _decode_cursor(cursor: str | None, start: datetime, end: datetime) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return None
+    if not isinstance(state, dict) or state.get("v") != CURSOR_VERSION:
+        return None
+    if not state.get("delta") or not isinstance(state.get("keys"), dict):
+        return None
+    if state.get("window") != [_iso(start), _iso(end)]:
+        return None  # a delta token is bound to its window: another one needs a full read
+    return state
+
+
+def _sync_state_lost(answer: Answer) -> bool:
+    if answer.status == 410:
+        return True
+    err = answer.body.get("error") if isinstance(answer.body, dict) else None
+    code = str(err.get("code", "")) if isinstance(err, dict) else ""
+    return code.lower() in ("syncstatenotfound", "syncstateinvalid", "resyncrequired")
+
+
+def _page_failure(organizer: CalendarRef, answer: Answer) -> ConnectorError:
+    text = f"calendar of {organizer.email} ({organizer.calendar_id}): {answer.error_text()}"
+    if answer.status in (401, 403, 404):
+        return ConnectorUserError(
+            f"{text}: check the mailbox address and that the app may read it"
+        )
+    return TransientError(text)
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> OutlookConnector:
+    return OutlookConnector(options, context)
+
+
+def authorize_device_code(
+    options: Mapping[str, Any],
+    context: ConnectorContext,
+    echo: Callable[[str], None],
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> Any:
+    """`coachpass auth outlook`: device code sign-in; returns the token cache path."""
+    timeout = float(options.get("timeout_seconds", 30))
+    with httpx.Client(transport=transport, timeout=timeout, trust_env=False) as client:
+        return device_code_sign_in(options, context, client, echo)
+
+
+def check(
+    options: Mapping[str, Any],
+    context: ConnectorContext,
+    calendars: Sequence[CalendarRef],
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> list[str]:
+    """`coachpass connectors check outlook`: credentials, permissions, each mailbox.
+
+    Returns findings, one line each; an empty list means all is well.
+    """
+    findings: list[str] = []
+    try:
+        connector = OutlookConnector(options, context, transport=transport)
+    except ConnectorUserError as exc:
+        return [str(exc)]
+    try:
+        try:
+            connector.tokens.token()
+        except AuthError as exc:
+            return [str(exc)]
+        for ref in calendars:
+            box = user_path(ref.calendar_id)
+            answer = connector.graph.call("GET", f"{box}/calendar?$select=id,canEdit")
+            if not answer.ok:
+                findings.append(
+                    f"{ref.person_id} ({ref.calendar_id}): calendar not readable: "
+                    f"{answer.error_text()}"
+                )
+                continue
+            if answer.body and answer.body.get("canEdit") is False:
+                findings.append(f"{ref.person_id} ({ref.calendar_id}): calendar is read-only")
+        if calendars:
+            now = datetime.now(UTC)
+            answer_fb = connector.busy(calendars[:SCHEDULE_LIMIT], now, now + timedelta(days=1))
+            findings.extend(
+                f"{person}: {message}" for person, message in sorted(answer_fb.errors.items())
+            )
+    finally:
+        connector.close()
+    return findings

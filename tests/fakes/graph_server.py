@@ -1,0 +1,559 @@
+"""A stateful fake of Microsoft Graph v1.0 and of the Entra ID token endpoints.
+
+Served over plain HTTP on 127.0.0.1. Its public names are https ones
+(`https://login.fake.test`, `https://graph.fake.test/v1.0`) because msal insists on an
+https authority; `FakeGraph.transport()` gives an httpx transport that sends those
+hosts to the loopback port, so msal's real client-credentials and device-code code
+paths run unchanged through the connector's own HTTP client.
+
+What it implements is what the Outlook connector uses (see graph_state for the
+calendar semantics): getSchedule, events create/get/list/patch/cancel/delete with the
+extended-property `$filter` and `$expand`, fileAttachment upload, calendarView and
+calendarView/delta with skip/delta tokens, `$batch` (≤ 20 parts, answers shuffled,
+per-part status, `dependsOn` chains, > 4 parallel parts per mailbox throttled), the
+OIDC discovery, token and device-code endpoints. Requests are counted (a `$batch` is
+one request; token requests apart) and faults can be injected per test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.fakes.graph_faults import FaultPlan
+from tests.fakes.graph_state import CalendarState, FakeEvent, GraphFault, parse_graph_time
+
+AUTHORITY_HOST = "login.fake.test"
+GRAPH_HOST = "graph.fake.test"
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+CLIENT_SECRET = "fake-client-secret-value"
+
+_PROP_FILTER = re.compile(
+    r"^singleValueExtendedProperties/any\(ep:\s*ep/id eq '([^']+)' and ep/value eq '([^']*)'\)$",
+    re.IGNORECASE,
+)
+_PROP_EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=id eq '([^']+)'\)$", re.I)
+
+Answer = tuple[int, dict[str, str], Any]
+
+
+class _Reset(Exception):
+    """Drop the connection without an answer."""
+
+
+class FakeGraph:
+    def __init__(self, mailboxes: list[str], *, transaction_dedup: bool = False) -> None:
+        self.state = CalendarState(mailboxes, transaction_dedup=transaction_dedup)
+        self.lock = threading.RLock()
+        self.faults = FaultPlan()
+        self.counts: Counter[str] = Counter()  # "graph", "token", "batch_parts", per route
+        self.log: list[tuple[str, str, dict[str, str]]] = []  # method, path+query, headers
+        self.tokens: dict[str, str] = {}  # access token -> grant ("app" or "user")
+        self.secret = CLIENT_SECRET
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.auto_approve_devices = True
+        self.page_size = 10
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> FakeGraph:
+        fake = self
+
+        class Handler(_Handler):
+            graph = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def authority_host(self) -> str:
+        return f"https://{AUTHORITY_HOST}"
+
+    @property
+    def graph_endpoint(self) -> str:
+        return f"https://{GRAPH_HOST}/v1.0"
+
+    def transport(self) -> httpx.BaseTransport:
+        return _LoopbackTransport(self.port)
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        """Connector options pointing at this fake (the secret via an env var name)."""
+        opts: dict[str, Any] = {
+            "tenant_id": TENANT,
+            "client_id": CLIENT_ID,
+            "client_secret_env": "COACHPASS_TEST_GRAPH_SECRET",
+            "authority_host": self.authority_host,
+            "graph_endpoint": self.graph_endpoint,
+        }
+        opts.update(extra)
+        return opts
+
+    # -- test controls: what people do in their own Outlook -----------------------
+
+    def by_key(self, key: str, *, include_deleted: bool = False) -> list[FakeEvent]:
+        with self.lock:
+            return [
+                e
+                for e in self.state.events.values()
+                if key in e.ext_props.values() and (include_deleted or not e.deleted)
+            ]
+
+    def add_event(
+        self,
+        mailbox: str,
+        start: datetime,
+        end: datetime,
+        *,
+        show_as: str = "busy",
+        subject: str = "Meeting",
+    ) -> FakeEvent:
+        with self.lock:
+            return self.state.create(
+                mailbox,
+                {
+                    "subject": subject,
+                    "start": {"dateTime": start.astimezone(UTC).isoformat(), "timeZone": "UTC"},
+                    "end": {"dateTime": end.astimezone(UTC).isoformat(), "timeZone": "UTC"},
+                    "showAs": show_as,
+                },
+            )
+
+    def respond(self, key: str, email: str, response: str) -> None:
+        with self.lock:
+            for e in self.by_key(key):
+                self.state.respond(e, email, response)
+
+    def cancel_by_organiser(self, key: str) -> None:
+        with self.lock:
+            for e in self.by_key(key):
+                self.state.remove(e)
+
+    def move(self, key: str, start: datetime, end: datetime) -> None:
+        with self.lock:
+            for e in self.by_key(key):
+                self.state.move(e, start, end)
+
+    def expire_delta_tokens(self) -> None:
+        with self.lock:
+            self.state.expire_tokens()
+
+    def approve_device(self, user_code: str) -> None:
+        with self.lock:
+            for flow in self.devices.values():
+                if flow["user_code"] == user_code:
+                    flow["approved"] = True
+
+    # -- request handling ---------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Answer:
+        parts = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        path = parts.path
+        if path.startswith("/v1.0/"):
+            with self.lock:
+                self.counts["graph"] += 1
+                self.log.append((method, raw_path, headers))
+            fault = self.faults.draw()
+            if fault == "slow":
+                time.sleep(self.faults.slow_seconds)
+            if fault == "reset" and method != "GET":
+                # The worst moment: the work is done but the answer is lost.
+                self._graph(method, path[5:], query, headers, body, top=True)
+                raise _Reset
+            if fault == "reset":
+                raise _Reset
+            if fault in ("429", "503"):
+                return self._fault_answer(fault)
+            return self._graph(method, path[5:], query, headers, body, top=True)
+        with self.lock:
+            self.counts["token"] += 1
+        return self._auth(method, path, body)
+
+    def _fault_answer(self, fault: str) -> Answer:
+        if fault == "429":
+            return (
+                429,
+                {"Retry-After": self.faults.retry_after},
+                {"error": {"code": "TooManyRequests", "message": "Application is over its limit."}},
+            )
+        return 503, {}, {"error": {"code": "ServiceUnavailable", "message": "Try again."}}
+
+    def _graph(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        top: bool,
+    ) -> Answer:
+        if top:
+            auth = headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+                return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": "bad"}}
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return 400, {}, {"error": {"code": "BadRequest", "message": "body is not JSON"}}
+        if path == "/$batch" and method == "POST" and top:
+            return self._batch(payload, headers)
+        try:
+            with self.lock:
+                return self._route(method, path, query, headers, payload)
+        except GraphFault as fault:
+            return fault.status, {}, fault.body()
+
+    def _route(
+        self, method: str, path: str, q: dict[str, str], headers: dict[str, str], body: Any
+    ) -> Answer:
+        st = self.state
+        seg = [s for s in path.split("/") if s]
+        if len(seg) < 2 or seg[0].lower() != "users":
+            raise GraphFault(400, "BadRequest", f"unsupported path {path}")
+        user = seg[1]
+        rest = [s.lower() for s in seg[2:]]
+        expand = None
+        if "$expand" in q:
+            m = _PROP_EXPAND.match(q["$expand"])
+            if not m:
+                raise GraphFault(400, "BadRequest", f"unsupported $expand {q['$expand']}")
+            expand = m.group(1)
+        if rest == [] and method == "GET":
+            st.mailbox(user)
+            return 200, {}, {"userPrincipalName": user, "mail": user}
+        if rest == ["calendar"] and method == "GET":
+            st.mailbox(user)
+            return 200, {}, {"id": "AAMkCal", "name": "Calendar", "canEdit": True}
+        if rest == ["calendar", "getschedule"] and method == "POST":
+            return self._schedule(user, body)
+        if rest == ["events"] and method == "POST":
+            return 201, {}, st.create(user, body).to_json(expand)
+        if rest == ["events"] and method == "GET":
+            box = st.mailbox(user)
+            if "$filter" in q:
+                m = _PROP_FILTER.match(q["$filter"])
+                if not m:
+                    raise GraphFault(400, "BadRequest", f"unsupported $filter {q['$filter']}")
+                found = st.find_by_prop(user, m.group(1), m.group(2))
+            else:
+                found = st.live(box)
+            return self._page([e.to_json(expand) for e in found], path, q)
+        if rest in (["calendarview"], ["calendarview", "delta"]) and method == "GET":
+            if rest[-1] == "delta":
+                return self._delta(user, q, headers)
+            try:
+                start = parse_graph_time(q["startDateTime"])
+                end = parse_graph_time(q["endDateTime"])
+            except KeyError:
+                raise GraphFault(400, "ErrorInvalidParameter", "startDateTime needed") from None
+            box = st.mailbox(user)
+            found = [e for e in st.live(box) if e.overlaps(start, end)]
+            return self._page([e.to_json(expand) for e in found], path, q)
+        if len(rest) >= 2 and rest[0] == "events":
+            event_id = seg[3]
+            tail = rest[2:]
+            if tail == [] and method == "GET":
+                return 200, {}, st.get(user, event_id).to_json(expand)
+            if tail == [] and method == "PATCH":
+                return 200, {}, st.patch(user, event_id, body).to_json(expand)
+            if tail == [] and method == "DELETE":
+                st.delete(user, event_id)
+                return 204, {}, None
+            if tail == ["cancel"] and method == "POST":
+                st.cancel(user, event_id)
+                return 202, {}, None
+            if tail == ["attachments"] and method == "POST":
+                return 201, {}, st.add_attachment(user, event_id, body)
+        raise GraphFault(400, "BadRequest", f"unsupported {method} {path}")
+
+    def _page(self, items: list[dict[str, Any]], path: str, q: dict[str, str]) -> Answer:
+        top = min(int(q.get("$top", self.page_size)), 1000)
+        skip = int(q.get("$skip", 0))
+        out: dict[str, Any] = {"value": items[skip : skip + top]}
+        if skip + top < len(items):
+            rest = {k: v for k, v in q.items() if k != "$skip"}
+            rest["$skip"] = str(skip + top)
+            out["@odata.nextLink"] = self.graph_endpoint + path + "?" + httpx.QueryParams(rest).__str__()
+        return 200, {}, out
+
+    def _schedule(self, user: str, body: dict[str, Any]) -> Answer:
+        self.state.mailbox(user)
+        schedules = body.get("schedules", [])
+        if not schedules or len(schedules) > 20:
+            raise GraphFault(400, "ErrorInvalidParameter", "1 to 20 schedules per request")
+        start = parse_graph_time(body["startTime"])
+        end = parse_graph_time(body["endTime"])
+        if (end - start).days > 62 or end <= start:
+            raise GraphFault(400, "ErrorInvalidTimeInterval", "the window is over 62 days")
+        interval = int(body.get("availabilityViewInterval", 30))
+        return 200, {}, {"value": [self.state.schedule(s, start, end, interval) for s in schedules]}
+
+    def _delta(self, user: str, q: dict[str, str], headers: dict[str, str]) -> Answer:
+        st = self.state
+        size = self.page_size
+        prefer = headers.get("prefer", "")
+        m = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+        if m:
+            size = int(m.group(1))
+        if "$deltatoken" in q:
+            token, state = st.delta_changes(q["$deltatoken"])
+        elif "$skiptoken" in q:
+            token = q["$skiptoken"]
+            state = st.delta_resume(token)
+        else:
+            try:
+                start = parse_graph_time(q["startDateTime"])
+                end = parse_graph_time(q["endDateTime"])
+            except KeyError:
+                raise GraphFault(400, "ErrorInvalidParameter", "startDateTime needed") from None
+            token, state = st.delta_start(user, start, end)
+        page, state.pending = state.pending[:size], state.pending[size:]
+        base = f"{self.graph_endpoint}/users/{user}/calendarView/delta"
+        out: dict[str, Any] = {"value": page}
+        if state.pending:
+            out["@odata.nextLink"] = f"{base}?$skiptoken={token}"
+        else:
+            out["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
+        return 200, {}, out
+
+    # -- $batch -------------------------------------------------------------------
+
+    def _batch(self, payload: dict[str, Any], headers: dict[str, str]) -> Answer:
+        reqs = payload.get("requests", [])
+        if not reqs or len(reqs) > 20:
+            return 400, {}, {"error": {"code": "BadRequest", "message": "1 to 20 requests"}}
+        ids = [r["id"] for r in reqs]
+        if len(set(ids)) != len(ids):
+            return 400, {}, {"error": {"code": "BadRequest", "message": "duplicate ids"}}
+        chained = any(r.get("dependsOn") for r in reqs)
+        if chained and any(not r.get("dependsOn") for r in reqs[1:]):
+            # Graph runs a batch with dependencies serially: all or none after the first.
+            return 400, {}, {"error": {"code": "BadRequest", "message": "mixed dependsOn"}}
+        per_box: Counter[str] = Counter()
+        status: dict[str, int] = {}
+        answers: list[dict[str, Any]] = []
+        for r in reqs:
+            self.counts["batch_parts"] += 1
+            url = r["url"] if r["url"].startswith("/") else "/" + r["url"]
+            parts = urlsplit(url)
+            q = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            seg = [s for s in parts.path.split("/") if s]
+            box = seg[1].lower() if len(seg) > 1 else ""
+            deps = r.get("dependsOn") or []
+            if any(d not in status for d in deps):
+                return 400, {}, {"error": {"code": "BadRequest", "message": "bad dependsOn"}}
+            if any(status[d] >= 400 for d in deps):
+                answer: Answer = (424, {}, {"error": {"code": "FailedDependency", "message": ""}})
+            else:
+                if not chained:
+                    per_box[box] += 1
+                if not chained and per_box[box] > 4:
+                    answer = (
+                        429,
+                        {"Retry-After": "1"},
+                        {"error": {"code": "ApplicationThrottled", "message": "MailboxConcurrency"}},
+                    )
+                else:
+                    fault = self.faults.draw(part=True)
+                    if fault:
+                        answer = self._fault_answer(fault)
+                    else:
+                        h = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
+                        h.setdefault("prefer", headers.get("prefer", ""))
+                        body = json.dumps(r["body"]).encode() if "body" in r else b""
+                        answer = self._graph(r["method"], parts.path, q, h, body, top=False)
+            status[r["id"]] = answer[0]
+            item: dict[str, Any] = {"id": r["id"], "status": answer[0], "headers": answer[1]}
+            if answer[2] is not None:
+                item["body"] = answer[2]
+            answers.append(item)
+        random.shuffle(answers)  # Graph answers in any order
+        return 200, {}, {"responses": answers}
+
+    # -- Entra ID -------------------------------------------------------------------
+
+    def _auth(self, method: str, path: str, body: bytes) -> Answer:
+        seg = [s for s in path.split("/") if s]
+        if len(seg) < 2 or seg[0] != TENANT:
+            return 400, {}, {"error": "invalid_tenant", "error_description": "AADSTS90002: tenant"}
+        base = f"{self.authority_host}/{TENANT}"
+        if seg[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+            return 200, {}, {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "issuer": f"{base}/v2.0",
+            }
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if seg[1:] == ["oauth2", "v2.0", "devicecode"]:
+            code = secrets.token_urlsafe(12)
+            user_code = secrets.token_hex(4).upper()
+            with self.lock:
+                self.devices[code] = {"user_code": user_code, "approved": self.auto_approve_devices}
+            return 200, {}, {
+                "device_code": code,
+                "user_code": user_code,
+                "verification_uri": "https://microsoft.com/devicelogin",
+                "expires_in": 900,
+                "interval": 1,
+                "message": f"To sign in, open https://microsoft.com/devicelogin and enter {user_code}",
+            }
+        if seg[1:] != ["oauth2", "v2.0", "token"]:
+            return 404, {}, {"error": "not_found"}
+        grant = form.get("grant_type", "")
+        if form.get("client_id") != CLIENT_ID:
+            return 400, {}, {
+                "error": "unauthorized_client",
+                "error_description": f"AADSTS700016: Application '{form.get('client_id')}' not found",
+            }
+        if grant == "client_credentials":
+            ok = form.get("client_secret") == self.secret or _assertion_ok(form)
+            if not ok:
+                return 401, {}, {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                }
+            return 200, {}, self._issue("app")
+        if grant in ("urn:ietf:params:oauth:grant-type:device_code", "device_code"):
+            flow = self.devices.get(form.get("device_code", ""))
+            if flow is None:
+                return 400, {}, {"error": "expired_token", "error_description": "AADSTS70019"}
+            if not flow["approved"]:
+                return 400, {}, {"error": "authorization_pending", "error_description": "AADSTS70016"}
+            return 200, {}, self._issue("user", id_token=True)
+        if grant == "refresh_token":
+            return 200, {}, self._issue("user", id_token=True)
+        return 400, {}, {"error": "unsupported_grant_type"}
+
+    def _issue(self, kind: str, *, id_token: bool = False) -> dict[str, Any]:
+        token = "fake-at-" + secrets.token_urlsafe(16)
+        with self.lock:
+            self.tokens[token] = kind
+        out: dict[str, Any] = {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
+        if id_token:
+            now = int(time.time())
+            claims = {
+                "iss": f"{self.authority_host}/{TENANT}/v2.0",
+                "aud": CLIENT_ID,
+                "sub": "admin-sub",
+                "oid": "admin-oid",
+                "tid": TENANT,
+                "preferred_username": "admin@example.com",
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+            }
+            out["id_token"] = ".".join(
+                [_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""]
+            )
+            out["refresh_token"] = "fake-rt-" + secrets.token_urlsafe(16)
+            out["client_info"] = _b64({"uid": "admin-oid", "utid": TENANT})
+            out["scope"] = "Calendars.ReadWrite Calendars.ReadWrite.Shared Mail.Send"
+        return out
+
+
+def _b64(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _assertion_ok(form: dict[str, str]) -> bool:
+    """A certificate credential: a JWT whose issuer is our client (signature not checked)."""
+    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+        return False
+    try:
+        payload = form["client_assertion"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (KeyError, IndexError, ValueError):
+        return False
+    return bool(claims.get("iss") == CLIENT_ID)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    graph: FakeGraph
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet tests
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            status, extra, payload = self.graph.handle(self.command, self.path, headers, body)
+        except _Reset:
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _serve
+
+
+class _LoopbackTransport(httpx.BaseTransport):
+    """Sends https://login.fake.test and https://graph.fake.test to the fake's port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in (AUTHORITY_HOST, GRAPH_HOST):
+            request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@contextmanager
+def running(mailboxes: list[str], **kwargs: Any) -> Iterator[FakeGraph]:
+    fake = FakeGraph(mailboxes, **kwargs).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
