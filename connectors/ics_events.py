@@ -62,7 +62,12 @@ def session_event(event: NewEvent, now: datetime, organizer_name: str = "") -> i
     vevent.add("SUMMARY", event.summary)
     vevent.add("DESCRIPTION", event.description_text)
     if event.description_html:
-        vevent.add("X-ALT-DESC", event.description_html, parameters={"FMTTYPE": "text/html"})
+        # vText escapes newlines; icalendar leaves unknown X- properties raw otherwise.
+        vevent.add(
+            "X-ALT-DESC",
+            icalendar.vText(event.description_html),
+            parameters={"FMTTYPE": "text/html"},
+        )
     vevent.add("STATUS", "CONFIRMED")
     vevent.add("TRANSP", "OPAQUE")
     vevent.add("ORGANIZER", _address(event.organizer.email, organizer_name))
