@@ -1,0 +1,451 @@
+"""Google Calendar connector (Calendar API v3 through google-api-python-client).
+
+Options (the `google` connector's settings in the config):
+
+- `service_account_file`: path to a service account JSON key (or `service_account_env`:
+  an environment variable holding the JSON). Secrets come only from files/env.
+- `delegation` (bool, default false): with a service account, impersonate each
+  organiser (`with_subject`) through domain-wide delegation. The normal set-up for
+  a whole organisation.
+- `oauth_token_file`: the user sign-in written by `coachpass auth google` (mode 0600),
+  for a small team without a service account; refreshed tokens are written back.
+- `client_secrets_file`: the OAuth client ("Desktop app") used by `coachpass auth google`.
+- `api_endpoint` (default https://www.googleapis.com/): API root; the batch URI is
+  built from it too (`<root>batch/calendar/v3`).
+- `token_uri`: override the OAuth token endpoint (tests, proxies).
+- `guideline_url`: link to the written coaching guidelines (a Drive file link is
+  also attached to the event); always linked in the description.
+- `page_size` (default 250): events per page when reading changes.
+- `max_attempts` (default 6), `backoff_seconds` (default 1.0): retries of throttled
+  or failed calls, exponential with jitter, never sooner than `Retry-After`.
+- `timeout_seconds` (default 60): socket timeout of each HTTP request.
+
+One connector object is not safe to share between threads (httplib2 is not).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from googleapiclient.discovery import build
+
+from connectors.base import (
+    Busy,
+    CalendarRef,
+    ChangeAction,
+    ChangeSet,
+    ConnectorContext,
+    ConnectorUserError,
+    EventChange,
+    EventState,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Result,
+    TransientError,
+    in_order,
+)
+from connectors.google_auth import CredentialSource, authorize_installed_app
+from connectors.google_batch import Backoff, execute, run_batch
+from connectors.google_wire import (
+    FREEBUSY_MAX_CALENDARS,
+    FREEBUSY_MAX_DAYS,
+    ApiFailure,
+    chunks,
+    event_body,
+    event_state,
+    freebusy_body,
+    is_skinny,
+    move_body,
+    read_freebusy,
+    rfc3339,
+    tag_of,
+    valid_event_id,
+    video_url_of,
+    windows,
+)
+
+__all__ = ["GoogleConnector", "authorize_installed_app", "check", "open_connector"]
+
+DEFAULT_ENDPOINT = "https://www.googleapis.com/"
+
+
+class GoogleConnector:
+    name = "google"
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        root = str(options.get("api_endpoint") or DEFAULT_ENDPOINT)
+        root = root if root.endswith("/") else root + "/"
+        self.batch_uri = root + "batch/calendar/v3"
+        self.guideline_url: str | None = options.get("guideline_url")
+        self.page_size = int(options.get("page_size", 250))
+        self.backoff = Backoff(
+            max_attempts=int(options.get("max_attempts", 6)),
+            base_seconds=float(options.get("backoff_seconds", 1.0)),
+            sleep=sleep,
+        )
+        self.credentials = CredentialSource(options, context)
+        # One plain connection pool for every identity: AuthorizedHttp only adds the
+        # header, so 700 organisers do not mean 700 open connections.
+        self._transport = httplib2.Http(timeout=float(options.get("timeout_seconds", 60)))
+        self._authorized: dict[str | None, Any] = {}
+        # The discovery document shipped in the package: no network call to build.
+        self.service = build(
+            "calendar",
+            "v3",
+            http=self._transport,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": root + "calendar/v3/"},
+        )
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _subject(self, email: str | None) -> str | None:
+        return email.lower() if (self.credentials.delegation and email) else None
+
+    def _http(self, email: str | None) -> Any:
+        subject = self._subject(email)
+        http = self._authorized.get(subject)
+        if http is None:
+            creds = self.credentials.for_subject(subject)
+            http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
+            self._authorized[subject] = http
+        return http
+
+    def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
+        """Run `run(http)` as `email`, turning credential failures into user errors."""
+        try:
+            return run(self._http(email))
+        except auth_exceptions.RefreshError as exc:
+            raise self.credentials.auth_error(self._subject(email), exc) from None
+        except auth_exceptions.TransportError as exc:
+            raise TransientError(
+                f"cannot reach Google's token endpoint for {self.credentials.who(email)}: "
+                f"{type(exc).__name__}"
+            ) from None
+        finally:
+            self.credentials.persist()
+
+    def _events(self) -> Any:
+        return self.service.events()
+
+    # -- busy -------------------------------------------------------------------------
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        intervals: dict[str, list[Busy]] = {c.person_id: [] for c in calendars}
+        errors: dict[str, str] = {}
+        # With delegation the first calendar's owner (the organiser) asks for all.
+        asker = calendars[0].email if calendars else None
+        for low, high in windows(start, end, FREEBUSY_MAX_DAYS):
+            for group in chunks(list(calendars), FREEBUSY_MAX_CALENDARS):
+                body = freebusy_body(group, low, high)
+                query = partial(self.service.freebusy().query, body=body)
+                answer = self._call(asker, partial(execute, query, backoff=self.backoff))
+                if isinstance(answer, ApiFailure):
+                    if answer.retryable:
+                        raise TransientError(
+                            f"Google free/busy for {', '.join(c.person_id for c in group)} "
+                            f"kept failing: {answer.describe()}"
+                        )
+                    if answer.status in (401, 403):
+                        raise ConnectorUserError(
+                            f"Google refused free/busy for {self.credentials.who(asker)}: "
+                            f"{answer.describe()}; check the calendar.freebusy scope"
+                        )
+                    for ref in group:
+                        errors[ref.person_id] = (
+                            f"Google free/busy failed for {ref.person_id} <{ref.email}>: "
+                            f"{answer.describe()}"
+                        )
+                    continue
+                found, failed = read_freebusy(answer, group)
+                errors.update(failed)
+                for person, spans in found.items():
+                    intervals[person].extend(spans)
+        return FreeBusy(
+            intervals={p: tuple(v) for p, v in intervals.items() if p not in errors},
+            errors=errors,
+        )
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for organizer, group in _by_organizer(events):
+            results.update(self._call(organizer.email, partial(self._create, group)))
+        return in_order([e.key for e in events], results)
+
+    def _create(self, events: Sequence[NewEvent], http: Any) -> dict[str, Result]:
+        results: dict[str, Result] = {}
+        requests: dict[str, Callable[[], Any]] = {}
+        by_id: dict[str, NewEvent] = {}
+        for event in events:
+            if not valid_event_id(event.key):
+                results[event.key] = Result(
+                    event.key,
+                    Outcome.FAILED,
+                    error=f"session key {event.key!r} is not a valid Google event id",
+                )
+                continue
+            if event.key in by_id:
+                continue  # the same session twice in one call: one insert answers both
+            by_id[event.key] = event
+            body = event_body(event, self.guideline_url)
+            requests[event.key] = partial(
+                self._events().insert,
+                calendarId=event.organizer.calendar_id,
+                body=body,
+                sendUpdates="all",
+                conferenceDataVersion=1,
+                supportsAttachments=True,
+            )
+        outcomes = run_batch(requests, http, self.batch_uri, self.backoff)
+        duplicates: list[NewEvent] = []
+        for key, outcome in outcomes.items():
+            event = by_id[key]
+            if isinstance(outcome, ApiFailure):
+                if outcome.status == 409:
+                    duplicates.append(event)
+                else:
+                    results[key] = _failed(event.key, event.organizer, "create", outcome)
+            else:
+                results[key] = Result(
+                    key, Outcome.CREATED, str(outcome["id"]), video_url_of(outcome)
+                )
+        if duplicates:
+            results.update(self._adopt(duplicates, http))
+        return results
+
+    def _adopt(self, events: Sequence[NewEvent], http: Any) -> dict[str, Result]:
+        """409 duplicate: the id exists, maybe cancelled. Fetch it and adopt it as it
+        stands when it carries our tag. A cancelled one is not restored: that would
+        undo the organiser's cancellation; reconcile sees it and books a new attempt
+        (the local connector does the same)."""
+        fetch = {
+            e.key: partial(self._events().get, calendarId=e.organizer.calendar_id, eventId=e.key)
+            for e in events
+        }
+        results: dict[str, Result] = {}
+        by_key = {e.key: e for e in events}
+        for key, item in run_batch(fetch, http, self.batch_uri, self.backoff).items():
+            event = by_key[key]
+            if isinstance(item, ApiFailure):
+                results[key] = _failed(key, event.organizer, "read back", item)
+            elif tag_of(item) != key:
+                results[key] = Result(
+                    key,
+                    Outcome.FAILED,
+                    error=(
+                        f"event id {key} in the calendar of {event.organizer.email} belongs to "
+                        "an event Coachpass did not create"
+                    ),
+                )
+            else:
+                results[key] = Result(key, Outcome.EXISTED, str(item["id"]), video_url_of(item))
+        return results
+
+    # -- update -----------------------------------------------------------------------
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for organizer, group in _by_organizer(changes):
+            results.update(self._call(organizer.email, partial(self._update, group)))
+        return in_order([c.key for c in changes], results)
+
+    def _update(self, changes: Sequence[EventChange], http: Any) -> dict[str, Result]:
+        requests: dict[str, Callable[[], Any]] = {}
+        by_key = {c.key: c for c in changes}
+        for change in by_key.values():
+            event_id = change.event_id or change.key
+            calendar = change.organizer.calendar_id
+            if change.action is ChangeAction.MOVE:
+                assert change.start is not None and change.end is not None
+                body = move_body(change.start, change.end, change.organizer.timezone)
+                requests[change.key] = partial(
+                    self._events().patch,
+                    calendarId=calendar,
+                    eventId=event_id,
+                    body=body,
+                    sendUpdates="all",
+                )
+            else:
+                requests[change.key] = partial(
+                    self._events().delete, calendarId=calendar, eventId=event_id, sendUpdates="all"
+                )
+        results: dict[str, Result] = {}
+        for key, outcome in run_batch(requests, http, self.batch_uri, self.backoff).items():
+            change = by_key[key]
+            event_id = change.event_id or change.key
+            cancel = change.action is ChangeAction.CANCEL
+            if not isinstance(outcome, ApiFailure):
+                if not cancel and outcome.get("status") == "cancelled":
+                    results[key] = Result(
+                        key,
+                        Outcome.FAILED,
+                        event_id,
+                        error=(
+                            f"session {key} is cancelled in the calendar of "
+                            f"{change.organizer.email}; book a new attempt"
+                        ),
+                    )
+                    continue
+                done = Outcome.CANCELLED if cancel else Outcome.UPDATED
+                results[key] = Result(key, done, event_id)
+            elif cancel and outcome.status in (404, 410):
+                results[key] = Result(key, Outcome.GONE, event_id)
+            else:
+                results[key] = _failed(
+                    key, change.organizer, "cancel" if cancel else "move", outcome
+                )
+        return results
+
+    # -- changes ----------------------------------------------------------------------
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        answer: ChangeSet = self._call(
+            organizer.email, partial(self._changes, organizer, cursor, start, end)
+        )
+        return answer
+
+    def _changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime, http: Any
+    ) -> ChangeSet:
+        # Both reads pass singleEvents: Google wants the same parameters for a sync
+        # token's whole life. The tag filter cannot go with a sync token, so our
+        # events are picked out here.
+        items: list[dict[str, Any]] | None = None
+        next_cursor = ""
+        full = False
+        if cursor:
+            got = self._list_all(organizer, {"syncToken": cursor}, http)
+            if isinstance(got, ApiFailure):
+                if got.status not in (400, 410):
+                    raise _list_error(organizer, got)
+                # 410: token expired; 400: not a token Google knows. Both: start over.
+            else:
+                items, next_cursor = got
+        if items is None:
+            full = True
+            window = {"timeMin": rfc3339(start), "timeMax": rfc3339(end), "showDeleted": True}
+            got = self._list_all(organizer, window, http)
+            if isinstance(got, ApiFailure):
+                raise _list_error(organizer, got)
+            items, next_cursor = got
+        states: list[EventState] = []
+        removed: list[str] = []
+        skinny = [i for i in items if is_skinny(i)]
+        for item in items:
+            if item in skinny:
+                continue
+            state = event_state(item, organizer.timezone)
+            if state is not None:
+                states.append(state)
+        if skinny:
+            # Deleted events come back as little more than an id: read them whole
+            # (get returns deleted events) to know whether they were ours.
+            fetch = {
+                str(i["id"]): partial(
+                    self._events().get, calendarId=organizer.calendar_id, eventId=i["id"]
+                )
+                for i in skinny
+            }
+            for event_id, got_item in run_batch(fetch, http, self.batch_uri, self.backoff).items():
+                if isinstance(got_item, ApiFailure):
+                    if got_item.status in (404, 410):
+                        removed.append(event_id)
+                        continue
+                    raise _list_error(organizer, got_item)
+                state = event_state(got_item, organizer.timezone)
+                if state is not None:
+                    states.append(state)
+        return ChangeSet(tuple(states), next_cursor, full=full, removed=tuple(removed))
+
+    def _list_all(
+        self, organizer: CalendarRef, params: dict[str, Any], http: Any
+    ) -> tuple[list[dict[str, Any]], str] | ApiFailure:
+        """Every page of events.list. pageToken is passed by hand (list_next breaks on
+        repeated parameters); a dropped page would be a double booking later."""
+        items: list[dict[str, Any]] = []
+        page: str | None = None
+        while True:
+            query = partial(
+                self._events().list,
+                calendarId=organizer.calendar_id,
+                singleEvents=True,
+                maxResults=self.page_size,
+                **params,
+                **({"pageToken": page} if page else {}),
+            )
+            answer = execute(query, http, self.backoff)
+            if isinstance(answer, ApiFailure):
+                return answer
+            items.extend(answer.get("items", []))
+            page = answer.get("nextPageToken")
+            if not page:
+                return items, str(answer.get("nextSyncToken", ""))
+
+    def close(self) -> None:
+        self.credentials.persist()
+        for conn in list(self._transport.connections.values()):
+            conn.close()
+        self._transport.connections.clear()
+
+
+def _by_organizer(items: Sequence[Any]) -> list[tuple[CalendarRef, list[Any]]]:
+    groups: dict[str, tuple[CalendarRef, list[Any]]] = {}
+    for item in items:
+        ref = item.organizer
+        groups.setdefault(ref.calendar_id.lower(), (ref, []))[1].append(item)
+    return list(groups.values())
+
+
+def _failed(key: str, organizer: CalendarRef, what: str, failure: ApiFailure) -> Result:
+    return Result(
+        key,
+        Outcome.FAILED,
+        error=(
+            f"Google could not {what} session {key} in the calendar of {organizer.person_id} "
+            f"<{organizer.email}>: {failure.describe()}"
+        ),
+        retryable=failure.retryable,
+    )
+
+
+def _list_error(organizer: CalendarRef, failure: ApiFailure) -> Exception:
+    text = (
+        f"Google could not list the calendar of {organizer.person_id} <{organizer.email}> "
+        f"(calendar {organizer.calendar_id}): {failure.describe()}"
+    )
+    if failure.retryable:
+        return TransientError(text)
+    return ConnectorUserError(text)
+
+
+def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> GoogleConnector:
+    return GoogleConnector(options, context)
+
+
+def check(
+    options: Mapping[str, Any], context: ConnectorContext, calendars: Sequence[CalendarRef]
+) -> list[str]:
+    """`coachpass connectors check google`: credentials, scopes and access to each
+    calendar, as lines of findings (each starting with "ok" or "problem")."""
+    from connectors.google_check import run_check
+
+    return run_check(options, context, calendars)

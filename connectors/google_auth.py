@@ -1,0 +1,217 @@
+"""Google credentials: a service account (with domain-wide delegation) or OAuth user
+credentials from `coachpass auth google`.
+
+Scopes are the least that Coachpass needs:
+- `calendar.events`: create, move and cancel the sessions and read them back (sync);
+- `calendar.freebusy`: read managers' and sellers' busy times without seeing the
+  contents of their events.
+
+A refresh that fails (revoked or expired grant, delegation not granted, wrong key)
+raises `AuthError` naming the account and the command or setting that fixes it;
+the token, key and client secret never appear in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from connectors.base import AuthError, ConnectorContext, ConnectorUserError, resolve_secret
+
+SCOPES = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.freebusy",
+)
+AUTH_COMMAND = "coachpass auth google"
+
+
+def resolve_path(context: ConnectorContext, value: Any) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else context.base_dir / path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` readable by the owner only (0600), replacing the file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask cannot widen it, and an old file is narrowed
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+class CredentialSource:
+    """Hands out credentials per organiser and turns refresh failures into AuthErrors.
+
+    Service account + `delegation: true`: one credential per impersonated user
+    (`with_subject`). Otherwise one credential for everything (the service account
+    itself, or the signed-in user of the OAuth token file).
+    """
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
+        self.delegation = bool(options.get("delegation", False))
+        self.token_uri = options.get("token_uri")
+        self._lock = threading.Lock()
+        self._by_subject: dict[str | None, Any] = {}
+        self.token_file: Path | None = None
+        self._saved_token: str | None = None
+        if options.get("service_account_file") or options.get("service_account_env"):
+            self.kind = "service_account"
+            self._base = self._service_account(options)
+            self.account = str(self._base.service_account_email)
+        elif options.get("oauth_token_file"):
+            if self.delegation:
+                raise ConnectorUserError(
+                    "google connector: delegation needs service_account_file, not oauth_token_file"
+                )
+            self.kind = "oauth_user"
+            self.token_file = resolve_path(context, options["oauth_token_file"])
+            self._base = self._user(self.token_file)
+            self.account = str(getattr(self._base, "account", "") or "") or "the signed-in user"
+        else:
+            raise ConnectorUserError(
+                "google connector: set service_account_file (service account key) or "
+                f"oauth_token_file (written by `{AUTH_COMMAND}`) in the connector settings"
+            )
+
+    def _service_account(self, options: Mapping[str, Any]) -> Any:
+        from google.oauth2 import service_account
+
+        text = resolve_secret(options, "service_account")
+        where = options.get("service_account_file") or f"${options.get('service_account_env')}"
+        try:
+            info = json.loads(text or "")
+            creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        except (ValueError, KeyError) as exc:
+            # ValueError texts from google-auth name missing fields, never key material.
+            raise ConnectorUserError(
+                f"google connector: {where} is not a service account key file "
+                f"({type(exc).__name__}); download a JSON key for the service account"
+            ) from None
+        if self.token_uri:
+            creds = creds.with_token_uri(str(self.token_uri))
+        return creds
+
+    def _user(self, path: Path) -> Any:
+        from google.oauth2.credentials import Credentials
+
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AuthError(
+                f"google connector: no token file {path}; run `{AUTH_COMMAND}` to sign in"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise AuthError(
+                f"google connector: cannot read token file {path} ({type(exc).__name__}); "
+                f"run `{AUTH_COMMAND}` to sign in again"
+            ) from None
+        if self.token_uri:
+            info["token_uri"] = str(self.token_uri)
+        try:
+            creds = Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
+        except ValueError:
+            raise AuthError(
+                f"google connector: token file {path} lacks the refresh token or client; "
+                f"run `{AUTH_COMMAND}` to sign in again"
+            ) from None
+        self._saved_token = creds.token
+        return creds
+
+    def for_subject(self, email: str | None) -> Any:
+        subject = email.lower() if (self.delegation and email) else None
+        with self._lock:
+            creds = self._by_subject.get(subject)
+            if creds is None:
+                creds = self._base.with_subject(subject) if subject else self._base
+                self._by_subject[subject] = creds
+            return creds
+
+    def who(self, email: str | None) -> str:
+        if self.delegation and email:
+            return f"{email} (impersonated by service account {self.account})"
+        if self.kind == "service_account":
+            return f"service account {self.account}"
+        return f"Google account {self.account} (token file {self.token_file})"
+
+    def auth_error(self, email: str | None, exc: Exception) -> AuthError:
+        """The message for a failed token refresh: who, why (Google's error code only)."""
+        code = _oauth_code(exc)
+        who = self.who(email)
+        if self.kind == "oauth_user":
+            fix = f"run `{AUTH_COMMAND}` to sign in again"
+            what = "the sign-in has expired or was revoked" if code == "invalid_grant" else code
+        elif self.delegation and email:
+            fix = (
+                "check that the user exists and that the service account's client id has "
+                "domain-wide delegation for the calendar.events and calendar.freebusy "
+                "scopes in the Google Admin console"
+            )
+            what = f"Google refused the delegated token ({code})"
+        else:
+            fix = "check the key file (a deleted or disabled key must be replaced)"
+            what = f"Google refused the token ({code})"
+        return AuthError(f"Google credentials for {who} failed: {what}; {fix}")
+
+    def persist(self) -> None:
+        """Write a refreshed user token back to its file (0600), so restarts reuse it."""
+        if self.kind != "oauth_user" or self.token_file is None:
+            return
+        with self._lock:
+            token = self._base.token
+            if token and token != self._saved_token:
+                write_private(self.token_file, self._base.to_json())
+                self._saved_token = token
+
+
+def _oauth_code(exc: Exception) -> str:
+    """Google's OAuth error code from a RefreshError, without anything secret."""
+    args = getattr(exc, "args", ())
+    for arg in args[1:]:
+        if isinstance(arg, Mapping) and arg.get("error"):
+            return str(arg["error"])
+    text = str(args[0]) if args else ""
+    for code in (
+        "invalid_grant",
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_scope",
+        "access_denied",
+    ):
+        if code in text:
+            return code
+    return type(exc).__name__
+
+
+def authorize_installed_app(options: Mapping[str, Any], context: ConnectorContext) -> Path:
+    """`coachpass auth google`: sign a user in with the installed-app flow (a browser
+    on this machine) and write the token file with mode 0600. Returns its path."""
+    try:
+        from google_auth_oauthlib.flow import InstalledAppFlow
+    except ImportError:
+        raise ConnectorUserError(
+            "signing in to Google needs the google-auth-oauthlib package: "
+            "pip install google-auth-oauthlib"
+        ) from None
+    secrets_file = options.get("client_secrets_file")
+    token_file = options.get("oauth_token_file")
+    if not secrets_file or not token_file:
+        raise ConnectorUserError(
+            "google connector: set client_secrets_file (OAuth client of type Desktop app, "
+            "from the Google Cloud console) and oauth_token_file (where to keep the sign-in)"
+        )
+    secrets_path = resolve_path(context, secrets_file)
+    if not secrets_path.is_file():
+        raise ConnectorUserError(f"google connector: client_secrets_file {secrets_path} not found")
+    flow = InstalledAppFlow.from_client_secrets_file(str(secrets_path), scopes=list(SCOPES))
+    creds = flow.run_local_server(port=0, open_browser=True)
+    path = resolve_path(context, token_file)
+    write_private(path, creds.to_json())
+    return path

@@ -1,0 +1,442 @@
+"""The calendars behind the fake Google Calendar API: events, sync tokens, free/busy.
+
+Pure state with a lock, no HTTP: `google_server` turns requests into calls here and
+`ApiError`s into Google-shaped error bodies. The rules copied from the real service
+(and relied on by the connector) are:
+
+- event ids are base32hex (a-v, 0-9), 5-1024 chars; anything else is 400 `invalid`;
+- inserting an id that exists, *also when the event was deleted*, is 409 `duplicate`;
+- deleting marks the event `cancelled` (get still returns it); deleting it again is
+  410 `deleted`; an unknown id is 404 `notFound`;
+- `list` with `syncToken` returns everything changed since the token, deleted events
+  reduced to their id and status; a token from before `expire_sync_tokens()` is 410
+  `fullSyncRequired`; `syncToken` together with timeMin/timeMax/privateExtendedProperty
+  (and the other filters Google names) is 400;
+- an attendee's reply changes the organiser's copy (and so shows in its sync);
+- free/busy of a calendar covers its own events and invitations it has not declined;
+  transparent and cancelled events are free; an unknown calendar is reported as a
+  per-calendar `notFound` error inside the 200 answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import threading
+import uuid
+from collections import defaultdict
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tests.fakes.google_schema import SchemaViolation, validate
+
+EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+#: Parameters Google refuses together with syncToken.
+NOT_WITH_SYNC_TOKEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+MAX_FREEBUSY_CALENDARS = 50
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str, *, domain: str = "global"):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.domain = domain
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
+                "code": self.status,
+                "message": self.message,
+            }
+        }
+
+
+@dataclass
+class _Stored:
+    event: dict[str, Any]
+    seq: int  # global change counter at the last write: drives sync tokens
+
+
+def parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ApiError(400, "invalid", f"time {value!r} has no offset")
+    return parsed
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _event_time(part: dict[str, Any], field: str) -> datetime:
+    if "dateTime" in part:
+        text = part["dateTime"]
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            if not part.get("timeZone"):
+                raise ApiError(400, "invalid", f"{field}: missing time zone definition")
+            parsed = parsed.replace(tzinfo=ZoneInfo(part["timeZone"]))
+        return parsed
+    if "date" in part:
+        zone = ZoneInfo(part.get("timeZone") or "UTC")
+        return datetime.fromisoformat(part["date"]).replace(tzinfo=zone)
+    raise ApiError(400, "required", f"Missing {field} time.")
+
+
+def span(event: dict[str, Any]) -> tuple[datetime, datetime]:
+    return _event_time(event["start"], "start"), _event_time(event["end"], "end")
+
+
+def _encode(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+        return data
+    except (ValueError, json.JSONDecodeError):
+        raise ApiError(400, "invalid", "Invalid token value.") from None
+
+
+class CalendarStore:
+    """All calendars of one fake Google Workspace domain (calendar id == owner email)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.calendars: dict[str, dict[str, _Stored]] = {}
+        self._seq = itertools.count(1)
+        self._last_seq = 0
+        self._epoch = 0
+        # attendee email -> {(calendar, event id)}: keeps free/busy cheap for big runs
+        self._invited: dict[str, set[tuple[str, str]]] = defaultdict(set)
+
+    # -- domain -------------------------------------------------------------------
+
+    def add_calendar(self, calendar_id: str) -> None:
+        with self.lock:
+            self.calendars.setdefault(calendar_id.lower(), {})
+
+    def _calendar(self, calendar_id: str) -> dict[str, _Stored]:
+        try:
+            return self.calendars[calendar_id.lower()]
+        except KeyError:
+            raise ApiError(404, "notFound", "Not Found") from None
+
+    def _bump(self) -> int:
+        self._last_seq = next(self._seq)
+        return self._last_seq
+
+    def _store(self, calendar_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        stamp = datetime.now(UTC)
+        event["updated"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+        event["etag"] = f'"{uuid.uuid4().int % 10**16}"'
+        cal = self._calendar(calendar_id)
+        cal[event["id"]] = _Stored(event, self._bump())
+        for attendee in event.get("attendees", []):
+            self._invited[attendee["email"].lower()].add((calendar_id.lower(), event["id"]))
+        return deepcopy(event)
+
+    # -- events -------------------------------------------------------------------
+
+    def insert(
+        self, calendar_id: str, body: dict[str, Any], params: dict[str, str]
+    ) -> dict[str, Any]:
+        _validate("Event", body)
+        with self.lock:
+            cal = self._calendar(calendar_id)
+            event_id = body.get("id") or uuid.uuid4().hex[:26]
+            if not EVENT_ID.match(event_id):
+                raise ApiError(400, "invalid", "Invalid resource id value.")
+            if event_id in cal:
+                raise ApiError(409, "duplicate", "The requested identifier already exists.")
+            event = deepcopy(body)
+            event.update(
+                kind="calendar#event",
+                id=event_id,
+                status=body.get("status", "confirmed"),
+                created=rfc3339(datetime.now(UTC)),
+                iCalUID=f"{event_id}@google.com",
+                sequence=0,
+                organizer={"email": calendar_id.lower(), "self": True},
+                creator={"email": calendar_id.lower(), "self": True},
+                htmlLink=f"https://calendar.google.com/event?eid={event_id}",
+            )
+            _check_times(event)
+            for attendee in event.get("attendees", []):
+                attendee.setdefault("responseStatus", "needsAction")
+            self._conference(event, params)
+            if params.get("supportsAttachments") != "true":
+                event.pop("attachments", None)
+            return self._store(calendar_id, event)
+
+    @staticmethod
+    def _conference(event: dict[str, Any], params: dict[str, str]) -> None:
+        data = event.get("conferenceData")
+        if params.get("conferenceDataVersion") != "1":
+            # Google ignores conference data unless the client declares version 1.
+            event.pop("conferenceData", None)
+            return
+        if not data or "createRequest" not in data:
+            return
+        request = data["createRequest"]
+        code = uuid.uuid5(uuid.NAMESPACE_URL, request.get("requestId", "")).hex
+        uri = f"https://meet.google.com/{code[:3]}-{code[3:7]}-{code[7:10]}"
+        event["conferenceData"] = {
+            "createRequest": {**request, "status": {"statusCode": "success"}},
+            "entryPoints": [{"entryPointType": "video", "uri": uri, "label": uri[8:]}],
+            "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"},
+            "conferenceId": uri.rsplit("/", 1)[1],
+        }
+        event["hangoutLink"] = uri
+
+    def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        with self.lock:
+            stored = self._calendar(calendar_id).get(event_id)
+            if stored is None:
+                raise ApiError(404, "notFound", "Not Found")
+            # get returns deleted events too, with status "cancelled".
+            return deepcopy(stored.event)
+
+    def patch(
+        self,
+        calendar_id: str,
+        event_id: str,
+        body: dict[str, Any],
+        params: dict[str, str],
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        _validate("Event", body)
+        with self.lock:
+            stored = self._calendar(calendar_id).get(event_id)
+            if stored is None:
+                raise ApiError(404, "notFound", "Not Found")
+            if "id" in body and body["id"] != event_id:
+                raise ApiError(400, "invalid", "The event id cannot be changed.")
+            old = stored.event
+            keep = {k: old[k] for k in ("kind", "id", "created", "iCalUID", "organizer", "creator")}
+            event = {**keep, **deepcopy(body)} if replace else {**deepcopy(old), **deepcopy(body)}
+            event.setdefault("status", "confirmed")
+            event["sequence"] = old.get("sequence", 0) + 1
+            _check_times(event)
+            if "conferenceData" in body:
+                self._conference(event, params)
+            return self._store(calendar_id, event)
+
+    def delete(self, calendar_id: str, event_id: str) -> None:
+        with self.lock:
+            stored = self._calendar(calendar_id).get(event_id)
+            if stored is None:
+                raise ApiError(404, "notFound", "Not Found")
+            if stored.event.get("status") == "cancelled":
+                raise ApiError(410, "deleted", "Resource has been deleted")
+            event = deepcopy(stored.event)
+            event["status"] = "cancelled"
+            self._store(calendar_id, event)
+
+    def list(self, calendar_id: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        one = {k: v[-1] for k, v in params.items()}
+        max_results = min(int(one.get("maxResults", "250")), 2500)
+        with self.lock:
+            cal = self._calendar(calendar_id)
+            page = _decode(one["pageToken"]) if "pageToken" in one else None
+            if "syncToken" in one:
+                clash = [p for p in NOT_WITH_SYNC_TOKEN if p in params]
+                if clash:
+                    raise ApiError(
+                        400, "invalid", f"Sync token cannot be used with {', '.join(clash)}."
+                    )
+                token = _decode(one["syncToken"])
+                if token.get("epoch") != self._epoch or token.get("cal") != calendar_id.lower():
+                    raise ApiError(
+                        410,
+                        "fullSyncRequired",
+                        "Sync token is no longer valid, a full sync is required.",
+                    )
+                upto = page["upto"] if page else self._last_seq
+                since = token["seq"]
+                chosen = [s for s in cal.values() if since < s.seq <= upto]
+                deleted_visible = True
+            else:
+                upto = page["upto"] if page else self._last_seq
+                chosen = [s for s in cal.values() if s.seq <= upto]
+                chosen = _filter_window(chosen, one.get("timeMin"), one.get("timeMax"))
+                for prop in params.get("privateExtendedProperty", []):
+                    name, _, value = prop.partition("=")
+                    chosen = [
+                        s
+                        for s in chosen
+                        if s.event.get("extendedProperties", {}).get("private", {}).get(name)
+                        == value
+                    ]
+                deleted_visible = one.get("showDeleted") == "true"
+            if not deleted_visible:
+                chosen = [s for s in chosen if s.event.get("status") != "cancelled"]
+            chosen.sort(key=lambda s: s.event["id"])
+            after = page["after"] if page else ""
+            rest = [s for s in chosen if s.event["id"] > after]
+            items = rest[:max_results]
+            answer: dict[str, Any] = {
+                "kind": "calendar#events",
+                "summary": calendar_id,
+                "items": [_listed(s.event) for s in items],
+            }
+            if len(rest) > max_results:
+                answer["nextPageToken"] = _encode({"after": items[-1].event["id"], "upto": upto})
+            elif not any(p in params for p in ("privateExtendedProperty", "q", "iCalUID")):
+                answer["nextSyncToken"] = _encode(
+                    {"cal": calendar_id.lower(), "epoch": self._epoch, "seq": upto}
+                )
+            return answer
+
+    # -- free/busy ----------------------------------------------------------------
+
+    def freebusy(self, body: dict[str, Any], max_days: float) -> dict[str, Any]:
+        _validate("FreeBusyRequest", body)
+        if "timeMin" not in body or "timeMax" not in body:
+            raise ApiError(400, "required", "Missing timeMin or timeMax.")
+        start, end = parse_time(body["timeMin"]), parse_time(body["timeMax"])
+        if end <= start:
+            raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+        if end - start > timedelta(days=max_days):
+            raise ApiError(400, "timeRangeTooLong", "The requested time range is too long.")
+        items = body.get("items", [])
+        if len(items) > MAX_FREEBUSY_CALENDARS:
+            raise ApiError(400, "tooManyCalendarsRequested", "Too many calendars requested.")
+        calendars: dict[str, Any] = {}
+        with self.lock:
+            for item in items:
+                cal_id = item["id"]
+                if cal_id.lower() not in self.calendars:
+                    calendars[cal_id] = {
+                        "errors": [{"domain": "global", "reason": "notFound"}],
+                        "busy": [],
+                    }
+                    continue
+                calendars[cal_id] = {"busy": self._busy(cal_id.lower(), start, end)}
+        return {
+            "kind": "calendar#freeBusy",
+            "timeMin": rfc3339(start),
+            "timeMax": rfc3339(end),
+            "calendars": calendars,
+        }
+
+    def _busy(self, cal_id: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+        spans: list[tuple[datetime, datetime]] = []
+        candidates = [(cal_id, s.event) for s in self.calendars[cal_id].values()]
+        for owner, event_id in self._invited.get(cal_id, ()):
+            event = self.calendars[owner][event_id].event
+            me = [a for a in event.get("attendees", []) if a["email"].lower() == cal_id]
+            if me and me[0].get("responseStatus") != "declined" and owner != cal_id:
+                candidates.append((owner, event))
+        for _owner, event in candidates:
+            if event.get("status") == "cancelled" or event.get("transparency") == "transparent":
+                continue
+            s, e = span(event)
+            if s < end and e > start:
+                spans.append((max(s, start), min(e, end)))
+        spans.sort()
+        merged: list[list[datetime]] = []
+        for s, e in spans:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        return [{"start": rfc3339(s), "end": rfc3339(e)} for s, e in merged]
+
+    # -- test controls (what people do in their own calendar clients) -------------
+
+    def put(self, calendar_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Store an event as given (id generated when missing), bypassing the API."""
+        with self.lock:
+            self.add_calendar(calendar_id)
+            event = deepcopy(event)
+            event.setdefault("id", uuid.uuid4().hex[:26])
+            event.setdefault("status", "confirmed")
+            event.setdefault("kind", "calendar#event")
+            return self._store(calendar_id, event)
+
+    def respond(self, calendar_id: str, event_id: str, email: str, status: str) -> None:
+        with self.lock:
+            stored = self._calendar(calendar_id)[event_id]
+            event = deepcopy(stored.event)
+            hits = [a for a in event.get("attendees", []) if a["email"].lower() == email.lower()]
+            if not hits:
+                raise KeyError(f"{email} is not invited to {event_id}")
+            hits[0]["responseStatus"] = status
+            self._store(calendar_id, event)
+
+    def move(self, calendar_id: str, event_id: str, start: datetime, end: datetime) -> None:
+        with self.lock:
+            event = deepcopy(self._calendar(calendar_id)[event_id].event)
+            event["start"] = {"dateTime": start.isoformat()}
+            event["end"] = {"dateTime": end.isoformat()}
+            event["sequence"] = event.get("sequence", 0) + 1
+            self._store(calendar_id, event)
+
+    def expire_sync_tokens(self) -> None:
+        with self.lock:
+            self._epoch += 1
+
+    def events(self, calendar_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [deepcopy(s.event) for s in self._calendar(calendar_id).values()]
+
+
+def _validate(schema: str, body: Any) -> None:
+    try:
+        validate(schema, body)
+    except SchemaViolation as exc:
+        raise ApiError(400, "invalid", str(exc)) from None
+
+
+def _check_times(event: dict[str, Any]) -> None:
+    start, end = span(event)
+    if end < start:
+        raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+
+
+def _filter_window(
+    chosen: list[_Stored], time_min: str | None, time_max: str | None
+) -> list[_Stored]:
+    low = parse_time(time_min) if time_min else None
+    high = parse_time(time_max) if time_max else None
+    out = []
+    for stored in chosen:
+        if "start" not in stored.event:
+            continue
+        s, e = span(stored.event)
+        if (low is None or e > low) and (high is None or s < high):
+            out.append(stored)
+    return out
+
+
+def _listed(event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("status") == "cancelled":
+        # "Deleted events are only guaranteed to have the id field populated."
+        return {
+            "kind": "calendar#event",
+            "etag": event["etag"],
+            "id": event["id"],
+            "status": "cancelled",
+        }
+    return deepcopy(event)
