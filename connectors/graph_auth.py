@@ -65,7 +65,9 @@ def graph_scope(graph_endpoint: str) -> str:
 def _authority(options: Mapping[str, Any]) -> str:
     tenant = str(options.get("tenant_id") or "").strip()
     if not tenant:
-        raise ConnectorUserError("outlook connector: set tenant_id (the directory's GUID or domain)")
+        raise ConnectorUserError(
+            "outlook connector: set tenant_id (the directory's GUID or domain)"
+        )
     host = str(options.get("authority_host") or DEFAULT_AUTHORITY_HOST).rstrip("/")
     if not host.startswith("https://"):
         raise ConnectorUserError(f"outlook connector: authority_host {host!r} must be https://")
@@ -190,7 +192,7 @@ class TokenSource:
                 "expired or was revoked: run `coachpass auth outlook` again"
             )
         if self.cache_file is not None:
-            save_cache(self.app.token_cache, self.cache_file)  # type: ignore[arg-type]
+            save_cache(self.app.token_cache, self.cache_file)
         return result
 
 

@@ -47,7 +47,6 @@ from connectors.base import (
     ConnectorError,
     ConnectorUserError,
     EventChange,
-    EventState,
     FreeBusy,
     NewEvent,
     Outcome,
@@ -137,9 +136,7 @@ class OutlookConnector:
         errors: dict[str, str] = {}
         for part in parts:
             answer = answers[part.id]
-            w_start = datetime.fromisoformat(part.body["startTime"]["dateTime"]).replace(
-                tzinfo=UTC
-            )
+            w_start = datetime.fromisoformat(part.body["startTime"]["dateTime"]).replace(tzinfo=UTC)
             if not answer.ok:
                 for box in part.body["schedules"]:
                     for ref in owners[box]:
@@ -271,7 +268,9 @@ class OutlookConnector:
             box = event.organizer.calendar_id
             url = f"{user_path(box)}/events/{quote(event_id, safe='')}/attachments"
             for n, att in enumerate(event.attachments):
-                parts.append(Part(f"{event.key}.{n}", "POST", url, box.lower(), attachment_body(att)))
+                parts.append(
+                    Part(f"{event.key}.{n}", "POST", url, box.lower(), attachment_body(att))
+                )
         self._run(parts)
 
     def _done(self, event: NewEvent, outcome: Outcome, item: Mapping[str, Any]) -> Result:
@@ -497,9 +496,7 @@ def _sync_state_lost(answer: Answer) -> bool:
 def _page_failure(organizer: CalendarRef, answer: Answer) -> ConnectorError:
     text = f"calendar of {organizer.email} ({organizer.calendar_id}): {answer.error_text()}"
     if answer.status in (401, 403, 404):
-        return ConnectorUserError(
-            f"{text}: check the mailbox address and that the app may read it"
-        )
+        return ConnectorUserError(f"{text}: check the mailbox address and that the app may read it")
     return TransientError(text)
 
 

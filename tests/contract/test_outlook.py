@@ -52,7 +52,9 @@ class OutlookHarness:
         kind: BusyKind = BusyKind.BUSY,
         summary: str = "Meeting",
     ) -> None:
-        self.fake.add_event(PEOPLE[person_id][0], start, end, show_as=_SHOW_AS[kind], subject=summary)
+        self.fake.add_event(
+            PEOPLE[person_id][0], start, end, show_as=_SHOW_AS[kind], subject=summary
+        )
 
     def respond(self, key: str, person_id: str, response: Response) -> None:
         self.fake.respond(key, PEOPLE[person_id][0], _RESPONSE[response])

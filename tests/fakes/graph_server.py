@@ -43,6 +43,7 @@ GRAPH_HOST = "graph.fake.test"
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "fake-client-secret-value"
+DEVICE_LOGIN = "https://microsoft.com/devicelogin"
 
 _PROP_FILTER = re.compile(
     r"^singleValueExtendedProperties/any\(ep:\s*ep/id eq '([^']+)' and ep/value eq '([^']*)'\)$",
@@ -84,7 +85,9 @@ class FakeGraph:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -303,7 +306,9 @@ class FakeGraph:
         if skip + top < len(items):
             rest = {k: v for k, v in q.items() if k != "$skip"}
             rest["$skip"] = str(skip + top)
-            out["@odata.nextLink"] = self.graph_endpoint + path + "?" + httpx.QueryParams(rest).__str__()
+            out["@odata.nextLink"] = (
+                self.graph_endpoint + path + "?" + httpx.QueryParams(rest).__str__()
+            )
         return 200, {}, out
 
     def _schedule(self, user: str, body: dict[str, Any]) -> Answer:
@@ -381,7 +386,12 @@ class FakeGraph:
                     answer = (
                         429,
                         {"Retry-After": "1"},
-                        {"error": {"code": "ApplicationThrottled", "message": "MailboxConcurrency"}},
+                        {
+                            "error": {
+                                "code": "ApplicationThrottled",
+                                "message": "MailboxConcurrency",
+                            }
+                        },
                     )
                 else:
                     fault = self.faults.draw(part=True)
@@ -408,48 +418,68 @@ class FakeGraph:
             return 400, {}, {"error": "invalid_tenant", "error_description": "AADSTS90002: tenant"}
         base = f"{self.authority_host}/{TENANT}"
         if seg[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            return 200, {}, {
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "issuer": f"{base}/v2.0",
-            }
+            return (
+                200,
+                {},
+                {
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                    "issuer": f"{base}/v2.0",
+                },
+            )
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if seg[1:] == ["oauth2", "v2.0", "devicecode"]:
             code = secrets.token_urlsafe(12)
             user_code = secrets.token_hex(4).upper()
             with self.lock:
                 self.devices[code] = {"user_code": user_code, "approved": self.auto_approve_devices}
-            return 200, {}, {
-                "device_code": code,
-                "user_code": user_code,
-                "verification_uri": "https://microsoft.com/devicelogin",
-                "expires_in": 900,
-                "interval": 1,
-                "message": f"To sign in, open https://microsoft.com/devicelogin and enter {user_code}",
-            }
+            return (
+                200,
+                {},
+                {
+                    "device_code": code,
+                    "user_code": user_code,
+                    "verification_uri": DEVICE_LOGIN,
+                    "expires_in": 900,
+                    "interval": 1,
+                    "message": f"To sign in, open {DEVICE_LOGIN} and enter {user_code}",
+                },
+            )
         if seg[1:] != ["oauth2", "v2.0", "token"]:
             return 404, {}, {"error": "not_found"}
         grant = form.get("grant_type", "")
         if form.get("client_id") != CLIENT_ID:
-            return 400, {}, {
-                "error": "unauthorized_client",
-                "error_description": f"AADSTS700016: Application '{form.get('client_id')}' not found",
-            }
+            return (
+                400,
+                {},
+                {
+                    "error": "unauthorized_client",
+                    "error_description": f"AADSTS700016: app '{form.get('client_id')}' not found",
+                },
+            )
         if grant == "client_credentials":
             ok = form.get("client_secret") == self.secret or _assertion_ok(form)
             if not ok:
-                return 401, {}, {
-                    "error": "invalid_client",
-                    "error_description": "AADSTS7000215: Invalid client secret provided.",
-                }
+                return (
+                    401,
+                    {},
+                    {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS7000215: Invalid client secret provided.",
+                    },
+                )
             return 200, {}, self._issue("app")
         if grant in ("urn:ietf:params:oauth:grant-type:device_code", "device_code"):
             flow = self.devices.get(form.get("device_code", ""))
             if flow is None:
                 return 400, {}, {"error": "expired_token", "error_description": "AADSTS70019"}
             if not flow["approved"]:
-                return 400, {}, {"error": "authorization_pending", "error_description": "AADSTS70016"}
+                return (
+                    400,
+                    {},
+                    {"error": "authorization_pending", "error_description": "AADSTS70016"},
+                )
             return 200, {}, self._issue("user", id_token=True)
         if grant == "refresh_token":
             return 200, {}, self._issue("user", id_token=True)
@@ -473,9 +503,7 @@ class FakeGraph:
                 "nbf": now,
                 "exp": now + 3600,
             }
-            out["id_token"] = ".".join(
-                [_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""]
-            )
+            out["id_token"] = ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""])
             out["refresh_token"] = "fake-rt-" + secrets.token_urlsafe(16)
             out["client_info"] = _b64({"uid": "admin-oid", "utid": TENANT})
             out["scope"] = "Calendars.ReadWrite Calendars.ReadWrite.Shared Mail.Send"
@@ -488,7 +516,10 @@ def _b64(value: dict[str, Any]) -> str:
 
 def _assertion_ok(form: dict[str, str]) -> bool:
     """A certificate credential: a JWT whose issuer is our client (signature not checked)."""
-    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+    if (
+        form.get("client_assertion_type")
+        != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    ):
         return False
     try:
         payload = form["client_assertion"].split(".")[1]
@@ -501,6 +532,7 @@ def _assertion_ok(form: dict[str, str]) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     graph: FakeGraph
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet tests
         pass

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-AVAILABILITY_CODE = {"free": "0", "tentative": "1", "busy": "2", "oof": "3", "workingElsewhere": "4"}
+AVAILABILITY_CODE = {
+    "free": "0",
+    "tentative": "1",
+    "busy": "2",
+    "oof": "3",
+    "workingElsewhere": "4",
+}
 
 
 class GraphFault(Exception):
@@ -54,7 +60,10 @@ def parse_graph_time(value: dict[str, Any] | str) -> datetime:
 
 def graph_time(value: datetime) -> dict[str, str]:
     # Graph writes seven fractional digits and no offset; the zone is a separate field.
-    return {"dateTime": value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
+    return {
+        "dateTime": value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000"),
+        "timeZone": "UTC",
+    }
 
 
 @dataclass
