@@ -111,8 +111,11 @@ def _client_credential(
                 f"outlook connector: cannot read certificate_file {cert}: {exc.strerror}"
             ) from None
         return {"private_key": pem, "thumbprint": thumbprint}
-    if options.get("client_secret_env") or options.get("client_secret_file"):
+    if options.get("client_secret_env"):
         return resolve_secret(options, "client_secret")
+    secret_file = _path(options, context, "client_secret_file")
+    if secret_file is not None:
+        return resolve_secret({"client_secret_file": str(secret_file)}, "client_secret")
     return None
 
 

@@ -1,7 +1,8 @@
 """Fault injection for the fake Graph: throttling, server errors, resets, slowness.
 
-A test either queues exact faults (`queue`) for the next calls, or sets a `rate` at
-which a seeded random generator picks one of `kinds` per call. Top-level HTTP calls
+A test either queues exact faults for the next calls (`queue` for whole HTTP calls,
+`part_queue` for `$batch` parts; "none" lets one through), or sets a `rate` at which
+a seeded random generator picks one of `kinds` per call. Top-level HTTP calls
 and the parts of a `$batch` both draw from it; `reset` and `slow` only make sense for
 a whole HTTP call, so parts turn them into 503.
 """
@@ -23,6 +24,7 @@ class FaultPlan:
     slow_seconds: float = 0.5
     seed: int = 1
     queue: list[str] = field(default_factory=list)
+    part_queue: list[str] = field(default_factory=list)
     injected: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
@@ -32,8 +34,9 @@ class FaultPlan:
             if self._rng is None:
                 self._rng = random.Random(self.seed)
             kind: str | None = None
-            if self.queue:
-                kind = self.queue.pop(0)
+            queue = self.part_queue if part else self.queue
+            if queue:
+                kind = queue.pop(0)
             elif self.rate and self._rng.random() < self.rate:
                 kind = self._rng.choice(self.kinds)
             if kind is None or kind == "none":
@@ -47,3 +50,4 @@ class FaultPlan:
         with self._lock:
             self.rate = 0.0
             self.queue.clear()
+            self.part_queue.clear()

@@ -69,7 +69,8 @@ class FakeGraph:
         self.secret = CLIENT_SECRET
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
-        self.page_size = 10
+        self.page_size = 10  # Graph's default page
+        self.max_page = 1000  # a test lowers it to force many pages
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -187,7 +188,11 @@ class FakeGraph:
                 self.log.append((method, raw_path, headers))
             fault = self.faults.draw()
             if fault == "slow":
+                # The work is done at once, the answer comes late: a client that
+                # times out must find what it made instead of making it again.
+                answer = self._graph(method, path[5:], query, headers, body, top=True)
                 time.sleep(self.faults.slow_seconds)
+                return answer
             if fault == "reset" and method != "GET":
                 # The worst moment: the work is done but the answer is lost.
                 self._graph(method, path[5:], query, headers, body, top=True)
@@ -300,7 +305,7 @@ class FakeGraph:
         raise GraphFault(400, "BadRequest", f"unsupported {method} {path}")
 
     def _page(self, items: list[dict[str, Any]], path: str, q: dict[str, str]) -> Answer:
-        top = min(int(q.get("$top", self.page_size)), 1000)
+        top = min(int(q.get("$top", self.page_size)), self.max_page)
         skip = int(q.get("$skip", 0))
         out: dict[str, Any] = {"value": items[skip : skip + top]}
         if skip + top < len(items):
@@ -326,10 +331,9 @@ class FakeGraph:
     def _delta(self, user: str, q: dict[str, str], headers: dict[str, str]) -> Answer:
         st = self.state
         size = self.page_size
-        prefer = headers.get("prefer", "")
-        m = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+        m = re.search(r"odata\.maxpagesize=(\d+)", headers.get("prefer", ""))
         if m:
-            size = int(m.group(1))
+            size = min(int(m.group(1)), self.max_page)
         if "$deltatoken" in q:
             token, state = st.delta_changes(q["$deltatoken"])
         elif "$skiptoken" in q:
@@ -383,6 +387,7 @@ class FakeGraph:
                 if not chained:
                     per_box[box] += 1
                 if not chained and per_box[box] > 4:
+                    self.counts["mailbox_throttled"] += 1
                     answer = (
                         429,
                         {"Retry-After": "1"},
