@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
@@ -90,8 +89,9 @@ def session_event(event: NewEvent, now: datetime, organizer_name: str = "") -> i
     if event.guideline_url:
         vevent.add("ATTACH", event.guideline_url, parameters={"VALUE": "URI"})
     for attachment in event.attachments:
-        # vBinary base64-encodes and sets ENCODING/VALUE; we add the media type and name.
-        attach = icalendar.vBinary(base64.b64encode(attachment.data).decode("ascii"))
+        # vBinary (icalendar >= 7) takes the raw bytes, base64-encodes them itself and
+        # sets ENCODING/VALUE; we add the media type and name.
+        attach = icalendar.vBinary(attachment.data)
         attach.params["FMTTYPE"] = attachment.mime_type
         attach.params["X-FILENAME"] = attachment.filename
         vevent.add("ATTACH", attach)

@@ -166,12 +166,15 @@ class LocalConnector:
         }
         lock_set = {org_path, *(p for p in copies.values() if p is not None)}
         results: dict[str, Result] = {}
+        wrote = False
         now = self._clock()
         with _locked_all(lock_set):
             text, org_file = self._organiser_text(org_path)
             for event in events:
+                if event.key in results:
+                    continue  # the same key twice in one batch: one event, one answer
                 found = _find(vevent_spans(text), event.key)
-                if found is not None or event.key in results:
+                if found is not None:
                     uid = (found.uid if found else None) or ics_events.uid_of(event.key)
                     results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
                     continue
@@ -189,9 +192,10 @@ class LocalConnector:
                     )
                 else:
                     text = append_vevent(text, block)
+                    wrote = True
                 uid = ics_events.uid_of(event.key)
                 results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
-            if org_file is not None and any(r.outcome is Outcome.CREATED for r in results.values()):
+            if org_file is not None and wrote:
                 write_text(org_file, text)
         return results
 
