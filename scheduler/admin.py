@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from scheduler.errors import ConfigError, UserError
 from scheduler.people_io import PersonRow, load_people_csv
-from scheduler.settings import Settings, check_text
+from scheduler.settings import Settings, build_settings, check_file, check_text
 from scheduler.yaml_lines import dump_yaml, load_yaml_file
 
 T = TypeVar("T")
@@ -290,6 +290,7 @@ def import_people(
     resulting config, is invalid.
     """
     rows = load_people_csv(csv_path, default_team=default_team)
+    resolved = _resolved_people(path)
 
     def change(data: dict[str, Any]) -> ImportResult:
         counts = {"added": 0, "updated": 0, "unchanged": 0}
@@ -297,7 +298,7 @@ def import_people(
         problems: list[str] = []
         # Managers first: a seller row may come before its team's manager row.
         for row in sorted(rows, key=lambda r: r.role != "manager"):
-            outcome = _import_row(data, row, created)
+            outcome = _import_row(data, row, created, resolved)
             if outcome in counts:
                 counts[outcome] += 1
             else:
@@ -310,7 +311,22 @@ def import_people(
     return result
 
 
-def _merge(existing: dict[str, Any], person: Mapping[str, str]) -> str:
+def _resolved_people(path: Path) -> dict[str, dict[str, Any]]:
+    """People with their defaults filled in, from the config as it is (when valid),
+    so that importing an export of it changes nothing."""
+    checked = check_file(path)
+    if checked.config is None:
+        return {}
+    settings = build_settings(checked.config, checked.csv_rows, path)
+    return {row["id"]: row for row in people_rows(settings)}
+
+
+def _merge(
+    existing: dict[str, Any], person: Mapping[str, str], resolved: Mapping[str, Any] | None
+) -> str:
+    if resolved is not None:
+        # A cell equal to what the person already gets by default is not a change.
+        person = {k: v for k, v in person.items() if k in existing or str(resolved.get(k, "")) != v}
     merged = {**existing, **person}
     if merged == existing:
         return "unchanged"
@@ -318,7 +334,12 @@ def _merge(existing: dict[str, Any], person: Mapping[str, str]) -> str:
     return "updated"
 
 
-def _import_row(data: dict[str, Any], row: PersonRow, created: list[str]) -> str:
+def _import_row(
+    data: dict[str, Any],
+    row: PersonRow,
+    created: list[str],
+    resolved: Mapping[str, Mapping[str, Any]],
+) -> str:
     """Apply one row; returns added / updated / unchanged or a problem line."""
     person = dict(row.person)
     team = _find_team(data, row.team)
@@ -332,7 +353,7 @@ def _import_row(data: dict[str, Any], row: PersonRow, created: list[str]) -> str
             return "updated" if found else "added"
         manager = team.get("manager")
         if isinstance(manager, dict) and manager.get("id") == person["id"]:
-            return _merge(manager, person)
+            return _merge(manager, person, resolved.get(person["id"]))
         team["manager"] = person
         return "updated" if found else "added"
     if team is None:
@@ -349,7 +370,7 @@ def _import_row(data: dict[str, Any], row: PersonRow, created: list[str]) -> str
             return str(row.problem("role", f"{person['id']!r} manages team {old_team.get('id')!r}"))
         existing = next(s for s in _sellers(old_team) if s.get("id") == person["id"])
         if old_team is team:
-            return _merge(existing, person)
+            return _merge(existing, person, resolved.get(person["id"]))
         # The seller moved team: HR's export is the newer truth.
         old_team["sellers"] = [s for s in _sellers(old_team) if s is not existing]
         _sellers(team).append({**existing, **person})

@@ -121,7 +121,6 @@ def json_schema() -> dict[str, Any]:
     schema = CoachpassConfig.model_json_schema(by_alias=True, mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://coachpass.example/coachpass.schema.json",
         **schema,
     }
 
@@ -153,7 +152,7 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
                 csv_path, display=str(Path(file).parent / csv_name)
             )
         else:
-            rep.at(("people_csv",), f"no such file: {csv_path}")
+            rep.at(("people_csv",), f"no such file: {csv_path.resolve()}")
 
     team_connectors = {
         str(t.get("id")): t.get("connector")

@@ -73,11 +73,15 @@ Cron = Annotated[
     AfterValidator(checks.check_cron),
     Field(description="crontab expression, 5 fields: minute hour day month weekday"),
 ]
-ConnectorName = Annotated[
-    str,
-    AfterValidator(_connector_name),
-    Field(description="calendar back end: local, google or outlook"),
-]
+
+
+def _connector_schema() -> dict[str, Any]:
+    import connectors
+
+    return {"type": "string", "enum": connectors.names(), "description": "calendar back end"}
+
+
+ConnectorName = Annotated[str, AfterValidator(_connector_name), WithJsonSchema(_connector_schema())]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -171,9 +175,11 @@ class OrganisationConfig(_Strict):
     timezone: Timezone
     country: Country
     subdivision: str | None = None
-    language: Annotated[str, AfterValidator(checks.check_language)] = Field(
-        default="en", description="sv or en: invites and report"
-    )
+    language: Annotated[
+        str,
+        AfterValidator(checks.check_language),
+        WithJsonSchema({"type": "string", "enum": list(checks.LANGUAGES)}),
+    ] = Field(default="en", description="sv or en: invites and report")
     guideline_url: Annotated[str, AfterValidator(checks.check_https_url)] | None = None
 
 

@@ -139,6 +139,9 @@ def load_yaml_file(path: Path) -> LoadedYaml:
     return parse_yaml(text, path)
 
 
+_LINE_BREAKS = "\x85\u2028\u2029"
+
+
 class _FlowMap(dict[Any, Any]):
     """A mapping written on one line: a person, working hours."""
 
@@ -151,6 +154,10 @@ class _ConfigDumper(yaml.SafeDumper):
     def represent_str(self, data: str) -> yaml.ScalarNode:
         if _TIME_LIKE.match(data):
             return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        if any(c in data for c in _LINE_BREAKS):
+            # With allow_unicode these would be written raw and read back as a
+            # line break; double quotes escape them.
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
         return super().represent_str(data)
 
     def represent_flow_map(self, data: _FlowMap) -> yaml.MappingNode:
