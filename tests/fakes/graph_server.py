@@ -559,14 +559,17 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        for k, v in extra.items():
-            self.send_header(k, v)
-        if data:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            for k, v in extra.items():
+                self.send_header(k, v)
+            if data:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up waiting (a "slow" fault): nobody to answer
+            self.close_connection = True
 
     do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
