@@ -21,10 +21,12 @@ HTML autoescaped); this module also offers the loaders to `scheduler.report`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -43,11 +45,19 @@ MESSAGES_FILE = "messages.yaml"
 
 def template_environment(templates_dir: Path) -> jinja2.Environment:
     """Jinja2 environment over `templates_dir`: strict (a misspelt variable is an
-    error, not an empty string) and autoescaping for `*.html.j2` templates."""
+    error, not an empty string) and autoescaping for `*.html.j2` templates.
+
+    One environment per folder is kept, so templates are compiled once rather than
+    once per invite; Jinja2 still reloads a template whose file changed."""
     if not templates_dir.is_dir():
         raise UserError(f"templates folder {templates_dir} does not exist")
+    return _environment(str(templates_dir.resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "html.j2"), default_for_string=True
@@ -58,23 +68,37 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
-def load_messages(templates_dir: Path, language: str) -> dict[str, Any]:
+def _file_version(path: Path) -> tuple[str, int, int]:
+    """Cache key that changes when the file is edited (the service runs for months)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), -1, -1)  # the read below reports the problem
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def load_messages(templates_dir: Path, language: str) -> Mapping[str, Any]:
     """The catalogue block of `language` from `<templates_dir>/messages.yaml`."""
     path = templates_dir / MESSAGES_FILE
-    try:
-        catalogue = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read message catalogue {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"message catalogue {path} is not valid YAML: {exc}") from None
+    catalogue = _read_catalogue(_file_version(path))
     if not isinstance(catalogue, dict) or language not in catalogue:
         known = ", ".join(sorted(catalogue)) if isinstance(catalogue, dict) else "none"
         raise UserError(
             f"language {language!r} (organisation.language) has no messages in {path};"
             f" available: {known}"
         )
-    messages: dict[str, Any] = catalogue[language]
-    return messages
+    return MappingProxyType(catalogue[language])
+
+
+@functools.lru_cache(maxsize=8)
+def _read_catalogue(version: tuple[str, int, int]) -> Any:
+    path = Path(version[0])
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read message catalogue {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"message catalogue {path} is not valid YAML: {exc}") from None
 
 
 def month_name(messages: Mapping[str, Any], month: Month) -> str:
@@ -177,6 +201,12 @@ def parse_guidelines(markdown: str, language: str, theme_prefix: str) -> Guideli
 
 def load_guidelines(guidelines_dir: Path, language: str, theme_prefix: str) -> Guidelines:
     path = guidelines_dir / f"{language}.md"
+    return _load_guidelines(_file_version(path), language, theme_prefix)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_guidelines(version: tuple[str, int, int], language: str, theme_prefix: str) -> Guidelines:
+    path = Path(version[0])
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -241,3 +241,39 @@ def test_templates_are_strict(tmp_path: Path) -> None:
 def test_unknown_language_names_the_setting_and_file() -> None:
     with pytest.raises(UserError, match=r"'de'.*organisation\.language.*messages\.yaml"):
         agenda("de")
+
+
+def test_edited_guidelines_and_catalogue_are_picked_up(tmp_path: Path) -> None:
+    # The service runs for months: cached files must be re-read after an edit.
+    templates, guidelines = tmp_path / "templates", tmp_path / "guidelines"
+    shutil.copytree(TEMPLATES, templates)
+    shutil.copytree(GUIDELINES, guidelines)
+
+    def render() -> Agenda:
+        return render_agenda(
+            org(),
+            TEAM,
+            SELLER,
+            DECEMBER,
+            previous_followups="",
+            video_url=None,
+            templates_dir=templates,
+            guidelines_dir=guidelines,
+        )
+
+    assert render().theme == "Personal development"
+    guide = guidelines / "en.md"
+    guide.write_text(
+        guide.read_text(encoding="utf-8").replace("Personal development", "Growth plan"),
+        encoding="utf-8",
+    )
+    catalogue = templates / "messages.yaml"
+    catalogue.write_text(
+        catalogue.read_text(encoding="utf-8").replace(
+            'agenda_subject_format: "Coaching: ', 'agenda_subject_format: "1:1 coaching: '
+        ),
+        encoding="utf-8",
+    )
+    again = render()
+    assert again.theme == "Growth plan"
+    assert again.subject.startswith("1:1 coaching: Anna Berg")
