@@ -23,6 +23,7 @@ import icalendar
 import recurring_ical_events
 
 from connectors.base import Busy, BusyKind
+from connectors.ics_zones import isolate_custom_zones
 
 #: Floating times and all-day spans can sit up to 14 h (UTC+14) away from UTC, so the
 #: expansion window is widened before the exact clip in the owner's zone.
@@ -38,8 +39,10 @@ _CDO_KIND: dict[str, BusyKind | None] = {
 
 
 def parse_calendars(data: bytes) -> list[icalendar.Calendar]:
-    """All VCALENDARs in one file (some exporters concatenate several)."""
-    return list(icalendar.Calendar.from_ical(data, multiple=True))
+    """All VCALENDARs in one file (some exporters concatenate several), with custom
+    time zones kept apart from other files' (see `ics_zones`)."""
+    text = isolate_custom_zones(data.decode("utf-8", errors="replace"))
+    return list(icalendar.Calendar.from_ical(text, multiple=True))
 
 
 def to_aware(value: date | datetime, zone: tzinfo) -> datetime:

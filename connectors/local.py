@@ -61,6 +61,7 @@ from connectors.ics_files import (
     vevent_spans,
     write_text,
 )
+from connectors.ics_zones import vtimezones
 from connectors.itip import invitation, write_to_outbox
 
 log = logging.getLogger(__name__)
@@ -364,11 +365,14 @@ class LocalConnector:
             text = read_text(file)
             if index == 0 and not path.is_dir():
                 epoch = calendar_level_property(text, EPOCH_PROPERTY) or "0"
+            zones = vtimezones(text)
             for span in vevent_spans(text):
                 key = ics_events.key_of(span.uid, span.tag)
                 if key is None:
                     continue
-                vevent = ics_events.parse_block(text[span.start : span.end])
+                # With the file's VTIMEZONEs, so a TZID the organiser's client wrote
+                # (even a custom one) reads right.
+                vevent = _parse_with_zones(text[span.start : span.end], zones)
                 # Copies of other organisers' sessions (we are an attendee) are not ours.
                 if ics_events.organizer_email(vevent) not in (None, owner):
                     continue
@@ -399,6 +403,16 @@ def _cn(vevent: icalendar.Event, email: str) -> str:
         if ics_events.mailto(attendee) == email:
             return str(attendee.params.get("CN", ""))
     return ""
+
+
+def _parse_with_zones(block: str, zones: str) -> icalendar.Event:
+    if "TZID" not in block.upper():
+        return ics_events.parse_block(block)
+    wrapped = empty_calendar().replace("END:VCALENDAR", zones + block + "END:VCALENDAR")
+    (calendar,) = parse_calendars(wrapped.encode("utf-8", errors="surrogateescape"))
+    (vevent,) = calendar.walk("VEVENT")
+    assert isinstance(vevent, icalendar.Event)
+    return vevent
 
 
 def _zone(ref: CalendarRef) -> tzinfo:

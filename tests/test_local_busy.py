@@ -165,3 +165,16 @@ def test_unreadable_calendar_is_an_error_never_free(
     assert expected_in_message in answer.errors["anna"]
     # One bad calendar does not stop the others.
     assert len(answer.intervals["bo"]) == 2
+
+
+def test_same_custom_zone_name_in_two_files_keeps_each_definition(tmp_path: Path) -> None:
+    # Outlook names custom zones "Customized Time Zone"; icalendar caches zones by name.
+    connector = LocalConnector(FIXTURES, tmp_path)
+    refs = [
+        CalendarRef("west", "west@example.com", "custom_zone_minus5.ics", "UTC"),
+        CalendarRef("east", "east@example.com", "custom_zone_plus1.ics", "UTC"),
+    ]
+    for order in (refs, refs[::-1]):
+        answer = connector.busy(order, *MARCH)
+        assert answer.intervals["west"] == (Busy(utc(3, 4, 14), utc(3, 4, 15), B),)
+        assert answer.intervals["east"] == (Busy(utc(3, 4, 8), utc(3, 4, 9), B),)

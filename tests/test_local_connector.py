@@ -386,6 +386,30 @@ def test_changes_follow_an_event_moved_out_of_the_window(local: LocalConnector) 
     assert (state.key, state.start) == (event.key, later)
 
 
+def test_changes_read_a_move_written_in_a_custom_zone(local: LocalConnector, root: Path) -> None:
+    # A +01:00 "Customized Time Zone" is parsed (and cached by icalendar) first.
+    (root / "plus1.ics").write_bytes((FIXTURES / "custom_zone_plus1.ics").read_bytes())
+    local.busy([CalendarRef("x", "x@example.com", "plus1.ics", "UTC")], *WINDOW)
+    event = session()
+    local.create([event])
+    path = root / "manager@example.com.ics"
+    zone = read_text(FIXTURES / "custom_zone_minus5.ics").split("BEGIN:VEVENT")[0]
+    zone = zone[zone.index("BEGIN:VTIMEZONE") :]
+    text = read_text(path).replace("BEGIN:VEVENT", zone + "BEGIN:VEVENT", 1)
+    text = text.replace(
+        "DTSTART:20310311T090000Z", 'DTSTART;TZID="Customized Time Zone":20310312T090000'
+    )
+    text = text.replace(
+        "DTEND:20310311T094500Z", 'DTEND;TZID="Customized Time Zone":20310312T094500'
+    )
+    write_text(path, text)
+    (state,) = local.changes(MANAGER, None, *WINDOW).events
+    assert (state.start, state.end) == (
+        datetime(2031, 3, 12, 14, 0, tzinfo=UTC),
+        datetime(2031, 3, 12, 14, 45, tzinfo=UTC),
+    )
+
+
 def test_cursor_of_another_calendar_means_full_read(local: LocalConnector) -> None:
     local.create([session()])
     foreign = local.changes(SELLER1, None, *WINDOW).cursor
