@@ -113,8 +113,6 @@ class CredentialSource:
                 f"google connector: cannot read token file {path} ({type(exc).__name__}); "
                 f"run `{AUTH_COMMAND}` to sign in again"
             ) from None
-        if self.token_uri:
-            info["token_uri"] = str(self.token_uri)
         try:
             creds = Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
         except ValueError:
@@ -122,6 +120,9 @@ class CredentialSource:
                 f"google connector: token file {path} lacks the refresh token or client; "
                 f"run `{AUTH_COMMAND}` to sign in again"
             ) from None
+        if self.token_uri:
+            # google-auth ignores a token_uri in the file (always Google's endpoint).
+            creds = creds.with_token_uri(str(self.token_uri))
         self._saved_token = creds.token
         return creds
 

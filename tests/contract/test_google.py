@@ -5,6 +5,8 @@ delegated service-account token from the fake's token endpoint); pages hold two
 events so every read crosses page boundaries.
 """
 
+# ruff: noqa: F811  (pytest fixtures are imported, then named as parameters)
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +23,7 @@ from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def harness(google_harness: GoogleHarness) -> GoogleHarness:  # noqa: F811
+def harness(google_harness: GoogleHarness) -> GoogleHarness:
     return google_harness
 
 

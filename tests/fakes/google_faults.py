@@ -35,6 +35,7 @@ class _Scripted:
     fault: Fault | None  # None: a connection reset
     match: str  # substring of "METHOD /path"
     remaining: int
+    seconds: float = 0.0
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FaultPlan:
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _scripted: list[_Scripted] = field(default_factory=list, init=False, repr=False)
+    _slow: list[_Scripted] = field(default_factory=list, init=False, repr=False)
     _reset_done: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     injected: int = field(default=0, init=False)
@@ -64,6 +66,19 @@ class FaultPlan:
     def reset_next_batch(self, *, match: str = "/batch/", times: int = 1) -> None:
         with self._lock:
             self._scripted.append(_Scripted(None, match, times))
+
+    def slow_next(self, seconds: float, *, match: str = "", times: int = 1) -> None:
+        """Delay the answer to the next `times` matching calls (client timeouts)."""
+        with self._lock:
+            self._slow.append(_Scripted(None, match, times, seconds))
+
+    def delay_for(self, call: str) -> float:
+        with self._lock:
+            for item in self._slow:
+                if item.match in call and item.remaining > 0:
+                    item.remaining -= 1
+                    return item.seconds
+        return self.slow_seconds
 
     def _take_scripted(self, call: str, *, reset: bool) -> _Scripted | None:
         for item in self._scripted:

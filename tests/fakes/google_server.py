@@ -327,8 +327,9 @@ def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
             raw = self._read()
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = urllib.parse.urlsplit(self.path).path
-            if fake.faults.slow_seconds:
-                time.sleep(fake.faults.slow_seconds)
+            delay = fake.faults.delay_for(f"{method} {path}")
+            if delay:
+                time.sleep(delay)
             if path == TOKEN_PATH and method == "POST":
                 fake.count("token")
                 form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
