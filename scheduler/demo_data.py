@@ -100,6 +100,8 @@ def _calendar(person: DemoPerson, team: list[DemoPerson], month: Month,
     cal.add("version", "2.0")
     cal.add("x-wr-calname", person.name)
     cal.add("x-wr-timezone", person.timezone)
+    # Lets the local connector put invitations into this person's calendar too.
+    cal.add("x-coachpass-owner", f"mailto:{person.email}")
     first = month.first_day - timedelta(days=7)
     last = month.last_day + timedelta(days=7)
 

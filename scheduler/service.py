@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import signal
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.jobs import JOBS, JobResult, run_job
@@ -71,7 +72,9 @@ class Leadership:
         if engine.dialect.name == "postgresql":
             if self._conn is None:
                 self._conn = engine.connect()
-            got = self._conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_ID})").scalar()
+            got = self._conn.exec_driver_sql(
+                f"SELECT pg_try_advisory_lock({_LOCK_ID}, {self._org_lock()})"
+            ).scalar()
             self._conn.commit()
             return bool(got)
         path = Path(str(engine.url.database or "coachpass")).with_suffix(".leader")
@@ -83,8 +86,16 @@ class Leadership:
             return False
         return True
 
+    def _org_lock(self) -> int:
+        # One leader per organisation: several organisations may share a database.
+        digest = hashlib.sha256(self.rt.org.id.encode()).digest()
+        return int.from_bytes(digest[:4], "big", signed=True)
+
     def release(self) -> None:
         if self._conn is not None:
+            # Invalidate rather than return to the pool: a pooled session would keep
+            # holding the advisory lock and no standby could ever take over.
+            self._conn.invalidate()
             self._conn.close()
             self._conn = None
         if self._file is not None:
@@ -101,13 +112,13 @@ def serve(
     echo: Callable[[str], None] = print,
 ) -> None:
     stop = threading.Event()
-    scheduler = BlockingScheduler(timezone=rt.settings.schedule.timezone)
+    # The scheduler runs in the background and the main thread only waits for a
+    # stop signal: a handler that just sets an event cannot race the start-up.
+    scheduler = BackgroundScheduler(timezone=rt.settings.schedule.timezone)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         echo(f"received signal {signum}: stopping after the running job")
         stop.set()
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
@@ -139,7 +150,11 @@ def serve(
                 fire, cron_of(rt, job), id=job, max_instances=1, coalesce=True,
                 misfire_grace_time=3600,
             )
-        echo("serving: " + ", ".join(f"{j} [{getattr(rt.settings.schedule, j)}]" for j in JOBS))
         scheduler.start()
+        echo("serving: " + ", ".join(f"{j} [{getattr(rt.settings.schedule, j)}]" for j in JOBS))
+        while not stop.wait(1.0):
+            pass
+        scheduler.shutdown(wait=True)
+        echo("stopped")
     finally:
         leader.release()
