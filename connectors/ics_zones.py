@@ -49,22 +49,23 @@ def isolate_custom_zones(text: str) -> str:
         digest = hashlib.sha256(body.replace("\r\n", "\n").encode()).hexdigest()[:12]
         renames[tzid.strip()] = f"{tzid.strip().strip(chr(34))}~{digest}"
     for old, new in renames.items():
-        plain = old.strip('"')
+        plain = re.escape(old.strip('"'))
         # The VTIMEZONE's own TZID line, and every TZID= parameter (quoted or not).
         text = re.sub(
             rf"^(TZID(?:;[^:\r\n]*)?:){re.escape(old)}[ \t]*(\r?)$",
-            lambda m, new=new: f"{m.group(1)}{new}{m.group(2)}",
+            _replacement(r"\g<1>", new, r"\g<2>"),
             text,
             flags=re.MULTILINE,
         )
-        text = re.sub(
-            rf"(;TZID=)(\"?){re.escape(plain)}\2(?=[;:])",
-            lambda m, new=new: f'{m.group(1)}"{new}"',
-            text,
-        )
+        text = re.sub(rf'(;TZID=)"?{plain}"?(?=[;:])', _replacement(r"\g<1>", f'"{new}"', ""), text)
     return text
 
 
 def vtimezones(text: str) -> str:
     """The VTIMEZONE blocks of a file, each ending in CRLF, to parse an event with."""
     return "".join(m.group(0).rstrip("\r") + "\r\n" for m in _VTIMEZONE.finditer(text))
+
+
+def _replacement(before: str, value: str, after: str) -> str:
+    """A re.sub replacement template inserting `value` literally between groups."""
+    return before + value.replace("\\", "\\\\") + after
