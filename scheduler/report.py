@@ -9,6 +9,7 @@ text and HTML templates cannot disagree about a number. KPI definitions live in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import secrets
@@ -19,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.agenda import load_messages, month_name, template_environment
 from scheduler.errors import UserError
@@ -238,7 +240,7 @@ def _context(
         "org": org,
         "month": str(month),
         "month_name": month_name(messages, month),
-        "generated": generated_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        "generated": _local_time(generated_at, org.timezone),
         "kpi": kpi,
         "total": total,
         "manager_rows": manager_rows,
@@ -256,6 +258,14 @@ def _context(
         if len(kpi.teams) != len(kpi.managers)
         else [],
     }
+
+
+def _local_time(moment: datetime, zone: str) -> str:
+    """Readers see the time in the organisation's zone, with its abbreviation."""
+    # Settings validate zones; an odd one still must not stop the report.
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        moment = moment.astimezone(ZoneInfo(zone))
+    return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def _text_table(messages: Mapping[str, Any], total: Row | None, rows: Sequence[Row]) -> list[str]:

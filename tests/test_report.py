@@ -294,7 +294,7 @@ def test_terminal_text() -> None:
         generated_at=GENERATED,
     )
     assert text.startswith("Coaching KPI report 2026-02: Acme Sälj AB\n")
-    assert "Generated: 2026-03-01 07:30 UTC" in text
+    assert "Generated: 2026-03-01 08:30 CET" in text  # 07:30 UTC in Stockholm
     assert "- J (Öst): on parental leave <until May> & no free time" in text
     assert "Coverage: 70%" in text and "(target 120)" in text
     (total,) = [line for line in text.splitlines() if line.startswith("Total")]
