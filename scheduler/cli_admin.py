@@ -16,7 +16,7 @@ from scheduler import admin
 from scheduler.cli_common import CliState, echo_json, echo_table, json_option, pass_state
 from scheduler.errors import ConfigError
 from scheduler.people_io import write_people_csv
-from scheduler.settings import check_file, json_schema
+from scheduler.settings import build_settings, check_file, json_schema
 
 EDIT_NOTE = (
     "The config file is rewritten: the comment block at its top is kept, other "
@@ -41,7 +41,8 @@ def config_validate(state: CliState) -> None:
     checked = check_file(state.config_path)
     if checked.problems or checked.config is None:
         raise ConfigError(checked.messages)
-    settings = state.settings()
+    # Building resolves what the file alone cannot show (e.g. store.url_env unset).
+    settings = build_settings(checked.config, checked.csv_rows, state.config_path)
     teams = settings.organisation.teams
     sellers = sum(len(t.sellers) for t in teams)
     click.echo(f"OK: {state.config_path}: {len(teams)} teams, {sellers} sellers")

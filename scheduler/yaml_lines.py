@@ -86,7 +86,7 @@ def parse_yaml(text: str, source: Path) -> LoadedYaml:
         loader.dispose()
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
     duplicates: list[tuple[PathKey, int]] = []
-    _walk(node, (), lines, duplicates)
+    _walk(node, (), lines, duplicates, set())
     return LoadedYaml(data, lines, tuple(duplicates))
 
 
@@ -102,7 +102,11 @@ def _walk(
     path: PathKey,
     lines: dict[PathKey, int],
     duplicates: list[tuple[PathKey, int]],
+    open_nodes: set[int],
 ) -> None:
+    if id(node) in open_nodes:
+        return  # an alias that contains itself (`&a [*a]`): its lines are known already
+    open_nodes = open_nodes | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[str | int] = set()
         for key_node, value_node in node.value:
@@ -113,12 +117,12 @@ def _walk(
                 duplicates.append((child, line))
             seen.add(key)
             lines[child] = line
-            _walk(value_node, child, lines, duplicates)
+            _walk(value_node, child, lines, duplicates, open_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, duplicates)
+            _walk(item, child, lines, duplicates, open_nodes)
 
 
 def load_yaml_file(path: Path) -> LoadedYaml:
