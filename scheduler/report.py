@@ -24,16 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.agenda import load_messages, month_name, template_environment
 from scheduler.errors import UserError
-from scheduler.kpi import (
-    KpiFigures,
-    OrgKpi,
-    Rating,
-    TrendPoint,
-    coverage_rating,
-    held_rate_rating,
-    minutes_rating,
-)
+from scheduler.kpi import KpiFigures, OrgKpi, Rating, TrendPoint
 from scheduler.model import Month, Organisation
+from scheduler.report_charts import format_minutes, format_pct, trend_charts
 
 REPORT_HEADER = "X-Coachpass-Report"
 
@@ -44,14 +37,6 @@ RATING_STYLE: Mapping[Rating, str] = {
     Rating.RED: "background:#ffebe9;color:#a40e26;",
     Rating.NONE: "",
 }
-#: Bar colours of the trend chart.
-RATING_BAR: Mapping[Rating, str] = {
-    Rating.GREEN: "#2da44e",
-    Rating.AMBER: "#d4a72c",
-    Rating.RED: "#cf222e",
-    Rating.NONE: "#8c959f",
-}
-
 CSV_COLUMNS = (
     "month",
     "level",
@@ -77,17 +62,6 @@ CSV_COLUMNS = (
 # ---------------------------------------------------------------------------
 # Formatting
 # ---------------------------------------------------------------------------
-
-
-def _pct(value: float | None, language: str, none: str) -> str:
-    if value is None:
-        return none
-    # Swedish typography puts a space before the percent sign.
-    return f"{value * 100:.0f}{' %' if language == 'sv' else '%'}"
-
-
-def _minutes(value: float | None, none: str) -> str:
-    return none if value is None else f"{value:.0f}"
 
 
 @dataclass(frozen=True)
@@ -129,85 +103,10 @@ def _row(team: str, manager: str, k: KpiFigures, lang: str, none: str, total: bo
         team=team,
         manager=manager,
         counts=tuple(int(getattr(k, attr)) for _, attr in COUNT_KEYS),
-        coverage=Cell(_pct(k.coverage, lang, none), k.coverage_rating),
-        held_rate=Cell(_pct(k.held_rate, lang, none), k.held_rate_rating),
-        minutes=Cell(_minutes(k.minutes_per_manager_week, none), k.minutes_rating),
+        coverage=Cell(format_pct(k.coverage, lang, none), k.coverage_rating),
+        held_rate=Cell(format_pct(k.held_rate, lang, none), k.held_rate_rating),
+        minutes=Cell(format_minutes(k.minutes_per_manager_week, none), k.minutes_rating),
         total=total,
-    )
-
-
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    value: str
-    width: int  # percent of the chart width
-    rating: Rating
-
-    @property
-    def colour(self) -> str:
-        return RATING_BAR[self.rating]
-
-    def text_bar(self, length: int = 20) -> str:
-        return "█" * round(self.width * length / 100)
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    bars: tuple[Bar, ...]
-
-
-def _width(value: float | None, scale: float) -> int:
-    if value is None or scale <= 0:
-        return 0
-    return max(0, min(100, round(value / scale * 100)))
-
-
-def _charts(
-    trend: Sequence[TrendPoint], t: Mapping[str, Any], lang: str, target: int
-) -> tuple[Chart, ...]:
-    none = str(t["report_no_data"])
-    # Minutes bars share one scale that always includes the target, so a month at
-    # target looks the same every time rather than being stretched to the widest bar.
-    top = max([target, *(p.minutes_per_manager_week or 0 for p in trend)])
-    label = {p.month: str(p.month) for p in trend}
-    return (
-        Chart(
-            str(t["report_coverage"]),
-            tuple(
-                Bar(
-                    label[p.month],
-                    _pct(p.coverage, lang, none),
-                    _width(p.coverage, 1.0),
-                    coverage_rating(p.coverage),
-                )
-                for p in trend
-            ),
-        ),
-        Chart(
-            str(t["report_held_rate"]),
-            tuple(
-                Bar(
-                    label[p.month],
-                    _pct(p.held_rate, lang, none),
-                    _width(p.held_rate, 1.0),
-                    held_rate_rating(p.held_rate),
-                )
-                for p in trend
-            ),
-        ),
-        Chart(
-            f"{t['report_minutes']} ({t['report_target']} {target})",
-            tuple(
-                Bar(
-                    label[p.month],
-                    _minutes(p.minutes_per_manager_week, none),
-                    _width(p.minutes_per_manager_week, top),
-                    minutes_rating(p.minutes_per_manager_week, target),
-                )
-                for p in trend
-            ),
-        ),
     )
 
 
@@ -251,7 +150,7 @@ def _context(
         "unbookable": [
             (team_names.get(u.team_id, u.team_id), u.name, u.reason) for u in kpi.unbookable_sellers
         ],
-        "charts": _charts(trend, messages, lang, kpi.target_minutes_per_manager_week),
+        "charts": trend_charts(trend, messages, lang, kpi.target_minutes_per_manager_week),
         "target": kpi.target_minutes_per_manager_week,
         "text_table": _text_table(messages, total, manager_rows),
         "text_team_table": _text_table(messages, None, team_rows)
