@@ -118,10 +118,12 @@ class OutlookConnector:
         for ref in calendars:
             owners.setdefault(ref.calendar_id.lower(), []).append(ref)
         mailboxes = list(owners)
-        caller = calendars[0].calendar_id
         parts: list[Part] = []
         for i in range(0, len(mailboxes), SCHEDULE_LIMIT):
             group = mailboxes[i : i + SCHEDULE_LIMIT]
+            # Asked through a mailbox of the group itself: with many groups in one
+            # `$batch` they then hit different mailboxes and may run in parallel.
+            caller = owners[group[0]][0].calendar_id
             for w_start, w_end in split_window(start, end):
                 body = {
                     "schedules": group,
@@ -142,7 +144,7 @@ class OutlookConnector:
                     for ref in owners[box]:
                         errors[ref.person_id] = (
                             f"free/busy of {ref.email} ({ref.person_id}) could not be read "
-                            f"through mailbox {caller}: {answer.error_text()}"
+                            f"through mailbox {part.mailbox}: {answer.error_text()}"
                         )
                 continue
             seen = set()

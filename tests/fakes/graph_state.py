@@ -147,6 +147,9 @@ class CalendarState:
         self.mailboxes = {m.lower() for m in mailboxes}
         self.denied: set[str] = set()  # mailboxes outside the app's RBAC scope
         self.events: dict[str, FakeEvent] = {}
+        # Indexes, so a benchmark tenant of thousands of mailboxes stays fast.
+        self.by_box: dict[str, dict[str, FakeEvent]] = {}
+        self.invited: dict[str, dict[str, FakeEvent]] = {}  # attendee -> events
         self.transaction_dedup = transaction_dedup
         self._seq = itertools.count(1)
         self.seq = 0
@@ -176,7 +179,7 @@ class CalendarState:
 
     def live(self, box: str) -> list[FakeEvent]:
         return sorted(
-            (e for e in self.events.values() if e.mailbox == box and not e.deleted),
+            (e for e in self.by_box.get(box, {}).values() if not e.deleted),
             key=lambda e: (e.start, e.id),
         )
 
@@ -190,8 +193,8 @@ class CalendarState:
             raise GraphFault(400, "ErrorInvalidRequest", "attachments cannot be created inline")
         txid = body.get("transactionId")
         if self.transaction_dedup and txid:
-            for e in self.events.values():
-                if e.mailbox == box and e.transaction_id == txid:
+            for e in self.by_box.get(box, {}).values():
+                if e.transaction_id == txid:
                     return e
         try:
             start, end = parse_graph_time(body["start"]), parse_graph_time(body["end"])
@@ -225,6 +228,9 @@ class CalendarState:
             event.online_provider = body.get("onlineMeetingProvider", "teamsForBusiness")
             event.join_url = f"https://teams.microsoft.com/l/meetup-join/{secrets.token_hex(8)}"
         self.events[event.id] = event
+        self.by_box.setdefault(box, {})[event.id] = event
+        for a in event.attendees:
+            self.invited.setdefault(a["emailAddress"]["address"].lower(), {})[event.id] = event
         self._bump(event)
         return event
 
@@ -299,7 +305,8 @@ class CalendarState:
                 },
             }
         items: list[FakeEvent] = []
-        for e in self.events.values():
+        mine = self.by_box.get(who, {})
+        for e in [*mine.values(), *self.invited.get(who, {}).values()]:
             if e.deleted or e.is_cancelled or not e.overlaps(start, end):
                 continue
             if e.mailbox == who:
@@ -360,8 +367,8 @@ class CalendarState:
         """A delta token's news: a new state holding the changed events."""
         old = self.delta_resume(token)
         state = DeltaState(old.mailbox, old.start, old.end, self.seq, self.epoch)
-        for e in self.events.values():
-            if e.mailbox != old.mailbox or e.version <= old.seq:
+        for e in self.by_box.get(old.mailbox, {}).values():
+            if e.version <= old.seq:
                 continue
             if e.deleted or not e.overlaps(old.start, old.end):
                 state.pending.append({"id": e.id, "@removed": {"reason": "deleted"}})
