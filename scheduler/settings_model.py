@@ -90,6 +90,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _empty_list(value: object) -> object:
+    # `sellers:` with nothing under it is how a new team is written by hand.
+    return [] if value is None else value
+
+
+def _empty_dict(value: object) -> object:
+    return {} if value is None else value
+
+
 # ---------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------
@@ -140,7 +149,9 @@ class TeamConfig(_Strict):
     manager: PersonConfig | None = Field(
         default=None, description="required, unless people_csv gives a row with role manager"
     )
-    sellers: list[PersonConfig] = Field(default_factory=list)
+    sellers: Annotated[list[PersonConfig], BeforeValidator(_empty_list)] = Field(
+        default_factory=list
+    )
 
 
 class PolicyConfig(_Strict):
@@ -242,14 +253,16 @@ class CoachpassConfig(_Strict):
     organisation: OrganisationConfig
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
-    teams: list[TeamConfig] = Field(default_factory=list)
+    teams: Annotated[list[TeamConfig], BeforeValidator(_empty_list)] = Field(default_factory=list)
     people_csv: str | None = Field(
         default=None,
         description="CSV of more people (team,id,name,email,timezone,country,connector,"
         "calendar,role), relative to this file",
     )
-    leadership: list[LeaderConfig] = Field(default_factory=list)
-    connectors: dict[str, dict[str, Any]] = Field(
+    leadership: Annotated[list[LeaderConfig], BeforeValidator(_empty_list)] = Field(
+        default_factory=list
+    )
+    connectors: dict[str, Annotated[dict[str, Any], BeforeValidator(_empty_dict)]] = Field(
         default_factory=dict,
         description="options per connector name; secrets only as <key>_env or <key>_file",
     )
