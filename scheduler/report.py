@@ -1,10 +1,10 @@
 """The monthly KPI report: an e-mail (plain text + HTML + CSV) and a terminal view.
 
 The HTML uses inline styles only (many mail clients drop `<style>` blocks) and draws
-the six-month trend as CSS bars (div widths), which need no image library and survive
-clients that block images. Figures are formatted here once into a view model, so the
-text and HTML templates cannot disagree about a number. KPI definitions live in
-`scheduler.kpi`.
+the six-month trend as CSS bars (div widths, `scheduler.report_charts`), which need
+no image library and survive clients that block images. Figures are formatted here
+once into a view model, so the text and HTML templates cannot disagree about a
+number. KPI definitions live in `scheduler.kpi`.
 """
 
 from __future__ import annotations
