@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 
-from connectors import ics_cursor, ics_events
+from connectors import ics_events
 from connectors.base import (
     Busy,
     CalendarRef,
@@ -41,7 +41,6 @@ from connectors.base import (
     ConnectorContext,
     ConnectorUserError,
     EventChange,
-    EventState,
     FreeBusy,
     NewEvent,
     Outcome,
@@ -49,6 +48,7 @@ from connectors.base import (
     in_order,
 )
 from connectors.ics_busy import busy_intervals, parse_calendars
+from connectors.ics_changes import change_set, our_events
 from connectors.ics_files import (
     Span,
     append_vevent,
@@ -61,12 +61,10 @@ from connectors.ics_files import (
     vevent_spans,
     write_text,
 )
-from connectors.ics_zones import vtimezones
 from connectors.itip import invitation, write_to_outbox
 
 log = logging.getLogger(__name__)
 
-EPOCH_PROPERTY = "X-COACHPASS-EPOCH"
 OWNER_PROPERTY = "X-COACHPASS-OWNER"
 
 
@@ -325,61 +323,8 @@ class LocalConnector:
                 "(check calendar_id)"
             )
         zone = _zone_or_error(organizer)
-        current, epoch = self._our_events(path, organizer.email, zone)
-        identity = str(path.resolve())
-        previous = ics_cursor.decode(cursor)
-        if previous is None or previous.calendar != identity or previous.epoch != epoch:
-            listed = {k: s for k, s in current.items() if _overlaps(s, start, end)}
-            return ChangeSet(
-                events=_sorted(listed.values()),
-                cursor=_cursor(identity, epoch, listed),
-                full=True,
-            )
-        changed: dict[str, EventState] = {}
-        for key, state in current.items():
-            known = previous.digests.get(key)
-            if known is None:
-                if _overlaps(state, start, end):
-                    changed[key] = state
-            elif known != ics_events.state_digest(state):
-                changed[key] = state
-        removed = tuple(sorted(k for k in previous.digests if k not in current))
-        tracked = {
-            k: s for k, s in current.items() if _overlaps(s, start, end) or k in previous.digests
-        }
-        return ChangeSet(
-            events=_sorted(changed.values()),
-            cursor=_cursor(identity, epoch, tracked),
-            full=False,
-            removed=removed,
-        )
-
-    def _our_events(
-        self, path: Path, organizer_email: str, zone: tzinfo
-    ) -> tuple[dict[str, EventState], str]:
-        owner = organizer_email.strip().lower()
-        states: dict[str, EventState] = {}
-        epoch = "0"
-        files = calendar_files(path)
-        for index, file in enumerate(files):
-            text = read_text(file)
-            if index == 0 and not path.is_dir():
-                epoch = calendar_level_property(text, EPOCH_PROPERTY) or "0"
-            zones = vtimezones(text)
-            for span in vevent_spans(text):
-                key = ics_events.key_of(span.uid, span.tag)
-                if key is None:
-                    continue
-                # With the file's VTIMEZONEs, so a TZID the organiser's client wrote
-                # (even a custom one) reads right.
-                vevent = _parse_with_zones(text[span.start : span.end], zones)
-                # Copies of other organisers' sessions (we are an attendee) are not ours.
-                if ics_events.organizer_email(vevent) not in (None, owner):
-                    continue
-                state = ics_events.event_state(vevent, key, zone)
-                if state is not None:
-                    states[key] = state
-        return states, epoch
+        current, epoch = our_events(path, organizer.email, zone)
+        return change_set(current, str(path.resolve()), epoch, cursor, start, end)
 
     def close(self) -> None:
         """Nothing held open between calls: every call opens and closes its files."""
@@ -405,16 +350,6 @@ def _cn(vevent: icalendar.Event, email: str) -> str:
     return ""
 
 
-def _parse_with_zones(block: str, zones: str) -> icalendar.Event:
-    if "TZID" not in block.upper():
-        return ics_events.parse_block(block)
-    wrapped = empty_calendar().replace("END:VCALENDAR", zones + block + "END:VCALENDAR")
-    (calendar,) = parse_calendars(wrapped.encode("utf-8", errors="surrogateescape"))
-    (vevent,) = calendar.walk("VEVENT")
-    assert isinstance(vevent, icalendar.Event)
-    return vevent
-
-
 def _zone(ref: CalendarRef) -> tzinfo:
     try:
         return ZoneInfo(ref.timezone)
@@ -434,19 +369,6 @@ def _find(spans: Sequence[Span], key: str) -> Span | None:
         if ics_events.key_of(span.uid, span.tag) == key:
             return span
     return None
-
-
-def _overlaps(state: EventState, start: datetime, end: datetime) -> bool:
-    return state.start < end and state.end > start
-
-
-def _sorted(states: Any) -> tuple[EventState, ...]:
-    return tuple(sorted(states, key=lambda s: (s.start, s.key)))
-
-
-def _cursor(identity: str, epoch: str, states: Mapping[str, EventState]) -> str:
-    digests = {k: ics_events.state_digest(s) for k, s in states.items()}
-    return ics_cursor.encode(ics_cursor.IcsCursor(identity, epoch, digests))
 
 
 def _by_calendar(items: Sequence[Any], path_of: Callable[[Any], Path]) -> list[tuple[Path, list]]:

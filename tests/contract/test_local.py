@@ -16,6 +16,7 @@ import icalendar
 import pytest
 
 from connectors.base import BusyKind, CalendarRef, ConnectorContext, Response
+from connectors.ics_changes import EPOCH_PROPERTY
 from connectors.ics_events import key_of, parse_block, set_partstat, to_block
 from connectors.ics_files import (
     append_vevent,
@@ -26,7 +27,7 @@ from connectors.ics_files import (
     vevent_spans,
     write_text,
 )
-from connectors.local import EPOCH_PROPERTY, LocalConnector, open_connector
+from connectors.local import LocalConnector, open_connector
 from tests.contract.harness import PEOPLE
 from tests.contract.suite import ConnectorContract
 
