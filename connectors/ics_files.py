@@ -152,6 +152,15 @@ def locked(calendar: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def locked_all(paths: set[Path]) -> Iterator[None]:
+    """Lock several calendars in one global order, so two writers cannot deadlock."""
+    with contextlib.ExitStack() as stack:
+        for path in sorted(paths, key=lambda p: str(p.resolve())):
+            stack.enter_context(locked(path))
+        yield
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -22,9 +22,8 @@ answers EXISTED; before that, a retry rewrites the same copies and the same e-ma
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from connectors.ics_files import (
     calendar_files,
     calendar_level_property,
     empty_calendar,
-    locked,
+    locked_all,
     read_text,
     replace_span,
     vevent_spans,
@@ -167,7 +166,7 @@ class LocalConnector:
         results: dict[str, Result] = {}
         wrote = False
         now = self._clock()
-        with _locked_all(lock_set):
+        with locked_all(lock_set):
             text, org_file = self._organiser_text(org_path)
             for event in events:
                 if event.key in results:
@@ -251,7 +250,7 @@ class LocalConnector:
             )
         file, _ = located
         attendees = self._attendee_paths(file, key)
-        with _locked_all({org_path, file, *attendees.values()}):
+        with locked_all({org_path, file, *attendees.values()}):
             text = read_text(file)
             span = _find(vevent_spans(text), key)
             if span is None:  # deleted between locate and lock
@@ -376,15 +375,6 @@ def _by_calendar(items: Sequence[Any], path_of: Callable[[Any], Path]) -> list[t
     for item in items:
         groups.setdefault(path_of(item), []).append(item)
     return list(groups.items())
-
-
-@contextlib.contextmanager
-def _locked_all(paths: set[Path]) -> Iterator[None]:
-    """Lock several calendars in one global order, so two writers cannot deadlock."""
-    with contextlib.ExitStack() as stack:
-        for path in sorted(paths, key=lambda p: str(p.resolve())):
-            stack.enter_context(locked(path))
-        yield
 
 
 def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> LocalConnector:
