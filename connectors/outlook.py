@@ -20,19 +20,22 @@ Options (connector settings in the config; secrets only by env var or file):
   meeting link asked for when the policy wants one.
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
-the mailbox's UPN or SMTP address. How requests are spent (see the module's README
-section): busy = one getSchedule per 20 people and 62 days; create = one `$batch` of
-tag look-ups, one of creates, one of attachments (20 parts each); a reconcile with no
-change = one delta request per organiser.
+the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
+20 people and 62 days (several go in one `$batch`); create = one `$batch` of tag
+look-ups, one of creates, one of attachments (20 parts each, across organisers when
+`create` gets several teams' sessions at once); a reconcile with no change = one
+delta request per organiser. Pieces: graph_auth (msal), graph_http (retries, paging,
+`$batch`), outlook_events (JSON mapping), outlook_delta (changes and cursors),
+outlook_admin (`auth outlook`, `connectors check outlook`).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -44,27 +47,22 @@ from connectors.base import (
     ChangeAction,
     ChangeSet,
     ConnectorContext,
-    ConnectorError,
-    ConnectorUserError,
     EventChange,
     FreeBusy,
     NewEvent,
     Outcome,
     Result,
-    TransientError,
     in_order,
 )
-from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource, device_code_sign_in
-from connectors.graph_http import UTC_PREFER, Answer, GraphHttp, PageError, Part
+from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource
+from connectors.graph_http import Answer, GraphHttp, Part
+from connectors.outlook_delta import DeltaReader
 from connectors.outlook_events import (
     ATTACHMENT_LIMIT,
     attachment_body,
     event_body,
-    event_state,
     graph_time,
     join_url,
-    key_of,
-    prop_expand,
     prop_filter,
     schedule_busy,
     split_window,
@@ -73,8 +71,6 @@ from connectors.outlook_events import (
 
 SCHEDULE_LIMIT = 20
 INTERVAL_MINUTES = 15
-DELTA_PAGE = 100  # Prefer odata.maxpagesize: fewer pages per full read
-CURSOR_VERSION = 1
 
 
 class OutlookConnector:
@@ -105,6 +101,7 @@ class OutlookConnector:
             sleep=sleep,
             rng=rng,
         )
+        self.delta = DeltaReader(self.graph, self._run)
 
     def close(self) -> None:
         self._client.close()
@@ -280,11 +277,19 @@ class OutlookConnector:
         return Result(event.key, outcome, event_id=str(item["id"]), video_url=video)
 
     def _failed(self, event: NewEvent | EventChange, what: str, answer: Answer) -> Result:
-        if answer.status in (401, 403):
+        if answer.status == 401:
             raise AuthError(
-                f"Microsoft Graph refused access to mailbox {event.organizer.calendar_id} "
-                f"({answer.error_text()}): grant the app Calendars.ReadWrite and include the "
-                "mailbox in its Exchange RBAC scope"
+                f"Microsoft Graph refused the app's token for {event.organizer.calendar_id} "
+                f"({answer.error_text()}): check the app's permissions and admin consent"
+            )
+        if answer.status in (403, 404):
+            # One mailbox out of reach must not stop the others' bookings.
+            return Result(
+                event.key,
+                Outcome.FAILED,
+                error=f"{what} of session {event.key}: mailbox {event.organizer.calendar_id} "
+                f"is not reachable for the app ({answer.error_text()}): check the address, "
+                "the Calendars.ReadWrite permission and the app's Exchange RBAC scope",
             )
         retryable = answer.lost or answer.status >= 500 or answer.status in (424, 429)
         return Result(
@@ -358,148 +363,7 @@ class OutlookConnector:
     def changes(
         self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
     ) -> ChangeSet:
-        state = _decode_cursor(cursor, start, end)
-        if state is not None:
-            try:
-                return self._incremental(organizer, state, start, end)
-            except PageError as exc:
-                if not _sync_state_lost(exc.answer):
-                    raise _page_failure(organizer, exc.answer) from None
-        return self._full(organizer, start, end)
-
-    def _prefer(self) -> dict[str, str]:
-        return {"Prefer": f"{UTC_PREFER}, odata.maxpagesize={DELTA_PAGE}"}
-
-    def _full(self, organizer: CalendarRef, start: datetime, end: datetime) -> ChangeSet:
-        box = organizer.calendar_id
-        window = urlencode(
-            {"startDateTime": _iso(start), "endDateTime": _iso(end)}, quote_via=quote
-        )
-        try:
-            # The delta read only yields the token; its items carry no extended
-            # properties, so the keys come from a calendarView with the tag expanded.
-            _items, last = self.graph.pages(
-                f"{user_path(box)}/calendarView/delta?{window}", headers=self._prefer()
-            )
-            view_query = urlencode(
-                {
-                    "startDateTime": _iso(start),
-                    "endDateTime": _iso(end),
-                    "$expand": prop_expand(),
-                    "$top": str(DELTA_PAGE),
-                },
-                quote_via=quote,
-            )
-            items, _ = self.graph.pages(f"{user_path(box)}/calendarView?{view_query}")
-        except PageError as exc:
-            raise _page_failure(organizer, exc.answer) from None
-        keys: dict[str, str] = {}
-        events = []
-        for item in items:
-            key = key_of(item)
-            if key:
-                keys[str(item["id"])] = key
-                events.append(event_state(item, key))
-        link = str(last.get("@odata.deltaLink", ""))
-        return ChangeSet(tuple(events), _encode_cursor(link, start, end, keys), full=True)
-
-    def _incremental(
-        self, organizer: CalendarRef, state: dict[str, Any], start: datetime, end: datetime
-    ) -> ChangeSet:
-        keys: dict[str, str] = dict(state["keys"])
-        items, last = self.graph.pages(state["delta"], headers=self._prefer())
-        removed: list[str] = []
-        changed: dict[str, Mapping[str, Any]] = {}
-        for item in items:
-            event_id = str(item.get("id"))
-            if "@removed" in item:
-                changed.pop(event_id, None)
-                key = keys.pop(event_id, None)
-                if key:
-                    removed.append(key)
-            else:
-                changed[event_id] = item
-        unknown = [i for i in changed if i not in keys]
-        if unknown:
-            keys.update(self._keys_of(organizer.calendar_id, unknown))
-        events = [event_state(item, keys[i]) for i, item in changed.items() if i in keys]
-        link = str(last.get("@odata.deltaLink", ""))
-        return ChangeSet(
-            tuple(events), _encode_cursor(link, start, end, keys), removed=tuple(removed)
-        )
-
-    def _keys_of(self, mailbox: str, event_ids: Sequence[str]) -> dict[str, str]:
-        """Read the tag of events the cursor has not seen (delta answers omit it)."""
-        query = urlencode({"$expand": prop_expand(), "$select": "id"}, quote_via=quote)
-        parts = [
-            Part(
-                str(n),
-                "GET",
-                f"{user_path(mailbox)}/events/{quote(i, safe='')}?{query}",
-                mailbox.lower(),
-            )
-            for n, i in enumerate(event_ids)
-        ]
-        answers = self._run(parts)
-        out: dict[str, str] = {}
-        for part, event_id in zip(parts, event_ids, strict=True):
-            answer = answers[part.id]
-            if answer.ok:
-                key = key_of(answer.body or {})
-                if key:
-                    out[event_id] = key
-            elif answer.status not in (404, 410):  # deleted meanwhile: the next delta says so
-                raise TransientError(
-                    f"cannot read event {event_id} of {mailbox}: {answer.error_text()}"
-                )
-        return out
-
-
-# -- cursor -------------------------------------------------------------------------------
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _encode_cursor(link: str, start: datetime, end: datetime, keys: Mapping[str, str]) -> str:
-    # The id -> key map travels in the cursor: delta answers do not carry the tag, and
-    # the connector keeps no state of its own between runs.
-    return json.dumps(
-        {"v": CURSOR_VERSION, "delta": link, "window": [_iso(start), _iso(end)], "keys": keys},
-        separators=(",", ":"),
-    )
-
-
-def _decode_cursor(cursor: str | None, start: datetime, end: datetime) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return None
-    if not isinstance(state, dict) or state.get("v") != CURSOR_VERSION:
-        return None
-    if not state.get("delta") or not isinstance(state.get("keys"), dict):
-        return None
-    if state.get("window") != [_iso(start), _iso(end)]:
-        return None  # a delta token is bound to its window: another one needs a full read
-    return state
-
-
-def _sync_state_lost(answer: Answer) -> bool:
-    if answer.status == 410:
-        return True
-    err = answer.body.get("error") if isinstance(answer.body, dict) else None
-    code = str(err.get("code", "")) if isinstance(err, dict) else ""
-    return code.lower() in ("syncstatenotfound", "syncstateinvalid", "resyncrequired")
-
-
-def _page_failure(organizer: CalendarRef, answer: Answer) -> ConnectorError:
-    text = f"calendar of {organizer.email} ({organizer.calendar_id}): {answer.error_text()}"
-    if answer.status in (401, 403, 404):
-        return ConnectorUserError(f"{text}: check the mailbox address and that the app may read it")
-    return TransientError(text)
+        return self.delta.changes(organizer, cursor, start, end)
 
 
 # -- entry points -------------------------------------------------------------------------
@@ -515,11 +379,11 @@ def authorize_device_code(
     echo: Callable[[str], None],
     *,
     transport: httpx.BaseTransport | None = None,
-) -> Any:
-    """`coachpass auth outlook`: device code sign-in; returns the token cache path."""
-    timeout = float(options.get("timeout_seconds", 30))
-    with httpx.Client(transport=transport, timeout=timeout, trust_env=False) as client:
-        return device_code_sign_in(options, context, client, echo)
+) -> Path:
+    """`coachpass auth outlook`: see `connectors.outlook_admin`."""
+    from connectors import outlook_admin
+
+    return outlook_admin.authorize_device_code(options, context, echo, transport=transport)
 
 
 def check(
@@ -529,37 +393,7 @@ def check(
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> list[str]:
-    """`coachpass connectors check outlook`: credentials, permissions, each mailbox.
+    """`coachpass connectors check outlook`: see `connectors.outlook_admin`."""
+    from connectors import outlook_admin
 
-    Returns findings, one line each; an empty list means all is well.
-    """
-    findings: list[str] = []
-    try:
-        connector = OutlookConnector(options, context, transport=transport)
-    except ConnectorUserError as exc:
-        return [str(exc)]
-    try:
-        try:
-            connector.tokens.token()
-        except AuthError as exc:
-            return [str(exc)]
-        for ref in calendars:
-            box = user_path(ref.calendar_id)
-            answer = connector.graph.call("GET", f"{box}/calendar?$select=id,canEdit")
-            if not answer.ok:
-                findings.append(
-                    f"{ref.person_id} ({ref.calendar_id}): calendar not readable: "
-                    f"{answer.error_text()}"
-                )
-                continue
-            if answer.body and answer.body.get("canEdit") is False:
-                findings.append(f"{ref.person_id} ({ref.calendar_id}): calendar is read-only")
-        if calendars:
-            now = datetime.now(UTC)
-            answer_fb = connector.busy(calendars[:SCHEDULE_LIMIT], now, now + timedelta(days=1))
-            findings.extend(
-                f"{person}: {message}" for person, message in sorted(answer_fb.errors.items())
-            )
-    finally:
-        connector.close()
-    return findings
+    return outlook_admin.check(options, context, calendars, transport=transport)
