@@ -102,6 +102,8 @@ class GoogleConnector:
         # header, so 700 organisers do not mean 700 open connections.
         self._transport = httplib2.Http(timeout=float(options.get("timeout_seconds", 60)))
         self._authorized: dict[str | None, Any] = {}
+        self._events_resource: Any = None
+        self._freebusy_resource: Any = None
         # The discovery document shipped in the package: no network call to build.
         self.service = build(
             "calendar",
@@ -141,7 +143,10 @@ class GoogleConnector:
             self.credentials.persist()
 
     def _events(self) -> Any:
-        return self.service.events()
+        # Building a resource renders docstrings for every method: do it once.
+        if self._events_resource is None:
+            self._events_resource = self.service.events()
+        return self._events_resource
 
     # -- busy -------------------------------------------------------------------------
 
@@ -153,7 +158,9 @@ class GoogleConnector:
         for low, high in windows(start, end, FREEBUSY_MAX_DAYS):
             for group in chunks(list(calendars), FREEBUSY_MAX_CALENDARS):
                 body = freebusy_body(group, low, high)
-                query = partial(self.service.freebusy().query, body=body)
+                if self._freebusy_resource is None:
+                    self._freebusy_resource = self.service.freebusy()
+                query = partial(self._freebusy_resource.query, body=body)
                 answer = self._call(asker, partial(execute, query, backoff=self.backoff))
                 if isinstance(answer, ApiFailure):
                     if answer.retryable:

@@ -294,6 +294,9 @@ def _need(scopes: frozenset[str], accepted: frozenset[str]) -> None:
 def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the
+        # client's delayed ACK add ~40 ms to every answer.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
