@@ -185,13 +185,13 @@ def check_people(
                     f"and {entry.team!r}",
                 )
             elif seen.role == entry.role == "manager" and seen.team != entry.team:
-                # One manager may lead several teams, written once per team.
-                if str(seen.data.get("email", "")).lower() != str(email or "").lower():
-                    entry.report(
-                        "email",
-                        f"manager {pid!r} has another e-mail in team {seen.team!r} ({seen.label})",
-                    )
-                continue
+                # Teams are planned independently (in parallel), so a manager in two
+                # teams could be booked twice at the same time.
+                entry.report(
+                    "id",
+                    f"manager {pid!r} already leads team {seen.team!r} ({seen.label}): a "
+                    "manager leads one team; merge the two teams",
+                )
             else:
                 entry.report("id", f"person id {pid!r} is used twice (also {seen.label})")
         if isinstance(email, str) and isinstance(pid, str):

@@ -105,6 +105,25 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         ],
     ),
     (
+        "a manager leading two teams",
+        [
+            (
+                SECOND_TEAM.splitlines()[0] + "\n",
+                SECOND_TEAM.replace(
+                    "id: jonas, name: Jonas Weber, email: jonas@",
+                    "id: anna, name: Anna Berg, email: anna@",
+                ).replace(
+                    "id: erik, name: Erik Lund, email: erik@",
+                    "id: nils, name: Nils Ek, email: nils@",
+                ),
+            )
+        ],
+        [
+            "coachpass.yaml:19: teams[1].manager.id: manager 'anna' already leads team "
+            "'nordics' (teams[0].manager): a manager leads one team; merge the two teams"
+        ],
+    ),
+    (
         "duplicate person id in one team",
         [("id: sara, name: Sara Ek", "id: erik, name: Sara Ek")],
         [
@@ -525,17 +544,37 @@ def test_people_csv_joins_the_teams_and_its_problems_name_the_csv(in_tmp: Path) 
     assert [s.timezone for s in org.team("benelux").sellers] == ["Europe/Amsterdam"]
 
     (in_tmp / "people.csv").write_text(
-        "team,id,name,email,timezone\n"
-        "nordics,nils,Nils Ek,nils@acme.example,Europe/Stokholm\n"
-        "nordics,erik,Erik Again,erik2@acme.example,\n"
-        "dach,otto,Otto,otto@acme.example,\n"
+        "team,id,name,email,timezone,role\n"
+        "nordics,nils,Nils Ek,nils@acme.example,Europe/Stokholm,\n"
+        "nordics,erik,Erik Again,erik2@acme.example,,\n"
+        "dach,otto,Otto,otto@acme.example,,\n"
+        "nordics,bo,Bo Boss,bo@acme.example,,manager\n"
     )
     assert validate_file(Path("coachpass.yaml")) == [
         "people.csv:2: timezone: unknown time zone 'Europe/Stokholm'; did you mean "
         "'Europe/Stockholm'?",
         "people.csv:3: id: person id 'erik' is used twice (also teams[0].sellers[0])",
         "people.csv:4: team: team 'dach' is not in the config and has no manager row",
+        "people.csv:5: role: team 'nordics' already has manager 'anna' (teams[0].manager)",
     ]
+
+
+def test_empty_sections_as_written_by_hand(in_tmp: Path) -> None:
+    text = (
+        "organisation: {id: acme, name: Acme, timezone: Europe/Stockholm, country: SE}\n"
+        "teams:\n"
+        "  - id: t\n"
+        "    name: T\n"
+        "    manager: {id: anna, name: Anna, email: anna@acme.example}\n"
+        "    sellers:\n"
+        "connectors:\n"
+        "  local:\n"
+        "leadership:\n"
+    )
+    settings = load_settings(write(in_tmp, text))
+    assert settings.organisation.team("t").sellers == ()
+    assert settings.connectors == {"local": {}}
+    assert settings.organisation.language == "en"
 
 
 def test_missing_people_csv(in_tmp: Path) -> None:
