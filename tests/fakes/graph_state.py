@@ -47,7 +47,7 @@ def parse_graph_time(value: dict[str, Any] | str) -> datetime:
     if isinstance(value, dict):
         if value.get("timeZone", "UTC") not in ("UTC", "Etc/UTC"):
             raise GraphFault(400, "ErrorInvalidRequest", "the fake accepts UTC times only")
-        value = value["dateTime"]
+        value = str(value["dateTime"])
     text = value.rstrip("Z")
     if "." in text:
         head, frac = text.split(".", 1)
