@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,7 +64,7 @@ class TransientError(ConnectorError):
 # ---------------------------------------------------------------------------
 
 
-class BusyKind(str, Enum):
+class BusyKind(StrEnum):
     BUSY = "busy"
     TENTATIVE = "tentative"
     OOF = "oof"  # out of office: the whole span is unavailable, no buffer logic needed
@@ -138,7 +138,7 @@ class NewEvent:
         _aware("NewEvent.end", self.end)
 
 
-class ChangeAction(str, Enum):
+class ChangeAction(StrEnum):
     MOVE = "move"
     CANCEL = "cancel"
 
@@ -162,7 +162,7 @@ class EventChange:
             raise ValueError("a MOVE needs start and end")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     CREATED = "created"  # a new event now exists
     EXISTED = "existed"  # the key was there already: adopted, nothing created
     UPDATED = "updated"
@@ -185,7 +185,7 @@ class Result:
         return self.outcome is not Outcome.FAILED
 
 
-class Response(str, Enum):
+class Response(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     TENTATIVE = "tentative"
@@ -242,30 +242,26 @@ class CalendarConnector(Protocol):
 
     name: str
 
-    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
-        ...
+    def busy(
+        self, calendars: Sequence[CalendarRef], start: datetime, end: datetime
+    ) -> FreeBusy: ...
 
-    def create(self, events: Sequence[NewEvent]) -> list[Result]:
-        ...
+    def create(self, events: Sequence[NewEvent]) -> list[Result]: ...
 
-    def update(self, changes: Sequence[EventChange]) -> list[Result]:
-        ...
+    def update(self, changes: Sequence[EventChange]) -> list[Result]: ...
 
     def changes(
         self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
-    ) -> ChangeSet:
-        ...
+    ) -> ChangeSet: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 @runtime_checkable
 class Mailer(Protocol):
     """Sends one finished message; returns its Message-ID."""
 
-    def send(self, message: EmailMessage) -> str:
-        ...
+    def send(self, message: EmailMessage) -> str: ...
 
 
 @dataclass(frozen=True)

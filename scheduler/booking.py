@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from connectors.base import Attachment, Attendee, Busy, NewEvent, Outcome
+from scheduler.agenda import Agenda, render_agenda
 from scheduler.model import Month, SessionRecord, SessionState, Team, session_key
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
@@ -166,13 +167,28 @@ def book_month(
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
-            _record_intent(rt, team, month, attempts[(team.id, proposal.seller_id)], now,
-                           seller_id=proposal.seller_id, state=SessionState.PLANNED,
-                           start=proposal.start, end=proposal.end)
+            _record_intent(
+                rt,
+                team,
+                month,
+                attempts[(team.id, proposal.seller_id)],
+                now,
+                seller_id=proposal.seller_id,
+                state=SessionState.PLANNED,
+                start=proposal.start,
+                end=proposal.end,
+            )
         for miss in plan.unbookable:
-            _record_intent(rt, team, month, attempts[(team.id, miss.seller_id)], now,
-                           seller_id=miss.seller_id, state=SessionState.UNBOOKABLE,
-                           reason=miss.reason)
+            _record_intent(
+                rt,
+                team,
+                month,
+                attempts[(team.id, miss.seller_id)],
+                now,
+                seller_id=miss.seller_id,
+                state=SessionState.UNBOOKABLE,
+                reason=miss.reason,
+            )
             unbookable.append((miss.seller_id, miss.reason))
     created, adopted, failed = push_planned(rt, month, now, progress)
     return BookingSummary(
@@ -223,10 +239,30 @@ def _record_intent(
     elif existing.state is SessionState.UNBOOKABLE:
         # Top-up found room for a seller who could not be booked before: same key.
         if state is SessionState.PLANNED:
-            rt.store.transition(key, state, now=now, expect={SessionState.UNBOOKABLE},
-                                detail="slot found", start=start, end=end, reason="")
+            rt.store.transition(
+                key,
+                state,
+                now=now,
+                expect={SessionState.UNBOOKABLE},
+                detail="slot found",
+                start=start,
+                end=end,
+                reason="",
+            )
         elif existing.reason != reason:
             rt.store.set_fields(key, now=now, reason=reason)
+
+
+def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tuple[Attachment, ...]:
+    """The agenda as a file; the written guidelines too unless they are linked."""
+    files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
+    if not guideline_url:
+        files.append(
+            Attachment(
+                "coaching-guidelines.md", "text/markdown", agenda.guideline_markdown.encode()
+            )
+        )
+    return tuple(files)
 
 
 def push_planned(
@@ -237,8 +273,6 @@ def push_planned(
     Also the repair path: `planned` rows left by a crashed run are pushed again, and
     the connector's idempotency by key turns a repeat into `EXISTED`.
     """
-    from scheduler.agenda import render_agenda
-
     planned = rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED])
     previous = _previous_sessions(rt, month)
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
@@ -273,11 +307,7 @@ def push_planned(
             summary=agenda.subject,
             description_text=agenda.text,
             description_html=agenda.html,
-            attachments=(
-                Attachment(
-                    f"coaching-agenda-{month}.html", "text/html", agenda.html.encode("utf-8")
-                ),
-            ),
+            attachments=_attachments(agenda, month, rt.org.guideline_url),
             guideline_url=rt.org.guideline_url,
             online_meeting=rt.org.policy.online_meeting,
             video_url=video,

@@ -134,33 +134,60 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         for p in plans
         for s in p.proposals
     ]
-    misses = [(p.team_id, names.get(u.seller_id, u.seller_id), u.reason) for p in plans
-              for u in p.unbookable]
+    misses = [
+        (p.team_id, names.get(u.seller_id, u.seller_id), u.reason)
+        for p in plans
+        for u in p.unbookable
+    ]
     if as_json:
-        echo_json({
-            "month": str(month),
-            "teams": [
-                {"team": p.team_id, "optimal": p.optimal, "upper_bound": p.upper_bound,
-                 "proposals": [{"seller": s.seller_id, "start": s.start.isoformat(),
-                                "end": s.end.isoformat()} for s in p.proposals],
-                 "unbookable": [{"seller": u.seller_id, "reason": u.reason}
-                                for u in p.unbookable]}
-                for p in plans
-            ],
-        })
+        echo_json(
+            {
+                "month": str(month),
+                "teams": [
+                    {
+                        "team": p.team_id,
+                        "optimal": p.optimal,
+                        "upper_bound": p.upper_bound,
+                        "proposals": [
+                            {
+                                "seller": s.seller_id,
+                                "start": s.start.isoformat(),
+                                "end": s.end.isoformat(),
+                            }
+                            for s in p.proposals
+                        ],
+                        "unbookable": [
+                            {"seller": u.seller_id, "reason": u.reason} for u in p.unbookable
+                        ],
+                    }
+                    for p in plans
+                ],
+            }
+        )
         return
     click.echo(f"Plan for {month}: {len(proposals)} sessions, {len(misses)} sellers unbookable")
     if proposals:
-        echo_table(["team", "seller", "start (UTC)", "end"],
-                   [(t, n, s.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M"),
-                     e.astimezone(UTC).strftime("%H:%M")) for t, n, s, e in proposals])
+        echo_table(
+            ["team", "seller", "start (UTC)", "end"],
+            [
+                (
+                    t,
+                    n,
+                    s.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M"),
+                    e.astimezone(UTC).strftime("%H:%M"),
+                )
+                for t, n, s, e in proposals
+            ],
+        )
     if misses:
         click.echo("\nCannot be booked:")
         echo_table(["team", "seller", "reason"], misses)
     for p in plans:
         if not p.optimal:
-            click.echo(f"note: team {p.team_id}: search cut by the time limit, plan not proven "
-                       f"optimal (at most {p.upper_bound} sellers possible)")
+            click.echo(
+                f"note: team {p.team_id}: search cut by the time limit, plan not proven "
+                f"optimal (at most {p.upper_bound} sellers possible)"
+            )
 
 
 @cli.command()
@@ -204,11 +231,14 @@ def reconcile_cmd(state: CliState, no_rebook: bool) -> None:
             summary, rebooked = reconcile_and_rebook(rt, now_utc())
     finally:
         rt.close()
-    click.echo(f"{summary.calendars_read} calendars read ({summary.full_reads} full), "
-               f"{len(summary.transitions)} changes, {rebooked} rebooked")
+    click.echo(
+        f"{summary.calendars_read} calendars read ({summary.full_reads} full), "
+        f"{len(summary.transitions)} changes, {rebooked} rebooked"
+    )
     for t in summary.transitions:
-        click.echo(f"  {t.seller_id} {t.month}: {t.from_state.value} -> {t.to_state.value} "
-                   f"({t.detail})")
+        click.echo(
+            f"  {t.seller_id} {t.month}: {t.from_state.value} -> {t.to_state.value} ({t.detail})"
+        )
     for error in summary.errors:
         click.echo(f"  warning: {error}", err=True)
 
@@ -223,39 +253,70 @@ def sessions() -> None:
 
 @sessions.command("list")
 @month_option(help_text="Only this month, YYYY-MM.")
-@click.option("--state", "states", multiple=True,
-              type=click.Choice([s.value for s in SessionState]), help="Only these states.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in SessionState]),
+    help="Only these states.",
+)
 @click.option("--seller", help="Only this seller id.")
 @json_option
 @pass_state
-def sessions_list(state: CliState, month: Month | None, states: tuple[str, ...],
-                  seller: str | None, as_json: bool) -> None:
+def sessions_list(
+    state: CliState, month: Month | None, states: tuple[str, ...], seller: str | None, as_json: bool
+) -> None:
     """List sessions with their state."""
     from scheduler.runtime import Runtime
 
     rt = Runtime.open(state.settings())
     try:
         records = rt.store.sessions(
-            org_id=rt.org.id, month=month, seller_id=seller,
+            org_id=rt.org.id,
+            month=month,
+            seller_id=seller,
             states=[SessionState(s) for s in states] if states else None,
         )
     finally:
         rt.close()
     if as_json:
-        echo_json([{
-            "key": r.key, "month": str(r.month), "team": r.team_id, "manager": r.manager_id,
-            "seller": r.seller_id, "attempt": r.attempt, "state": r.state.value,
-            "start": r.start.isoformat() if r.start else None,
-            "end": r.end.isoformat() if r.end else None, "moved": r.moved,
-            "verified": r.verified, "reason": r.reason, "note": r.note,
-            "followups": r.followups,
-        } for r in records])
+        echo_json(
+            [
+                {
+                    "key": r.key,
+                    "month": str(r.month),
+                    "team": r.team_id,
+                    "manager": r.manager_id,
+                    "seller": r.seller_id,
+                    "attempt": r.attempt,
+                    "state": r.state.value,
+                    "start": r.start.isoformat() if r.start else None,
+                    "end": r.end.isoformat() if r.end else None,
+                    "moved": r.moved,
+                    "verified": r.verified,
+                    "reason": r.reason,
+                    "note": r.note,
+                    "followups": r.followups,
+                }
+                for r in records
+            ]
+        )
         return
     echo_table(
         ["key", "month", "team", "seller", "try", "state", "start (UTC)", "reason"],
-        [(r.key[:12], r.month, r.team_id, r.seller_id, r.attempt, r.state.value,
-          r.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if r.start else "",
-          (r.reason[:60] + "…") if len(r.reason) > 60 else r.reason) for r in records],
+        [
+            (
+                r.key[:12],
+                r.month,
+                r.team_id,
+                r.seller_id,
+                r.attempt,
+                r.state.value,
+                r.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if r.start else "",
+                (r.reason[:60] + "…") if len(r.reason) > 60 else r.reason,
+            )
+            for r in records
+        ],
     )
 
 
@@ -267,8 +328,14 @@ def sessions_list(state: CliState, month: Month | None, states: tuple[str, ...],
 @click.option("--followups", default="", help="Follow-ups for the next session's agenda.")
 @month_option(help_text="Month, when SESSION is a seller id (default: latest).")
 @pass_state
-def sessions_mark(state: CliState, session: str, outcome: str | None, note: str,
-                  followups: str, month: Month | None) -> None:
+def sessions_mark(
+    state: CliState,
+    session: str,
+    outcome: str | None,
+    note: str,
+    followups: str,
+    month: Month | None,
+) -> None:
     """Mark SESSION (a key, a key prefix, or a seller id) held or no-show."""
     from scheduler.reconcile import mark_session
     from scheduler.runtime import Runtime
@@ -277,8 +344,15 @@ def sessions_mark(state: CliState, session: str, outcome: str | None, note: str,
         raise UserError("say what happened: --held or --no-show")
     rt = Runtime.open(state.settings())
     try:
-        rec = mark_session(rt, session, SessionState(outcome), now=now_utc(), note=note,
-                           followups=followups, month=month)
+        rec = mark_session(
+            rt,
+            session,
+            SessionState(outcome),
+            now=now_utc(),
+            note=note,
+            followups=followups,
+            month=month,
+        )
     finally:
         rt.close()
     click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {rec.state.value}")
@@ -293,8 +367,9 @@ def sessions_mark(state: CliState, session: str, outcome: str | None, note: str,
 @click.option("--resend", is_flag=True, help="Send again to recipients who had it already.")
 @click.option("--to", "only", multiple=True, help="Send only to this address (repeatable).")
 @pass_state
-def report(state: CliState, month: Month | None, send: bool, resend: bool,
-           only: tuple[str, ...]) -> None:
+def report(
+    state: CliState, month: Month | None, send: bool, resend: bool, only: tuple[str, ...]
+) -> None:
     """Show the month's coaching KPI report, or send it (--send) once per recipient."""
     from scheduler.jobs import build_month_report, send_report
     from scheduler.runtime import Runtime
@@ -321,8 +396,12 @@ def report(state: CliState, month: Month | None, send: bool, resend: bool,
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Catch up missed runs, then exit.")
-@click.option("--standby-poll", default=30.0, show_default=True,
-              help="Seconds between leadership attempts when another instance leads.")
+@click.option(
+    "--standby-poll",
+    default=30.0,
+    show_default=True,
+    help="Seconds between leadership attempts when another instance leads.",
+)
 @pass_state
 def serve(state: CliState, once: bool, standby_poll: float) -> None:
     """Run the background service: book, top up, reconcile and report on the config's cron
@@ -332,16 +411,26 @@ def serve(state: CliState, once: bool, standby_poll: float) -> None:
 
     rt = Runtime.open(state.settings())
     try:
-        run_service(rt, once=once, poll_seconds=standby_poll, clock=now_utc,
-                    echo=lambda m: click.echo(f"{now_utc():%Y-%m-%d %H:%M:%S} {m}"))
+        run_service(
+            rt,
+            once=once,
+            poll_seconds=standby_poll,
+            clock=now_utc,
+            echo=lambda m: click.echo(f"{now_utc():%Y-%m-%d %H:%M:%S} {m}"),
+        )
     finally:
         rt.close()
 
 
 @cli.command()
-@click.option("--dir", "folder", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("coachpass-demo"), show_default=True,
-              help="Working folder for the demo organisation (recreated).")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("coachpass-demo"),
+    show_default=True,
+    help="Working folder for the demo organisation (recreated).",
+)
 @month_option(help_text="Month to simulate, YYYY-MM (default: next month).")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the generated org.")
 def demo(folder: Path, month: Month | None, seed: int) -> None:
@@ -362,9 +451,8 @@ def auth() -> None:
 @pass_state
 def auth_google(state: CliState, connector: str) -> None:
     """OAuth installed-app flow; writes the token file named by oauth_token_file (mode 0600)."""
-    from connectors.google import authorize_installed_app
-
     from connectors.base import ConnectorContext
+    from connectors.google import authorize_installed_app
 
     settings = state.settings()
     path = authorize_installed_app(
@@ -375,14 +463,12 @@ def auth_google(state: CliState, connector: str) -> None:
 
 
 @auth.command("outlook")
-@click.option("--connector", default="outlook", show_default=True,
-              help="Connector name in config.")
+@click.option("--connector", default="outlook", show_default=True, help="Connector name in config.")
 @pass_state
 def auth_outlook(state: CliState, connector: str) -> None:
     """Device code flow for an admin at a terminal; caches the token (mode 0600)."""
-    from connectors.outlook import authorize_device_code
-
     from connectors.base import ConnectorContext
+    from connectors.outlook import authorize_device_code
 
     settings = state.settings()
     path = authorize_device_code(
@@ -421,9 +507,11 @@ def connectors_check(state: CliState, name: str) -> None:
     check = getattr(module, "check", None)
     if check is None:
         raise UserError(f"connector {name!r} has no check")
-    lines = check(options, ConnectorContext(settings.base_dir, settings.outbox,
-                                            settings.organisation.name),
-                  [p.calendar() for p in people])
+    lines = check(
+        options,
+        ConnectorContext(settings.base_dir, settings.outbox, settings.organisation.name),
+        [p.calendar() for p in people],
+    )
     for line in lines:
         click.echo(line)
 

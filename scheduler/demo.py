@@ -52,9 +52,9 @@ def _edit_event(path: Path, key: str, change: Callable[[icalendar.Event], None])
 
 def _decline(email: str) -> Callable[[icalendar.Event], None]:
     def change(ev: icalendar.Event) -> None:
-        for att in ev.get("attendee", []) if isinstance(ev.get("attendee"), list) else [
-            ev.get("attendee")
-        ]:
+        for att in (
+            ev.get("attendee", []) if isinstance(ev.get("attendee"), list) else [ev.get("attendee")]
+        ):
             if att is not None and str(att).lower().endswith(email.lower()):
                 att.params["PARTSTAT"] = "DECLINED"
 
@@ -78,11 +78,14 @@ def _move(days: int) -> Callable[[icalendar.Event], None]:
     return change
 
 
-def _simulate_attendees(rt: Runtime, month: Month, now: datetime, rng: random.Random,
-                        cal_dir: Path) -> dict[str, list[SessionRecord]]:
-    booked = [r for r in rt.store.sessions(org_id=rt.org.id, month=month,
-                                           states=[SessionState.BOOKED])
-              if r.start is not None and r.start > now + timedelta(days=3)]
+def _simulate_attendees(
+    rt: Runtime, month: Month, now: datetime, rng: random.Random, cal_dir: Path
+) -> dict[str, list[SessionRecord]]:
+    booked = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.BOOKED])
+        if r.start is not None and r.start > now + timedelta(days=3)
+    ]
     rng.shuffle(booked)
     acts = {"declined": booked[0:4], "cancelled": booked[4:6], "moved": booked[6:9]}
     for kind, records in acts.items():
@@ -102,8 +105,9 @@ def _simulate_attendees(rt: Runtime, month: Month, now: datetime, rng: random.Ra
     return acts
 
 
-def run_demo(folder: Path, month: Month, *, seed: int = 7,
-             echo: Callable[[str], None] = print) -> dict[str, object]:
+def run_demo(
+    folder: Path, month: Month, *, seed: int = 7, echo: Callable[[str], None] = print
+) -> dict[str, object]:
     from scheduler.kpi import compute_month
     from scheduler.settings import load_settings
 
@@ -117,42 +121,62 @@ def run_demo(folder: Path, month: Month, *, seed: int = 7,
         echo(f"Demo organisation: {config}")
         t0 = datetime.combine(month.first_day - timedelta(days=10), time(7), UTC)
         first = book_month(rt, month, t0)
-        echo(f"[{t0:%Y-%m-%d}] booked {month}: {first.created} invitations sent, "
-             f"{len(first.unbookable)} sellers unbookable")
+        echo(
+            f"[{t0:%Y-%m-%d}] booked {month}: {first.created} invitations sent, "
+            f"{len(first.unbookable)} sellers unbookable"
+        )
         again = book_month(rt, month, t0 + timedelta(hours=1))
         echo(f"[{t0:%Y-%m-%d}] booked again: {again.created} created (idempotent)")
 
         t1 = datetime.combine(month.first_day + timedelta(days=1), time(6), UTC)
-        acts = _simulate_attendees(rt, month, t1, rng, folder / settings.connectors["local"].get(
-            "path", "calendars"))
+        acts = _simulate_attendees(
+            rt, month, t1, rng, folder / settings.connectors["local"].get("path", "calendars")
+        )
         echo(f"[{t1:%Y-%m-%d}] attendees: " + ", ".join(f"{len(v)} {k}" for k, v in acts.items()))
         summary, rebooked = reconcile_and_rebook(rt, t1)
-        echo(f"[{t1:%Y-%m-%d}] reconciled: {len(summary.transitions)} changes, "
-             f"{rebooked} rebooked")
+        echo(f"[{t1:%Y-%m-%d}] reconciled: {len(summary.transitions)} changes, {rebooked} rebooked")
 
         t2 = datetime.combine(month.last_day + timedelta(days=1), time(6), UTC)
         summary, _ = reconcile_and_rebook(rt, t2)
         echo(f"[{t2:%Y-%m-%d}] month over: {len(summary.transitions)} sessions settled")
-        held = [r for r in rt.store.sessions(org_id=rt.org.id, month=month,
-                                             states=[SessionState.HELD])]
+        held = [
+            r for r in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.HELD])
+        ]
         held.sort(key=lambda r: r.key)
         rng.shuffle(held)
         for rec in held[:2]:
-            mark_session(rt, rec.key, SessionState.NO_SHOW, now=t2,
-                         note="Seller did not join; manager followed up by phone.")
+            mark_session(
+                rt,
+                rec.key,
+                SessionState.NO_SHOW,
+                now=t2,
+                note="Seller did not join; manager followed up by phone.",
+            )
         for rec in held[2:8]:
-            mark_session(rt, rec.key, SessionState.HELD, now=t2,
-                         note="Reviewed two open deals.",
-                         followups="Send the revised proposal; book a call with the buyer's CFO.")
+            mark_session(
+                rt,
+                rec.key,
+                SessionState.HELD,
+                now=t2,
+                note="Reviewed two open deals.",
+                followups="Send the revised proposal; book a call with the buyer's CFO.",
+            )
         echo(f"[{t2:%Y-%m-%d}] managers marked 2 no-shows and 6 held sessions with follow-ups")
 
         outcomes = send_report(rt, month, t2)
-        kpi = compute_month(rt.org, month, rt.store.sessions(org_id=rt.org.id, month=month),
-                            rt.store.history(org_id=rt.org.id, month=month))
+        kpi = compute_month(
+            rt.org,
+            month,
+            rt.store.sessions(org_id=rt.org.id, month=month),
+            rt.store.history(org_id=rt.org.id, month=month),
+        )
         _print_summary(kpi, echo)
         outbox = settings.outbox
-        reports = sorted(p for p in outbox.glob("*.eml") if "report" in p.name.lower()
-                         or "kpi" in p.name.lower() or "coach" in p.name.lower())
+        reports = sorted(
+            p
+            for p in outbox.glob("*.eml")
+            if "report" in p.name.lower() or "kpi" in p.name.lower() or "coach" in p.name.lower()
+        )
         echo("")
         echo(f"Report sent to: {', '.join(o.recipient for o in outcomes)} (outbox: {outbox})")
         echo(f"Calendars:      {folder / 'calendars'} (one .ics per person)")
@@ -170,11 +194,35 @@ def _print_summary(kpi: object, echo: Callable[[str], None]) -> None:
         return "-" if value is None else f"{value:.0%}"
 
     rows = [
-        (getattr(t, "team_name", "total"), t.active_sellers, t.booked,
-         t.held, t.declined, t.cancelled, t.moved, t.no_show, t.unbookable, pct(t.coverage),
-         pct(t.held_rate))
+        (
+            getattr(t, "team_name", "total"),
+            t.active_sellers,
+            t.booked,
+            t.held,
+            t.declined,
+            t.cancelled,
+            t.moved,
+            t.no_show,
+            t.unbookable,
+            pct(t.coverage),
+            pct(t.held_rate),
+        )
         for t in [*getattr(kpi, "teams", ()), kpi]
     ]
     echo("")
-    echo_table(["team", "sellers", "booked", "held", "declined", "cancelled", "moved",
-                "no-show", "unbookable", "coverage", "held rate"], rows)
+    echo_table(
+        [
+            "team",
+            "sellers",
+            "booked",
+            "held",
+            "declined",
+            "cancelled",
+            "moved",
+            "no-show",
+            "unbookable",
+            "coverage",
+            "held rate",
+        ],
+        rows,
+    )

@@ -22,14 +22,80 @@ import yaml
 
 from scheduler.model import Month
 
-FIRST = ["Anna", "Erik", "Sara", "Johan", "Maria", "Lars", "Emma", "Karl", "Elin", "Nils",
-         "Ida", "Oskar", "Lena", "Hugo", "Maja", "Felix", "Julia", "Axel", "Klara", "Leo",
-         "Lukas", "Mia", "Paul", "Hanna", "Jonas", "Laura", "Tom", "Grace", "Noah", "Olivia",
-         "Liam", "Ava", "Mason", "Chloe", "Ethan", "Zoe", "Aino", "Mikko", "Ingrid", "Ole",
-         "Sofia", "David", "Sophie", "Ben", "Ella"]
-LAST = ["Berg", "Lund", "Holm", "Nyström", "Ek", "Sjöberg", "Wallin", "Strand", "Dahl",
-        "Lindqvist", "Müller", "Schmidt", "Weber", "Wagner", "Becker", "Hoffmann", "Smith",
-        "Johnson", "Brown", "Taylor", "Miller", "Davis", "Virtanen", "Hansen", "Olsen"]
+FIRST = [
+    "Anna",
+    "Erik",
+    "Sara",
+    "Johan",
+    "Maria",
+    "Lars",
+    "Emma",
+    "Karl",
+    "Elin",
+    "Nils",
+    "Ida",
+    "Oskar",
+    "Lena",
+    "Hugo",
+    "Maja",
+    "Felix",
+    "Julia",
+    "Axel",
+    "Klara",
+    "Leo",
+    "Lukas",
+    "Mia",
+    "Paul",
+    "Hanna",
+    "Jonas",
+    "Laura",
+    "Tom",
+    "Grace",
+    "Noah",
+    "Olivia",
+    "Liam",
+    "Ava",
+    "Mason",
+    "Chloe",
+    "Ethan",
+    "Zoe",
+    "Aino",
+    "Mikko",
+    "Ingrid",
+    "Ole",
+    "Sofia",
+    "David",
+    "Sophie",
+    "Ben",
+    "Ella",
+]
+LAST = [
+    "Berg",
+    "Lund",
+    "Holm",
+    "Nyström",
+    "Ek",
+    "Sjöberg",
+    "Wallin",
+    "Strand",
+    "Dahl",
+    "Lindqvist",
+    "Müller",
+    "Schmidt",
+    "Weber",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Taylor",
+    "Miller",
+    "Davis",
+    "Virtanen",
+    "Hansen",
+    "Olsen",
+]
 
 
 @dataclass(frozen=True)
@@ -44,19 +110,45 @@ class DemoPerson:
 
 # (team id, name, manager place, seller places): place = (zone, country, subdivision)
 TEAMS = [
-    ("nordics", "Nordics", ("Europe/Stockholm", "SE", None), [
-        ("Europe/Stockholm", "SE", None)] * 8 + [("Europe/Oslo", "NO", None),
-        ("Europe/Helsinki", "FI", None), ("America/New_York", "US", "NY"),
-        ("Europe/Stockholm", "SE", None)]),
-    ("dach", "DACH", ("Europe/Berlin", "DE", "BE"), [
-        ("Europe/Berlin", "DE", "BE")] * 6 + [("Europe/Berlin", "DE", "BY")] * 3 + [
-        ("Europe/Vienna", "AT", None), ("Europe/Zurich", "CH", "ZH"),
-        ("Europe/Stockholm", "SE", None), ("Europe/Berlin", "DE", "HH")]),
-    ("americas", "Americas", ("America/New_York", "US", "NY"), [
-        ("America/New_York", "US", "NY")] * 5 + [("America/Chicago", "US", "IL")] * 3 + [
-        ("America/Los_Angeles", "US", "CA")] * 3 + [("Europe/London", "GB", None),
-        ("America/Toronto", "CA", "ON"), ("America/Denver", "US", "CO"),
-        ("America/New_York", "US", "NY")]),
+    (
+        "nordics",
+        "Nordics",
+        ("Europe/Stockholm", "SE", None),
+        [("Europe/Stockholm", "SE", None)] * 8
+        + [
+            ("Europe/Oslo", "NO", None),
+            ("Europe/Helsinki", "FI", None),
+            ("America/New_York", "US", "NY"),
+            ("Europe/Stockholm", "SE", None),
+        ],
+    ),
+    (
+        "dach",
+        "DACH",
+        ("Europe/Berlin", "DE", "BE"),
+        [("Europe/Berlin", "DE", "BE")] * 6
+        + [("Europe/Berlin", "DE", "BY")] * 3
+        + [
+            ("Europe/Vienna", "AT", None),
+            ("Europe/Zurich", "CH", "ZH"),
+            ("Europe/Stockholm", "SE", None),
+            ("Europe/Berlin", "DE", "HH"),
+        ],
+    ),
+    (
+        "americas",
+        "Americas",
+        ("America/New_York", "US", "NY"),
+        [("America/New_York", "US", "NY")] * 5
+        + [("America/Chicago", "US", "IL")] * 3
+        + [("America/Los_Angeles", "US", "CA")] * 3
+        + [
+            ("Europe/London", "GB", None),
+            ("America/Toronto", "CA", "ON"),
+            ("America/Denver", "US", "CO"),
+            ("America/New_York", "US", "NY"),
+        ],
+    ),
 ]
 
 
@@ -71,8 +163,9 @@ def _people(rng: random.Random) -> list[tuple[str, str, DemoPerson, list[DemoPer
                 used.add(pid)
                 break
         zone, country, sub = place
-        return DemoPerson(pid, f"{first} {last}", f"{pid}@demo.coachpass.example", zone,
-                          country, sub)
+        return DemoPerson(
+            pid, f"{first} {last}", f"{pid}@demo.coachpass.example", zone, country, sub
+        )
 
     teams = []
     for team_id, name, mgr_place, seller_places in TEAMS:
@@ -92,8 +185,9 @@ def _event(summary: str, start: datetime | date, end: datetime | date) -> icalen
     return ev
 
 
-def _calendar(person: DemoPerson, team: list[DemoPerson], month: Month,
-              rng: random.Random) -> icalendar.Calendar:
+def _calendar(
+    person: DemoPerson, team: list[DemoPerson], month: Month, rng: random.Random
+) -> icalendar.Calendar:
     zone = ZoneInfo(person.timezone)
     cal = icalendar.Calendar()
     cal.add("prodid", "-//Coachpass//demo data//EN")
@@ -117,8 +211,11 @@ def _calendar(person: DemoPerson, team: list[DemoPerson], month: Month,
     weekly.add("exdate", at(skipped, 10))
     cal.add_component(weekly)
     moved_day = monday + timedelta(weeks=3)
-    override = _event("Weekly team meeting (moved)", at(moved_day + timedelta(days=1), 14),
-                      at(moved_day + timedelta(days=1), 15))
+    override = _event(
+        "Weekly team meeting (moved)",
+        at(moved_day + timedelta(days=1), 14),
+        at(moved_day + timedelta(days=1), 15),
+    )
     override["uid"] = weekly["uid"]
     override.add("recurrence-id", at(moved_day, 10))
     cal.add_component(override)
@@ -137,9 +234,20 @@ def _calendar(person: DemoPerson, team: list[DemoPerson], month: Month,
                 length = rng.choice([30, 30, 45, 60, 60, 90, 120])
                 if rng.random() < density:
                     start = at(day, minute // 60, minute % 60)
-                    ev = _event(rng.choice(["Customer call", "Pipeline review", "Demo",
-                                            "Internal sync", "Proposal work", "1:1"]),
-                                start, start + timedelta(minutes=length))
+                    ev = _event(
+                        rng.choice(
+                            [
+                                "Customer call",
+                                "Pipeline review",
+                                "Demo",
+                                "Internal sync",
+                                "Proposal work",
+                                "1:1",
+                            ]
+                        ),
+                        start,
+                        start + timedelta(minutes=length),
+                    )
                     cal.add_component(ev)
                 minute += length + rng.choice([0, 15, 30])
         day += timedelta(days=1)
@@ -191,41 +299,72 @@ def generate(folder: Path, month: Month, seed: int = 7) -> Path:
             (cal_dir / f"{person.id}.ics").write_bytes(cal.to_ical())
 
         def entry(p: DemoPerson) -> dict[str, object]:
-            out: dict[str, object] = {"id": p.id, "name": p.name, "email": p.email,
-                                      "timezone": p.timezone, "country": p.country,
-                                      "calendar": f"{p.id}.ics"}
+            out: dict[str, object] = {
+                "id": p.id,
+                "name": p.name,
+                "email": p.email,
+                "timezone": p.timezone,
+                "country": p.country,
+                "calendar": f"{p.id}.ics",
+            }
             if p.subdivision:
                 out["subdivision"] = p.subdivision
             return out
 
-        config_teams.append({"id": team_id, "name": name, "manager": entry(manager),
-                             "sellers": [entry(s) for s in sellers]})
+        config_teams.append(
+            {
+                "id": team_id,
+                "name": name,
+                "manager": entry(manager),
+                "sellers": [entry(s) for s in sellers],
+            }
+        )
     config = {
-        "organisation": {"id": "demo", "name": "Coachpass Demo AB", "timezone": "Europe/Stockholm",
-                         "country": "SE", "language": "en"},
+        "organisation": {
+            "id": "demo",
+            "name": "Coachpass Demo AB",
+            "timezone": "Europe/Stockholm",
+            "country": "SE",
+            "language": "en",
+        },
         "policy": {
-            "session_minutes": 45, "buffer_minutes": 10,
-            "working_hours": {"start": "08:00", "end": "17:00",
-                              "weekdays": ["mon", "tue", "wed", "thu", "fri"]},
-            "earliest_day": 1, "latest_day": 28, "lead_time_hours": 24,
-            "max_sessions_per_manager_day": 3, "target_minutes_per_manager_week": 120,
-            "max_minutes_per_manager_week": 240, "rebook_on_decline": True,
-            "rebook_on_cancel": True, "preferred_hours": {"start": "09:00", "end": "12:00"},
-            "online_meeting": True, "solver_time_limit_seconds": 10,
+            "session_minutes": 45,
+            "buffer_minutes": 10,
+            "working_hours": {
+                "start": "08:00",
+                "end": "17:00",
+                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+            },
+            "earliest_day": 1,
+            "latest_day": 28,
+            "lead_time_hours": 24,
+            "max_sessions_per_manager_day": 3,
+            "target_minutes_per_manager_week": 120,
+            "max_minutes_per_manager_week": 240,
+            "rebook_on_decline": True,
+            "rebook_on_cancel": True,
+            "preferred_hours": {"start": "09:00", "end": "12:00"},
+            "online_meeting": True,
+            "solver_time_limit_seconds": 10,
             "video_url_template": "https://meet.demo.coachpass.example/{key}",
         },
         "defaults": {"connector": "local"},
         "teams": config_teams,
-        "leadership": [{"name": "Karin Sales-Director", "email": "karin@demo.coachpass.example"},
-                       {"name": "Per CEO", "email": "per@demo.coachpass.example"}],
+        "leadership": [
+            {"name": "Karin Sales-Director", "email": "karin@demo.coachpass.example"},
+            {"name": "Per CEO", "email": "per@demo.coachpass.example"},
+        ],
         "connectors": {"local": {"path": "calendars", "outbox": "outbox"}},
         "mail": {"from": "Coachpass <coachpass@demo.coachpass.example>", "outbox": "outbox"},
         "store": {"url": "sqlite:///coachpass.db"},
         "schedule": {"timezone": "Europe/Stockholm"},
     }
     path = folder / "coachpass.yaml"
-    header = ("# Demo organisation generated by `coachpass demo`; every calendar is a plain\n"
-              "# .ics file in calendars/, invitations and reports are .eml files in outbox/.\n")
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
-                    encoding="utf-8")
+    header = (
+        "# Demo organisation generated by `coachpass demo`; every calendar is a plain\n"
+        "# .ics file in calendars/, invitations and reports are .eml files in outbox/.\n"
+    )
+    path.write_text(
+        header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     return path

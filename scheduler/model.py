@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from connectors.base import CalendarRef
 
@@ -163,7 +163,7 @@ class Organisation:
 # ---------------------------------------------------------------------------
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     PLANNED = "planned"  # intent written, calendar not yet confirmed
     BOOKED = "booked"
     RESCHEDULED = "rescheduled"  # moved in the calendar; still going to happen

@@ -97,9 +97,10 @@ def reconcile(
         full_reads += changes.full
         seen = set()
         for ev in changes.events:
-            rec = by_key.get(ev.key)
-            if rec is None or not rec.state.active:
+            found = by_key.get(ev.key)
+            if found is None or not found.state.active:
                 continue
+            rec = found
             seen.add(ev.key)
             seller = rt.person(rec.seller_id)
             to, detail = _decide(rec, ev, seller.email if seller else "")
@@ -161,8 +162,12 @@ def mark_session(
     if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
         raise UserError("a session can be marked held or no_show")
     rec = find_session(rt, ref, month)
-    allowed = {SessionState.BOOKED, SessionState.RESCHEDULED, SessionState.HELD,
-               SessionState.NO_SHOW}
+    allowed = {
+        SessionState.BOOKED,
+        SessionState.RESCHEDULED,
+        SessionState.HELD,
+        SessionState.NO_SHOW,
+    }
     if rec.state not in allowed:
         raise UserError(
             f"session {rec.key} of {rec.seller_id} is {rec.state.value}; only booked or held "
@@ -173,12 +178,15 @@ def mark_session(
             f"session {rec.key} of {rec.seller_id} starts {rec.start.isoformat()}: "
             f"it cannot be marked before it begins"
         )
-    fields: dict[str, object] = {"verified": True}
-    if note:
-        fields["note"] = note
-    if followups:
-        fields["followups"] = followups
-    rt.store.transition(rec.key, outcome, now=now, detail="marked by manager", **fields)
+    rt.store.transition(
+        rec.key,
+        outcome,
+        now=now,
+        detail="marked by manager",
+        verified=True,
+        note=note or rec.note,
+        followups=followups or rec.followups,
+    )
     updated = rt.store.get(rec.key)
     assert updated is not None
     return updated

@@ -50,9 +50,8 @@ class Runtime:
         return self._connectors[name]
 
     def mailer(self) -> Mailer:
-        from connectors.mail import OutboxMailer, SmtpMailer
-
         from connectors.base import resolve_secret
+        from connectors.mail import OutboxMailer, SmtpMailer
 
         mail = self.settings.mail
         if not mail.smtp_host:

@@ -147,7 +147,11 @@ def serve(
                     log.exception("job %s failed", job)
 
             scheduler.add_job(
-                fire, cron_of(rt, job), id=job, max_instances=1, coalesce=True,
+                fire,
+                cron_of(rt, job),
+                id=job,
+                max_instances=1,
+                coalesce=True,
                 misfire_grace_time=3600,
             )
         scheduler.start()

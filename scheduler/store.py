@@ -225,7 +225,10 @@ class Store:
         if seller_id is not None:
             query = query.where(sessions.c.seller_id == seller_id)
         query = query.order_by(
-            sessions.c.month, sessions.c.team_id, sessions.c.manager_id, sessions.c.seller_id,
+            sessions.c.month,
+            sessions.c.team_id,
+            sessions.c.manager_id,
+            sessions.c.seller_id,
             sessions.c.attempt,
         )
         with self.engine.connect() as conn:
@@ -265,7 +268,10 @@ class Store:
             if current is not to_state or detail:
                 conn.execute(
                     insert(session_history).values(
-                        key=key, at=now, from_state=current.value, to_state=to_state.value,
+                        key=key,
+                        at=now,
+                        from_state=current.value,
+                        to_state=to_state.value,
                         detail=detail,
                     )
                 )
@@ -283,7 +289,10 @@ class Store:
             )
 
     def history(
-        self, *, keys: Sequence[str] | None = None, org_id: str | None = None,
+        self,
+        *,
+        keys: Sequence[str] | None = None,
+        org_id: str | None = None,
         month: Month | None = None,
     ) -> list[StateChange]:
         query = select(session_history).order_by(session_history.c.id)
@@ -338,15 +347,23 @@ class Store:
             if not done:
                 conn.execute(
                     insert(sync_cursors).values(
-                        connector=connector, calendar_id=calendar_id, window=window,
-                        cursor=cursor, updated_at=now,
+                        connector=connector,
+                        calendar_id=calendar_id,
+                        window=window,
+                        cursor=cursor,
+                        updated_at=now,
                     )
                 )
 
     # -- job runs --------------------------------------------------------------
 
     def claim_job(
-        self, job: str, period: str, *, owner: str, now: datetime,
+        self,
+        job: str,
+        period: str,
+        *,
+        owner: str,
+        now: datetime,
         stale_after: timedelta = timedelta(hours=2),
     ) -> bool:
         """Claim (job, period). False when it is done, or running elsewhere and not
@@ -355,8 +372,12 @@ class Store:
             with self._tx() as conn:
                 conn.execute(
                     insert(job_runs).values(
-                        job=job, period=period, status="running", owner=owner,
-                        started_at=now, detail="",
+                        job=job,
+                        period=period,
+                        status="running",
+                        owner=owner,
+                        started_at=now,
+                        detail="",
                     )
                 )
             return True
@@ -397,8 +418,15 @@ class Store:
     # -- sent reports ----------------------------------------------------------
 
     def claim_report(
-        self, org_id: str, month: Month, recipient: str, *, resend: bool, now: datetime,
-        message_id: str, stale_after: timedelta = timedelta(minutes=30),
+        self,
+        org_id: str,
+        month: Month,
+        recipient: str,
+        *,
+        resend: bool,
+        now: datetime,
+        message_id: str,
+        stale_after: timedelta = timedelta(minutes=30),
     ) -> tuple[int, str] | None:
         """Claim the right to send the month's report to `recipient`.
 
@@ -432,8 +460,13 @@ class Store:
             with self._tx() as conn:
                 result = conn.execute(
                     insert(sent_reports).values(
-                        org_id=org_id, month=str(month), recipient=recipient,
-                        sequence=sequence, status="sending", message_id=msg_id, claimed_at=now,
+                        org_id=org_id,
+                        month=str(month),
+                        recipient=recipient,
+                        sequence=sequence,
+                        status="sending",
+                        message_id=msg_id,
+                        claimed_at=now,
                     )
                 )
                 claim_id = int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -14,12 +14,24 @@ EMPTY_ICS = (
 
 
 def person(pid: str, tz: str = "Europe/Stockholm", country: str = "SE") -> dict[str, Any]:
-    return {"id": pid, "name": pid.title(), "email": f"{pid}@example.com", "timezone": tz,
-            "country": country, "calendar": f"{pid}.ics"}
+    return {
+        "id": pid,
+        "name": pid.title(),
+        "email": f"{pid}@example.com",
+        "timezone": tz,
+        "country": country,
+        "calendar": f"{pid}.ics",
+    }
 
 
-def write_org(folder: Path, *, sellers: int = 3, policy: dict[str, Any] | None = None,
-              extra: dict[str, Any] | None = None, store_url: str | None = None) -> Path:
+def write_org(
+    folder: Path,
+    *,
+    sellers: int = 3,
+    policy: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    store_url: str | None = None,
+) -> Path:
     """One team (manager `boss`, sellers `s1..sN`) on the local connector, empty calendars."""
     cal = folder / "calendars"
     cal.mkdir(parents=True, exist_ok=True)
@@ -27,14 +39,25 @@ def write_org(folder: Path, *, sellers: int = 3, policy: dict[str, Any] | None =
     for p in people:
         (cal / p["calendar"]).write_text(EMPTY_ICS.format(email=p["email"]))
     config: dict[str, Any] = {
-        "organisation": {"id": "acme", "name": "Acme", "timezone": "Europe/Stockholm",
-                         "country": "SE", "language": "en"},
-        "policy": {"session_minutes": 45, "buffer_minutes": 10, "lead_time_hours": 24,
-                   "working_hours": {"start": "09:00", "end": "17:00"},
-                   **(policy or {})},
+        "organisation": {
+            "id": "acme",
+            "name": "Acme",
+            "timezone": "Europe/Stockholm",
+            "country": "SE",
+            "language": "en",
+        },
+        "policy": {
+            "session_minutes": 45,
+            "buffer_minutes": 10,
+            "lead_time_hours": 24,
+            "working_hours": {"start": "09:00", "end": "17:00"},
+            **(policy or {}),
+        },
         "teams": [{"id": "t1", "name": "Team One", "manager": people[0], "sellers": people[1:]}],
-        "leadership": [{"name": "Chief", "email": "chief@example.com"},
-                       {"name": "Head", "email": "head@example.com"}],
+        "leadership": [
+            {"name": "Chief", "email": "chief@example.com"},
+            {"name": "Head", "email": "head@example.com"},
+        ],
         "connectors": {"local": {"path": "calendars", "outbox": "outbox"}},
         "mail": {"from": "Coachpass <coachpass@example.com>", "outbox": "outbox"},
         "store": {"url": store_url or "sqlite:///coachpass.db"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def test_book_then_rebook_creates_nothing_new(rt: Runtime) -> None:
         assert "X-COACHPASS-SESSION" in text
 
 
-def test_crash_after_intent_before_calendar_is_repaired(rt: Runtime,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_after_intent_before_calendar_is_repaired(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn = rt.connector("local")
 
     def crash(_events: object) -> list[object]:
@@ -68,8 +70,9 @@ def test_crash_after_intent_before_calendar_is_repaired(rt: Runtime,
     }
 
 
-def test_crash_after_calendar_before_store_is_adopted(rt: Runtime,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_after_calendar_before_store_is_adopted(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn = rt.connector("local")
     real_create = conn.create
 
@@ -92,13 +95,17 @@ def test_crash_after_calendar_before_store_is_adopted(rt: Runtime,
 def test_booked_slots_respect_each_other_and_working_hours(rt: Runtime) -> None:
     book_month(rt, MONTH, NOW)
     sessions = sorted(rt.store.sessions(month=MONTH), key=lambda r: r.start)  # type: ignore[arg-type,return-value]
-    for a, b in zip(sessions, sessions[1:], strict=False):
+    for a, b in itertools.pairwise(sessions):
         assert a.end is not None and b.start is not None and a.end <= b.start
     from zoneinfo import ZoneInfo
 
     for r in sessions:
         assert r.start is not None and r.end is not None
         local = r.start.astimezone(ZoneInfo("Europe/Stockholm"))
-        assert local.weekday() < 5 and 9 <= local.hour and r.end.astimezone(
-            ZoneInfo("Europe/Stockholm")).time() <= datetime(2000, 1, 1, 17, 0).time()
+        assert (
+            local.weekday() < 5
+            and local.hour >= 9
+            and r.end.astimezone(ZoneInfo("Europe/Stockholm")).time()
+            <= datetime(2000, 1, 1, 17, 0).time()
+        )
         assert r.start >= NOW

@@ -102,7 +102,9 @@ def test_declined_and_cancelled_are_rebooked_with_a_new_key(rt: Runtime) -> None
         (r for r in rt.store.sessions(month=MONTH) if r.seller_id == "s1"), key=lambda r: r.attempt
     )
     assert [(r.attempt, r.state) for r in attempts] == [
-        (1, SessionState.DECLINED), (2, SessionState.BOOKED)]
+        (1, SessionState.DECLINED),
+        (2, SessionState.BOOKED),
+    ]
     assert attempts[0].key != attempts[1].key
     cal = rt.settings.base_dir / "calendars" / "boss.ics"
     assert count_tagged(cal, attempts[1].key) == 1
@@ -111,8 +113,9 @@ def test_declined_and_cancelled_are_rebooked_with_a_new_key(rt: Runtime) -> None
 
 
 def test_no_rebook_when_policy_says_no(tmp_path: Path) -> None:
-    rt = Runtime.open(load_settings(write_org(
-        tmp_path, sellers=2, policy={"rebook_on_decline": False})))
+    rt = Runtime.open(
+        load_settings(write_org(tmp_path, sellers=2, policy={"rebook_on_decline": False}))
+    )
     try:
         book_month(rt, MONTH, BOOKED_AT)
         key = _by_seller(rt)["s1"].key
@@ -133,8 +136,9 @@ def test_manager_marks_no_show_and_followups(rt: Runtime) -> None:
     with pytest.raises(UserError, match="before it begins"):
         mark_session(rt, "s1", SessionState.NO_SHOW, now=BOOKED_AT, month=MONTH)
     after = s1.end + timedelta(hours=2)  # type: ignore[operator]
-    rec = mark_session(rt, s1.key[:10], SessionState.HELD, now=after, note="good",
-                       followups="call the CFO")
+    rec = mark_session(
+        rt, s1.key[:10], SessionState.HELD, now=after, note="good", followups="call the CFO"
+    )
     assert rec.state is SessionState.HELD and rec.verified and rec.followups == "call the CFO"
     rec = mark_session(rt, "s1", SessionState.NO_SHOW, now=after, month=MONTH)
     assert rec.state is SessionState.NO_SHOW

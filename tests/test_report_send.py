@@ -32,7 +32,7 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -55,9 +55,17 @@ def smtp():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def config(tmp_path: Path, smtp) -> Path:  # type: ignore[no-untyped-def]
     controller, _ = smtp
-    path = write_org(tmp_path, sellers=3, extra={"mail": {
-        "from": "Coachpass <coachpass@example.com>", "outbox": "outbox",
-        "smtp": {"host": "127.0.0.1", "port": controller.port, "security": "none"}}})
+    path = write_org(
+        tmp_path,
+        sellers=3,
+        extra={
+            "mail": {
+                "from": "Coachpass <coachpass@example.com>",
+                "outbox": "outbox",
+                "smtp": {"host": "127.0.0.1", "port": controller.port, "security": "none"},
+            }
+        },
+    )
     rt = Runtime.open(load_settings(path))
     try:
         book_month(rt, MONTH, datetime(2031, 2, 20, 8, tzinfo=UTC))
@@ -75,7 +83,9 @@ def test_report_sent_once_per_recipient_and_parsed_back(config: Path, smtp) -> N
         outcomes = send_report(rt, MONTH, now)
         assert [o.status for o in outcomes] == ["sent", "sent"]
         assert sorted(r for _, rcpts, _ in sink.messages for r in rcpts) == [
-            "chief@example.com", "head@example.com"]
+            "chief@example.com",
+            "head@example.com",
+        ]
         for mail_from, rcpts, raw in sink.messages:
             assert mail_from == "coachpass@example.com"
             msg = message_from_bytes(raw, policy=policy.default)
@@ -85,8 +95,7 @@ def test_report_sent_once_per_recipient_and_parsed_back(config: Path, smtp) -> N
             html = msg.get_body(preferencelist=("html",))
             assert text is not None and html is not None
             assert "Team One" in text.get_content() and "<table" in html.get_content()
-            attachments = [p for p in msg.iter_attachments()
-                           if p.get_content_type() == "text/csv"]
+            attachments = [p for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
             assert len(attachments) == 1
             rows = list(csv.DictReader(io.StringIO(attachments[0].get_content())))
             assert rows, "CSV has rows"
@@ -94,23 +103,29 @@ def test_report_sent_once_per_recipient_and_parsed_back(config: Path, smtp) -> N
             manager_rows = [r for r in rows if "Boss" in " ".join(r.values())]
             assert manager_rows
             assert any("3" in v for v in manager_rows[0].values())
-        ids = {message_from_bytes(raw, policy=policy.default)["Message-ID"]
-               for _, _, raw in sink.messages}
+        ids = {
+            message_from_bytes(raw, policy=policy.default)["Message-ID"]
+            for _, _, raw in sink.messages
+        }
         assert len(ids) == 2, "each recipient's copy is its own message"
         with pytest.raises(AlreadySent, match="--resend"):
             send_report(rt, MONTH, now + timedelta(minutes=5))
         assert len(sink.messages) == 2
-        again = send_report(rt, MONTH, now + timedelta(minutes=6), resend=True,
-                            only=["head@example.com"])
+        again = send_report(
+            rt, MONTH, now + timedelta(minutes=6), resend=True, only=["head@example.com"]
+        )
         assert [o.status for o in again] == ["sent"]
         assert len(sink.messages) == 3 and sink.messages[-1][1] == ["head@example.com"]
     finally:
         rt.close()
 
 
-def test_cli_second_send_exits_2_without_traceback(config: Path, smtp,  # type: ignore[no-untyped-def]
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_second_send_exits_2_without_traceback(
+    config: Path,
+    smtp,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _, sink = smtp
     monkeypatch.setenv("COACHPASS_NOW", "2031-04-01T08:00:00+00:00")
     args = ["--config", str(config), "report", "--month", "2031-03", "--send"]
@@ -122,7 +137,8 @@ def test_cli_second_send_exits_2_without_traceback(config: Path, smtp,  # type: 
     err = capsys.readouterr().err
     assert "sent already" in err and "--resend" in err and "Traceback" not in err
     assert len(sink.messages) == 2
-    result = CliRunner().invoke(cli, ["--config", str(config), "report", "--month",
-                                      "2031-03", "--resend"])
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "report", "--month", "2031-03", "--resend"]
+    )
     assert result.exit_code == 0, result.output
     assert len(sink.messages) == 4

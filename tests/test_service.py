@@ -66,9 +66,18 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     config = write_org(tmp_path, sellers=2)
     env = {**os.environ, "COACHPASS_NOW": NOW.isoformat(), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from scheduler.cli import main; main()", "--config",
-         str(config), "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-c",
+            "from scheduler.cli import main; main()",
+            "--config",
+            str(config),
+            "serve",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     lines = []

@@ -42,11 +42,13 @@ def test_session_intent_is_written_once_and_keeps_history(store: Store) -> None:
     rec = _record()
     assert store.add_session(rec, now=NOW, detail="planned")
     assert not store.add_session(rec, now=NOW), "same key must not be inserted twice"
-    assert store.transition(rec.key, SessionState.BOOKED, now=NOW, event_id="ev1",
-                            expect={SessionState.PLANNED})
+    assert store.transition(
+        rec.key, SessionState.BOOKED, now=NOW, event_id="ev1", expect={SessionState.PLANNED}
+    )
     # compare-and-set: a second booker sees the state moved on and backs off
-    assert not store.transition(rec.key, SessionState.BOOKED, now=NOW,
-                                expect={SessionState.PLANNED})
+    assert not store.transition(
+        rec.key, SessionState.BOOKED, now=NOW, expect={SessionState.PLANNED}
+    )
     later = NOW + timedelta(days=6)
     store.transition(rec.key, SessionState.HELD, now=later, detail="presumed")
     got = store.get(rec.key)
@@ -90,15 +92,20 @@ def test_job_claim_once_per_period_and_stale_takeover(store: Store) -> None:
 
 def test_report_claims(store: Store) -> None:
     mid = "<report.acme.2030-05@coachpass>"
-    first = store.claim_report("acme", MONTH, "CEO@x.example", resend=False, now=NOW, message_id=mid)
+    first = store.claim_report(
+        "acme", MONTH, "CEO@x.example", resend=False, now=NOW, message_id=mid
+    )
     assert first is not None
-    assert store.claim_report("acme", MONTH, "ceo@x.example", resend=False, now=NOW,
-                              message_id=mid) is None, "in flight"
+    assert (
+        store.claim_report("acme", MONTH, "ceo@x.example", resend=False, now=NOW, message_id=mid)
+        is None
+    ), "in flight"
     store.mark_report_sent(first[0], now=NOW)
-    assert store.claim_report("acme", MONTH, "ceo@x.example", resend=False, now=NOW,
-                              message_id=mid) is None, "sent already"
-    again = store.claim_report("acme", MONTH, "ceo@x.example", resend=True, now=NOW,
-                               message_id=mid)
+    assert (
+        store.claim_report("acme", MONTH, "ceo@x.example", resend=False, now=NOW, message_id=mid)
+        is None
+    ), "sent already"
+    again = store.claim_report("acme", MONTH, "ceo@x.example", resend=True, now=NOW, message_id=mid)
     assert again is not None and again[1] != first[1]
     assert [r["sequence"] for r in store.sent_reports("acme", MONTH)] == [0, 1]
 
@@ -107,8 +114,9 @@ def test_stale_report_claim_is_retried_with_same_message_id(store: Store) -> Non
     mid = "<r@coachpass>"
     first = store.claim_report("acme", MONTH, "a@x", resend=False, now=NOW, message_id=mid)
     assert first is not None
-    retry = store.claim_report("acme", MONTH, "a@x", resend=False,
-                               now=NOW + timedelta(hours=1), message_id=mid)
+    retry = store.claim_report(
+        "acme", MONTH, "a@x", resend=False, now=NOW + timedelta(hours=1), message_id=mid
+    )
     assert retry == first
 
 
