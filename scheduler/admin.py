@@ -125,7 +125,10 @@ def edit_config(path: Path, change: Callable[[dict[str, Any]], T], *, dry_run: b
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` so a crash leaves either the old or the new file,
-    never half of one; the old file is kept as `<name>.bak`."""
+    never half of one; the old file is kept as `<name>.bak`. A symlinked config
+    (e.g. /etc/coachpass/coachpass.yaml -> a checkout) stays a symlink: the file it
+    points to is replaced."""
+    path = path.resolve() if path.is_symlink() else path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as handle:

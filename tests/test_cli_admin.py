@@ -437,3 +437,13 @@ def test_export_then_import_changes_nothing(config: Path, tmp_path: Path) -> Non
     assert config.read_text() == CONFIG
     stdout_csv = ok(config, "people", "export", "--team", "empty")
     assert stdout_csv.splitlines()[1].startswith("empty,olle,Olle Ny,olle@acme.example,")
+
+
+def test_a_symlinked_config_stays_a_symlink(config: Path, tmp_path: Path) -> None:
+    link = tmp_path / "etc" / "coachpass.yaml"
+    link.parent.mkdir()
+    link.symlink_to(config)
+    ok(link, "teams", "remove", "empty")
+    assert link.is_symlink()
+    assert team_ids(config) == ["nordics"]
+    assert (config.parent / "coachpass.yaml.bak").read_text() == CONFIG
