@@ -105,7 +105,7 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
     csv_problems: list[Problem] = []
     csv_name = data.get("people_csv")
     if isinstance(csv_name, str) and csv_name:
-        csv_path = source.parent / csv_name
+        csv_path = source.resolve().parent / csv_name  # as build_settings resolves it
         if csv_path.is_file():
             csv_rows, csv_problems = read_people_csv(
                 csv_path, display=str(Path(file).parent / csv_name)
