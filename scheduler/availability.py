@@ -105,9 +105,19 @@ def zone(name: str, who: str) -> ZoneInfo:
         raise UserError(f"{who}: unknown time zone {name!r} (use an IANA name)") from None
 
 
+#: Days off: official public holidays, plus the de facto ones where the `holidays`
+#: package knows them (Christmas Eve, New Year's Eve and Midsummer Eve in Sweden are
+#: not statutory, yet nobody works them).
+HOLIDAY_CATEGORIES = ("public", "de_facto")
+
+
 @lru_cache(maxsize=256)
 def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+    supported = holidays.country_holidays(country, subdiv=subdivision).supported_categories
+    categories = tuple(c for c in HOLIDAY_CATEGORIES if c in supported) or ("public",)
+    return frozenset(
+        holidays.country_holidays(country, subdiv=subdivision, years=year, categories=categories)
+    )
 
 
 def holiday_dates(person: Person, years: Iterable[int]) -> frozenset[date]:

@@ -1,0 +1,185 @@
+"""Planner benchmark: CP-SAT against greedy first-fit on generated organisations.
+
+    .venv/bin/python benchmarks/planner.py            # 1, 10, 100, 700 managers
+    .venv/bin/python benchmarks/planner.py --quick    # 1 and 10 managers (make bench)
+    .venv/bin/python benchmarks/planner.py --sizes 700 --busy 0.8
+
+Organisations have 10-16 sellers per manager, a few sellers abroad (London, New
+York), and calendars at about 40, 60 and 80 % busy: recurring weeklies, meetings in
+blocks of 30-120 minutes, and out-of-office days. Prints, per size and busy level:
+sellers to book, the upper bound (sellers with any feasible slot), booked by each
+planner, teams proven optimal, wall time, peak memory (this process and its workers),
+and the CP-SAT / greedy ratio. Figures only: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import time as clock
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connectors.base import Busy, BusyKind  # noqa: E402
+from scheduler.availability import team_availability  # noqa: E402
+from scheduler.model import Month, Person, Policy, Team  # noqa: E402
+from scheduler.planner import greedy_plan, plan_teams  # noqa: E402
+from scheduler.planning import TeamPlan, TeamProblem  # noqa: E402
+
+MONTH = Month(2026, 3)  # has the European DST change
+NOW = datetime(2026, 2, 20, 8, 0, tzinfo=ZoneInfo("UTC"))
+ABROAD = (("Europe/London", "GB"), ("America/New_York", "US"))
+
+
+def _person(pid: str, rng: random.Random) -> Person:
+    tz, country = ("Europe/Stockholm", "SE")
+    if pid.startswith("s") and rng.random() < 0.1:
+        tz, country = rng.choice(ABROAD)
+    return Person(pid, pid, f"{pid}@example.com", tz, country, "local", pid)
+
+
+def _calendar(person: Person, busy_share: float, rng: random.Random) -> tuple[Busy, ...]:
+    """Busy time over the month's working hours at about `busy_share`."""
+    tz = ZoneInfo(person.timezone)
+    first, last = MONTH.first_day - timedelta(days=1), MONTH.last_day + timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    workdays = [d for d in days if d.weekday() < 5]
+    out: list[Busy] = []
+    # Out of office: a couple of days for about one person in five.
+    oof: set[date] = set()
+    if rng.random() < 0.2:
+        start = rng.randrange(len(workdays))
+        oof = set(workdays[start : start + rng.randint(1, 3)])
+        for d in sorted(oof):
+            out.append(
+                Busy(
+                    datetime.combine(d, time(0), tzinfo=tz),
+                    datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz),
+                    BusyKind.OOF,
+                )
+            )
+    # Recurring weeklies: same weekday and time every week (a third of the load).
+    weekly: list[tuple[int, int, int]] = []
+    weekly_minutes = 0
+    while weekly_minutes < busy_share * 5 * 480 / 3:
+        length = rng.choice((30, 30, 60, 60, 90))
+        weekly.append((rng.randrange(5), rng.randrange(0, 480 - length, 30), length))
+        weekly_minutes += length
+    for d in workdays:
+        if d in oof:
+            continue
+        taken = [False] * 16  # half hours 09:00-17:00
+        for weekday, offset, length in weekly:
+            if weekday == d.weekday():
+                for h in range(offset // 30, (offset + length) // 30):
+                    taken[h] = True
+        target = round(busy_share * 16)
+        tries = 0
+        while sum(taken) < target and tries < 50:
+            tries += 1
+            length = rng.choice((1, 1, 2, 2, 2, 3, 4))  # 30-120 minutes
+            at = rng.randrange(0, 16 - length + 1)
+            for h in range(at, at + length):
+                taken[h] = True
+        h = 0
+        while h < 16:
+            if taken[h]:
+                end = h
+                while end < 16 and taken[end]:
+                    end += 1
+                kind = BusyKind.TENTATIVE if rng.random() < 0.1 else BusyKind.BUSY
+                start_dt = datetime.combine(d, time(9), tzinfo=tz) + timedelta(minutes=30 * h)
+                out.append(Busy(start_dt, start_dt + timedelta(minutes=30 * (end - h)), kind))
+                h = end
+            else:
+                h += 1
+    return tuple(out)
+
+
+def organisation(managers: int, busy_share: float, seed: int) -> list[TeamProblem]:
+    rng = random.Random(seed)
+    policy = Policy(solver_time_limit_seconds=10.0)
+    problems: list[TeamProblem] = []
+    for t in range(managers):
+        manager = _person(f"m{t}", rng)
+        sellers = tuple(_person(f"s{t}_{n}", rng) for n in range(rng.randint(10, 16)))
+        busy = {p.id: _calendar(p, busy_share, rng) for p in (manager, *sellers)}
+        team = Team(f"t{t}", f"Team {t}", manager, sellers)
+        problems.append(TeamProblem(team, policy, MONTH, NOW, busy, tuple(s.id for s in sellers)))
+    return problems
+
+
+def _peak_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, kids
+
+
+def _booked(plans: list[TeamPlan]) -> int:
+    return sum(len({p.seller_id for p in plan.proposals}) for plan in plans)
+
+
+def run(managers: int, busy_share: float, workers: int | None) -> dict[str, float]:
+    problems = organisation(managers, busy_share, seed=managers * 1000 + int(busy_share * 100))
+    sellers = sum(len(p.to_book) for p in problems)
+    upper = sum(sum(1 for s in team_availability(p).sellers if s.starts) for p in problems)
+    t0 = clock.perf_counter()
+    greedy = [greedy_plan(p) for p in problems]
+    t_greedy = clock.perf_counter() - t0
+    t0 = clock.perf_counter()
+    plans = plan_teams(problems, workers=workers)
+    t_cpsat = clock.perf_counter() - t0
+    own, kids = _peak_mb()
+    g, c = _booked(greedy), _booked(plans)
+    return {
+        "managers": managers,
+        "busy": busy_share,
+        "sellers": sellers,
+        "upper": upper,
+        "greedy": g,
+        "cpsat": c,
+        "optimal": sum(p.optimal for p in plans),
+        "teams": len(plans),
+        "t_greedy": t_greedy,
+        "t_cpsat": t_cpsat,
+        "mem_own": own,
+        "mem_kids": kids,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 10 managers only")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None)
+    parser.add_argument("--busy", type=float, nargs="*", default=None)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([1, 10] if args.quick else [1, 10, 100, 700])
+    levels = args.busy or [0.4, 0.6, 0.8]
+    head = (
+        f"{'managers':>8} {'busy':>5} {'sellers':>7} {'upper':>6} {'greedy':>6} {'cp-sat':>6} "
+        f"{'ratio':>6} {'optimal':>9} {'greedy s':>8} {'cp-sat s':>8} {'peak MB':>14}"
+    )
+    print(head)
+    print("-" * len(head))
+    for size in sizes:
+        for level in levels:
+            r = run(size, level, args.workers)
+            ratio = r["cpsat"] / r["greedy"] if r["greedy"] else float("nan")
+            print(
+                f"{r['managers']:>8} {r['busy']:>5.0%} {r['sellers']:>7} {r['upper']:>6} "
+                f"{r['greedy']:>6} {r['cpsat']:>6} {ratio:>6.3f} "
+                f"{r['optimal']:>4}/{r['teams']:<4} {r['t_greedy']:>8.2f} {r['t_cpsat']:>8.2f} "
+                f"{r['mem_own']:>6.0f}+{r['mem_kids']:<6.0f}",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
