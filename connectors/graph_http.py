@@ -102,13 +102,15 @@ class GraphHttp:
     def _once(self, method: str, url: str, body: Any, headers: Mapping[str, str] | None) -> Answer:
         full = url if url.startswith("http") else self.endpoint + url
         self.sent["http"] += 1
+        extra = dict(headers or {})
+        content: bytes | None = None
+        if isinstance(body, bytes):  # already encoded (sendMail's MIME): headers say how
+            content = body
+        elif body is not None:
+            content = json.dumps(body).encode()
+            extra.setdefault("Content-Type", "application/json")
         try:
-            resp = self.http.request(
-                method,
-                full,
-                headers=self._headers(headers),
-                content=None if body is None else json.dumps(body).encode(),
-            )
+            resp = self.http.request(method, full, headers=self._headers(extra), content=content)
         except httpx.TransportError:
             return Answer(0, lost=True)
         try:

@@ -17,6 +17,7 @@ one request; token requests apart) and faults can be injected per test.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -27,6 +28,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -68,6 +72,7 @@ class FakeGraph(EntraEndpoints):
         self.secret = CLIENT_SECRET
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
+        self.sent_mail: list[tuple[str, EmailMessage]] = []  # (sender mailbox, message)
         self.page_size = 10  # Graph's default page
         self.max_page = 1000  # a test lowers it to force many pages
         self._server: ThreadingHTTPServer | None = None
@@ -222,10 +227,16 @@ class FakeGraph(EntraEndpoints):
             auth = headers.get("authorization", "")
             if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
                 return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": "bad"}}
-        try:
-            payload = json.loads(body) if body else {}
-        except ValueError:
-            return 400, {}, {"error": {"code": "BadRequest", "message": "body is not JSON"}}
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if body and kind == "text/plain":
+            payload: Any = body  # sendMail's base64 MIME
+        elif body and kind != "application/json":
+            return 415, {}, {"error": {"code": "UnsupportedMediaType", "message": kind}}
+        else:
+            try:
+                payload = json.loads(body) if body else {}
+            except ValueError:
+                return 400, {}, {"error": {"code": "BadRequest", "message": "body is not JSON"}}
         if path == "/$batch" and method == "POST" and top:
             return self._batch(payload, headers)
         try:
@@ -255,6 +266,16 @@ class FakeGraph(EntraEndpoints):
         if rest == ["calendar"] and method == "GET":
             st.mailbox(user)
             return 200, {}, {"id": "AAMkCal", "name": "Calendar", "canEdit": True}
+        if rest == ["sendmail"] and method == "POST":
+            st.mailbox(user)
+            if not isinstance(body, bytes):
+                raise GraphFault(400, "ErrorInvalidRequest", "the fake takes MIME only")
+            try:
+                raw = base64.b64decode(body, validate=True)
+            except ValueError:
+                raise GraphFault(400, "ErrorMimeContentInvalidBase64String", "bad base64") from None
+            self.sent_mail.append((user.lower(), BytesParser(policy=default).parsebytes(raw)))
+            return 202, {}, None
         if rest == ["calendar", "getschedule"] and method == "POST":
             return self._schedule(user, body)
         if rest == ["events"] and method == "POST":
