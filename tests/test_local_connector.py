@@ -211,7 +211,9 @@ def test_foreign_content_survives_byte_for_byte(local: LocalConnector, root: Pat
     original = original.replace(
         "END:VCALENDAR",
         'BEGIN:VTODO\r\nUID:todo-1\r\nSUMMARY:Call back\r\nX-ODD;X-P="a:b":keep me\r\n'
-        "END:VTODO\r\nEND:VCALENDAR",
+        "END:VTODO\r\nBEGIN:VEVENT\r\nUID:with-alarm\r\nDTSTART:20310311T080000Z\r\n"
+        "DURATION:PT30M\r\nSUMMARY:Has an alarm\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+        "TRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR",
     )
     path = root / "manager@example.com.ics"
     write_text(path, original)
@@ -382,8 +384,13 @@ def test_changes_follow_an_event_moved_out_of_the_window(local: LocalConnector) 
             )
         ]
     )
-    (state,) = local.changes(MANAGER, first.cursor, *WINDOW).events
+    second = local.changes(MANAGER, first.cursor, *WINDOW)
+    (state,) = second.events
     assert (state.key, state.start) == (event.key, later)
+    # Still followed while outside the window: its cancellation is reported too.
+    local.update([EventChange(event.key, MANAGER, ChangeAction.CANCEL)])
+    (state,) = local.changes(MANAGER, second.cursor, *WINDOW).events
+    assert (state.key, state.cancelled) == (event.key, True)
 
 
 def test_changes_read_a_move_written_in_a_custom_zone(local: LocalConnector, root: Path) -> None:
