@@ -90,47 +90,62 @@ class DeltaReader:
     ) -> ChangeSet:
         keys: dict[str, str] = dict(state["keys"])
         items, last = self.graph.pages(state["delta"], headers=self._prefer())
-        removed: list[str] = []
+        gone: list[str] = []  # ids of our events that left the window
         changed: dict[str, Mapping[str, Any]] = {}
         for item in items:
             event_id = str(item.get("id"))
             if "@removed" in item:
                 changed.pop(event_id, None)
-                key = keys.pop(event_id, None)
-                if key:
-                    removed.append(key)
+                if event_id in keys:
+                    gone.append(event_id)
             else:
                 changed[event_id] = item
+                if event_id in gone:
+                    gone.remove(event_id)
         unknown = [i for i in changed if i not in keys]
         if unknown:
-            keys.update(self._keys_of(organizer.calendar_id, unknown))
+            found = self._get(organizer.calendar_id, unknown, expand=True)
+            keys.update({i: k for i, item in found.items() if item and (k := key_of(item))})
+        removed: list[str] = []
+        if gone:
+            # `@removed` also means "moved out of the window": only a 404 is a deletion.
+            still = self._get(organizer.calendar_id, gone, expand=False)
+            for event_id in gone:
+                moved = still[event_id]
+                if moved is None or moved.get("isCancelled"):
+                    removed.append(keys.pop(event_id))
+                else:
+                    changed[event_id] = moved
         events = [event_state(item, keys[i]) for i, item in changed.items() if i in keys]
         link = str(last.get("@odata.deltaLink", ""))
         return ChangeSet(
             tuple(events), _encode_cursor(link, start, end, keys), removed=tuple(removed)
         )
 
-    def _keys_of(self, mailbox: str, event_ids: Sequence[str]) -> dict[str, str]:
-        """Read the tag of events the cursor has not seen (delta answers omit it)."""
-        query = urlencode({"$expand": prop_expand(), "$select": "id"}, quote_via=quote)
+    def _get(
+        self, mailbox: str, event_ids: Sequence[str], *, expand: bool
+    ) -> dict[str, Mapping[str, Any] | None]:
+        """Events by id (None: deleted); with our tag expanded when asked, because
+        delta answers omit it for events the cursor has not seen yet."""
+        query = urlencode({"$expand": prop_expand()}, quote_via=quote) if expand else ""
         parts = [
             Part(
                 str(n),
                 "GET",
-                f"{user_path(mailbox)}/events/{quote(i, safe='')}?{query}",
+                f"{user_path(mailbox)}/events/{quote(i, safe='')}" + (f"?{query}" if query else ""),
                 mailbox.lower(),
             )
             for n, i in enumerate(event_ids)
         ]
         answers = self.run(parts)
-        out: dict[str, str] = {}
+        out: dict[str, Mapping[str, Any] | None] = {}
         for part, event_id in zip(parts, event_ids, strict=True):
             answer = answers[part.id]
             if answer.ok:
-                key = key_of(answer.body or {})
-                if key:
-                    out[event_id] = key
-            elif answer.status not in (404, 410):  # deleted meanwhile: the next delta says so
+                out[event_id] = answer.body or {}
+            elif answer.status in (404, 410):
+                out[event_id] = None
+            else:
                 raise TransientError(
                     f"cannot read event {event_id} of {mailbox}: {answer.error_text()}"
                 )

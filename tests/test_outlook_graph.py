@@ -311,3 +311,21 @@ def test_split_window_never_exceeds_62_days() -> None:
     parts = split_window(start, start + dt.timedelta(days=130))
     assert [(b - a).days for a, b in parts] == [62, 62, 6]
     assert parts[0][0] == start and parts[-1][1] == start + dt.timedelta(days=130)
+
+
+def test_event_moved_out_of_the_window_is_moved_not_removed(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    conn = connect(fake, tmp_path)
+    try:
+        event = session(at(11, 9))
+        conn.create([event])
+        cursor = conn.changes(ref(MANAGER), None, *MARCH).cursor
+        april = dt.datetime(2031, 4, 8, 9, tzinfo=UTC)
+        fake.move(event.key, april, april + dt.timedelta(minutes=45))
+        answer = conn.changes(ref(MANAGER), cursor, *MARCH)
+    finally:
+        conn.close()
+    assert answer.removed == ()
+    (state,) = answer.events
+    assert (state.key, state.start) == (event.key, april)
