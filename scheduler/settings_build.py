@@ -5,6 +5,8 @@ calendar id: the e-mail for providers, `<id>.ics` for the local connector).
 
 from __future__ import annotations
 
+import sys
+
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +24,18 @@ from scheduler.settings_model import (
     WorkingHoursConfig,
 )
 
+
 #: The repository's `config/` folder: bundled guidelines and templates.
-BUNDLED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+def _bundled_config() -> Path:
+    """config/ of the source tree (editable install, checkout), else the copy a
+    regular install put under <prefix>/share/coachpass/config."""
+    source = Path(__file__).resolve().parent.parent / "config"
+    if (source / "templates").is_dir():
+        return source
+    return Path(sys.prefix) / "share" / "coachpass" / "config"
+
+
+BUNDLED_CONFIG = _bundled_config()
 
 
 @dataclass(frozen=True, kw_only=True)

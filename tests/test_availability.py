@@ -6,7 +6,8 @@ shared with the availability module) or with facts stated in the test itself.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +21,7 @@ from scheduler.model import Month, Person, Policy, Team, WorkingHours
 from scheduler.planning import TeamProblem
 from tests.planning_checker import grid_slots, slot_problems
 
-UTC = timezone.utc
+UTC = UTC
 STHLM = ZoneInfo("Europe/Stockholm")
 NY = ZoneInfo("America/New_York")
 
@@ -200,7 +201,7 @@ def test_interval_operations_match_sets_of_minutes(
 ) -> None:
     ma, mb = merge(a), merge(b)
     assert minutes(ma) == minutes(a)
-    assert all(x[1] < y[0] for x, y in zip(ma, ma[1:], strict=False))
+    assert all(x[1] < y[0] for x, y in itertools.pairwise(ma))
     assert minutes(intersect(ma, mb)) == minutes(a) & minutes(b)
     assert minutes(subtract(ma, mb)) == minutes(a) - minutes(b)
 
