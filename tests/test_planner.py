@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from connectors.base import Busy, BusyKind
@@ -11,7 +11,7 @@ from scheduler.planner import fingerprint, greedy_plan, plan_team, plan_teams
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from tests.planning_checker import plan_problems
 
-UTC = timezone.utc
+UTC = UTC
 STHLM = ZoneInfo("Europe/Stockholm")
 JUNE = Month(2026, 6)  # 1 June 2026 is a Monday; 19 June is Midsummer Eve
 
