@@ -87,6 +87,8 @@ class FakeGoogle:
         self.max_freebusy_days = 62.0
         self.check_owner = True  # events.* only on the caller's own calendar
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         host, port = self._httpd.server_address[:2]
@@ -114,11 +116,29 @@ class FakeGoogle:
         return self.url
 
     def reset(self) -> None:
-        """Empty calendars, no faults, zero counters; keys and tokens stay valid."""
+        """Empty calendars, no faults, zero counters; keys and tokens stay valid.
+        Waits for answers still in progress (a slow answer the client gave up on)
+        so they cannot land in the next test's calendars."""
+        self.wait_idle()
         self.store = CalendarStore()
         self.faults = FaultPlan()
         self.check_owner = True
         self.reset_stats()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(0.05)
+
+    def _begin(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def _end(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -327,6 +347,13 @@ def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
         def _handle(self, method: str) -> None:
+            fake._begin()
+            try:
+                self._serve(method)
+            finally:
+                fake._end()
+
+        def _serve(self, method: str) -> None:
             raw = self._read()
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = urllib.parse.urlsplit(self.path).path
