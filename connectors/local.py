@@ -23,7 +23,7 @@ answers EXISTED; before that, a retry rewrites the same copies and the same e-ma
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -91,24 +91,36 @@ class LocalConnector:
         path = Path(ref.calendar_id).expanduser()
         return path if path.is_absolute() else self.root / path
 
-    def attendee_calendar(self, email: str) -> Path | None:
-        """The calendar of an attendee in our folder, or None (see module docstring)."""
-        email = email.strip().lower()
-        for candidate in (self.root / f"{email}.ics", self.root / email):
-            if candidate.exists():
-                return candidate
+    def attendee_calendars(self, emails: Iterable[str]) -> dict[str, Path]:
+        """Calendars in our folder of those attendees who have one (module docstring),
+        keyed by lower-case e-mail. The owner properties are read once per call."""
+        found: dict[str, Path] = {}
+        owners: dict[str, Path] | None = None
+        for email in {e.strip().lower() for e in emails}:
+            named = [c for c in (self.root / f"{email}.ics", self.root / email) if c.exists()]
+            if named:
+                found[email] = named[0]
+                continue
+            if owners is None:
+                owners = self._owner_index()
+            if email in owners:
+                found[email] = owners[email]
+        return found
+
+    def _owner_index(self) -> dict[str, Path]:
+        owners: dict[str, Path] = {}
         if not self.root.is_dir():
-            return None
-        for path in sorted(self.root.glob("*.ics")):
+            return owners
+        for path in sorted(self.root.glob("*.ics"), reverse=True):  # first name wins
             try:
                 with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-                    head = handle.read(8192)
+                    head = handle.read(8192)  # calendar properties come before components
             except OSError:
                 continue
             owner = calendar_level_property(head, OWNER_PROPERTY)
-            if owner and ics_events.mailto(owner) == email:
-                return path
-        return None
+            if owner:
+                owners[ics_events.mailto(owner)] = path
+        return owners
 
     # --- busy -----------------------------------------------------------------------
 
@@ -159,10 +171,8 @@ class LocalConnector:
                 f"{org_path} does not exist (check calendar_id)"
             )
             return {e.key: Result(e.key, Outcome.FAILED, error=message) for e in events}
-        copies = {
-            a.email.lower(): self.attendee_calendar(a.email) for e in events for a in e.attendees
-        }
-        lock_set = {org_path, *(p for p in copies.values() if p is not None)}
+        copies = self.attendee_calendars(a.email for e in events for a in e.attendees)
+        lock_set = {org_path, *copies.values()}
         results: dict[str, Result] = {}
         wrote = False
         now = self._clock()
@@ -307,8 +317,7 @@ class LocalConnector:
         if span is None:
             return {}
         vevent = ics_events.parse_block(text[span.start : span.end])
-        paths = {e: self.attendee_calendar(e) for e in ics_events.attendee_emails(vevent)}
-        return {e: p for e, p in paths.items() if p is not None}
+        return self.attendee_calendars(ics_events.attendee_emails(vevent))
 
     # --- changes ----------------------------------------------------------------------
 
