@@ -5,9 +5,8 @@ calendar id: the e-mail for providers, `<id>.ics` for the local connector).
 
 from __future__ import annotations
 
-import sys
-
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
