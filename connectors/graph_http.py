@@ -213,11 +213,12 @@ class GraphHttp:
         requests = []
         for i, part in enumerate(chunk):
             req: dict[str, Any] = {"id": part.id, "method": part.method, "url": part.url}
+            # The batch's own headers do not reach its parts: each carries its own.
+            headers = {"Prefer": UTC_PREFER, **part.headers}
             if part.body is not None:
                 req["body"] = part.body
-                req["headers"] = {"Content-Type": "application/json", **part.headers}
-            elif part.headers:
-                req["headers"] = dict(part.headers)
+                headers.setdefault("Content-Type", "application/json")
+            req["headers"] = headers
             if chained and i:
                 req["dependsOn"] = [chunk[i - 1].id]
             requests.append(req)

@@ -78,6 +78,7 @@ def test_busy_splits_people_by_20_and_windows_by_62_days(fake: FakeGraph, tmp_pa
     assert len(answer.intervals["seller0"]) == 1
     # 25 people x 90 days: 2 groups x 2 windows, sent as one $batch of 4 getSchedule parts
     assert fake.counts["graph"] == 1 and fake.counts["batch_parts"] == 4
+    assert [m for m, _p, _h in fake.log] == ["POST"] + ["part POST"] * 4
     for method, path, headers in fake.log:
         assert headers.get("prefer", "").startswith('outlook.timezone="UTC"'), (method, path)
 

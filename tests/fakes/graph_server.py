@@ -418,7 +418,8 @@ class FakeGraph(EntraEndpoints):
                         answer = self._fault_answer(fault)
                     else:
                         h = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
-                        h.setdefault("prefer", headers.get("prefer", ""))
+                        with self.lock:
+                            self.log.append((f"part {r['method']}", url, h))
                         body = json.dumps(r["body"]).encode() if "body" in r else b""
                         answer = self._graph(r["method"], parts.path, q, h, body, top=False)
             status[r["id"]] = answer[0]
