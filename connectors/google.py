@@ -37,6 +37,7 @@ from google.auth import exceptions as auth_exceptions
 from googleapiclient.discovery import build
 
 from connectors.base import (
+    AuthError,
     Busy,
     CalendarRef,
     ChangeAction,
@@ -142,6 +143,25 @@ class GoogleConnector:
         finally:
             self.credentials.persist()
 
+    def _per_organiser(
+        self, organizer: CalendarRef, group: Sequence[Any], run: Callable[[Any], Any]
+    ) -> dict[str, Result]:
+        """Run one organiser's writes. With delegation each organiser has their own
+        identity, so one refused impersonation fails that organiser's sessions (with
+        the message saying how to fix it) and the others go ahead; with one identity
+        for everybody the AuthError stops the call, since nothing could succeed."""
+        try:
+            answer: dict[str, Result] = self._call(organizer.email, run)
+            return answer
+        except AuthError as exc:
+            if not self.credentials.delegation:
+                raise
+            return {i.key: Result(i.key, Outcome.FAILED, error=str(exc)) for i in group}
+        except TransientError as exc:
+            return {
+                i.key: Result(i.key, Outcome.FAILED, error=str(exc), retryable=True) for i in group
+            }
+
     def _events(self) -> Any:
         # Building a resource renders docstrings for every method: do it once.
         if self._events_resource is None:
@@ -193,7 +213,7 @@ class GoogleConnector:
     def create(self, events: Sequence[NewEvent]) -> list[Result]:
         results: dict[str, Result] = {}
         for organizer, group in _by_organizer(events):
-            results.update(self._call(organizer.email, partial(self._create, group)))
+            results.update(self._per_organiser(organizer, group, partial(self._create, group)))
         return in_order([e.key for e in events], results)
 
     def _create(self, events: Sequence[NewEvent], http: Any) -> dict[str, Result]:
@@ -270,7 +290,7 @@ class GoogleConnector:
     def update(self, changes: Sequence[EventChange]) -> list[Result]:
         results: dict[str, Result] = {}
         for organizer, group in _by_organizer(changes):
-            results.update(self._call(organizer.email, partial(self._update, group)))
+            results.update(self._per_organiser(organizer, group, partial(self._update, group)))
         return in_order([c.key for c in changes], results)
 
     def _update(self, changes: Sequence[EventChange], http: Any) -> dict[str, Result]:

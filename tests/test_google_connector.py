@@ -305,3 +305,39 @@ def test_expired_sync_token_is_a_transparent_full_read(
     answer = h.connector.changes(h.ref("manager"), cursor, WINDOW_START, WINDOW_END)
     assert answer.full and [e.key for e in answer.events] == [event.key]
     assert [c.status for c in fake.api_calls()] == [410, 200]
+
+
+def test_refused_impersonation_fails_that_organisers_sessions_only(
+    fake: FakeGoogle, google_key_file: Path, tmp_path: Path
+) -> None:
+    fake.add_user("manager@example.com")
+    connector = make(fake, google_key_file, tmp_path)
+    known = CalendarRef("manager", "manager@example.com", "manager@example.com")
+    unknown = CalendarRef("left", "left@example.com", "left@example.com")
+    lost, booked = connector.create(
+        [session_for(unknown, at(5, 10)), session_for(known, at(5, 11))]
+    )
+    assert lost.outcome is Outcome.FAILED and "left@example.com" in (lost.error or "")
+    assert "delegation" in (lost.error or "")
+    assert booked.outcome is Outcome.CREATED
+
+
+def test_check_reports_each_calendar(
+    fake: FakeGoogle, google_key_file: Path, tmp_path: Path
+) -> None:
+    from connectors.google import check
+
+    fake.add_user("manager@example.com")
+    known = CalendarRef("manager", "manager@example.com", "manager@example.com")
+    ghost = CalendarRef("ghost", "ghost@example.com", "ghost@example.com")
+    lines = check(
+        connector_options(fake, google_key_file), ConnectorContext(tmp_path), [known, ghost]
+    )
+    assert "ok: free/busy of manager <manager@example.com>" in lines
+    assert any(line.startswith("ok: events of manager") for line in lines)
+    ghost_lines = [line for line in lines if "ghost" in line]
+    assert len(ghost_lines) == 2 and all(line.startswith("problem") for line in ghost_lines)
+    broken = check(
+        {"service_account_file": str(tmp_path / "none.json")}, ConnectorContext(tmp_path), [known]
+    )
+    assert len(broken) == 1 and broken[0].startswith("problem") and "none.json" in broken[0]

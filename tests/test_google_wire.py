@@ -182,3 +182,11 @@ def test_event_state_maps_responses_times_and_cancellation() -> None:
     assert event_state({**item, "extendedProperties": {}}) is None  # not ours
     assert is_skinny({"id": "cpabc12", "status": "cancelled"})
     assert not is_skinny(item)
+
+
+def test_retry_after_as_http_date() -> None:
+    from email.utils import format_datetime
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    failure = failure_from(503, b"{}", later)
+    assert failure.retry_after is not None and 25 <= failure.retry_after <= 31
