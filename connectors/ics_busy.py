@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
 import icalendar
@@ -43,6 +44,29 @@ def parse_calendars(data: bytes) -> list[icalendar.Calendar]:
     time zones kept apart from other files' (see `ics_zones`)."""
     text = isolate_custom_zones(data.decode("utf-8", errors="replace"))
     return list(icalendar.Calendar.from_ical(text, multiple=True))
+
+
+class ParseCache:
+    """Parsed calendars per file, reused while the file is unchanged: parsing is most
+    of the cost of `busy`, and a running service reads the same files every cycle.
+    Writes through `ics_files.atomic_write` replace the file (new inode); an editor
+    writing in place changes size or mtime."""
+
+    def __init__(self, max_files: int = 512) -> None:
+        self.max_files = max_files
+        self._entries: dict[Path, tuple[tuple[int, int, int], list[icalendar.Calendar]]] = {}
+
+    def calendars(self, file: Path) -> list[icalendar.Calendar]:
+        info = file.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._entries.get(file)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        calendars = parse_calendars(file.read_bytes())
+        if len(self._entries) >= self.max_files:
+            self._entries.pop(next(iter(self._entries)))  # oldest first
+        self._entries[file] = (stamp, calendars)
+        return calendars
 
 
 def to_aware(value: date | datetime, zone: tzinfo) -> datetime:

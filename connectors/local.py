@@ -46,7 +46,7 @@ from connectors.base import (
     Result,
     in_order,
 )
-from connectors.ics_busy import busy_intervals, parse_calendars
+from connectors.ics_busy import ParseCache, busy_intervals
 from connectors.ics_changes import change_set, our_events
 from connectors.ics_files import (
     Span,
@@ -84,6 +84,7 @@ class LocalConnector:
         self.outbox = outbox
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._parse_cache = ParseCache()
 
     # --- paths ----------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class LocalConnector:
         parsed: list[icalendar.Calendar] = []
         for file in calendar_files(path):
             try:
-                parsed.extend(parse_calendars(file.read_bytes()))
+                parsed.extend(self._parse_cache.calendars(file))
             except OSError as exc:
                 raise _Unreadable(f"cannot read {file}: {exc.strerror}") from None
             except ValueError as exc:

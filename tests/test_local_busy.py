@@ -178,3 +178,21 @@ def test_same_custom_zone_name_in_two_files_keeps_each_definition(tmp_path: Path
         answer = connector.busy(order, *MARCH)
         assert answer.intervals["west"] == (Busy(utc(3, 4, 14), utc(3, 4, 15), B),)
         assert answer.intervals["east"] == (Busy(utc(3, 4, 8), utc(3, 4, 9), B),)
+
+
+def test_a_file_edited_in_place_is_read_again(tmp_path: Path) -> None:
+    folder = tmp_path / "cals"
+    folder.mkdir()
+    path = folder / "anna.ics"
+    path.write_bytes((FIXTURES / "tentative.ics").read_bytes())
+    connector = LocalConnector(folder, tmp_path / "outbox")
+    ref = CalendarRef("anna", "anna@example.com", "anna.ics", "Europe/Stockholm")
+    assert len(connector.busy([ref], *MARCH).intervals["anna"]) == 2
+    with open(path, "r+b") as handle:  # same inode, as an editor saving in place
+        text = handle.read().replace(b"STATUS:TENTATIVE", b"STATUS:CANCELLED\r\nX-EDITED:1")
+        handle.seek(0)
+        handle.write(text)
+        handle.truncate()
+    assert connector.busy([ref], *MARCH).intervals["anna"] == (
+        Busy(utc(3, 6, 12), utc(3, 6, 13), T),
+    )
