@@ -71,8 +71,6 @@ def slot_problems(problem: TeamProblem, seller: Person, start: datetime) -> list
 def plan_problems(problem: TeamProblem, plan: TeamPlan) -> list[str]:
     """Every hard-constraint violation in `plan` ([] = a valid plan)."""
     policy = problem.policy
-    manager = problem.team.manager
-    mtz = ZoneInfo(manager.timezone)
     sellers = {s.id: s for s in problem.team.sellers}
     out: list[str] = []
     per_seller: dict[str, int] = {}
@@ -89,9 +87,15 @@ def plan_problems(problem: TeamProblem, plan: TeamPlan) -> list[str]:
     for seller_id, n in per_seller.items():
         if n > policy.sessions_per_seller:
             out.append(f"{seller_id}: {n} sessions")
-    sessions = [(p.start, p.end) for p in plan.proposals] + [
-        (f.start, f.end) for f in problem.fixed
-    ]
+    return out + session_set_problems(problem, [(p.start, p.end) for p in plan.proposals])
+
+
+def session_set_problems(problem: TeamProblem, new: list[tuple[datetime, datetime]]) -> list[str]:
+    """Violations among the manager's sessions: the `new` ones plus the fixed ones."""
+    policy = problem.policy
+    mtz = ZoneInfo(problem.team.manager.timezone)
+    out: list[str] = []
+    sessions = new + [(f.start, f.end) for f in problem.fixed]
     gap = timedelta(minutes=policy.buffer_minutes)
     for (s1, e1), (s2, e2) in combinations(sessions, 2):
         if s1 < e2 + gap and s2 < e1 + gap:

@@ -256,3 +256,13 @@ def test_fingerprint_changes_with_inputs_only() -> None:
     assert fingerprint(a) != fingerprint(
         problem(a.team.sellers, busy=dict(a.busy), now=a.now + timedelta(hours=1))
     )
+
+
+def test_buffer_between_sessions() -> None:
+    # Free 10:00-11:55: with 10-minute buffers 95 minutes are usable, less than two
+    # 45-minute sessions and the buffer between them; without buffers two fit.
+    busy = {"manager": busy_except(2, time(10), time(11, 55))}
+    with_buffer = solved(problem(sellers(2), Policy(earliest_day=2, latest_day=2), busy=busy))
+    assert len(with_buffer.proposals) == 1
+    no_buffer = Policy(earliest_day=2, latest_day=2, buffer_minutes=0)
+    assert len(solved(problem(sellers(2), no_buffer, busy=busy)).proposals) == 2
