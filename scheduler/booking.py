@@ -19,6 +19,7 @@ from scheduler.agenda import Agenda, render_agenda
 from scheduler.model import Month, SessionRecord, SessionState, Team, session_key
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
+from scheduler.store_lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -161,7 +162,15 @@ def plan_month(
 def book_month(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> BookingSummary:
-    """Plan what is missing in `month`, record the intents, then create the events."""
+    """Plan what is missing in `month`, record the intents, then create the events.
+
+    Held under a store-wide lock per organisation and month: the service and an
+    admin's CLI run never plan the same month from the same stale picture."""
+    with hold(rt.store.engine, f"book:{rt.org.id}:{month}"):
+        return _book_month(rt, month, now, progress)
+
+
+def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) -> BookingSummary:
     plans, attempts = plan_month(rt, month, now, progress)
     unbookable: list[tuple[str, str]] = []
     for plan in plans:

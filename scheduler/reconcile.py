@@ -19,6 +19,7 @@ from scheduler.booking import month_window
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
+from scheduler.store_lock import hold
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ def _decide(rec: SessionRecord, ev: EventState, seller_email: str) -> tuple[Sess
 def reconcile(
     rt: Runtime, now: datetime, months: Sequence[Month] | None = None
 ) -> ReconcileSummary:
+    # One reader per organisation at a time: two would race for the same cursor.
+    with hold(rt.store.engine, f"reconcile:{rt.org.id}"):
+        return _reconcile(rt, now, months)
+
+
+def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> ReconcileSummary:
     months = list(months or default_months(now))
     window_start = month_window(min(months))[0]
     window_end = month_window(max(months))[1]

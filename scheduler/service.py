@@ -10,25 +10,21 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from scheduler.jobs import JOBS, JobResult, run_job
 from scheduler.runtime import Runtime
+from scheduler.store_lock import NamedLock
 
 log = logging.getLogger("coachpass.service")
-_LOCK_ID = 7410422
 
 
 def cron_of(rt: Runtime, job: str) -> CronTrigger:
@@ -59,48 +55,11 @@ def catch_up(rt: Runtime, now: datetime, log_line: Callable[[str], None]) -> lis
     return results
 
 
-class Leadership:
-    """One leader among instances sharing a store."""
+class Leadership(NamedLock):
+    """One leader per organisation among the instances sharing a store."""
 
     def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._conn: Any = None
-        self._file: Any = None
-
-    def try_acquire(self) -> bool:
-        engine = self.rt.store.engine
-        if engine.dialect.name == "postgresql":
-            if self._conn is None:
-                self._conn = engine.connect()
-            got = self._conn.exec_driver_sql(
-                f"SELECT pg_try_advisory_lock({_LOCK_ID}, {self._org_lock()})"
-            ).scalar()
-            self._conn.commit()
-            return bool(got)
-        path = Path(str(engine.url.database or "coachpass")).with_suffix(".leader")
-        if self._file is None:
-            self._file = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _org_lock(self) -> int:
-        # One leader per organisation: several organisations may share a database.
-        digest = hashlib.sha256(self.rt.org.id.encode()).digest()
-        return int.from_bytes(digest[:4], "big", signed=True)
-
-    def release(self) -> None:
-        if self._conn is not None:
-            # Invalidate rather than return to the pool: a pooled session would keep
-            # holding the advisory lock and no standby could ever take over.
-            self._conn.invalidate()
-            self._conn.close()
-            self._conn = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        super().__init__(rt.store.engine, f"leader:{rt.org.id}")
 
 
 def serve(
