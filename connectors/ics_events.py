@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -12,6 +12,7 @@ import icalendar
 
 from connectors.base import SESSION_TAG, UID_DOMAIN, EventState, NewEvent, Response
 from connectors.ics_busy import mailto, occurrence_span
+from connectors.ics_files import Span
 
 _RESPONSES = {
     "ACCEPTED": Response.ACCEPTED,
@@ -204,3 +205,18 @@ def attendee_emails(vevent: icalendar.Component) -> Iterable[str]:
 def is_same_time(vevent: icalendar.Component, start: datetime, end: datetime) -> bool:
     span = occurrence_span(vevent, UTC)
     return span is not None and span[0] == start and span[1] == end
+
+
+def attendee_name(vevent: icalendar.Component, email: str) -> str:
+    for attendee in _attendees(vevent):
+        if mailto(attendee) == email:
+            return str(attendee.params.get("CN", ""))
+    return ""
+
+
+def find_session(spans: Sequence[Span], key: str) -> Span | None:
+    """The VEVENT block of session `key` (by our tag, else by `<key>@coachpass` UID)."""
+    for span in spans:
+        if key_of(span.uid, span.tag) == key:
+            return span
+    return None

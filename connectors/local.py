@@ -33,6 +33,7 @@ import icalendar
 
 from connectors import ics_events
 from connectors.base import (
+    Attendee,
     Busy,
     CalendarRef,
     ChangeAction,
@@ -52,7 +53,6 @@ from connectors.ics_files import (
     Span,
     append_vevent,
     calendar_files,
-    calendar_level_property,
     empty_calendar,
     locked_all,
     read_text,
@@ -60,11 +60,10 @@ from connectors.ics_files import (
     vevent_spans,
     write_text,
 )
+from connectors.ics_folder import attendee_calendars
 from connectors.itip import invitation, write_to_outbox
 
 log = logging.getLogger(__name__)
-
-OWNER_PROPERTY = "X-COACHPASS-OWNER"
 
 
 class LocalConnector:
@@ -93,35 +92,7 @@ class LocalConnector:
         return path if path.is_absolute() else self.root / path
 
     def attendee_calendars(self, emails: Iterable[str]) -> dict[str, Path]:
-        """Calendars in our folder of those attendees who have one (module docstring),
-        keyed by lower-case e-mail. The owner properties are read once per call."""
-        found: dict[str, Path] = {}
-        owners: dict[str, Path] | None = None
-        for email in {e.strip().lower() for e in emails}:
-            named = [c for c in (self.root / f"{email}.ics", self.root / email) if c.exists()]
-            if named:
-                found[email] = named[0]
-                continue
-            if owners is None:
-                owners = self._owner_index()
-            if email in owners:
-                found[email] = owners[email]
-        return found
-
-    def _owner_index(self) -> dict[str, Path]:
-        owners: dict[str, Path] = {}
-        if not self.root.is_dir():
-            return owners
-        for path in sorted(self.root.glob("*.ics"), reverse=True):  # first name wins
-            try:
-                with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-                    head = handle.read(8192)  # calendar properties come before components
-            except OSError:
-                continue
-            owner = calendar_level_property(head, OWNER_PROPERTY)
-            if owner:
-                owners[ics_events.mailto(owner)] = path
-        return owners
+        return attendee_calendars(self.root, emails)
 
     # --- busy -----------------------------------------------------------------------
 
@@ -161,7 +132,13 @@ class LocalConnector:
     def create(self, events: Sequence[NewEvent]) -> list[Result]:
         results: dict[str, Result] = {}
         for org_path, group in _by_calendar(events, lambda e: self.calendar_path(e.organizer)):
-            results.update(self._create_group(org_path, group))
+            try:
+                results.update(self._create_group(org_path, group))
+            except OSError as exc:
+                # Disk full, permissions: nothing was recorded in the organiser's
+                # calendar, so the next run retries (copies and e-mails are rewritten).
+                error = _write_error(group[0].organizer, org_path, exc)
+                results.update({e.key: _failed(e.key, error) for e in group})
         # Two events with one key in a batch: both get the answer for that key.
         return in_order([e.key for e in events], results)
 
@@ -182,7 +159,7 @@ class LocalConnector:
             for event in events:
                 if event.key in results:
                     continue  # the same key twice in one batch: one event, one answer
-                found = _find(vevent_spans(text), event.key)
+                found = ics_events.find_session(vevent_spans(text), event.key)
                 if found is not None:
                     uid = (found.uid if found else None) or ics_events.uid_of(event.key)
                     results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
@@ -219,12 +196,12 @@ class LocalConnector:
             write_text(calendar / f"{key}.ics", append_vevent(empty_calendar(), block))
             return
         text = read_text(calendar)
-        found = _find(vevent_spans(text), key)
+        found = ics_events.find_session(vevent_spans(text), key)
         text = replace_span(text, found, block) if found else append_vevent(text, block)
         write_text(calendar, text)
 
     def _send(
-        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Any
+        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Attendee
     ) -> None:
         message = invitation(
             method,
@@ -244,7 +221,11 @@ class LocalConnector:
         results: dict[str, Result] = {}
         for org_path, group in _by_calendar(changes, lambda c: self.calendar_path(c.organizer)):
             for change in group:
-                results[change.key] = self._apply(org_path, change)
+                try:
+                    results[change.key] = self._apply(org_path, change)
+                except OSError as exc:
+                    error = _write_error(change.organizer, org_path, exc)
+                    results[change.key] = _failed(change.key, error)
         return in_order([c.key for c in changes], results)
 
     def _apply(self, org_path: Path, change: EventChange) -> Result:
@@ -263,7 +244,7 @@ class LocalConnector:
         attendees = self._attendee_paths(file, key)
         with locked_all({org_path, file, *attendees.values()}):
             text = read_text(file)
-            span = _find(vevent_spans(text), key)
+            span = ics_events.find_session(vevent_spans(text), key)
             if span is None:  # deleted between locate and lock
                 gone = change.action is ChangeAction.CANCEL
                 return Result(key, Outcome.GONE if gone else Outcome.FAILED)
@@ -295,7 +276,13 @@ class LocalConnector:
                 copy = attendees.get(email)
                 if copy is not None and copy != file:
                     self._put_copy(copy, key, block)
-                self._send(method, vevent, key, organizer, _Addressee(email, _cn(vevent, email)))
+                self._send(
+                    method,
+                    vevent,
+                    key,
+                    organizer,
+                    Attendee(email, ics_events.attendee_name(vevent, email)),
+                )
             write_text(file, replace_span(text, span, block))
         return Result(key, outcome, uid)
 
@@ -307,14 +294,14 @@ class LocalConnector:
         if preferred is not None and preferred in files:
             files = [preferred, *(f for f in files if f != preferred)]
         for file in files:
-            span = _find(vevent_spans(read_text(file)), key)
+            span = ics_events.find_session(vevent_spans(read_text(file)), key)
             if span is not None:
                 return file, span
         return None
 
     def _attendee_paths(self, file: Path, key: str) -> dict[str, Path]:
         text = read_text(file)
-        span = _find(vevent_spans(text), key)
+        span = ics_events.find_session(vevent_spans(text), key)
         if span is None:
             return {}
         vevent = ics_events.parse_block(text[span.start : span.end])
@@ -346,17 +333,13 @@ class _Unreadable(Exception):
     """A calendar whose busy time is unknown; becomes a `FreeBusy.errors` entry."""
 
 
-class _Addressee:
-    def __init__(self, email: str, name: str) -> None:
-        self.email, self.name = email, name
+def _write_error(ref: CalendarRef, path: Path, exc: OSError) -> str:
+    where = exc.filename or path
+    return f"calendar of {ref.person_id} ({ref.email}): cannot write {where}: {exc.strerror}"
 
 
-def _cn(vevent: icalendar.Event, email: str) -> str:
-    attendees = vevent.get("ATTENDEE") or []
-    for attendee in attendees if isinstance(attendees, list) else [attendees]:
-        if ics_events.mailto(attendee) == email:
-            return str(attendee.params.get("CN", ""))
-    return ""
+def _failed(key: str, error: str) -> Result:
+    return Result(key, Outcome.FAILED, error=error, retryable=True)
 
 
 def _zone(ref: CalendarRef) -> tzinfo:
@@ -371,13 +354,6 @@ def _zone_or_error(ref: CalendarRef) -> tzinfo:
         return _zone(ref)
     except _Unreadable as exc:
         raise ConnectorUserError(f"calendar of {ref.person_id} ({ref.email}): {exc}") from None
-
-
-def _find(spans: Sequence[Span], key: str) -> Span | None:
-    for span in spans:
-        if ics_events.key_of(span.uid, span.tag) == key:
-            return span
-    return None
 
 
 def _by_calendar(items: Sequence[Any], path_of: Callable[[Any], Path]) -> list[tuple[Path, list]]:

@@ -327,6 +327,28 @@ def test_crash_before_organiser_write_is_repaired_by_retry(
     assert not list(root.glob(".*.tmp"))
 
 
+def test_disk_errors_are_retryable_failures_naming_the_calendar(
+    local: LocalConnector, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.local as local_module
+
+    organiser_file = root / "manager@example.com.ics"
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(local_module, "write_text", disk_full)
+    (created,) = local.create([session()])
+    assert (created.outcome, created.retryable) == (Outcome.FAILED, True)
+    assert "No space left" in (created.error or "") and "manager" in (created.error or "")
+    monkeypatch.undo()
+    local.create([session()])
+    monkeypatch.setattr(local_module, "write_text", disk_full)
+    (cancel,) = local.update([EventChange(session().key, MANAGER, ChangeAction.CANCEL)])
+    assert (cancel.outcome, cancel.retryable) == (Outcome.FAILED, True)
+    assert str(organiser_file.parent) in (cancel.error or "")
+
+
 def _create_in_child(root: str, keys: list[str], queue: multiprocessing.Queue) -> None:
     connector = LocalConnector(Path(root), Path(root).parent / "outbox")
     events = [session(k, start=START + timedelta(days=i % 20)) for i, k in enumerate(keys)]
