@@ -45,7 +45,6 @@ from connectors.base import (
     ConnectorContext,
     ConnectorUserError,
     EventChange,
-    EventState,
     FreeBusy,
     NewEvent,
     Outcome,
@@ -55,18 +54,16 @@ from connectors.base import (
 )
 from connectors.google_auth import CredentialSource, authorize_installed_app
 from connectors.google_batch import Backoff, execute, run_batch
+from connectors.google_changes import ChangeReader
 from connectors.google_wire import (
     FREEBUSY_MAX_CALENDARS,
     FREEBUSY_MAX_DAYS,
     ApiFailure,
     chunks,
     event_body,
-    event_state,
     freebusy_body,
-    is_skinny,
     move_body,
     read_freebusy,
-    rfc3339,
     tag_of,
     valid_event_id,
     video_url_of,
@@ -345,87 +342,11 @@ class GoogleConnector:
     def changes(
         self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
     ) -> ChangeSet:
+        reader = ChangeReader(self._events(), self.batch_uri, self.backoff, self.page_size)
         answer: ChangeSet = self._call(
-            organizer.email, partial(self._changes, organizer, cursor, start, end)
+            organizer.email, partial(reader.read, organizer, cursor, start, end)
         )
         return answer
-
-    def _changes(
-        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime, http: Any
-    ) -> ChangeSet:
-        # Both reads pass singleEvents: Google wants the same parameters for a sync
-        # token's whole life. The tag filter cannot go with a sync token, so our
-        # events are picked out here.
-        items: list[dict[str, Any]] | None = None
-        next_cursor = ""
-        full = False
-        if cursor:
-            got = self._list_all(organizer, {"syncToken": cursor}, http)
-            if isinstance(got, ApiFailure):
-                if got.status not in (400, 410):
-                    raise _list_error(organizer, got)
-                # 410: token expired; 400: not a token Google knows. Both: start over.
-            else:
-                items, next_cursor = got
-        if items is None:
-            full = True
-            window = {"timeMin": rfc3339(start), "timeMax": rfc3339(end), "showDeleted": True}
-            got = self._list_all(organizer, window, http)
-            if isinstance(got, ApiFailure):
-                raise _list_error(organizer, got)
-            items, next_cursor = got
-        states: list[EventState] = []
-        removed: list[str] = []
-        skinny = [i for i in items if is_skinny(i)]
-        for item in items:
-            if item in skinny:
-                continue
-            state = event_state(item, organizer.timezone)
-            if state is not None:
-                states.append(state)
-        if skinny:
-            # Deleted events come back as little more than an id: read them whole
-            # (get returns deleted events) to know whether they were ours.
-            fetch = {
-                str(i["id"]): partial(
-                    self._events().get, calendarId=organizer.calendar_id, eventId=i["id"]
-                )
-                for i in skinny
-            }
-            for event_id, got_item in run_batch(fetch, http, self.batch_uri, self.backoff).items():
-                if isinstance(got_item, ApiFailure):
-                    if got_item.status in (404, 410):
-                        removed.append(event_id)
-                        continue
-                    raise _list_error(organizer, got_item)
-                state = event_state(got_item, organizer.timezone)
-                if state is not None:
-                    states.append(state)
-        return ChangeSet(tuple(states), next_cursor, full=full, removed=tuple(removed))
-
-    def _list_all(
-        self, organizer: CalendarRef, params: dict[str, Any], http: Any
-    ) -> tuple[list[dict[str, Any]], str] | ApiFailure:
-        """Every page of events.list. pageToken is passed by hand (list_next breaks on
-        repeated parameters); a dropped page would be a double booking later."""
-        items: list[dict[str, Any]] = []
-        page: str | None = None
-        while True:
-            query = partial(
-                self._events().list,
-                calendarId=organizer.calendar_id,
-                singleEvents=True,
-                maxResults=self.page_size,
-                **params,
-                **({"pageToken": page} if page else {}),
-            )
-            answer = execute(query, http, self.backoff)
-            if isinstance(answer, ApiFailure):
-                return answer
-            items.extend(answer.get("items", []))
-            page = answer.get("nextPageToken")
-            if not page:
-                return items, str(answer.get("nextSyncToken", ""))
 
     def close(self) -> None:
         self.credentials.persist()
@@ -452,16 +373,6 @@ def _failed(key: str, organizer: CalendarRef, what: str, failure: ApiFailure) ->
         ),
         retryable=failure.retryable,
     )
-
-
-def _list_error(organizer: CalendarRef, failure: ApiFailure) -> Exception:
-    text = (
-        f"Google could not list the calendar of {organizer.person_id} <{organizer.email}> "
-        f"(calendar {organizer.calendar_id}): {failure.describe()}"
-    )
-    if failure.retryable:
-        return TransientError(text)
-    return ConnectorUserError(text)
 
 
 def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> GoogleConnector:

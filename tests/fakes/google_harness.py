@@ -102,11 +102,13 @@ class GoogleHarness:
         self.fake.store.move(self.manager, key, start, end)
 
     def count_events(self, key: str) -> int:
-        return sum(
-            1
-            for event in self.fake.store.events(self.manager)
-            if event["id"] == key
-            or event.get("extendedProperties", {}).get("private", {}).get(SESSION_TAG) == key
+        return len(
+            [
+                event
+                for event in self.fake.store.events(self.manager)
+                if event["id"] == key
+                or event.get("extendedProperties", {}).get("private", {}).get(SESSION_TAG) == key
+            ]
         )
 
     def expire_cursor(self) -> None:

@@ -22,8 +22,6 @@ import email.parser
 import email.policy
 import json
 import re
-import socket
-import struct
 import threading
 import time
 import urllib.parse
@@ -32,16 +30,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakes.google_faults import Fault, FaultPlan
-from tests.fakes.google_state import ApiError, CalendarStore
+from tests.fakes.google_handler import BATCH_PATH, TOKEN_PATH, Reset, handler_for
+from tests.fakes.google_state import CalendarStore
 from tests.fakes.google_tokens import SCOPE_EVENTS, SCOPE_FREEBUSY, SCOPE_FULL, TokenIssuer
+from tests.fakes.google_values import ApiError
 
 API_PREFIX = "/calendar/v3/"
-BATCH_PATH = "/batch/calendar/v3"
-TOKEN_PATH = "/token"
 EVENT_SCOPES = frozenset({SCOPE_EVENTS, SCOPE_FULL})
 FREEBUSY_SCOPES = frozenset(
     {
@@ -74,10 +72,6 @@ class _Answer:
         return b"" if self.body is None else json.dumps(self.body).encode()
 
 
-class _Reset(Exception):
-    """Drop the connection without answering."""
-
-
 class FakeGoogle:
     def __init__(self) -> None:
         self.store = CalendarStore()
@@ -89,7 +83,7 @@ class FakeGoogle:
         self._lock = threading.Lock()
         self._idle = threading.Condition()
         self._in_flight = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
         self._httpd.daemon_threads = True
         host, port = self._httpd.server_address[:2]
         self.url = f"http://{host!s}:{port}/"
@@ -224,7 +218,7 @@ class FakeGoogle:
             if method == "POST":
                 return _Answer(200, store.insert(calendar, body or {}, one))
             if method == "GET":
-                return _Answer(200, store.list(calendar, params))
+                return _Answer(200, store.list_events(calendar, params))
         elif len(parts) == 4:
             event_id = parts[3]
             if method == "GET":
@@ -247,17 +241,18 @@ class FakeGoogle:
         if not message.is_multipart():
             raise ApiError(400, "badRequest", "Batch request is not multipart/mixed")
         parts: list[tuple[str, str, str, dict[str, str], bytes]] = []
-        for part in message.get_payload():
+        requests: list[Any] = message.get_payload()  # type: ignore[assignment]
+        for part in requests:
             # Unfold (RFC 5322): the client folds long Content-IDs at " + ".
             content_id = re.sub(r"\r?\n[ \t]+", " ", part.get("Content-ID", ""))
-            text = part.get_payload(decode=False)
+            text: str = part.get_payload(decode=False)
             request_line, _, rest = text.partition("\n")
             method, target, _version = request_line.strip().split(" ", 2)
             inner = email.parser.Parser(policy=email.policy.compat32).parsestr(rest)
             inner_headers = {k.lower(): v for k, v in inner.items()}
             # Headers of the outer request apply to every part that does not set them.
             inner_headers.setdefault("authorization", headers.get("authorization", ""))
-            body = (inner.get_payload() or "").encode()
+            body = str(inner.get_payload() or "").encode()
             parts.append((content_id, method, target, inner_headers, body))
         self.count("parts", len(parts))
         signature = tuple(f"{m} {t}" for _cid, m, t, _h, _b in parts)
@@ -266,7 +261,7 @@ class FakeGoogle:
         out: list[str] = []
         for index, (content_id, method, target, inner_headers, body) in enumerate(parts):
             if cut is not None and index == cut:
-                raise _Reset()
+                raise Reset()
             answer = self.serve_api(method, target, inner_headers, body, in_batch=True)
             reason = HTTPStatus(answer.status).phrase
             lines = [f"HTTP/1.1 {answer.status} {reason}"]
@@ -281,7 +276,7 @@ class FakeGoogle:
                 f"{payload}\r\n"
             )
         if cut is not None:
-            raise _Reset()
+            raise Reset()
         out.append(f"--{boundary}--\r\n")
         return f"multipart/mixed; boundary={boundary}", "".join(out).encode()
 
@@ -309,103 +304,3 @@ def _need(scopes: frozenset[str], accepted: frozenset[str]) -> None:
         raise ApiError(
             403, "insufficientPermissions", "Request had insufficient authentication scopes."
         )
-
-
-def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as httplib2 expects
-        # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the
-        # client's delayed ACK add ~40 ms to every answer.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep test output clean
-
-        def _read(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _send(
-            self,
-            status: int,
-            content_type: str,
-            payload: bytes,
-            extra: dict[str, str] | None = None,
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _reset(self) -> None:
-            # SO_LINGER 0 makes close() send RST: the client sees a reset connection.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-
-        def _handle(self, method: str) -> None:
-            fake._begin()
-            try:
-                self._serve(method)
-            finally:
-                fake._end()
-
-        def _serve(self, method: str) -> None:
-            raw = self._read()
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            path = urllib.parse.urlsplit(self.path).path
-            delay = fake.faults.delay_for(f"{method} {path}")
-            if delay:
-                time.sleep(delay)
-            if path == TOKEN_PATH and method == "POST":
-                fake.count("token")
-                form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
-                status, body = fake.tokens.issue(form)
-                self._send(status, "application/json", json.dumps(body).encode())
-                return
-            fake.count("api")
-            if path == BATCH_PATH and method == "POST":
-                fault = fake.faults.fault_for(f"POST {BATCH_PATH}")
-                if fault is not None:
-                    self._send_error(ApiError(fault.status, fault.reason, fault.message), fault)
-                    return
-                try:
-                    content_type, payload = fake.serve_batch(headers, raw)
-                except _Reset:
-                    self._reset()
-                    return
-                except ApiError as exc:
-                    self._send_error(exc, None)
-                    return
-                self._send(200, content_type, payload)
-                return
-            answer = fake.serve_api(method, self.path, headers, raw)
-            self._send(
-                answer.status, "application/json; charset=UTF-8", answer.payload(), answer.headers
-            )
-
-        def _send_error(self, exc: ApiError, fault: Fault | None) -> None:
-            extra = None
-            if fault is not None and fault.retry_after is not None:
-                extra = {"Retry-After": str(fault.retry_after)}
-            self._send(exc.status, "application/json", json.dumps(exc.body()).encode(), extra)
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_PUT(self) -> None:
-            self._handle("PUT")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
-    return Handler

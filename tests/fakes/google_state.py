@@ -20,9 +20,7 @@ Pure state with a lock, no HTTP: `google_server` turns requests into calls here 
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 import re
 import threading
 import uuid
@@ -31,9 +29,16 @@ from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tests.fakes.google_schema import SchemaViolation, validate
+from tests.fakes.google_values import (
+    ApiError,
+    decode_token,
+    encode_token,
+    parse_time,
+    rfc3339,
+    span,
+)
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 #: Parameters Google refuses together with syncToken.
@@ -50,71 +55,10 @@ NOT_WITH_SYNC_TOKEN = (
 MAX_FREEBUSY_CALENDARS = 50
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str, *, domain: str = "global"):
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.domain = domain
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
-                "code": self.status,
-                "message": self.message,
-            }
-        }
-
-
 @dataclass
 class _Stored:
     event: dict[str, Any]
     seq: int  # global change counter at the last write: drives sync tokens
-
-
-def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ApiError(400, "invalid", f"time {value!r} has no offset")
-    return parsed
-
-
-def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _event_time(part: dict[str, Any], field: str) -> datetime:
-    if "dateTime" in part:
-        text = part["dateTime"]
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            if not part.get("timeZone"):
-                raise ApiError(400, "invalid", f"{field}: missing time zone definition")
-            parsed = parsed.replace(tzinfo=ZoneInfo(part["timeZone"]))
-        return parsed
-    if "date" in part:
-        zone = ZoneInfo(part.get("timeZone") or "UTC")
-        return datetime.fromisoformat(part["date"]).replace(tzinfo=zone)
-    raise ApiError(400, "required", f"Missing {field} time.")
-
-
-def span(event: dict[str, Any]) -> tuple[datetime, datetime]:
-    return _event_time(event["start"], "start"), _event_time(event["end"], "end")
-
-
-def _encode(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def _decode(token: str) -> dict[str, Any]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
-        return data
-    except (ValueError, json.JSONDecodeError):
-        raise ApiError(400, "invalid", "Invalid token value.") from None
 
 
 class CalendarStore:
@@ -253,19 +197,19 @@ class CalendarStore:
             event["status"] = "cancelled"
             self._store(calendar_id, event)
 
-    def list(self, calendar_id: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def list_events(self, calendar_id: str, params: dict[str, list[str]]) -> dict[str, Any]:
         one = {k: v[-1] for k, v in params.items()}
         max_results = min(int(one.get("maxResults", "250")), 2500)
         with self.lock:
             cal = self._calendar(calendar_id)
-            page = _decode(one["pageToken"]) if "pageToken" in one else None
+            page = decode_token(one["pageToken"]) if "pageToken" in one else None
             if "syncToken" in one:
                 clash = [p for p in NOT_WITH_SYNC_TOKEN if p in params]
                 if clash:
                     raise ApiError(
                         400, "invalid", f"Sync token cannot be used with {', '.join(clash)}."
                     )
-                token = _decode(one["syncToken"])
+                token = decode_token(one["syncToken"])
                 if token.get("epoch") != self._epoch or token.get("cal") != calendar_id.lower():
                     raise ApiError(
                         410,
@@ -301,9 +245,11 @@ class CalendarStore:
                 "items": [_listed(s.event) for s in items],
             }
             if len(rest) > max_results:
-                answer["nextPageToken"] = _encode({"after": items[-1].event["id"], "upto": upto})
+                answer["nextPageToken"] = encode_token(
+                    {"after": items[-1].event["id"], "upto": upto}
+                )
             elif not any(p in params for p in ("privateExtendedProperty", "q", "iCalUID")):
-                answer["nextSyncToken"] = _encode(
+                answer["nextSyncToken"] = encode_token(
                     {"cal": calendar_id.lower(), "epoch": self._epoch, "seq": upto}
                 )
             return answer
