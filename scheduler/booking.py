@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from connectors.base import Attachment, Attendee, Busy, NewEvent, Outcome
 from scheduler.agenda import Agenda, render_agenda
-from scheduler.model import Month, SessionRecord, SessionState, Team, session_key
+from scheduler.model import NO_REBOOK, Month, SessionRecord, SessionState, Team, session_key
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.store_lock import hold
@@ -61,6 +61,8 @@ def _needs_slot(rt: Runtime, latest: SessionRecord | None) -> int | None:
         return 1
     if latest.state is SessionState.UNBOOKABLE:
         return latest.attempt
+    if latest.reason.startswith(NO_REBOOK):
+        return None
     if (latest.state is SessionState.DECLINED and policy.rebook_on_decline) or (
         latest.state is SessionState.CANCELLED and policy.rebook_on_cancel
     ):

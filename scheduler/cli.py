@@ -337,8 +337,8 @@ def sessions_mark(
     month: Month | None,
 ) -> None:
     """Mark SESSION (a key, a key prefix, or a seller id) held or no-show."""
-    from scheduler.reconcile import mark_session
     from scheduler.runtime import Runtime
+    from scheduler.session_actions import mark_session
 
     if outcome is None:
         raise UserError("say what happened: --held or --no-show")
@@ -356,6 +356,30 @@ def sessions_mark(
     finally:
         rt.close()
     click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {rec.state.value}")
+
+
+@sessions.command("cancel")
+@click.argument("session")
+@click.option("--reason", default="", help="Told to the attendees with the cancellation.")
+@click.option("--no-rebook", is_flag=True, help="Do not book a new session this month.")
+@month_option(help_text="Month, when SESSION is a seller id (default: latest).")
+@pass_state
+def sessions_cancel(
+    state: CliState, session: str, reason: str, no_rebook: bool, month: Month | None
+) -> None:
+    """Cancel SESSION (a key, a key prefix, or a seller id) in the calendar and the store.
+    The next top-up books a new one if the policy rebooks cancellations."""
+    from scheduler.runtime import Runtime
+    from scheduler.session_actions import cancel_session
+
+    rt = Runtime.open(state.settings())
+    try:
+        rec = cancel_session(
+            rt, session, now=now_utc(), reason=reason, rebook=not no_rebook, month=month
+        )
+    finally:
+        rt.close()
+    click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) cancelled; attendees were told")
 
 
 # -- report -----------------------------------------------------------------------

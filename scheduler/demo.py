@@ -21,8 +21,8 @@ from scheduler.demo_data import generate
 from scheduler.errors import UserError
 from scheduler.jobs import reconcile_and_rebook, send_report
 from scheduler.model import Month, SessionRecord, SessionState
-from scheduler.reconcile import mark_session
 from scheduler.runtime import Runtime
+from scheduler.session_actions import mark_session
 
 MARKER = ".coachpass-demo"
 

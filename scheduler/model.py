@@ -183,6 +183,10 @@ class SessionState(StrEnum):
         return self in (SessionState.CANCELLED, SessionState.DECLINED)
 
 
+#: Prefix of `SessionRecord.reason` on a cancelled session that must not be rebooked.
+NO_REBOOK = "not to be rebooked: "
+
+
 def session_key(org_id: str, manager_id: str, seller_id: str, month: Month, attempt: int) -> str:
     """Deterministic key of one booking attempt.
 

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from connectors.base import EventState, Response
 from scheduler.booking import month_window
-from scheduler.errors import UserError
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.store_lock import hold
@@ -136,64 +135,3 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
         if rec.state.active and rec.event_id and rec.end is not None and rec.end <= now:
             move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
     return ReconcileSummary(tuple(transitions), len(organisers), full_reads, tuple(errors))
-
-
-def find_session(rt: Runtime, ref: str, month: Month | None = None) -> SessionRecord:
-    """A session by key, unique key prefix, or seller id (latest attempt in `month`)."""
-    records = rt.store.sessions(org_id=rt.org.id, month=month)
-    exact = [r for r in records if r.key == ref]
-    if exact:
-        return exact[0]
-    by_seller = [r for r in records if r.seller_id == ref]
-    if by_seller:
-        return max(by_seller, key=lambda r: (r.month, r.attempt))
-    prefixed = [r for r in records if r.key.startswith(ref)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if not prefixed:
-        raise UserError(f"no session matches {ref!r}: give a session key or a seller id")
-    raise UserError(f"{ref!r} matches {len(prefixed)} sessions: give more of the key")
-
-
-def mark_session(
-    rt: Runtime,
-    ref: str,
-    outcome: SessionState,
-    *,
-    now: datetime,
-    note: str = "",
-    followups: str = "",
-    month: Month | None = None,
-) -> SessionRecord:
-    """A manager says what happened: held or no-show, with a note and follow-ups."""
-    if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
-        raise UserError("a session can be marked held or no_show")
-    rec = find_session(rt, ref, month)
-    allowed = {
-        SessionState.BOOKED,
-        SessionState.RESCHEDULED,
-        SessionState.HELD,
-        SessionState.NO_SHOW,
-    }
-    if rec.state not in allowed:
-        raise UserError(
-            f"session {rec.key} of {rec.seller_id} is {rec.state.value}; only booked or held "
-            f"sessions can be marked"
-        )
-    if rec.start is not None and rec.start > now:
-        raise UserError(
-            f"session {rec.key} of {rec.seller_id} starts {rec.start.isoformat()}: "
-            f"it cannot be marked before it begins"
-        )
-    rt.store.transition(
-        rec.key,
-        outcome,
-        now=now,
-        detail="marked by manager",
-        verified=True,
-        note=note or rec.note,
-        followups=followups or rec.followups,
-    )
-    updated = rt.store.get(rec.key)
-    assert updated is not None
-    return updated

@@ -13,8 +13,9 @@ from scheduler.booking import book_month
 from scheduler.errors import UserError
 from scheduler.jobs import reconcile_and_rebook
 from scheduler.model import Month, SessionRecord, SessionState
-from scheduler.reconcile import mark_session, reconcile
+from scheduler.reconcile import reconcile
 from scheduler.runtime import Runtime
+from scheduler.session_actions import mark_session
 from scheduler.settings import load_settings
 from tests.orgs import count_tagged, write_org
 
@@ -144,3 +145,41 @@ def test_manager_marks_no_show_and_followups(rt: Runtime) -> None:
     assert rec.state is SessionState.NO_SHOW
     with pytest.raises(UserError, match="no session matches"):
         mark_session(rt, "nobody", SessionState.HELD, now=after)
+
+
+def test_admin_cancel_tells_attendees_and_rebooks_only_if_asked(rt: Runtime) -> None:
+    from email import message_from_bytes, policy
+
+    from scheduler.session_actions import cancel_session
+
+    s2 = _by_seller(rt)["s2"]
+    outbox = rt.settings.base_dir / "outbox"
+    before = set(outbox.glob("*.eml"))
+    rec = cancel_session(rt, "s2", now=BOOKED_AT, reason="seller left", rebook=False, month=MONTH)
+    assert rec.state is SessionState.CANCELLED
+    new = set(outbox.glob("*.eml")) - before
+    methods = set()
+    for path in new:
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        for part in msg.walk():
+            if part.get_content_type() == "text/calendar":
+                methods.add(part.get_param("method"))
+    assert methods == {"CANCEL"}
+    cal = icalendar.Calendar.from_ical(
+        (rt.settings.base_dir / "calendars" / "boss.ics").read_bytes()
+    )
+    event = next(
+        ev for ev in cal.walk("VEVENT") if str(ev.get("X-COACHPASS-SESSION", "")) == s2.key
+    )
+    assert str(event["STATUS"]) == "CANCELLED" and int(event["SEQUENCE"]) >= 1
+    # Neither reconcile nor the next top-up rebooks a --no-rebook cancellation ...
+    _, rebooked = reconcile_and_rebook(rt, datetime(2031, 3, 1, 6, 0, tzinfo=UTC))
+    assert rebooked == 0
+    assert book_month(rt, MONTH, datetime(2031, 3, 1, 7, 0, tzinfo=UTC)).created == 0
+    with pytest.raises(UserError, match="only planned or booked"):
+        cancel_session(rt, s2.key, now=BOOKED_AT)
+    # ... while a plain admin cancel follows the policy (rebook_on_cancel).
+    cancel_session(rt, "s3", now=BOOKED_AT, month=MONTH)
+    again = book_month(rt, MONTH, datetime(2031, 3, 1, 7, 0, tzinfo=UTC))
+    assert again.created == 1
+    assert [r.attempt for r in rt.store.sessions(month=MONTH) if r.seller_id == "s3"] == [1, 2]
