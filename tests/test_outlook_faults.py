@@ -235,3 +235,20 @@ def test_full_month_with_ten_percent_faults_books_each_seller_once(
         assert len(in_calendar) == 15
         invited = sorted(a["emailAddress"]["address"] for e in in_calendar for a in e.attendees)
         assert invited == sorted(SELLERS[m])  # every seller once, none twice
+
+
+def test_connection_broken_mid_batch_adopts_done_and_makes_the_rest(
+    fake: FakeGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = month_of_sessions(1)[:5]
+    conn = connect(fake, tmp_path)
+    monkeypatch.setattr(fake.faults, "cut_point", lambda: 2)  # 2 of 5 creates ran
+    fake.faults.queue = ["none", "reset"]
+    try:
+        results = conn.create(events)
+    finally:
+        conn.close()
+    assert [r.outcome for r in results] == [Outcome.CREATED] * 5
+    assert [len(fake.by_key(e.key, include_deleted=True)) for e in events] == [1] * 5
+    # look-ups, the broken batch, look-ups again, the 3 missing creates
+    assert fake.counts["graph"] == 4

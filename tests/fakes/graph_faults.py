@@ -46,6 +46,13 @@ class FaultPlan:
             self.injected[kind] = self.injected.get(kind, 0) + 1
             return kind
 
+    def cut_point(self) -> int:
+        """How many parts of a batch run before a reset breaks it (0..19)."""
+        with self._lock:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            return self._rng.randrange(20)
+
     def clear(self) -> None:
         with self._lock:
             self.rate = 0.0

@@ -72,6 +72,7 @@ class FakeGraph(EntraEndpoints):
         self.secret = CLIENT_SECRET
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
+        self._cut: int | None = None  # parts of the next batch run before a reset
         self.sent_mail: list[tuple[str, EmailMessage]] = []  # (sender mailbox, message)
         self.page_size = 10  # Graph's default page
         self.max_page = 1000  # a test lowers it to force many pages
@@ -192,8 +193,13 @@ class FakeGraph(EntraEndpoints):
                 time.sleep(self.faults.slow_seconds)
                 return answer
             if fault == "reset" and method != "GET":
-                # The worst moment: the work is done but the answer is lost.
-                self._graph(method, path[5:], query, headers, body, top=True)
+                # The worst moment: the work is done (for a batch, only its first parts,
+                # as if the connection broke mid-batch) but the answer is lost.
+                self._cut = self.faults.cut_point()
+                try:
+                    self._graph(method, path[5:], query, headers, body, top=True)
+                finally:
+                    self._cut = None
                 raise _Reset
             if fault == "reset":
                 raise _Reset
@@ -385,7 +391,10 @@ class FakeGraph(EntraEndpoints):
         per_box: Counter[str] = Counter()
         status: dict[str, int] = {}
         answers: list[dict[str, Any]] = []
-        for r in reqs:
+        cut, self._cut = self._cut, None
+        for n, r in enumerate(reqs):
+            if cut is not None and n >= cut:
+                break  # the connection broke here: the rest never ran
             self.counts["batch_parts"] += 1
             url = r["url"] if r["url"].startswith("/") else "/" + r["url"]
             parts = urlsplit(url)
