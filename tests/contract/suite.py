@@ -117,6 +117,16 @@ def covers(intervals: Iterable[Busy], start: datetime, end: datetime, kind: Busy
     return any(b.kind is kind and b.start <= start and b.end >= end for b in intervals)
 
 
+def blocked(intervals: Iterable[Busy], start: datetime, end: datetime) -> bool:
+    """The union of `intervals` (any kind) covers [start, end) without a gap."""
+    reached = start
+    for item in sorted(intervals, key=lambda b: b.start):
+        if item.start > reached:
+            break
+        reached = max(reached, item.end)
+    return reached >= end
+
+
 def overlaps(intervals: Iterable[Busy], start: datetime, end: datetime) -> bool:
     return any(b.start < end and b.end > start for b in intervals)
 
@@ -165,6 +175,14 @@ class ConnectorContract:
         assert covers(intervals, at(10, 0), at(12, 0), BusyKind.OOF)
         assert covers(intervals, at(13, 14), at(13, 15), BusyKind.TENTATIVE)
         assert not covers(intervals, at(13, 14), at(13, 15), BusyKind.BUSY)
+
+    def test_busy_multi_day_out_of_office(self, harness: Harness) -> None:
+        # A week's holiday across a weekend: every minute of it is unavailable, in one
+        # interval or several, whatever kind the provider can report.
+        harness.add_busy("seller2", at(14, 8), at(21, 18), kind=BusyKind.OOF, summary="Ski trip")
+        intervals = read_busy(harness, ["seller2"]).intervals["seller2"]
+        assert blocked(intervals, at(14, 8), at(21, 18))
+        assert not overlaps(intervals, at(22, 0), at(23, 0))
 
     def test_busy_leaves_free_time_free(self, harness: Harness) -> None:
         harness.add_busy("seller1", at(4, 10), at(4, 11))
