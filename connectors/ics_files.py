@@ -25,6 +25,7 @@ from pathlib import Path
 
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
+LOCK_FOLDER = ".coachpass-locks"
 
 _BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]")
@@ -134,9 +135,14 @@ def set_calendar_level_property(text: str, name: str, value: str) -> str:
 
 
 def lock_path(calendar: Path) -> Path:
+    """Lock files live in one hidden `.coachpass-locks/` folder beside the calendars
+    (inside a folder calendar), not as one dot-file per calendar among the user's."""
     if calendar.is_dir():
-        return calendar / ".coachpass.lock"
-    return calendar.with_name(f".{calendar.name}.lock")
+        folder, name = calendar / LOCK_FOLDER, "calendar.lock"
+    else:
+        folder, name = calendar.parent / LOCK_FOLDER, f"{calendar.name}.lock"
+    folder.mkdir(exist_ok=True)
+    return folder / name
 
 
 @contextlib.contextmanager

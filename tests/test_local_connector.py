@@ -325,6 +325,8 @@ def test_crash_before_organiser_write_is_repaired_by_retry(
     only_event(root / "seller1@example.com.ics", session().key)  # replaced, not doubled
     assert len(mails(root.parent / "outbox")) == 3  # rewritten, not sent twice
     assert not list(root.glob(".*.tmp"))
+    # Locks sit in one hidden folder, not among the user's calendars.
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == [".coachpass-locks"]
 
 
 def test_disk_errors_are_retryable_failures_naming_the_calendar(
