@@ -252,3 +252,38 @@ def test_connection_broken_mid_batch_adopts_done_and_makes_the_rest(
     assert [len(fake.by_key(e.key, include_deleted=True)) for e in events] == [1] * 5
     # look-ups, the broken batch, look-ups again, the 3 missing creates
     assert fake.counts["graph"] == 4
+
+
+def test_moves_cancels_and_changes_under_ten_percent_faults(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    from connectors.base import ChangeAction, EventChange
+
+    window = (dt.datetime(2031, 3, 1, tzinfo=dt.UTC), dt.datetime(2031, 4, 1, tzinfo=dt.UTC))
+    events = month_of_sessions(0)
+    conn = connect(fake, tmp_path, timeout_seconds=0.3)
+    fake.faults.slow_seconds = 0.4
+    try:
+        book_until_done(conn, events)
+        cursor = conn.changes(ref(MANAGERS[0]), None, *window).cursor
+        fake.faults.rate, fake.faults.seed = 0.10, 99
+        later = dt.timedelta(days=14)
+        changes = [
+            EventChange(e.key, e.organizer, ChangeAction.CANCEL, comment="Ill")
+            if n % 2
+            else EventChange(
+                e.key, e.organizer, ChangeAction.MOVE, None, e.start + later, e.end + later
+            )
+            for n, e in enumerate(events)
+        ]
+        results = conn.update(changes)
+        assert all(r.ok for r in results), [r for r in results if not r.ok]
+        answer = conn.changes(ref(MANAGERS[0]), cursor, *window)
+    finally:
+        conn.close()
+    moved = {s.key: s.start for s in answer.events}
+    for n, event in enumerate(events):
+        if n % 2:
+            assert event.key in answer.removed
+        else:
+            assert moved[event.key] == event.start + later
