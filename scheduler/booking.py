@@ -328,33 +328,30 @@ def push_planned(
     done = 0
     total = sum(len(v) for v in groups.values())
     for name, items in groups.items():
-        # One call per organiser keeps each provider batch to one mailbox.
-        by_organiser: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
-        for rec, event in items:
-            by_organiser[event.organizer.person_id].append((rec, event))
-        for batch in by_organiser.values():
-            results = rt.connector(name).create([e for _, e in batch])
-            for (rec, _event), result in zip(batch, results, strict=True):
-                if result.ok:
-                    rt.store.transition(
-                        rec.key,
-                        SessionState.BOOKED,
-                        now=now,
-                        expect={SessionState.PLANNED},
-                        detail=f"{result.outcome.value} in {name}",
-                        event_id=result.event_id,
-                        video_url=result.video_url or _event.video_url,
-                        connector=name,
-                        reason="",
-                    )
-                    if result.outcome is Outcome.EXISTED:
-                        adopted += 1
-                    else:
-                        created += 1
+        # One call per connector: each connector batches per organiser itself, and
+        # Graph can pack several mailboxes into one $batch (fewer requests).
+        results = rt.connector(name).create([event for _, event in items])
+        for (rec, event), result in zip(items, results, strict=True):
+            if result.ok:
+                rt.store.transition(
+                    rec.key,
+                    SessionState.BOOKED,
+                    now=now,
+                    expect={SessionState.PLANNED},
+                    detail=f"{result.outcome.value} in {name}",
+                    event_id=result.event_id,
+                    video_url=result.video_url or event.video_url,
+                    connector=name,
+                    reason="",
+                )
+                if result.outcome is Outcome.EXISTED:
+                    adopted += 1
                 else:
-                    error = result.error or "unknown error"
-                    rt.store.set_fields(rec.key, now=now, reason=error)
-                    failed.append((rec.key, error))
-            done += len(batch)
-            progress("creating events", done, total)
+                    created += 1
+            else:
+                error = result.error or "unknown error"
+                rt.store.set_fields(rec.key, now=now, reason=error)
+                failed.append((rec.key, error))
+        done += len(items)
+        progress("creating events", done, total)
     return created, adopted, failed
