@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "local": "connectors.local:open_connector",
     "google": "connectors.google:open_connector",
     "outlook": "connectors.outlook:open_connector",
+    "caldav": "connectors.caldav:open_connector",
 }
 
 
