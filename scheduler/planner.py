@@ -39,6 +39,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from scheduler.availability import SellerSlots, TeamAvailability, team_availability
+from scheduler.dominance import stops
 from scheduler.explain import caps_diagnosis, reason
 from scheduler.greedy import greedy_starts
 from scheduler.objective import MAX_PREFERENCE, MAX_PREVIOUS, SlotScorer
@@ -71,6 +72,8 @@ def _candidates(av: TeamAvailability) -> tuple[list[_Candidate], int, int]:
             fixed_day[av.day_of(start)] = fixed_day.get(av.day_of(start), 0) + 1
             fixed_week[av.week_of(start)] = fixed_week.get(av.week_of(start), 0) + end - start
     out: list[_Candidate] = []
+    useful = stops(av, scorer)
+    weeks = [d.isocalendar()[:2] for d in av.day_dates]
     has_prefs = bool(
         policy.preferred_hours
         or policy.preferred_weekdays
@@ -81,8 +84,10 @@ def _candidates(av: TeamAvailability) -> tuple[list[_Candidate], int, int]:
         prefs = has_prefs or seller.preferred_hours is not None
         prev = seller.id in av.problem.previous
         for start in slots.starts:
+            if start not in useful:
+                continue
             day = av.day_of(start)
-            week = av.week_of(start)
+            week = weeks[day]
             if fixed_day.get(day, 0) >= policy.max_sessions_per_manager_day:
                 continue
             if fixed_week.get(week, 0) + av.session > policy.max_minutes_per_manager_week:

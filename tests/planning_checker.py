@@ -91,28 +91,34 @@ def plan_problems(problem: TeamProblem, plan: TeamPlan) -> list[str]:
 
 
 def session_set_problems(problem: TeamProblem, new: list[tuple[datetime, datetime]]) -> list[str]:
-    """Violations among the manager's sessions: the `new` ones plus the fixed ones."""
+    """Violations among the manager's sessions that involve a `new` one (standing
+    sessions may already break a cap that was lowered since; that is not the plan's doing)."""
     policy = problem.policy
     mtz = ZoneInfo(problem.team.manager.timezone)
     out: list[str] = []
-    sessions = new + [(f.start, f.end) for f in problem.fixed]
+    sessions = [(s, e, True) for s, e in new] + [(f.start, f.end, False) for f in problem.fixed]
     gap = timedelta(minutes=policy.buffer_minutes)
-    for (s1, e1), (s2, e2) in combinations(sessions, 2):
-        if s1 < e2 + gap and s2 < e1 + gap:
+    for (s1, e1, n1), (s2, e2, n2) in combinations(sessions, 2):
+        if (n1 or n2) and s1 < e2 + gap and s2 < e1 + gap:
             out.append(f"sessions {s1} and {s2} closer than the buffer")
     per_day: dict[date, int] = {}
     per_week: dict[tuple[int, int], float] = {}
-    for s, e in sessions:
+    new_days: set[date] = set()
+    new_weeks: set[tuple[int, int]] = set()
+    for s, e, is_new in sessions:
         local = s.astimezone(mtz)
-        per_day[local.date()] = per_day.get(local.date(), 0) + 1
         week = local.isocalendar()[:2]
+        per_day[local.date()] = per_day.get(local.date(), 0) + 1
         per_week[week] = per_week.get(week, 0) + (e - s).total_seconds() / 60
-    for day, n in per_day.items():
-        if n > policy.max_sessions_per_manager_day:
-            out.append(f"{n} sessions on {day}")
-    for week, minutes in per_week.items():
-        if minutes > policy.max_minutes_per_manager_week:
-            out.append(f"{minutes} minutes in week {week}")
+        if is_new:
+            new_days.add(local.date())
+            new_weeks.add(week)
+    for day in new_days:
+        if per_day[day] > policy.max_sessions_per_manager_day:
+            out.append(f"{per_day[day]} sessions on {day}")
+    for week in new_weeks:
+        if per_week[week] > policy.max_minutes_per_manager_week:
+            out.append(f"{per_week[week]} minutes in week {week}")
     return out
 
 

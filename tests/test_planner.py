@@ -266,3 +266,12 @@ def test_buffer_between_sessions() -> None:
     assert len(with_buffer.proposals) == 1
     no_buffer = Policy(earliest_day=2, latest_day=2, buffer_minutes=0)
     assert len(solved(problem(sellers(2), no_buffer, busy=busy)).proposals) == 2
+
+
+def test_sessions_back_to_back_with_the_buffer() -> None:
+    # Free 10:00-11:45 (10:10-11:35 after buffers): two 30-minute sessions fit only
+    # as 10:15 and 11:00, the second one right after the first plus its buffer.
+    busy = {"manager": busy_except(2, time(10), time(11, 45))}
+    policy = Policy(earliest_day=2, latest_day=2, session_minutes=30)
+    plan = solved(problem(sellers(2), policy, busy=busy))
+    assert sorted(p.start for p in plan.proposals) == [at(2, 10, 15), at(2, 11)]

@@ -9,7 +9,9 @@ Swedish Christmas holidays, so brute force stays small.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from connectors.base import Busy, BusyKind
 from scheduler.model import Month, Person, Policy, Team, WorkingHours
 from scheduler.planner import greedy_plan, plan_team
-from scheduler.planning import FixedSession, TeamProblem
+from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from tests.planning_checker import grid_slots, plan_problems, session_set_problems
 
 ZONES = (("Europe/Stockholm", "SE"), ("America/New_York", "US"), ("Europe/London", "GB"))
@@ -144,3 +146,59 @@ def test_plans_are_valid_and_book_the_brute_force_optimum(problem: TeamProblem) 
     assert len(plan.proposals) == brute_force_max(problem) == plan.upper_bound
     assert len(greedy.proposals) <= len(plan.proposals)
     assert plan_team(problem) == plan  # deterministic
+
+
+def score(problem: TeamProblem, plan: TeamPlan) -> tuple[int, ...]:
+    """The objective tiers of the issue, lowest first-compared, computed from scratch."""
+    policy = problem.policy
+    mtz = ZoneInfo(problem.team.manager.timezone)
+    sellers = {s.id: s for s in problem.team.sellers}
+    weeks: dict[tuple[int, int], int] = {}
+    for start in [p.start for p in plan.proposals] + [f.start for f in problem.fixed]:
+        week = start.astimezone(mtz).isocalendar()[:2]
+        weeks[week] = weeks.get(week, 0) + 1
+    days = prefs = prev = 0
+    for p in plan.proposals:
+        local = p.start.astimezone(mtz)
+        days += local.day
+        for person in (problem.team.manager, sellers[p.seller_id]):
+            hours = person.preferred_hours or policy.preferred_hours
+            ls, le = (
+                p.start.astimezone(ZoneInfo(person.timezone)),
+                p.end.astimezone(ZoneInfo(person.timezone)),
+            )
+            if hours and not (
+                ls.date() == le.date() and hours[0] <= ls.time() and le.time() <= hours[1]
+            ):
+                prefs += 1
+        if policy.preferred_weekdays and local.weekday() not in policy.preferred_weekdays:
+            prefs += 1
+        last = problem.previous.get(p.seller_id)
+        if last is not None:
+            last = last.astimezone(mtz)
+            prev += (last.weekday() != local.weekday()) + (last.time() != local.time())
+    return (-len(plan.proposals), sum(n * n for n in weeks.values()), days, prefs, prev)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.data())
+def test_leaving_out_dominated_slots_keeps_the_optimum(
+    problem: TeamProblem, data: st.DataObject
+) -> None:
+    # With previous sessions too, so every tier is in play.
+    previous = {
+        s.id: datetime.combine(
+            date(2026, 1, data.draw(st.integers(5, 9))),
+            time(data.draw(st.integers(7, 15)), data.draw(st.sampled_from((0, 30)))),
+            ZoneInfo(s.timezone),
+        )
+        for s in problem.team.sellers
+    }
+    problem = replace(problem, previous=previous)
+    reduced = plan_team(problem)
+    with patch(
+        "scheduler.planner.stops", lambda av, scorer: {t for s in av.sellers for t in s.starts}
+    ):
+        full = plan_team(problem)
+    assert reduced.optimal and full.optimal
+    assert score(problem, reduced) == score(problem, full)
