@@ -70,4 +70,5 @@ def same_stamp(stored: icalendar.Component, sent: icalendar.Component) -> bool:
     """Whether the stored event is the very one we sent (a lost answer, not a prior run):
     DTSTAMP is taken from our clock at send time, to the second."""
     mine, theirs = sent.get("DTSTAMP"), stored.get("DTSTAMP")
-    return mine is not None and theirs is not None and mine.dt == theirs.dt
+    # Compared as written: the value we hold still has the microseconds iCalendar drops.
+    return mine is not None and theirs is not None and mine.to_ical() == theirs.to_ical()

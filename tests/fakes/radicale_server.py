@@ -69,7 +69,7 @@ class RadicaleServer:
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}/"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="radicale", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="radicale", daemon=True
         )
 
     @property

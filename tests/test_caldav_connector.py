@@ -1,0 +1,472 @@
+"""The `caldav` connector against a real Radicale, beyond the shared contract: bad
+credentials, missing calendars, recurring series, lost answers, throttling, write
+races, cursors the server no longer knows, and servers that answer sync reports
+without the data.
+
+Faults are injected with an httpx transport between the connector and the real
+server (`FaultyTransport`): the request still reaches Radicale, only the answer is
+replaced or lost on the way back, which is exactly what a flaky network does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+import pytest
+
+from connectors import open_connector as open_by_name
+from connectors.base import (
+    AuthError,
+    BusyKind,
+    CalendarRef,
+    ChangeAction,
+    ConnectorContext,
+    ConnectorUserError,
+    EventChange,
+    Outcome,
+    Response,
+    SecretError,
+)
+from connectors.caldav import CaldavConnector, make_connector
+from connectors.caldav_changes import CaldavCursor, decode, encode
+from tests.contract.suite import WINDOW_END, WINDOW_START, at, session
+from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness
+from tests.fakes.radicale_server import USERS, RadicaleServer, running_radicale
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+NEW_YORK = ZoneInfo("America/New_York")
+
+Hook = Callable[[httpx.Request, httpx.Response | None], httpx.Response | Exception | None]
+
+
+class FaultyTransport(httpx.BaseTransport):
+    """Forwards to the real server; `before` may answer instead of the server, `after`
+    may replace the server's answer or lose it (return an exception)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.before: list[Hook] = []
+        self.after: list[Hook] = []
+        self.seen: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path))
+        for hook in list(self.before):
+            answer = hook(request, None)
+            if answer is not None:
+                self.before.remove(hook)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        response = self.inner.handle_request(request)
+        for hook in list(self.after):
+            response.read()
+            answer = hook(request, response)
+            if answer is not None:
+                self.after.remove(hook)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    with running_radicale(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+@pytest.fixture
+def harness(
+    radicale: RadicaleServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CaldavHarness]:
+    monkeypatch.setenv(PASSWORD_ENV, USERS[SERVICE_USER])
+    made = CaldavHarness(radicale, tmp_path)
+    yield made
+    made.close()
+
+
+class Faulty:
+    """A second connector on the harness's calendars, through a `FaultyTransport`,
+    recording the waits it asked for instead of sleeping."""
+
+    def __init__(self, harness: CaldavHarness, password: str = USERS[SERVICE_USER]) -> None:
+        self.transport = FaultyTransport()
+        self.waits: list[float] = []
+        self.connector: CaldavConnector = make_connector(
+            harness.server.url,
+            SERVICE_USER,
+            password,
+            secret_source=f"environment variable {PASSWORD_ENV}",
+            max_attempts=4,
+            transport=self.transport,
+            sleep=self.waits.append,
+        )
+
+
+def is_put(request: httpx.Request) -> bool:
+    return request.method == "PUT"
+
+
+# --- credentials and configuration ---------------------------------------------------
+
+
+def test_wrong_password_names_server_and_user_never_the_password(
+    harness: CaldavHarness,
+) -> None:
+    wrong = "wrong-" + uuid.uuid4().hex
+    faulty = Faulty(harness, password=wrong)
+    calls: list[Callable[[], object]] = [
+        lambda: faulty.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END),
+        lambda: faulty.connector.create([session(harness, "seller1", at(11, 9))]),
+        lambda: faulty.connector.changes(harness.ref("manager"), None, WINDOW_START, WINDOW_END),
+    ]
+    for call in calls:
+        with pytest.raises(AuthError) as caught:
+            call()
+        message = str(caught.value)
+        assert isinstance(caught.value, ConnectorUserError)
+        assert harness.server.url.rstrip("/") in message
+        assert repr(SERVICE_USER) in message
+        assert PASSWORD_ENV in message  # where to fix it
+        assert wrong not in message and USERS[SERVICE_USER] not in message
+    # A 401 is not retried: the same wrong password would only lock the account.
+    assert len(faulty.transport.seen) == 3
+
+
+def test_open_connector_by_name_and_its_user_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = ConnectorContext(base_dir=tmp_path)
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(SecretError, match="NOT_SET_ANYWHERE"):
+        open_by_name(
+            "caldav",
+            {"url": "http://127.0.0.1:1/", "username": "u", "password_env": "NOT_SET_ANYWHERE"},
+            context,
+        )
+    with pytest.raises(ConnectorUserError, match="url"):
+        open_by_name("caldav", {"username": "u", "password_env": "X"}, context)
+    with pytest.raises(ConnectorUserError, match="username"):
+        open_by_name("caldav", {"url": "http://127.0.0.1:1/", "password_env": "X"}, context)
+    secret = tmp_path / "password"
+    secret.write_text("from-a-file\n")
+    connector = open_by_name(
+        "caldav",
+        {"url": "http://127.0.0.1:1/dav", "username": "u", "password_file": str(secret)},
+        context,
+    )
+    assert connector.name == "caldav"
+    connector.close()
+
+
+def test_calendar_on_another_host_gets_no_credentials(harness: CaldavHarness) -> None:
+    faulty = Faulty(harness)
+    elsewhere = CalendarRef("seller1", "seller1@example.com", "http://198.51.100.7/cal/", "UTC")
+    answer = faulty.connector.busy([elsewhere, harness.ref("seller2")], WINDOW_START, WINDOW_END)
+    assert "seller1" in answer.errors and "198.51.100.7" not in str(faulty.transport.seen)
+    assert "not on the CalDAV server" in answer.errors["seller1"]
+    assert answer.intervals["seller2"] == ()
+
+
+# --- busy ---------------------------------------------------------------------------
+
+
+def test_missing_calendar_is_an_error_entry_never_free(harness: CaldavHarness) -> None:
+    harness.add_busy("seller2", at(4, 10), at(4, 11))
+    missing = CalendarRef("seller1", "seller1@example.com", f"{harness.prefix}-nobody/cal/")
+    answer = harness.connector.busy([missing, harness.ref("seller2")], WINDOW_START, WINDOW_END)
+    assert "seller1" not in answer.intervals
+    assert "seller1" in answer.errors
+    assert "seller1@example.com" in answer.errors["seller1"]
+    assert f"{harness.prefix}-nobody/cal/" in answer.errors["seller1"]
+    assert answer.intervals["seller2"]  # the others are still read
+
+
+def test_recurring_series_with_exdate_is_expanded_in_its_own_zone(
+    harness: CaldavHarness,
+) -> None:
+    # Weekly on Tuesdays at 10:00 Stockholm from February; 18 March cancelled by EXDATE.
+    # Sweden moves to summer time on 30 March 2031: the 1 April occurrence is still 10:00
+    # local, i.e. 08:00 UTC rather than 09:00.
+    first = datetime(2031, 2, 4, 10, tzinfo=STOCKHOLM)
+    series = icalendar.Event()
+    series.add("UID", f"{uuid.uuid4()}@client.example.com")
+    series.add("DTSTAMP", datetime.now(UTC))
+    series.add("DTSTART", first)
+    series.add("DTEND", first + timedelta(hours=1))
+    series.add("RRULE", {"FREQ": "WEEKLY", "COUNT": 12})
+    series.add("EXDATE", datetime(2031, 3, 18, 10, tzinfo=STOCKHOLM))
+    series.add("SUMMARY", "Team sync")
+    harness.put_event("seller1", series)
+
+    intervals = harness.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END)
+    starts = sorted(b.start.astimezone(UTC) for b in intervals.intervals["seller1"])
+    expected = [
+        datetime(2031, 3, 4, 9, tzinfo=UTC),
+        datetime(2031, 3, 11, 9, tzinfo=UTC),
+        datetime(2031, 3, 25, 9, tzinfo=UTC),
+        datetime(2031, 4, 1, 8, tzinfo=UTC),
+    ]
+    assert starts == expected
+    assert all(b.end - b.start == timedelta(hours=1) for b in intervals.intervals["seller1"])
+
+
+def test_all_day_and_free_events_read_in_the_owners_zone(harness: CaldavHarness) -> None:
+    holiday = icalendar.Event()
+    holiday.add("UID", f"{uuid.uuid4()}@client.example.com")
+    holiday.add("DTSTAMP", datetime.now(UTC))
+    holiday.add("DTSTART", date(2031, 3, 20))
+    holiday.add("DTEND", date(2031, 3, 21))
+    holiday.add("SUMMARY", "Day off")
+    harness.put_event("seller2", holiday)
+    harness.add_busy("seller2", at(21, 9, tz=NEW_YORK), at(21, 10, tz=NEW_YORK))
+    free = icalendar.Event()
+    free.add("UID", f"{uuid.uuid4()}@client.example.com")
+    free.add("DTSTAMP", datetime.now(UTC))
+    free.add("DTSTART", at(22, 9, tz=NEW_YORK))
+    free.add("DTEND", at(22, 17, tz=NEW_YORK))
+    free.add("TRANSP", "TRANSPARENT")
+    harness.put_event("seller2", free)
+
+    intervals = harness.connector.busy([harness.ref("seller2")], WINDOW_START, WINDOW_END)
+    got = intervals.intervals["seller2"]
+    day = (datetime(2031, 3, 20, tzinfo=NEW_YORK), datetime(2031, 3, 21, tzinfo=NEW_YORK))
+    assert any(b.start == day[0] and b.end == day[1] and b.kind is BusyKind.BUSY for b in got)
+    assert not any(
+        b.start < at(22, 17, tz=NEW_YORK) and b.end > at(22, 9, tz=NEW_YORK) for b in got
+    )
+
+
+def test_throttled_busy_read_waits_as_told_then_succeeds(harness: CaldavHarness) -> None:
+    harness.add_busy("seller1", at(4, 10), at(4, 11))
+    faulty = Faulty(harness)
+
+    def throttle(request: httpx.Request, _: httpx.Response | None) -> httpx.Response | None:
+        if request.method == "REPORT":
+            return httpx.Response(503, headers={"Retry-After": "7"})
+        return None
+
+    later = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    def too_many(request: httpx.Request, _: httpx.Response | None) -> httpx.Response | None:
+        if request.method == "REPORT":
+            return httpx.Response(429, headers={"Retry-After": later})
+        return None
+
+    faulty.transport.before += [throttle, too_many]
+    answer = faulty.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END)
+    assert not answer.errors
+    assert answer.intervals["seller1"][0].start == at(4, 10)
+    assert faulty.waits[0] == 7.0
+    assert 20.0 < faulty.waits[1] <= 30.0  # an HTTP date is turned into seconds from now
+
+
+def test_server_failing_throughout_is_an_error_entry(harness: CaldavHarness) -> None:
+    faulty = Faulty(harness)
+    failing: Hook = lambda request, _: httpx.Response(502)  # noqa: E731
+    faulty.transport.before += [failing] * 10
+    answer = faulty.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END)
+    assert "seller1" in answer.errors and "502" in answer.errors["seller1"]
+    assert len(faulty.waits) == 3  # max_attempts 4: three waits, growing
+    assert faulty.waits[0] < faulty.waits[2]
+
+
+# --- create -------------------------------------------------------------------------
+
+
+def test_create_whose_answer_was_lost_is_created_once(harness: CaldavHarness) -> None:
+    faulty = Faulty(harness)
+    lost: Hook = lambda request, response: (  # noqa: E731
+        httpx.ReadError("connection reset") if is_put(request) else None
+    )
+    faulty.transport.after.append(lost)
+    event = session(harness, "seller1", at(11, 9))
+    (result,) = faulty.connector.create([event])
+    # The PUT reached the server; its retry met 412 and found our very event there.
+    assert result.outcome is Outcome.CREATED
+    assert harness.count_events(event.key) == 1
+    assert [m for m, _ in faulty.transport.seen].count("PUT") == 2
+    (again,) = harness.connector.create([event])  # a later run: adopted, not recreated
+    assert again.outcome is Outcome.EXISTED and again.event_id == result.event_id
+    assert harness.count_events(event.key) == 1
+
+
+def test_create_into_missing_calendar_fails_naming_the_organiser(
+    harness: CaldavHarness,
+) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    nowhere = CalendarRef("manager", "manager@example.com", f"{harness.prefix}-gone/cal/")
+    event = replace(event, organizer=nowhere)
+    (result,) = harness.connector.create([event])
+    assert result.outcome is Outcome.FAILED and not result.retryable
+    assert result.error and "manager@example.com" in result.error
+
+
+def test_same_uid_under_another_name_is_adopted(harness: CaldavHarness) -> None:
+    """A client re-saved our event under its own file name: a new PUT at `<key>.ics`
+    would clash on the UID (409 no-uid-conflict); the event is found and adopted."""
+    event = session(harness, "seller1", at(11, 9))
+    (created,) = harness.connector.create([event])
+    (_href, _etag, calendar) = next(
+        item for item in harness.items("manager") if item[0] == created.event_id
+    )
+    other = f"{harness.calendar_path('manager')}{uuid.uuid4()}.ics"
+    assert harness.client.delete(created.event_id or "").status_code in (200, 204)
+    assert harness.client.put(other, content=calendar.to_ical()).status_code == 201
+    (again,) = harness.connector.create([event])
+    assert again.outcome is Outcome.EXISTED and again.event_id == other
+    cancel = EventChange(event.key, event.organizer, ChangeAction.CANCEL)
+    assert harness.connector.update([cancel])[0].outcome is Outcome.CANCELLED
+    assert harness.count_events(event.key) == 1
+
+
+# --- update -------------------------------------------------------------------------
+
+
+def test_write_race_rereads_and_keeps_the_other_change(harness: CaldavHarness) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    faulty = Faulty(harness)
+
+    def reply_first(request: httpx.Request, _: httpx.Response | None) -> None:
+        if is_put(request) and "if-match" in request.headers:
+            # The attendee's reply lands between our read and our write.
+            harness.respond(event.key, "seller1", Response.ACCEPTED)
+            faulty.transport.before.clear()
+
+    faulty.transport.before.append(reply_first)  # type: ignore[arg-type]
+    change = EventChange(event.key, event.organizer, ChangeAction.CANCEL, comment="Ill")
+    (result,) = faulty.connector.update([change])
+    assert result.outcome is Outcome.CANCELLED
+    assert [m for m, _ in faulty.transport.seen].count("PUT") == 2  # 412, then again
+    state = next(
+        s
+        for s in harness.connector.changes(
+            harness.ref("manager"), None, WINDOW_START, WINDOW_END
+        ).events
+        if s.key == event.key
+    )
+    assert state.cancelled
+    assert state.responses["seller1@example.com"] is Response.ACCEPTED
+
+
+def test_cancel_whose_answer_was_lost_reports_cancelled(harness: CaldavHarness) -> None:
+    event = session(harness, "seller2", at(12, 14))
+    harness.connector.create([event])
+    faulty = Faulty(harness)
+    lost: Hook = lambda request, response: (  # noqa: E731
+        httpx.ReadError("reset") if is_put(request) else None
+    )
+    faulty.transport.after.append(lost)
+    change = EventChange(event.key, event.organizer, ChangeAction.CANCEL)
+    (result,) = faulty.connector.update([change])
+    assert result.outcome is Outcome.CANCELLED
+    assert harness.connector.update([change])[0].outcome is Outcome.GONE
+
+
+def test_move_of_missing_event_fails_and_cancel_is_gone(harness: CaldavHarness) -> None:
+    manager = harness.ref("manager")
+    key = "cp" + uuid.uuid4().hex
+    move = EventChange(key, manager, ChangeAction.MOVE, None, at(20, 9), at(20, 10))
+    cancel = EventChange("cp" + uuid.uuid4().hex, manager, ChangeAction.CANCEL)
+    moved, cancelled = harness.connector.update([move, cancel])
+    assert moved.outcome is Outcome.FAILED and moved.error and key in moved.error
+    assert cancelled.outcome is Outcome.GONE
+
+
+# --- changes ------------------------------------------------------------------------
+
+
+def test_garbage_token_in_a_cursor_of_ours_is_a_full_read(harness: CaldavHarness) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    first = harness.connector.changes(harness.ref("manager"), None, WINDOW_START, WINDOW_END)
+    cursor = decode(first.cursor)
+    assert cursor is not None and cursor.token
+    for token in ("garbage", "http://radicale.org/ns/sync/" + "0" * 64):
+        forged = encode(CaldavCursor(cursor.calendar, token, cursor.known))
+        answer = harness.connector.changes(harness.ref("manager"), forged, WINDOW_START, WINDOW_END)
+        assert answer.full and [s.key for s in answer.events] == [event.key]
+
+
+def test_cursor_of_another_calendar_is_a_full_read(harness: CaldavHarness) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    seller_cursor = harness.connector.changes(
+        harness.ref("seller1"), None, WINDOW_START, WINDOW_END
+    ).cursor
+    answer = harness.connector.changes(
+        harness.ref("manager"), seller_cursor, WINDOW_START, WINDOW_END
+    )
+    assert answer.full and event.key in {s.key for s in answer.events}
+
+
+def test_created_and_deleted_between_reads_is_removed(harness: CaldavHarness) -> None:
+    cursor = harness.connector.changes(
+        harness.ref("manager"), None, WINDOW_START, WINDOW_END
+    ).cursor
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    harness.cancel_in_calendar(event.key)
+    answer = harness.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
+    assert answer.removed == (event.key,) and answer.events == ()
+
+
+def test_foreign_events_are_not_reported_by_changes(harness: CaldavHarness) -> None:
+    cursor = harness.connector.changes(
+        harness.ref("manager"), None, WINDOW_START, WINDOW_END
+    ).cursor
+    harness.add_busy("manager", at(6, 10), at(6, 11))
+    answer = harness.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
+    assert answer.events == () and answer.removed == () and not answer.full
+
+
+def test_event_moved_out_of_the_window_stays_followed(harness: CaldavHarness) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    cursor = harness.connector.changes(
+        harness.ref("manager"), None, WINDOW_START, WINDOW_END
+    ).cursor
+    later = datetime(2031, 5, 6, 9, tzinfo=STOCKHOLM)
+    harness.move_in_calendar(event.key, later, later + timedelta(minutes=45))
+    answer = harness.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
+    assert [(s.key, s.start) for s in answer.events] == [(event.key, later)]
+
+
+def test_sync_report_without_data_is_completed_with_multiget(harness: CaldavHarness) -> None:
+    event = session(harness, "seller1", at(11, 9))
+    harness.connector.create([event])
+    cursor = harness.connector.changes(
+        harness.ref("manager"), None, WINDOW_START, WINDOW_END
+    ).cursor
+    harness.respond(event.key, "seller1", Response.DECLINED)
+    faulty = Faulty(harness)
+
+    def strip_data(
+        request: httpx.Request, response: httpx.Response | None
+    ) -> httpx.Response | None:
+        if response is None or b"sync-collection" not in request.content:
+            return None
+        body = re.sub(rb"<C:calendar-data>.*?</C:calendar-data>", b"", response.content, flags=re.S)
+        body = re.sub(rb"<calendar-data[^>]*>.*?</calendar-data>", b"", body, flags=re.S)
+        assert body != response.content
+        return httpx.Response(207, content=body, headers={"Content-Type": "text/xml"})
+
+    faulty.transport.after.append(strip_data)
+    answer = faulty.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
+    (state,) = answer.events
+    assert state.responses["seller1@example.com"] is Response.DECLINED
+    # One sync report, then one multiget for the data it left out.
+    assert [m for m, _ in faulty.transport.seen].count("REPORT") == 2
