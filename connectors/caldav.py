@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -56,18 +55,19 @@ from connectors.base import (
 )
 from connectors.caldav_changes import read_changes
 from connectors.caldav_http import DavHttp
-from connectors.caldav_items import CalendarMissing, DavFailed, Stored, ours, same_stamp
+from connectors.caldav_items import (
+    BadCalendarRef,
+    CalendarMissing,
+    DavFailed,
+    Stored,
+    same_stamp,
+)
 from connectors.caldav_protocol import (
-    ProtocolError,
     calendar_query,
-    collection_url,
     error_conditions,
     href_path,
-    origin_of,
-    parse_multistatus,
-    same_origin,
-    uid_query,
 )
+from connectors.caldav_server import DavServer
 from connectors.ics_busy import busy_intervals, parse_calendars
 from connectors.ics_files import append_vevent, empty_calendar
 
@@ -93,76 +93,11 @@ class CaldavConnector:
         concurrency: int = 4,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.url = url if url.endswith("/") else url + "/"
+        self.server = DavServer(url, http)
         self.http = http
         self.organizer_name = organizer_name
         self.concurrency = max(1, concurrency)
         self._clock = clock or (lambda: datetime.now(UTC))
-
-    # --- URLs -----------------------------------------------------------------------
-
-    def calendar_url(self, ref: CalendarRef) -> str:
-        url = collection_url(self.url, ref.calendar_id)
-        if not same_origin(url, self.url):
-            raise ConnectorUserError(
-                f"calendar of {ref.person_id} ({ref.email}): calendar_id {ref.calendar_id!r} "
-                f"is not on the CalDAV server {origin_of(self.url)}"
-            )
-        return url
-
-    def resource_url(self, path: str) -> str:
-        return origin_of(self.url) + quote(path, safe="/:@!$&'()*+,;=~")
-
-    def member_url(self, calendar: str, key: str) -> str:
-        return calendar + quote(key, safe="") + ".ics"
-
-    # --- reading --------------------------------------------------------------------
-
-    def query(self, calendar: str, body: bytes) -> list[tuple[str, str | None, str]]:
-        """(path, etag, calendar data) of what a calendar-query REPORT returns."""
-        answer = self.http.request("REPORT", calendar, body, {"Depth": "1"})
-        if answer.status in (403, 404, 405, 410):
-            raise CalendarMissing(f"{calendar} answers {answer.describe()}")
-        if answer.status != 207:
-            raise DavFailed(f"REPORT {calendar}: {answer.describe()}", retryable=True)
-        try:
-            status = parse_multistatus(answer.body)
-        except ProtocolError as exc:
-            raise DavFailed(f"REPORT {calendar}: {exc}", retryable=True) from None
-        return [
-            (r.href, r.etag, r.calendar_data)
-            for r in status.resources
-            if r.status == 200 and r.calendar_data
-        ]
-
-    def fetch(self, url: str, key: str) -> Stored | None:
-        """Our event at `url`, or None when nothing (of ours) is there."""
-        answer = self.http.request("GET", url)
-        if answer.status in (404, 410):
-            return None
-        if answer.status != 200:
-            raise DavFailed(f"GET {url}: {answer.describe()}", retryable=answer.status >= 500)
-        return ours(href_path(url), answer.etag, answer.body.decode("utf-8", "replace"), key)
-
-    def find(self, calendar: str, key: str, event_id: str | None = None) -> Stored | None:
-        """Our event by id when known, else at `<key>.ics`, else by UID anywhere in the
-        calendar (a client may have copied or re-saved it under another name)."""
-        tried: set[str] = set()
-        candidates = [self.member_url(calendar, key)]
-        if event_id and event_id.startswith("/"):
-            candidates.insert(0, self.resource_url(event_id))
-        for url in candidates:
-            if url in tried:
-                continue
-            tried.add(url)
-            found = self.fetch(url, key)
-            if found is not None:
-                return found
-        for path, etag, data in self.query(calendar, uid_query(ics_events.uid_of(key))):
-            found = ours(path, etag, data, key)
-            if found is not None:
-                return found
-        return None
 
     # --- busy -----------------------------------------------------------------------
 
@@ -173,7 +108,7 @@ class CaldavConnector:
             answers = list(pool.map(lambda ref: self._busy_of(ref, start, end), calendars))
         for ref, (found, error) in zip(calendars, answers, strict=True):
             if error is not None:
-                errors[ref.person_id] = f"calendar of {ref.person_id} ({ref.email}): {error}"
+                errors[ref.person_id] = f"calendar of {_who(ref)}: {error}"
             else:
                 intervals[ref.person_id] = found
         return FreeBusy(intervals=intervals, errors=errors)
@@ -183,14 +118,12 @@ class CaldavConnector:
     ) -> tuple[tuple[Busy, ...], str | None]:
         try:
             zone = _zone(ref)
-            calendar = self.calendar_url(ref)
+            calendar = self.server.calendar_url(ref)
             body = calendar_query(start - QUERY_MARGIN, end + QUERY_MARGIN)
-            items = self.query(calendar, body)
+            items = self.server.query(calendar, body)
         except CalendarMissing as exc:
             return (), f"{exc} (check calendar_id and the account's rights)"
-        except (ConnectorUserError, DavFailed) as exc:
-            if isinstance(exc, ConnectorUserError) and type(exc) is not ConnectorUserError:
-                raise  # AuthError, SecretError: the whole connector is misconfigured
+        except (BadCalendarRef, DavFailed) as exc:
             return (), str(exc)
         parsed: list[icalendar.Calendar] = []
         try:
@@ -211,12 +144,12 @@ class CaldavConnector:
         return in_order([e.key for e in events], results)
 
     def _create_one(self, event: NewEvent) -> Result:
-        who = f"{event.organizer.person_id} ({event.organizer.email})"
+        who = _who(event.organizer)
         try:
-            calendar = self.calendar_url(event.organizer)
-        except ConnectorUserError as exc:
-            return Result(event.key, Outcome.FAILED, error=str(exc))
-        url = self.member_url(calendar, event.key)
+            calendar = self.server.calendar_url(event.organizer)
+        except BadCalendarRef as exc:
+            return self._failed(event.key, f"calendar of {who}: {exc}")
+        url = self.server.member_url(calendar, event.key)
         vevent = ics_events.session_event(event, self._clock(), self.organizer_name)
         body = append_vevent(empty_calendar(), ics_events.to_block(vevent)).encode("utf-8")
         answer = self.http.request("PUT", url, body, {**ICAL, "If-None-Match": "*"})
@@ -225,14 +158,14 @@ class CaldavConnector:
             return Result(event.key, Outcome.CREATED, path, event.video_url)
         try:
             if answer.status == 412:
-                found = self.fetch(url, event.key)
+                found = self.server.fetch(url, event.key)
                 if found is None:
                     return self._failed(event.key, f"{url} exists but is not session {event.key}")
-                mine = answer.lost_attempts and same_stamp(found.vevent, vevent)
+                mine = answer.lost_attempts > 0 and same_stamp(found.vevent, vevent)
                 outcome = Outcome.CREATED if mine else Outcome.EXISTED
                 return Result(event.key, outcome, found.path, event.video_url)
             if answer.status == 409 and "no-uid-conflict" in error_conditions(answer.body):
-                found = self.find(calendar, event.key)
+                found = self.server.find(calendar, event.key)
                 if found is not None:
                     return Result(event.key, Outcome.EXISTED, found.path, event.video_url)
             if answer.status in (403, 404, 405, 409):
@@ -265,7 +198,7 @@ class CaldavConnector:
             except CalendarMissing as exc:
                 results[change.key] = self._missing(change, str(exc))
             except DavFailed as exc:
-                who = f"{change.organizer.person_id} ({change.organizer.email})"
+                who = _who(change.organizer)
                 results[change.key] = self._failed(
                     change.key, f"calendar of {who}: {exc}", exc.retryable
                 )
@@ -274,19 +207,19 @@ class CaldavConnector:
     def _missing(self, change: EventChange, why: str) -> Result:
         if change.action is ChangeAction.CANCEL:
             return Result(change.key, Outcome.GONE)
-        who = f"{change.organizer.person_id} ({change.organizer.email})"
+        who = _who(change.organizer)
         return self._failed(
             change.key, f"no session {change.key} to move in the calendar of {who}: {why}"
         )
 
     def _apply(self, change: EventChange) -> Result:
         try:
-            calendar = self.calendar_url(change.organizer)
-        except ConnectorUserError as exc:
-            return self._failed(change.key, str(exc))
+            calendar = self.server.calendar_url(change.organizer)
+        except BadCalendarRef as exc:
+            return self._failed(change.key, f"calendar of {_who(change.organizer)}: {exc}")
         lost_before = False
         for _attempt in range(2):  # a 412 means someone changed it meanwhile: once more
-            stored = self.find(calendar, change.key, change.event_id)
+            stored = self.server.find(calendar, change.key, change.event_id)
             if stored is None:
                 return self._missing(change, "it is not on the server")
             done = self._already_done(change, stored)
@@ -305,7 +238,7 @@ class CaldavConnector:
             headers = {**ICAL}
             if stored.etag:
                 headers["If-Match"] = stored.etag
-            url = self.resource_url(stored.path)
+            url = self.server.resource_url(stored.path)
             answer = self.http.request("PUT", url, stored.calendar.to_ical(), headers)
             if answer.status in (200, 201, 204):
                 return Result(change.key, outcome, stored.path)
@@ -341,13 +274,13 @@ class CaldavConnector:
     def changes(
         self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
     ) -> ChangeSet:
-        who = f"{organizer.person_id} ({organizer.email})"
+        who = _who(organizer)
         try:
             zone = _zone(organizer)
             return read_changes(
                 self.http,
-                self.query,
-                self.calendar_url(organizer),
+                self.server.query,
+                self.server.calendar_url(organizer),
                 organizer.email,
                 zone,
                 cursor,
@@ -358,6 +291,8 @@ class CaldavConnector:
             raise ConnectorUserError(
                 f"calendar of {who}: {exc} (check calendar_id and the account's rights)"
             ) from None
+        except BadCalendarRef as exc:
+            raise ConnectorUserError(f"calendar of {who}: {exc}") from None
         except DavFailed as exc:
             raise TransientError(f"calendar of {who}: {exc}") from None
 
@@ -372,9 +307,11 @@ def _zone(ref: CalendarRef) -> tzinfo:
     try:
         return ZoneInfo(ref.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConnectorUserError(
-            f"calendar of {ref.person_id} ({ref.email}): unknown time zone {ref.timezone!r}"
-        ) from None
+        raise BadCalendarRef(f"unknown time zone {ref.timezone!r}") from None
+
+
+def _who(ref: CalendarRef) -> str:
+    return f"{ref.person_id} ({ref.email})"
 
 
 def make_connector(

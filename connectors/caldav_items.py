@@ -18,6 +18,10 @@ class CalendarMissing(Exception):
     """A calendar collection the server does not have (or does not let us read)."""
 
 
+class BadCalendarRef(Exception):
+    """A person's calendar settings we cannot use (another server, unknown zone)."""
+
+
 class DavFailed(Exception):
     """A request that did not do its job; `retryable` when a later run may succeed."""
 

@@ -75,6 +75,10 @@ def sync_collection(token: str) -> bytes:
     ).encode()
 
 
+def resourcetype_propfind() -> bytes:
+    return f"{_HEAD}<D:propfind {_NS}><D:prop><D:resourcetype/></D:prop></D:propfind>".encode()
+
+
 def sync_token_propfind() -> bytes:
     return f"{_HEAD}<D:propfind {_NS}><D:prop><D:sync-token/></D:prop></D:propfind>".encode()
 
@@ -151,6 +155,16 @@ def parse_multistatus(body: bytes, collection: str | None = None) -> MultiStatus
             continue
         resources.append(Resource(path, status or prop_status or 200, etag, data))
     return MultiStatus(tuple(resources), token.strip() if token else None, truncated)
+
+
+def is_calendar(body: bytes) -> bool:
+    """Whether a Depth-0 PROPFIND of `resourcetype` describes a calendar collection.
+    A query on any other collection answers an empty 207, which must not read as free."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return False
+    return root.find(f".//{_q(DAV, 'resourcetype')}/{_q(CALDAV, 'calendar')}") is not None
 
 
 def error_conditions(body: bytes) -> set[str]:

@@ -470,3 +470,15 @@ def test_sync_report_without_data_is_completed_with_multiget(harness: CaldavHarn
     assert state.responses["seller1@example.com"] is Response.DECLINED
     # One sync report, then one multiget for the data it left out.
     assert [m for m, _ in faulty.transport.seen].count("REPORT") == 2
+
+
+def test_collection_that_is_not_a_calendar_is_an_error_not_free(harness: CaldavHarness) -> None:
+    # The person's home collection: Radicale answers a calendar-query there with an
+    # empty 207, which would read as "free all month".
+    home = CalendarRef("seller1", "seller1@example.com", f"{harness.prefix}-seller1/")
+    answer = harness.connector.busy([home, harness.ref("seller2")], WINDOW_START, WINDOW_END)
+    assert "seller1" not in answer.intervals
+    assert "not a calendar collection" in answer.errors["seller1"]
+    assert answer.intervals["seller2"] == ()  # an empty calendar is still an answer
+    with pytest.raises(ConnectorUserError, match=re.escape("seller1@example.com")):
+        harness.connector.changes(home, None, WINDOW_START, WINDOW_END)
