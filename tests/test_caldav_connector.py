@@ -1,12 +1,6 @@
 """The `caldav` connector against a real Radicale, beyond the shared contract: bad
 credentials, missing calendars, recurring series, lost answers, throttling, write
-races, cursors the server no longer knows, and servers that answer sync reports
-without the data.
-
-Faults are injected with an httpx transport between the connector and the real
-server (`FaultyTransport`): the request still reaches Radicale, only the answer is
-replaced or lost on the way back, which is exactly what a flaky network does.
-"""
+races... (faults: test_caldav_faults.py) and cursors the server no longer knows."""
 
 from __future__ import annotations
 
@@ -32,53 +26,16 @@ from connectors.base import (
     ConnectorUserError,
     EventChange,
     Outcome,
-    Response,
     SecretError,
 )
 from connectors.caldav import CaldavConnector, make_connector
 from connectors.caldav_changes import CaldavCursor, decode, encode
 from tests.contract.suite import WINDOW_END, WINDOW_START, at, session
 from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness
-from tests.fakes.radicale_server import USERS, RadicaleServer, running_radicale
+from tests.fakes.radicale_server import USERS, FaultyTransport, RadicaleServer, running_radicale
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NEW_YORK = ZoneInfo("America/New_York")
-
-Hook = Callable[[httpx.Request, httpx.Response | None], httpx.Response | Exception | None]
-
-
-class FaultyTransport(httpx.BaseTransport):
-    """Forwards to the real server; `before` may answer instead of the server, `after`
-    may replace the server's answer or lose it (return an exception)."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.before: list[Hook] = []
-        self.after: list[Hook] = []
-        self.seen: list[tuple[str, str]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append((request.method, request.url.path))
-        for hook in list(self.before):
-            answer = hook(request, None)
-            if answer is not None:
-                self.before.remove(hook)
-                if isinstance(answer, Exception):
-                    raise answer
-                return answer
-        response = self.inner.handle_request(request)
-        for hook in list(self.after):
-            response.read()
-            answer = hook(request, response)
-            if answer is not None:
-                self.after.remove(hook)
-                if isinstance(answer, Exception):
-                    raise answer
-                return answer
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture(scope="module")
@@ -249,58 +206,7 @@ def test_all_day_and_free_events_read_in_the_owners_zone(harness: CaldavHarness)
     )
 
 
-def test_throttled_busy_read_waits_as_told_then_succeeds(harness: CaldavHarness) -> None:
-    harness.add_busy("seller1", at(4, 10), at(4, 11))
-    faulty = Faulty(harness)
-
-    def throttle(request: httpx.Request, _: httpx.Response | None) -> httpx.Response | None:
-        if request.method == "REPORT":
-            return httpx.Response(503, headers={"Retry-After": "7"})
-        return None
-
-    later = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-    def too_many(request: httpx.Request, _: httpx.Response | None) -> httpx.Response | None:
-        if request.method == "REPORT":
-            return httpx.Response(429, headers={"Retry-After": later})
-        return None
-
-    faulty.transport.before += [throttle, too_many]
-    answer = faulty.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END)
-    assert not answer.errors
-    assert answer.intervals["seller1"][0].start == at(4, 10)
-    assert faulty.waits[0] == 7.0
-    assert 20.0 < faulty.waits[1] <= 30.0  # an HTTP date is turned into seconds from now
-
-
-def test_server_failing_throughout_is_an_error_entry(harness: CaldavHarness) -> None:
-    faulty = Faulty(harness)
-    failing: Hook = lambda request, _: httpx.Response(502)  # noqa: E731
-    faulty.transport.before += [failing] * 10
-    answer = faulty.connector.busy([harness.ref("seller1")], WINDOW_START, WINDOW_END)
-    assert "seller1" in answer.errors and "502" in answer.errors["seller1"]
-    assert len(faulty.waits) == 3  # max_attempts 4: three waits, growing
-    assert faulty.waits[0] < faulty.waits[2]
-
-
 # --- create -------------------------------------------------------------------------
-
-
-def test_create_whose_answer_was_lost_is_created_once(harness: CaldavHarness) -> None:
-    faulty = Faulty(harness)
-    lost: Hook = lambda request, response: (  # noqa: E731
-        httpx.ReadError("connection reset") if is_put(request) else None
-    )
-    faulty.transport.after.append(lost)
-    event = session(harness, "seller1", at(11, 9))
-    (result,) = faulty.connector.create([event])
-    # The PUT reached the server; its retry met 412 and found our very event there.
-    assert result.outcome is Outcome.CREATED
-    assert harness.count_events(event.key) == 1
-    assert [m for m, _ in faulty.transport.seen].count("PUT") == 2
-    (again,) = harness.connector.create([event])  # a later run: adopted, not recreated
-    assert again.outcome is Outcome.EXISTED and again.event_id == result.event_id
-    assert harness.count_events(event.key) == 1
 
 
 def test_create_into_missing_calendar_fails_naming_the_organiser(
@@ -333,47 +239,6 @@ def test_same_uid_under_another_name_is_adopted(harness: CaldavHarness) -> None:
 
 
 # --- update -------------------------------------------------------------------------
-
-
-def test_write_race_rereads_and_keeps_the_other_change(harness: CaldavHarness) -> None:
-    event = session(harness, "seller1", at(11, 9))
-    harness.connector.create([event])
-    faulty = Faulty(harness)
-
-    def reply_first(request: httpx.Request, _: httpx.Response | None) -> None:
-        if is_put(request) and "if-match" in request.headers:
-            # The attendee's reply lands between our read and our write.
-            harness.respond(event.key, "seller1", Response.ACCEPTED)
-            faulty.transport.before.clear()
-
-    faulty.transport.before.append(reply_first)  # type: ignore[arg-type]
-    change = EventChange(event.key, event.organizer, ChangeAction.CANCEL, comment="Ill")
-    (result,) = faulty.connector.update([change])
-    assert result.outcome is Outcome.CANCELLED
-    assert [m for m, _ in faulty.transport.seen].count("PUT") == 2  # 412, then again
-    state = next(
-        s
-        for s in harness.connector.changes(
-            harness.ref("manager"), None, WINDOW_START, WINDOW_END
-        ).events
-        if s.key == event.key
-    )
-    assert state.cancelled
-    assert state.responses["seller1@example.com"] is Response.ACCEPTED
-
-
-def test_cancel_whose_answer_was_lost_reports_cancelled(harness: CaldavHarness) -> None:
-    event = session(harness, "seller2", at(12, 14))
-    harness.connector.create([event])
-    faulty = Faulty(harness)
-    lost: Hook = lambda request, response: (  # noqa: E731
-        httpx.ReadError("reset") if is_put(request) else None
-    )
-    faulty.transport.after.append(lost)
-    change = EventChange(event.key, event.organizer, ChangeAction.CANCEL)
-    (result,) = faulty.connector.update([change])
-    assert result.outcome is Outcome.CANCELLED
-    assert harness.connector.update([change])[0].outcome is Outcome.GONE
 
 
 def test_move_of_missing_event_fails_and_cancel_is_gone(harness: CaldavHarness) -> None:
@@ -443,33 +308,6 @@ def test_event_moved_out_of_the_window_stays_followed(harness: CaldavHarness) ->
     harness.move_in_calendar(event.key, later, later + timedelta(minutes=45))
     answer = harness.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
     assert [(s.key, s.start) for s in answer.events] == [(event.key, later)]
-
-
-def test_sync_report_without_data_is_completed_with_multiget(harness: CaldavHarness) -> None:
-    event = session(harness, "seller1", at(11, 9))
-    harness.connector.create([event])
-    cursor = harness.connector.changes(
-        harness.ref("manager"), None, WINDOW_START, WINDOW_END
-    ).cursor
-    harness.respond(event.key, "seller1", Response.DECLINED)
-    faulty = Faulty(harness)
-
-    def strip_data(
-        request: httpx.Request, response: httpx.Response | None
-    ) -> httpx.Response | None:
-        if response is None or b"sync-collection" not in request.content:
-            return None
-        body = re.sub(rb"<C:calendar-data>.*?</C:calendar-data>", b"", response.content, flags=re.S)
-        body = re.sub(rb"<calendar-data[^>]*>.*?</calendar-data>", b"", body, flags=re.S)
-        assert body != response.content
-        return httpx.Response(207, content=body, headers={"Content-Type": "text/xml"})
-
-    faulty.transport.after.append(strip_data)
-    answer = faulty.connector.changes(harness.ref("manager"), cursor, WINDOW_START, WINDOW_END)
-    (state,) = answer.events
-    assert state.responses["seller1@example.com"] is Response.DECLINED
-    # One sync report, then one multiget for the data it left out.
-    assert [m for m, _ in faulty.transport.seen].count("REPORT") == 2
 
 
 def test_collection_that_is_not_a_calendar_is_an_error_not_free(harness: CaldavHarness) -> None:

@@ -8,6 +8,10 @@ request goes through Radicale's real parsing, filters, ETags and sync tokens.
 Rights are `authenticated` (any logged-in account reads and writes every calendar),
 which is how a Coachpass service account is usually set up on a Radicale server:
 one account that books for the managers and reads the sellers' busy time.
+
+`FaultyTransport` sits between a client and the real server for fault injection: the
+request still reaches Radicale, only the answer is replaced or lost on the way back,
+which is exactly what a flaky network does.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import logging
 import shutil
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import httpx
 import radicale
 from radicale import config
 
@@ -109,8 +114,6 @@ def running_radicale(folder: Path, users: dict[str, str] | None = None) -> Itera
 
 
 def _wait_until_serving(url: str) -> None:
-    import httpx
-
     with httpx.Client(trust_env=False, timeout=2.0) as client:
         for _ in range(100):
             try:
@@ -119,3 +122,42 @@ def _wait_until_serving(url: str) -> None:
             except httpx.TransportError:
                 threading.Event().wait(0.05)
     raise RuntimeError(f"Radicale did not answer at {url}")
+
+
+#: A fault: given the request (and the server's answer, after it), answer instead
+#: (a response), lose the answer (an exception), or let it pass (None). Used once.
+Hook = Callable[[httpx.Request, httpx.Response | None], httpx.Response | Exception | None]
+
+
+class FaultyTransport(httpx.BaseTransport):
+    """Forwards to the real server; `before` may answer instead of the server, `after`
+    may replace the server's answer or lose it (return an exception)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.before: list[Hook] = []
+        self.after: list[Hook] = []
+        self.seen: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path))
+        for hook in list(self.before):
+            answer = hook(request, None)
+            if answer is not None:
+                self.before.remove(hook)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        response = self.inner.handle_request(request)
+        for hook in list(self.after):
+            response.read()
+            answer = hook(request, response)
+            if answer is not None:
+                self.after.remove(hook)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
