@@ -98,7 +98,7 @@ def test_write_race_rereads_and_keeps_the_other_change(harness: CaldavHarness) -
             harness.respond(event.key, "seller1", Response.ACCEPTED)
             faulty.transport.before.clear()
 
-    faulty.transport.before.append(reply_first)  # type: ignore[arg-type]
+    faulty.transport.before.append(reply_first)
     change = EventChange(event.key, event.organizer, ChangeAction.CANCEL, comment="Ill")
     (result,) = faulty.connector.update([change])
     assert result.outcome is Outcome.CANCELLED

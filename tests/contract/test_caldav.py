@@ -19,7 +19,13 @@ import httpx
 import icalendar
 import pytest
 
-from connectors.base import BusyKind, CalendarRef, ConnectorContext, Response
+from connectors.base import (
+    BusyKind,
+    CalendarConnector,
+    CalendarRef,
+    ConnectorContext,
+    Response,
+)
 from connectors.caldav import CaldavConnector, open_connector
 from connectors.caldav_items import key_in
 from connectors.ics_events import set_partstat
@@ -60,7 +66,8 @@ class CaldavHarness:
             ConnectorContext(base_dir=tmp_path),
         )
         assert isinstance(connector, CaldavConnector)
-        self.connector = connector
+        # Typed as the protocol: the suite may only use what every connector offers.
+        self.connector: CalendarConnector = connector
 
     def make_calendar(self, path: str) -> None:
         home = path.rsplit("/", 2)[0] + "/"

@@ -71,8 +71,8 @@ class RadicaleServer:
         self._server = make_server(
             "127.0.0.1", 0, self.application, _ThreadingServer, handler_class=_QuietHandler
         )
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}/"
+        port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}/"
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="radicale", daemon=True
         )
