@@ -5,7 +5,11 @@ Options (config `connectors: caldav:`):
 - `url`: the server root or the calendar home, e.g. `https://dav.example.com/`;
 - `username`, and the password from `password_env` or `password_file` (never inline);
 - `timeout_seconds` (default 30), `max_attempts` (default 5), `concurrency` (parallel
-  busy reads, default 4), `organizer_name` (display name on the ORGANIZER line).
+  busy reads, default 4), `organizer_name` (display name on the ORGANIZER line);
+- `calendar_template`: the calendar of a person whose `calendar_id` is a bare name or
+  e-mail (no `/`), from `{id}`, `{email}` and `{user}` (the part before `@`), e.g.
+  `{user}/calendar/` (Radicale), `remote.php/dav/calendars/{user}/personal/`
+  (Nextcloud), `SOGo/dav/{email}/Calendar/personal/` (SOGo).
 
 A person's `CalendarRef.calendar_id` is the calendar collection's path relative to
 `url` (`manager/calendar/`) or an absolute URL on the same server (credentials are
@@ -91,9 +95,10 @@ class CaldavConnector:
         *,
         organizer_name: str = "",
         concurrency: int = 4,
+        calendar_template: str = "",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.server = DavServer(url, http)
+        self.server = DavServer(url, http, calendar_template)
         self.http = http
         self.organizer_name = organizer_name
         self.concurrency = max(1, concurrency)
@@ -324,6 +329,7 @@ def make_connector(
     max_attempts: int = 5,
     concurrency: int = 4,
     organizer_name: str = "",
+    calendar_template: str = "",
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] | None = None,
@@ -345,7 +351,12 @@ def make_connector(
         sleep=sleep,
     )
     return CaldavConnector(
-        url, http, organizer_name=organizer_name, concurrency=concurrency, clock=clock
+        url,
+        http,
+        organizer_name=organizer_name,
+        concurrency=concurrency,
+        calendar_template=calendar_template,
+        clock=clock,
     )
 
 
@@ -376,6 +387,7 @@ def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> Cal
             max_attempts=int(options.get("max_attempts", 5)),
             concurrency=int(options.get("concurrency", 4)),
             organizer_name=str(options.get("organizer_name", "") or ""),
+            calendar_template=str(options.get("calendar_template", "") or ""),
         )
     except (TypeError, ValueError) as exc:
         raise ConnectorUserError(

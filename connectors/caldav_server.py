@@ -26,15 +26,32 @@ from connectors.caldav_protocol import (
 
 
 class DavServer:
-    def __init__(self, url: str, http: DavHttp) -> None:
+    def __init__(self, url: str, http: DavHttp, calendar_template: str = "") -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.http = http
+        self.calendar_template = calendar_template
         self._calendars: set[str] = set()  # URLs known to be calendar collections
 
     # --- URLs -----------------------------------------------------------------------
 
+    def calendar_path(self, ref: CalendarRef) -> str:
+        """`calendar_id` as given; a bare name or e-mail (no `/`: what the settings put
+        there when a person names no calendar) goes through `calendar_template`."""
+        if "/" in ref.calendar_id or not self.calendar_template:
+            return ref.calendar_id
+        email = ref.email.strip()
+        try:
+            return self.calendar_template.format(
+                id=ref.calendar_id, email=email, user=email.partition("@")[0]
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            raise BadCalendarRef(
+                f"calendar_template {self.calendar_template!r} cannot be filled in: {exc!r} "
+                "(use {id}, {email} or {user})"
+            ) from None
+
     def calendar_url(self, ref: CalendarRef) -> str:
-        url = collection_url(self.url, ref.calendar_id)
+        url = collection_url(self.url, self.calendar_path(ref))
         if not same_origin(url, self.url):
             raise BadCalendarRef(
                 f"calendar_id {ref.calendar_id!r} is not on the CalDAV server "

@@ -320,3 +320,23 @@ def test_collection_that_is_not_a_calendar_is_an_error_not_free(harness: CaldavH
     assert answer.intervals["seller2"] == ()  # an empty calendar is still an answer
     with pytest.raises(ConnectorUserError, match=re.escape("seller1@example.com")):
         harness.connector.changes(home, None, WINDOW_START, WINDOW_END)
+
+
+def test_calendar_template_for_people_without_a_calendar_path(harness: CaldavHarness) -> None:
+    harness.add_busy("seller1", at(4, 10), at(4, 11))
+    by_email = CalendarRef("seller1", "seller1@example.com", "seller1@example.com")
+    templated = make_connector(
+        harness.server.url,
+        SERVICE_USER,
+        USERS[SERVICE_USER],
+        calendar_template=f"{harness.prefix}-{{user}}/calendar/",
+    )
+    answer = templated.busy([by_email], WINDOW_START, WINDOW_END)
+    assert [(b.start, b.end) for b in answer.intervals["seller1"]] == [(at(4, 10), at(4, 11))]
+    broken = make_connector(
+        harness.server.url, SERVICE_USER, USERS[SERVICE_USER], calendar_template="{nope}/"
+    )
+    answer = broken.busy([by_email], WINDOW_START, WINDOW_END)
+    assert "calendar_template" in answer.errors["seller1"]
+    templated.close()
+    broken.close()
