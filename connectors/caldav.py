@@ -164,8 +164,10 @@ class CaldavConnector:
         try:
             if answer.status == 412:
                 found = self.server.fetch(url, event.key)
-                if found is None:
-                    return self._failed(event.key, f"{url} exists but is not session {event.key}")
+                if found is None:  # something else sits there, or it was deleted meanwhile
+                    return self._failed(
+                        event.key, f"{url} does not hold session {event.key}; try again", True
+                    )
                 mine = answer.lost_attempts > 0 and same_stamp(found.vevent, vevent)
                 outcome = Outcome.CREATED if mine else Outcome.EXISTED
                 return Result(event.key, outcome, found.path, event.video_url)
@@ -201,7 +203,12 @@ class CaldavConnector:
             try:
                 results[change.key] = self._apply(change)
             except CalendarMissing as exc:
-                results[change.key] = self._missing(change, str(exc))
+                # Not "gone": the calendar itself is wrong, so nothing is known of the event.
+                results[change.key] = self._failed(
+                    change.key,
+                    f"calendar of {_who(change.organizer)}: {exc} "
+                    "(check calendar_id and the account's rights)",
+                )
             except DavFailed as exc:
                 who = _who(change.organizer)
                 results[change.key] = self._failed(

@@ -340,3 +340,11 @@ def test_calendar_template_for_people_without_a_calendar_path(harness: CaldavHar
     assert "calendar_template" in answer.errors["seller1"]
     templated.close()
     broken.close()
+
+
+def test_update_in_a_missing_calendar_fails_rather_than_gone(harness: CaldavHarness) -> None:
+    nowhere = CalendarRef("manager", "manager@example.com", f"{harness.prefix}-gone/cal/")
+    cancel = EventChange("cp" + uuid.uuid4().hex, nowhere, ChangeAction.CANCEL)
+    (result,) = harness.connector.update([cancel])
+    assert result.outcome is Outcome.FAILED
+    assert result.error and f"{harness.prefix}-gone/cal/" in result.error
