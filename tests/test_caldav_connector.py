@@ -18,6 +18,7 @@ import pytest
 
 from connectors import open_connector as open_by_name
 from connectors.base import (
+    Attendee,
     AuthError,
     BusyKind,
     CalendarRef,
@@ -25,6 +26,7 @@ from connectors.base import (
     ConnectorContext,
     ConnectorUserError,
     EventChange,
+    NewEvent,
     Outcome,
     SecretError,
 )
@@ -348,3 +350,35 @@ def test_update_in_a_missing_calendar_fails_rather_than_gone(harness: CaldavHarn
     (result,) = harness.connector.update([cancel])
     assert result.outcome is Outcome.FAILED
     assert result.error and f"{harness.prefix}-gone/cal/" in result.error
+
+
+def test_calendar_the_account_may_not_read_is_an_error_entry(tmp_path: Path) -> None:
+    """With `owner_only` rights, alice may not read coachpass's calendars: 403."""
+    with running_radicale(tmp_path, rights="owner_only") as server:
+        owner = httpx.Client(
+            base_url=server.url, auth=(SERVICE_USER, USERS[SERVICE_USER]), trust_env=False
+        )
+        owner.request("MKCOL", f"/{SERVICE_USER}/")  # Radicale may have made it at login
+        assert owner.request("MKCALENDAR", f"/{SERVICE_USER}/cal/").status_code == 201
+        owner.close()
+        alice = make_connector(server.url, "alice", USERS["alice"])
+        ref = CalendarRef("seller1", "seller1@example.com", f"{SERVICE_USER}/cal/")
+        answer = alice.busy([ref], WINDOW_START, WINDOW_END)
+        assert "seller1" not in answer.intervals
+        assert "403" in answer.errors["seller1"] and "rights" in answer.errors["seller1"]
+        (result,) = alice.create([session_for(ref)])
+        assert result.outcome is Outcome.FAILED and result.error and "403" in result.error
+        alice.close()
+
+
+def session_for(organizer: CalendarRef) -> NewEvent:
+    start = at(11, 9)
+    return NewEvent(
+        key="cp" + uuid.uuid4().hex,
+        organizer=organizer,
+        attendees=(Attendee("seller2@example.com"),),
+        start=start,
+        end=start + timedelta(minutes=45),
+        summary="Coaching",
+        description_text="Agenda",
+    )

@@ -5,9 +5,10 @@ start-up per test, and the port comes from the kernel: no free-port race), with
 htpasswd authentication and storage in a temporary folder. Nothing is faked: every
 request goes through Radicale's real parsing, filters, ETags and sync tokens.
 
-Rights are `authenticated` (any logged-in account reads and writes every calendar),
-which is how a Coachpass service account is usually set up on a Radicale server:
-one account that books for the managers and reads the sellers' busy time.
+Rights are `authenticated` by default (any logged-in account reads and writes every
+calendar), which is how a Coachpass service account is usually set up on a Radicale
+server: one account that books for the managers and reads the sellers' busy time.
+`owner_only` shows what an account without those rights meets (403).
 
 `FaultyTransport` sits between a client and the real server for fault injection: the
 request still reaches Radicale, only the answer is replaced or lost on the way back,
@@ -47,7 +48,9 @@ class _QuietHandler(WSGIRequestHandler):
 class RadicaleServer:
     """One running server. `url` ends with `/`; `storage` is the collection root."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, users: dict[str, str] | None = None, rights: str = "authenticated"
+    ) -> None:
         self.folder = folder
         self.users = dict(users or USERS)
         htpasswd = folder / "htpasswd"
@@ -61,7 +64,7 @@ class RadicaleServer:
                     "htpasswd_encryption": "plain",
                     "delay": "0",  # Radicale slows failed logins down; tests need no wait
                 },
-                "rights": {"type": "authenticated"},
+                "rights": {"type": rights},
                 "storage": {"filesystem_folder": str(folder / "collections")},
                 "logging": {"level": "warning", "mask_passwords": "True"},
             },
@@ -100,11 +103,13 @@ class RadicaleServer:
 
 
 @contextmanager
-def running_radicale(folder: Path, users: dict[str, str] | None = None) -> Iterator[RadicaleServer]:
+def running_radicale(
+    folder: Path, users: dict[str, str] | None = None, rights: str = "authenticated"
+) -> Iterator[RadicaleServer]:
     """Start a server in `folder`, answer only once it serves, stop it afterwards."""
     # Radicale logs failed logins as warnings; keep them, but not its INFO chatter.
     logging.getLogger("radicale").setLevel(logging.WARNING)
-    server = RadicaleServer(folder, users)
+    server = RadicaleServer(folder, users, rights)
     server.start()
     try:
         _wait_until_serving(server.url)
