@@ -152,13 +152,17 @@ TEAMS = [
 ]
 
 
-def _people(rng: random.Random) -> list[tuple[str, str, DemoPerson, list[DemoPerson]]]:
+def _people(
+    rng: random.Random, copies: int = 1
+) -> list[tuple[str, str, DemoPerson, list[DemoPerson]]]:
     used: set[str] = set()
 
     def person(place: tuple[str, str, str | None]) -> DemoPerson:
-        while True:
+        for attempt in range(10_000):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             pid = f"{first}.{last}".lower().replace("ö", "o").replace("ü", "u")
+            if attempt > 20:  # large organisations run out of name pairs
+                pid = f"{pid}{attempt}"
             if pid not in used:
                 used.add(pid)
                 break
@@ -168,10 +172,12 @@ def _people(rng: random.Random) -> list[tuple[str, str, DemoPerson, list[DemoPer
         )
 
     teams = []
-    for team_id, name, mgr_place, seller_places in TEAMS:
-        manager = person(mgr_place)
-        sellers = [person(p) for p in seller_places]
-        teams.append((team_id, name, manager, sellers))
+    for copy in range(copies):
+        for team_id, name, mgr_place, seller_places in TEAMS:
+            manager = person(mgr_place)
+            sellers = [person(p) for p in seller_places]
+            suffix = f"-{copy + 1}" if copies > 1 else ""
+            teams.append((team_id + suffix, name + suffix, manager, sellers))
     return teams
 
 
@@ -283,11 +289,11 @@ def _calendar(
     return cal
 
 
-def generate(folder: Path, month: Month, seed: int = 7) -> Path:
+def generate(folder: Path, month: Month, seed: int = 7, copies: int = 1) -> Path:
     """Write `coachpass.yaml` and `calendars/<id>.ics` into `folder`; return the config."""
     rng = random.Random(seed)
     random.seed(seed)  # event UIDs
-    teams = _people(rng)
+    teams = _people(rng, copies)
     cal_dir = folder / "calendars"
     cal_dir.mkdir(parents=True, exist_ok=True)
     (folder / "outbox").mkdir(exist_ok=True)

@@ -1,0 +1,124 @@
+"""One coaching month through the whole pipeline, at growing organisation sizes.
+
+Generates organisations like the demo's (teams of 12–15 sellers with realistic ICS
+calendars) with `--copies` × 3 teams, then times each stage on the local connector
+and the SQLite store: booking (busy read, planning, intents, events, invitations), a
+second booking (idempotent: nothing created), a reconcile with no changes, one after
+the month ended (everything settles), and building the KPI report. Prints figures
+and per-seller costs; never asserts a time (machines here are shared and noisy).
+
+    .venv/bin/python benchmarks/month.py                 # 1, 3, 10 copies (3–30 teams)
+    .venv/bin/python benchmarks/month.py --copies 1 3    # choose the sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scheduler.booking import book_month
+from scheduler.demo_data import generate
+from scheduler.jobs import build_month_report
+from scheduler.model import Month
+from scheduler.reconcile import reconcile
+from scheduler.runtime import Runtime
+from scheduler.settings import load_settings
+
+MONTH = Month(2031, 3)
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def run(copies: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _, t_gen = timed(lambda: generate(folder, MONTH, seed=11, copies=copies))
+        rt = Runtime.open(load_settings(folder / "coachpass.yaml"))
+        try:
+            sellers = sum(len(t.sellers) for t in rt.org.teams)
+            t0 = datetime.combine(MONTH.first_day - timedelta(days=10), dtime(7), UTC)
+            first, t_book = timed(lambda: book_month(rt, MONTH, t0))
+            again, t_again = timed(lambda: book_month(rt, MONTH, t0 + timedelta(hours=1)))
+            _, t_rec0 = timed(lambda: reconcile(rt, t0 + timedelta(hours=2)))
+            _, t_rec1 = timed(lambda: reconcile(rt, t0 + timedelta(hours=3)))
+            end = datetime.combine(MONTH.last_day + timedelta(days=1), dtime(6), UTC)
+            settled, t_end = timed(lambda: reconcile(rt, end))
+            _, t_rep = timed(lambda: build_month_report(rt, MONTH, end, ["x@example.com"]))
+        finally:
+            rt.close()
+        assert again.created == 0, "second booking must create nothing"
+        return {
+            "teams": len(rt.org.teams),
+            "sellers": sellers,
+            "booked": first.created,
+            "unbookable": len(first.unbookable),
+            "generate_s": t_gen,
+            "book_s": t_book,
+            "book_again_s": t_again,
+            "reconcile_first_s": t_rec0,
+            "reconcile_quiet_s": t_rec1,
+            "reconcile_settle_s": t_end,
+            "settled": len(settled.transitions),
+            "report_s": t_rep,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 3, 10])
+    args = parser.parse_args()
+    cols = [
+        "teams",
+        "sellers",
+        "booked",
+        "unbookable",
+        "book_s",
+        "book_again_s",
+        "reconcile_first_s",
+        "reconcile_quiet_s",
+        "reconcile_settle_s",
+        "report_s",
+    ]
+    print("  ".join(f"{c:>18}" for c in cols))
+    rows = []
+    for copies in args.copies:
+        row = run(copies)
+        rows.append(row)
+        print(
+            "  ".join(
+                f"{row[c]:>18.2f}" if isinstance(row[c], float) else f"{row[c]:>18}" for c in cols
+            ),
+            flush=True,
+        )
+    print("\nper seller (ms): book, book again, quiet reconcile")
+    for row in rows:
+        n = row["sellers"]
+        print(
+            f"  {n:>5} sellers: {1000 * row['book_s'] / n:7.1f}  "
+            f"{1000 * row['book_again_s'] / n:7.1f}  {1000 * row['reconcile_quiet_s'] / n:7.1f}"
+        )
+    if len(rows) > 1:
+        a, b = rows[0], rows[-1]
+        growth = (b["book_s"] / a["book_s"]) / (b["sellers"] / a["sellers"])
+        print(
+            f"booking time grows {growth:.2f}x as fast as the organisation "
+            f"({a['sellers']} -> {b['sellers']} sellers; 1.00 = linear)"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {peak:.0f} MiB (planner pool workers not counted)")
+
+
+if __name__ == "__main__":
+    main()
