@@ -228,7 +228,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         [sara("connector: gmail")],
         [
             "coachpass.yaml:16: teams[0].sellers[1].connector: unknown connector 'gmail': "
-            "use one of google, local, outlook"
+            "use one of caldav, google, local, outlook"
         ],
     ),
     (
