@@ -3,6 +3,7 @@ reconciling the same month at once: every seller once, no event twice, no overla
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_concurrent_booking_books_each_seller_once(store_url: str, tmp_path: Pat
         cal = tmp_path / "calendars" / "boss.ics"
         assert all(count_tagged(cal, s.key) == 1 for s in sessions)
         spans = sorted((s.start, s.end) for s in sessions if s.start and s.end)
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, "the manager's sessions never overlap"
 
         # Two reconciles at once: each change is recorded once.
