@@ -130,7 +130,7 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
 
     for seller, idx in by_seller.items():
         slots = av.sellers[seller]
-        model.add(sum(x[i] for i in idx) <= slots.need)
+        model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= slots.need)
         if slots.need > 1:
             per_day: dict[int, list[int]] = {}
             for i in idx:
@@ -140,7 +140,7 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
     for day, idx in by_day.items():
         cap = policy.max_sessions_per_manager_day - fixed_day.get(day, 0)
         if cap < len(idx):
-            model.add(sum(x[i] for i in idx) <= cap)
+            model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= cap)
         if len(idx) > 1:
             model.add_no_overlap(
                 model.new_optional_fixed_size_interval_var(cands[i].start, gap, x[i], f"iv{i}")
@@ -157,22 +157,26 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
     for week, idx in by_week.items():
         most = min(len(idx), week_cap[week], need)
         if week_cap[week] < len(idx):
-            model.add(sum(x[i] for i in idx) <= week_cap[week])
+            model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= week_cap[week])
         f = fixed_count.get(week, 0)
         steps = [model.new_bool_var(f"w{week}k{k}") for k in range(most)]
-        model.add(sum(steps) == sum(x[i] for i in idx))
+        model.add(cp_model.LinearExpr.sum(steps) == cp_model.LinearExpr.sum([x[i] for i in idx]))
         for k, step in enumerate(steps):
             spread_terms.append((step, 2 * (f + k + 1) - 1))
     max_spread = (fixed_sessions + need) ** 2
     w_count = w_spread * (max_spread + 1)
     model.minimize(
-        sum((c.cost - w_count) * x[i] for i, c in enumerate(cands))
-        + sum(w_spread * coef * var for var, coef in spread_terms)
+        cp_model.LinearExpr.weighted_sum(
+            [*x, *(var for var, _ in spread_terms)],
+            [*(c.cost - w_count for c in cands), *(w_spread * coef for _, coef in spread_terms)],
+        )
     )
+    # Greedy first-fit as the starting solution: feasible, usually near the optimum.
     hint = greedy_starts(av)
     chosen_hint = {(index, s) for index, sl in enumerate(av.sellers) for s in hint[sl.seller.id]}
     for i, c in enumerate(cands):
-        model.add_hint(x[i], (c.seller, c.start) in chosen_hint)
+        if (c.seller, c.start) in chosen_hint:
+            model.add_hint(x[i], True)
 
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
