@@ -199,12 +199,15 @@ def _person_time(
     tz = zone(person.timezone, f"person {person.id}")
     hours = working_hours(person, policy)
     hol = holiday_dates(person, sorted({d.year for d in days}))
+    working_days = [d for d in days if d.weekday() in hours.weekdays]
+    work = working_intervals(person, tz, hours, working_days, frozenset())
+    skip = hol | policy.blackout_dates
     return _PersonTime(
         person=person,
         tz=tz,
         hours=hours,
-        work=working_intervals(person, tz, hours, days, frozenset()),
-        present=working_intervals(person, tz, hours, days, hol | policy.blackout_dates),
+        work=work,
+        present=[w for w, d in zip(work, working_days, strict=True) if d not in skip],
         oof=blocked_intervals(busy, 0, oof=True),
         busy=blocked_intervals(busy, policy.buffer_minutes, oof=False),
         holidays=hol,
