@@ -275,3 +275,11 @@ def test_sessions_back_to_back_with_the_buffer() -> None:
     policy = Policy(earliest_day=2, latest_day=2, session_minutes=30)
     plan = solved(problem(sellers(2), policy, busy=busy))
     assert sorted(p.start for p in plan.proposals) == [at(2, 10, 15), at(2, 11)]
+
+
+def test_seller_not_in_the_team_is_reported_not_planned() -> None:
+    p = problem(sellers(1))
+    p = TeamProblem(p.team, p.policy, p.month, p.now, p.busy, ("s0", "ghost"))
+    plan = solved(p)
+    assert [x.seller_id for x in plan.proposals] == ["s0"]
+    assert "not a seller of team team" in reason_of(plan, "ghost")
