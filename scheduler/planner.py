@@ -303,7 +303,9 @@ def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> l
 
     Where the OS can fork, children read the problems from the parent's memory
     (copy-on-write) instead of having them pickled: busy lists are the bulk of the
-    input and pickling them cost more than solving loose teams.
+    input and pickling them cost more than solving loose teams. The children run
+    only this pure code (no logging, no I/O), so locks held by other threads of a
+    forking service cannot deadlock them.
     """
     global _SHARED
     count = workers or os.cpu_count() or 1

@@ -283,3 +283,22 @@ def test_seller_not_in_the_team_is_reported_not_planned() -> None:
     plan = solved(p)
     assert [x.seller_id for x in plan.proposals] == ["s0"]
     assert "not a seller of team team" in reason_of(plan, "ghost")
+
+
+def test_time_limit_gives_a_valid_plan_that_says_it_is_not_proven() -> None:
+    base = _busy_team(5)
+    p = TeamProblem(
+        base.team,
+        Policy(solver_time_limit_seconds=1e-6),
+        base.month,
+        base.now,
+        base.busy,
+        base.to_book,
+    )
+    plan = plan_team(p)
+    assert plan_problems(p, plan) == []
+    assert not plan.optimal  # nothing can be proven in a microsecond
+    assert plan.upper_bound is not None and plan.upper_bound >= len(plan.proposals)
+    assert {x.seller_id for x in plan.proposals} | {u.seller_id for u in plan.unbookable} == set(
+        p.to_book
+    )
