@@ -21,7 +21,6 @@ from scheduler.model import Month, Person, Policy, Team, WorkingHours
 from scheduler.planning import TeamProblem
 from tests.planning_checker import grid_slots, slot_problems
 
-UTC = UTC
 STHLM = ZoneInfo("Europe/Stockholm")
 NY = ZoneInfo("America/New_York")
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from connectors.base import Busy, BusyKind
@@ -11,7 +15,6 @@ from scheduler.planner import fingerprint, greedy_plan, plan_team, plan_teams
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from tests.planning_checker import plan_problems
 
-UTC = UTC
 STHLM = ZoneInfo("Europe/Stockholm")
 JUNE = Month(2026, 6)  # 1 June 2026 is a Monday; 19 June is Midsummer Eve
 
@@ -302,3 +305,25 @@ def test_time_limit_gives_a_valid_plan_that_says_it_is_not_proven() -> None:
     assert {x.seller_id for x in plan.proposals} | {u.seller_id for u in plan.unbookable} == set(
         p.to_book
     )
+
+
+def test_same_plan_under_different_hash_seeds() -> None:
+    # Set and dict orders change with PYTHONHASHSEED; the plan must not.
+    code = (
+        "from tests.test_planner import _busy_team;"
+        "from scheduler.planner import plan_team;"
+        "print(repr(plan_team(_busy_team(3))))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1 and "Proposal(" in outputs.pop()
