@@ -84,8 +84,9 @@ def _candidates(av: TeamAvailability) -> tuple[list[_Candidate], int, int]:
         seller = slots.seller
         prefs = has_prefs or seller.preferred_hours is not None
         prev = seller.id in av.problem.previous
+        mine = useful[index]
         for start in slots.starts:
-            if start not in useful:
+            if start not in mine:
                 continue
             day = av.day_of(start)
             week = weeks[day]

@@ -9,6 +9,7 @@ Swedish Christmas holidays, so brute force stays small.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from unittest.mock import patch
@@ -196,9 +197,88 @@ def test_leaving_out_dominated_slots_keeps_the_optimum(
     }
     problem = replace(problem, previous=previous)
     reduced = plan_team(problem)
-    with patch(
-        "scheduler.planner.stops", lambda av, scorer: {t for s in av.sellers for t in s.starts}
-    ):
+    with patch("scheduler.planner.stops", lambda av, scorer: [set(s.starts) for s in av.sellers]):
         full = plan_team(problem)
     assert reduced.optimal and full.optimal
+    assert score(problem, reduced) == score(problem, full)
+
+
+def _dense_problem(seed: int) -> TeamProblem:
+    """A bigger, busier team than `problems()` (3-7 sellers, up to ten days, 15-minute
+    grid, preferences and previous sessions), where leaving slots out could bite."""
+    rng = random.Random(seed)
+
+    def member(pid: str) -> Person:
+        tz, country = rng.choice(ZONES)
+        start = rng.randint(7, 10)
+        hours = WorkingHours(time(start), time(start + rng.randint(5, 9)))
+        preferred = rng.choice([None, (time(start + 1), time(start + 3))])
+        return Person(
+            pid,
+            pid,
+            f"{pid}@x",
+            tz,
+            country,
+            "local",
+            pid,
+            working_hours=hours,
+            preferred_hours=preferred,
+        )
+
+    manager = member("m")
+    sellers = tuple(member(f"s{i}") for i in range(rng.randint(3, 7)))
+    month = Month(2026, rng.choice([3, 6, 10]))
+    first = rng.randint(1, 20)
+    policy = Policy(
+        session_minutes=rng.choice([30, 45, 60]),
+        buffer_minutes=rng.choice([0, 5, 10, 15]),
+        earliest_day=first,
+        latest_day=first + rng.randint(2, 9),
+        lead_time_hours=0,
+        max_sessions_per_manager_day=rng.randint(1, 4),
+        max_minutes_per_manager_week=rng.choice([90, 120, 240, 600]),
+        slot_step_minutes=rng.choice([15, 30]),
+        preferred_hours=rng.choice([None, (time(9), time(12))]),
+        preferred_weekdays=rng.choice([frozenset(), frozenset({1, 2})]),
+    )
+    kinds = [BusyKind.BUSY] * 4 + [BusyKind.TENTATIVE, BusyKind.OOF]
+    busy: dict[str, tuple[Busy, ...]] = {}
+    for p in (manager, *sellers):
+        tz = ZoneInfo(p.timezone)
+        blocks = []
+        for day in range(first, min(first + 10, 28) + 1):
+            for _ in range(rng.randint(0, 5)):
+                at = time(rng.randint(7, 17), rng.choice([0, 15, 30, 45]))
+                start = datetime.combine(date(month.year, month.month, day), at, tz)
+                length = timedelta(minutes=rng.choice([15, 30, 45, 60, 90, 120]))
+                blocks.append(Busy(start, start + length, rng.choice(kinds)))
+        busy[p.id] = tuple(blocks)
+    mtz = ZoneInfo(manager.timezone)
+    previous = {
+        s.id: datetime(
+            2026, 1, rng.randint(5, 9), rng.randint(8, 15), rng.choice([0, 15, 30, 45]), tzinfo=mtz
+        )
+        for s in sellers
+        if rng.random() < 0.7
+    }
+    return TeamProblem(
+        Team("t", "T", manager, sellers),
+        policy,
+        month,
+        datetime(month.year, month.month, 1, tzinfo=UTC) - timedelta(days=3),
+        busy,
+        tuple(s.id for s in sellers),
+        previous=previous,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_dominance_on_busier_teams(seed: int) -> None:
+    problem = _dense_problem(seed)
+    reduced = plan_team(problem)
+    with patch("scheduler.planner.stops", lambda av, scorer: [set(s.starts) for s in av.sellers]):
+        full = plan_team(problem)
+    assert reduced.optimal and full.optimal
+    assert plan_problems(problem, reduced) == []
     assert score(problem, reduced) == score(problem, full)
