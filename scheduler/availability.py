@@ -146,15 +146,13 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def working_intervals(
-    person: Person, tz: ZoneInfo, hours: WorkingHours, days: list[date], skip: frozenset[date]
-) -> list[Interval]:
-    """The person's working hours on `days` (their local dates), minus dates in `skip`."""
-    return [
-        (_local_minute(tz, d, hours.start), _local_minute(tz, d, hours.end))
-        for d in days
-        if d.weekday() in hours.weekdays and d not in skip
-    ]
+@lru_cache(maxsize=1024)
+def _working_minutes(
+    tz_name: str, hours: WorkingHours, days: tuple[date, ...]
+) -> tuple[Interval, ...]:
+    # Most people of a team share a zone and the policy's hours: convert once.
+    tz = ZoneInfo(tz_name)
+    return tuple((_local_minute(tz, d, hours.start), _local_minute(tz, d, hours.end)) for d in days)
 
 
 def blocked_intervals(
@@ -200,7 +198,7 @@ def _person_time(
     hours = working_hours(person, policy)
     hol = holiday_dates(person, sorted({d.year for d in days}))
     working_days = [d for d in days if d.weekday() in hours.weekdays]
-    work = working_intervals(person, tz, hours, working_days, frozenset())
+    work = list(_working_minutes(person.timezone, hours, tuple(working_days)))
     skip = hol | policy.blackout_dates
     return _PersonTime(
         person=person,

@@ -313,7 +313,8 @@ def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> l
     count = min(count, len(problems))
     if count <= 1:
         return [plan_team(p) for p in problems]
-    chunk = max(1, len(problems) // (count * 8))
+    # Small chunks: a slow team at the end of a big chunk would leave a core idle.
+    chunk = max(1, min(8, len(problems) // (count * 16)))
     if "fork" in multiprocessing.get_all_start_methods():
         _SHARED = problems
         try:
