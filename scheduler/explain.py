@@ -19,6 +19,10 @@ def _weekdays(days: Iterable[int]) -> str:
     return ", ".join(_DAY_NAMES[d] for d in sorted(days))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _place(tz_name: str) -> str:
     """`Europe/Stockholm` -> `Stockholm`: how people name a zone in a sentence."""
     return tz_name.rsplit("/", 1)[-1].replace("_", " ")
@@ -66,9 +70,10 @@ def reason(diagnosis: Diagnosis, seller: Person, availability: TeamAvailability)
     if block is Block.ABSENT:
         return (
             f"on holiday or out of office every day with common time: {pair} overlap "
-            f"{diagnosis.detail} {place} time on {diagnosis.days} allowed days; "
-            f"{diagnosis.holidays} are public holidays and {diagnosis.out_of_office} "
-            "out-of-office days: book next month or shorten the absence"
+            f"{diagnosis.detail} {place} time on {_count(diagnosis.days, 'allowed day')}: "
+            f"{_count(diagnosis.holidays, 'public holiday')}, "
+            f"{_count(diagnosis.out_of_office, 'day')} out of office: "
+            "book next month or shorten the absence"
         )
     if block is Block.BUSY:
         return (

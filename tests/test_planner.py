@@ -103,6 +103,8 @@ def test_out_of_office_every_common_day() -> None:
     assert reason_of(plan, "s0").startswith(
         "on holiday or out of office every day with common time"
     )
+    # Weekdays 1-28 June 2026: 20, of which Midsummer Eve (19th) is a holiday.
+    assert "on 20 allowed days: 1 public holiday, 19 days out of office" in reason_of(plan, "s0")
 
 
 def test_all_common_time_busy_names_zones_and_overlap() -> None:
