@@ -109,3 +109,32 @@ def test_booked_slots_respect_each_other_and_working_hours(rt: Runtime) -> None:
             <= datetime(2000, 1, 1, 17, 0).time()
         )
         assert r.start >= NOW
+
+
+def test_next_months_agenda_carries_the_followups(rt: Runtime) -> None:
+    import icalendar
+
+    from scheduler.reconcile import reconcile
+    from scheduler.session_actions import mark_session
+
+    book_month(rt, MONTH, NOW)
+    reconcile(rt, datetime(2031, 4, 1, 6, 0, tzinfo=UTC))
+    mark_session(
+        rt,
+        "s2",
+        SessionState.HELD,
+        now=datetime(2031, 4, 1, 7, 0, tzinfo=UTC),
+        month=MONTH,
+        followups="Call the CFO of Nordbank before the 10th",
+    )
+    april = Month(2031, 4)
+    book_month(rt, april, datetime(2031, 4, 1, 8, 0, tzinfo=UTC))
+    key = next(r.key for r in rt.store.sessions(month=april) if r.seller_id == "s2")
+    cal = icalendar.Calendar.from_ical(
+        (rt.settings.base_dir / "calendars" / "boss.ics").read_bytes()
+    )
+    event = next(ev for ev in cal.walk("VEVENT") if str(ev.get("X-COACHPASS-SESSION")) == key)
+    assert "Call the CFO of Nordbank" in str(event["DESCRIPTION"])
+    other = next(r.key for r in rt.store.sessions(month=april) if r.seller_id == "s3")
+    event3 = next(ev for ev in cal.walk("VEVENT") if str(ev.get("X-COACHPASS-SESSION")) == other)
+    assert "Nordbank" not in str(event3["DESCRIPTION"])
