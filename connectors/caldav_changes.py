@@ -18,11 +18,7 @@ cancellation, replies; `ics_events.state_digest`). So:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
@@ -41,6 +37,7 @@ from connectors.caldav_protocol import (
     sync_collection,
     sync_token_propfind,
 )
+from connectors.cursor_codec import pack, unpack
 
 _PREFIX = "cdv1."
 #: Resources we create are named `<key>.ics`, keys being `cp` + 32 hex digits
@@ -69,21 +66,18 @@ def encode(cursor: CaldavCursor) -> str:
         "t": cursor.token,
         "k": {href: list(entry) for href, entry in sorted(cursor.known.items())},
     }
-    raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode("utf-8"), 9)
-    return _PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return pack(_PREFIX, payload)
 
 
 def decode(text: str | None) -> CaldavCursor | None:
     """The cursor, or None for anything that is not one of ours."""
-    if not text or not text.startswith(_PREFIX):
+    payload = unpack(_PREFIX, text)
+    if payload is None:
         return None
-    body = text[len(_PREFIX) :]
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        payload = json.loads(raw.decode("utf-8"))
         known = {str(h): (str(e[0]), str(e[1])) for h, e in dict(payload["k"]).items()}
         return CaldavCursor(str(payload["c"]), str(payload["t"]), known)
-    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError):
         return None
 
 

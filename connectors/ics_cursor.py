@@ -15,12 +15,10 @@ treated the same way: a full read, never an error.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from connectors.cursor_codec import pack, unpack
 
 _PREFIX = "ics1."
 
@@ -34,23 +32,20 @@ class IcsCursor:
 
 def encode(cursor: IcsCursor) -> str:
     payload = {"c": cursor.calendar, "g": cursor.epoch, "e": dict(sorted(cursor.digests.items()))}
-    raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode("utf-8"), 9)
-    return _PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return pack(_PREFIX, payload)
 
 
 def decode(text: str | None) -> IcsCursor | None:
     """The cursor, or None for anything that is not one of ours."""
-    if not text or not text.startswith(_PREFIX):
+    payload = unpack(_PREFIX, text)
+    if payload is None:
         return None
-    body = text[len(_PREFIX) :]
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        payload = json.loads(raw.decode("utf-8"))
         digests = payload["e"]
         if not isinstance(digests, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in digests.items()
         ):
             return None
         return IcsCursor(str(payload["c"]), str(payload["g"]), digests)
-    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (KeyError, TypeError):
         return None
