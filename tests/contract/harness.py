@@ -14,8 +14,11 @@ seller2 America/New_York, seller3 Europe/London.
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Protocol
+
+import icalendar
 
 from connectors.base import BusyKind, CalendarConnector, CalendarRef, Response
 
@@ -66,3 +69,19 @@ class Harness(Protocol):
     def expire_cursor(self) -> None:
         """Make every sync cursor handed out so far invalid (Google 410, Graph 410)."""
         ...
+
+
+def busy_vevent(start: datetime, end: datetime, kind: BusyKind, summary: str) -> icalendar.Event:
+    """An unrelated meeting as a calendar client writes it, for iCalendar back ends:
+    out of office the way Outlook exports it, tentative as STATUS:TENTATIVE."""
+    vevent = icalendar.Event()
+    vevent.add("UID", f"{uuid.uuid4()}@client.example.com")
+    vevent.add("DTSTAMP", datetime.now(UTC))
+    vevent.add("DTSTART", start)
+    vevent.add("DTEND", end)
+    vevent.add("SUMMARY", summary)
+    if kind is BusyKind.OOF:
+        vevent.add("X-MICROSOFT-CDO-BUSYSTATUS", "OOF")
+    elif kind is BusyKind.TENTATIVE:
+        vevent.add("STATUS", "TENTATIVE")
+    return vevent

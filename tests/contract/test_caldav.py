@@ -29,7 +29,7 @@ from connectors.base import (
 from connectors.caldav import CaldavConnector, open_connector
 from connectors.caldav_items import key_in
 from connectors.ics_events import set_partstat
-from tests.contract.harness import PEOPLE
+from tests.contract.harness import PEOPLE, busy_vevent
 from tests.contract.suite import ConnectorContract
 from tests.fakes.radicale_server import USERS, RadicaleServer, running_radicale
 
@@ -104,16 +104,7 @@ class CaldavHarness:
         kind: BusyKind = BusyKind.BUSY,
         summary: str = "Meeting",
     ) -> None:
-        vevent = icalendar.Event()
-        vevent.add("UID", f"{uuid.uuid4()}@client.example.com")
-        vevent.add("DTSTAMP", datetime.now(UTC))
-        vevent.add("DTSTART", start)
-        vevent.add("DTEND", end)
-        vevent.add("SUMMARY", summary)
-        if kind is BusyKind.OOF:
-            vevent.add("X-MICROSOFT-CDO-BUSYSTATUS", "OOF")
-        elif kind is BusyKind.TENTATIVE:
-            vevent.add("STATUS", "TENTATIVE")
+        vevent = busy_vevent(start, end, kind, summary)
         self.put_event(person_id, vevent)
 
     def items(self, person_id: str) -> list[tuple[str, str, icalendar.Calendar]]:

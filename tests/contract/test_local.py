@@ -9,7 +9,7 @@ each file stays as it was.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import icalendar
@@ -28,7 +28,7 @@ from connectors.ics_files import (
     write_text,
 )
 from connectors.local import LocalConnector, open_connector
-from tests.contract.harness import PEOPLE
+from tests.contract.harness import PEOPLE, busy_vevent
 from tests.contract.suite import ConnectorContract
 
 _PARTSTAT = {
@@ -71,16 +71,7 @@ class LocalHarness:
         kind: BusyKind = BusyKind.BUSY,
         summary: str = "Meeting",
     ) -> None:
-        vevent = icalendar.Event()
-        vevent.add("UID", f"{uuid.uuid4()}@client.example.com")
-        vevent.add("DTSTAMP", datetime.now(UTC))
-        vevent.add("DTSTART", start)
-        vevent.add("DTEND", end)
-        vevent.add("SUMMARY", summary)
-        if kind is BusyKind.OOF:
-            vevent.add("X-MICROSOFT-CDO-BUSYSTATUS", "OOF")
-        elif kind is BusyKind.TENTATIVE:
-            vevent.add("STATUS", "TENTATIVE")
+        vevent = busy_vevent(start, end, kind, summary)
         path = self.file(person_id)
         write_text(path, append_vevent(read_text(path), to_block(vevent)))
 
