@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -66,6 +67,15 @@ class _Progress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+def _local(when: datetime, zone: str, fmt: str) -> str:
+    """A time as the manager sees it: admins read plans in people's own hours."""
+    return when.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _runtime(state: CliState) -> Any:
@@ -129,8 +139,9 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         progress.close()
         rt.close()
     names = {p.id: p.name for p in rt.org.people()}
+    zones = {t.id: t.manager.timezone for t in rt.org.teams}
     proposals = [
-        (p.team_id, names.get(s.seller_id, s.seller_id), s.start, s.end)
+        (p.team_id, names.get(s.seller_id, s.seller_id), s.start, s.end, zones[p.team_id])
         for p in plans
         for s in p.proposals
     ]
@@ -165,18 +176,16 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"Plan for {month}: {len(proposals)} sessions, {len(misses)} sellers unbookable")
+    click.echo(
+        f"Plan for {month}: {_count(len(proposals), 'session')}, "
+        f"{_count(len(misses), 'seller')} unbookable"
+    )
     if proposals:
         echo_table(
-            ["team", "seller", "start (UTC)", "end"],
+            ["team", "seller", "start (manager's time)", "end"],
             [
-                (
-                    t,
-                    n,
-                    s.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M"),
-                    e.astimezone(UTC).strftime("%H:%M"),
-                )
-                for t, n, s, e in proposals
+                (t, n, _local(s, z, "%a %Y-%m-%d %H:%M %Z"), _local(e, z, "%H:%M"))
+                for t, n, s, e, z in proposals
             ],
         )
     if misses:
@@ -302,8 +311,9 @@ def sessions_list(
             ]
         )
         return
+    zones = {p.id: p.timezone for p in state.settings().organisation.people()}
     echo_table(
-        ["key", "month", "team", "seller", "try", "state", "start (UTC)", "reason"],
+        ["key", "month", "team", "seller", "try", "state", "start (manager's time)", "reason"],
         [
             (
                 r.key[:12],
@@ -312,7 +322,9 @@ def sessions_list(
                 r.seller_id,
                 r.attempt,
                 r.state.value,
-                r.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if r.start else "",
+                _local(r.start, zones.get(r.manager_id, "UTC"), "%Y-%m-%d %H:%M %Z")
+                if r.start
+                else "",
                 (r.reason[:60] + "…") if len(r.reason) > 60 else r.reason,
             )
             for r in records
