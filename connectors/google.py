@@ -6,7 +6,8 @@ Options (the `google` connector's settings in the config):
   an environment variable holding the JSON). Secrets come only from files/env.
 - `delegation` (bool, default false): with a service account, impersonate each
   organiser (`with_subject`) through domain-wide delegation. The normal set-up for
-  a whole organisation.
+  a whole organisation, and required with a service account: Google refuses
+  invitations from a service account acting as itself (forbiddenForServiceAccounts).
 - `oauth_token_file`: the user sign-in written by `coachpass auth google` (mode 0600),
   for a small team without a service account; refreshed tokens are written back.
 - `client_secrets_file`: the OAuth client ("Desktop app") used by `coachpass auth google`.

@@ -51,8 +51,9 @@ class CredentialSource:
     """Hands out credentials per organiser and turns refresh failures into AuthErrors.
 
     Service account + `delegation: true`: one credential per impersonated user
-    (`with_subject`). Otherwise one credential for everything (the service account
-    itself, or the signed-in user of the OAuth token file).
+    (`with_subject`). Otherwise one credential for everything: the signed-in user of
+    the OAuth token file. A service account without delegation is refused: acting as
+    itself it may not invite anybody.
     """
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
@@ -66,6 +67,10 @@ class CredentialSource:
             self.kind = "service_account"
             self._base = self._service_account(options)
             self.account = str(self._base.service_account_email)
+            if not self.delegation:
+                # Google answers 403 forbiddenForServiceAccounts to every invitation
+                # a service account sends as itself: refuse now, not at booking time.
+                raise ConnectorUserError(no_delegation_message(options, self.account))
         elif options.get("oauth_token_file"):
             if self.delegation:
                 raise ConnectorUserError(
@@ -170,6 +175,20 @@ class CredentialSource:
             if token and token != self._saved_token:
                 write_private(self.token_file, self._base.to_json())
                 self._saved_token = token
+
+
+def no_delegation_message(options: Mapping[str, Any], account: str) -> str:
+    """Why a service account without delegation cannot work, and the two fixes."""
+    where = "service_account_file" if options.get("service_account_file") else "service_account_env"
+    return (
+        f"google connector: {where} is set (service account {account}) but "
+        "`delegation: true` is not: Google refuses invitations sent by a service "
+        "account without domain-wide delegation (403 forbiddenForServiceAccounts). "
+        "Set `delegation: true` in the connector settings and, in the Google Admin "
+        "console (Security > Access and data control > API controls > Domain-wide "
+        "delegation), add the service account's client id with the scopes "
+        f"{', '.join(SCOPES)}; or use oauth_token_file (`{AUTH_COMMAND}`) instead"
+    )
 
 
 def _oauth_code(exc: Exception) -> str:

@@ -22,7 +22,7 @@ from connectors.base import (
     ConnectorUserError,
     SecretError,
 )
-from connectors.google import GoogleConnector
+from connectors.google import GoogleConnector, check
 from connectors.google_auth import SCOPES, authorize_installed_app, write_private
 from tests.contract.suite import WINDOW_END, WINDOW_START
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
@@ -75,6 +75,40 @@ def test_delegation_refused_names_user_and_admin_console(
     text = str(caught.value)
     assert "stranger@example.com" in text and "Admin console" in text
     assert not any(s in text for s in secrets_of(google_key_file))
+
+
+@pytest.mark.parametrize("source", ["service_account_file", "service_account_env"])
+def test_service_account_without_delegation_is_refused_with_the_fix(
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """Acting as itself a service account may not invite anybody (Google: 403
+    forbiddenForServiceAccounts): refused when the connector is built, not at booking."""
+    options = connector_options(fake, google_key_file, delegation=False)
+    if source == "service_account_env":
+        monkeypatch.setenv("CP_GOOGLE_KEY", google_key_file.read_text())
+        del options["service_account_file"]
+        options["service_account_env"] = "CP_GOOGLE_KEY"
+    with pytest.raises(ConnectorUserError) as caught:
+        connector(options, tmp_path)
+    text = str(caught.value)
+    assert source in text and "delegation: true" in text and "Admin console" in text
+    assert "coachpass@proj.iam.gserviceaccount.com" in text  # which account to set up
+    assert not any(s in text for s in secrets_of(google_key_file))
+
+
+def test_check_reports_a_service_account_without_delegation(
+    fake: FakeGoogle, google_key_file: Path, tmp_path: Path
+) -> None:
+    fake.add_user("boss@example.com")
+    options = connector_options(fake, google_key_file, delegation=False)
+    lines = check(options, ConnectorContext(base_dir=tmp_path), [BOSS])
+    assert len(lines) == 1 and lines[0].startswith("problem:")
+    assert "delegation: true" in lines[0] and "forbiddenForServiceAccounts" in lines[0]
+    assert fake.stats["api"] == 0  # nothing sent with credentials that cannot book
 
 
 def test_missing_key_file_names_the_file(tmp_path: Path) -> None:

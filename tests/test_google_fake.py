@@ -49,10 +49,10 @@ class Api:
         )
         self.events = self.connector.service.events()
 
-    def run(self, request: Any, as_user: str = BOSS) -> Any:
+    def run(self, request: Any, as_user: str | None = BOSS) -> Any:
         return request.execute(http=self.connector._http(as_user))
 
-    def status(self, request: Any, as_user: str = BOSS) -> tuple[int, str]:
+    def status(self, request: Any, as_user: str | None = BOSS) -> tuple[int, str]:
         with pytest.raises(HttpError) as caught:
             self.run(request, as_user)
         reason = json.loads(caught.value.content)["error"]["errors"][0]["reason"]
@@ -118,6 +118,16 @@ def test_other_users_calendars_are_not_writable(api: Api, fake: FakeGoogle) -> N
     fake.add_user("other@example.com")
     request = api.events.insert(calendarId="other@example.com", body=EVENT)
     assert api.status(request) == (404, "notFound")
+
+
+def test_service_account_as_itself_may_not_invite(api: Api) -> None:
+    """Google: 403 forbiddenForServiceAccounts for invitations without domain-wide
+    delegation (the calendar being shared with the service account or not)."""
+    invite = {**EVENT, "attendees": [{"email": "seller@example.com"}]}
+    request = api.events.insert(calendarId=BOSS, body=invite, sendUpdates="all")
+    assert api.status(request, as_user=None) == (403, "forbiddenForServiceAccounts")
+    # Impersonating the organiser (delegation), the same invitation goes out.
+    assert api.run(api.events.insert(calendarId=BOSS, body=invite))["attendees"]
 
 
 def test_missing_scope_is_403(fake: FakeGoogle, google_key_file: Path, tmp_path: Path) -> None:

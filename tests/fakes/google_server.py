@@ -9,7 +9,9 @@ It serves what the connector uses: freeBusy, events insert/get/list/patch/update
 delete, multipart/mixed batches with a status per part, pagination, sync tokens and
 410, Google's event id and duplicate rules (see `google_state`), body checks against
 the discovery document, scope and calendar-owner checks on every call, and the token
-endpoint (`google_tokens`). Faults are set per test through `server.faults`.
+endpoint (`google_tokens`). A service account acting as itself (no delegation) gets
+Google's 403 forbiddenForServiceAccounts for any write with attendees. Faults are set
+per test through `server.faults`.
 
 Counting: `server.stats["api"]` is HTTP requests to the API (a batch is one),
 `stats["token"]` token requests, `stats["parts"]` batch parts; `server.calls` logs
@@ -175,6 +177,13 @@ class FakeGoogle:
                     body = json.loads(raw)
                 except json.JSONDecodeError:
                     raise ApiError(400, "parseError", "Parse Error") from None
+            if grant.service_account and _invites(method, path, body):
+                raise ApiError(
+                    403,
+                    "forbiddenForServiceAccounts",
+                    "Service accounts cannot invite attendees without Domain-Wide "
+                    "Delegation of Authority.",
+                )
             answer = self._route(method, path, params, one, body, grant.subject, grant.scopes)
         except _FaultRaised as exc:
             f = exc.fault
@@ -297,6 +306,16 @@ class _FaultRaised(Exception):
     def __init__(self, fault: Fault) -> None:
         super().__init__(fault.reason)
         self.fault = fault
+
+
+def _invites(method: str, path: str, body: Any) -> bool:
+    """An events write that sends invitations (a body with attendees)."""
+    return (
+        method in ("POST", "PATCH", "PUT")
+        and "/events" in path
+        and isinstance(body, dict)
+        and bool(body.get("attendees"))
+    )
 
 
 def _need(scopes: frozenset[str], accepted: frozenset[str]) -> None:

@@ -45,6 +45,7 @@ class Grant:
     subject: str  # the user the token acts as (the service account itself without `sub`)
     scopes: frozenset[str]
     expires: float
+    service_account: bool = False  # a service account acting as itself (no delegation)
 
 
 class TokenIssuer:
@@ -135,7 +136,9 @@ class TokenIssuer:
         subject = claims.get("sub")
         if subject is not None and not self._users(subject):
             return 400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"}
-        return 200, self._new_token((subject or claims["iss"]).lower(), scopes)
+        return 200, self._new_token(
+            (subject or claims["iss"]).lower(), scopes, service_account=subject is None
+        )
 
     def _refresh_grant(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -152,10 +155,14 @@ class TokenIssuer:
         body["scope"] = " ".join(sorted(scopes))
         return 200, body
 
-    def _new_token(self, subject: str, scopes: frozenset[str]) -> dict[str, Any]:
+    def _new_token(
+        self, subject: str, scopes: frozenset[str], *, service_account: bool = False
+    ) -> dict[str, Any]:
         token = "ya29." + secrets.token_urlsafe(24)
         with self._lock:
-            self._tokens[token] = Grant(subject, scopes, time.time() + self.lifetime)
+            self._tokens[token] = Grant(
+                subject, scopes, time.time() + self.lifetime, service_account
+            )
         return {"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer"}
 
     def grant(self, authorization: str | None) -> Grant | None:
