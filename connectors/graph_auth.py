@@ -129,6 +129,7 @@ class TokenSource:
         self.who = _who(options)
         self.scope = graph_scope(str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT))
         self._lock = threading.Lock()
+        self._force = False  # the next delegated token must come from the refresh token
         self._http = MsalHttpClient(http)
         authority = _authority(options)
         client_id = _client_id(options)
@@ -161,6 +162,16 @@ class TokenSource:
                 "after `coachpass auth outlook`"
             )
 
+    def renew(self) -> None:
+        """Forget the cached access token: Graph refused it (401) before it expired
+        by msal's clock (revoked, or consent changed), so the next `token()` must ask
+        the sign-in service instead of handing the same one out again."""
+        with self._lock:
+            self._force = True
+            cache = self.app.token_cache
+            for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                cache.remove_at(item)
+
     def token(self) -> str:
         with self._lock:
             try:
@@ -188,7 +199,8 @@ class TokenSource:
                 "sign-in: run `coachpass auth outlook` again"
             )
         scopes = list(DELEGATED_SCOPES)
-        result = self.app.acquire_token_silent(scopes, account=accounts[0])
+        force, self._force = self._force, False
+        result = self.app.acquire_token_silent(scopes, account=accounts[0], force_refresh=force)
         if result is None:
             raise AuthError(
                 f"outlook connector ({self.who}): the sign-in in {self.cache_file} has "

@@ -3,7 +3,9 @@
 What it guarantees to the connector above:
 
 - 429 and 503 honour `Retry-After`; other transient faults back off exponentially
-  with jitter; 401 renews the token once.
+  with jitter (`Retry-After` in seconds or as an HTTP date); a 401 renews the token
+  once per call, whichever attempt it comes on (a long throttling wait can outlast
+  the token).
 - A request that is not idempotent (creating an event) is never resent when its
   fate is unknown (connection lost, timeout, 5xx): the part comes back `lost=True`
   and the caller looks its idempotency tag up before deciding. Throttled (429) and
@@ -22,6 +24,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -79,10 +83,14 @@ class GraphHttp:
         backoff_seconds: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renew: Callable[[], None] | None = None,
     ) -> None:
         self.http = http
+        self.clock = clock  # for Retry-After given as an HTTP date
         self.endpoint = endpoint.rstrip("/")
         self._token = token
+        self._renew = renew  # makes the token source forget a token Graph refused
         self._bearer: str | None = None
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
@@ -123,7 +131,8 @@ class GraphHttp:
 
     def delay(self, attempt: int, answers: Sequence[Answer] = ()) -> float:
         """Retry-After when Graph gave one (the largest), else backoff with jitter."""
-        hinted = [_retry_after(a.headers) for a in answers]
+        now = self.clock()
+        hinted = [_retry_after(a.headers, now) for a in answers]
         given = [h for h in hinted if h is not None]
         if given:
             return max(given)
@@ -140,24 +149,30 @@ class GraphHttp:
         idempotent: bool = True,
     ) -> Answer:
         """One request with retries; a 4xx other than 401/429 is returned, not raised."""
-        answer = Answer(0, lost=True)
-        for attempt in range(self.max_attempts):
+        renewed = False
+        attempt = 0
+        while True:
             answer = self._once(method, url, body, headers)
-            if answer.status == 401 and attempt == 0:
-                continue
             if answer.status == 401:
-                raise AuthError(
-                    "Microsoft Graph refused the token (401): check the app's permissions "
-                    "and admin consent"
-                )
+                if renewed:
+                    raise AuthError(
+                        "Microsoft Graph refused the token (401): check the app's permissions "
+                        "and admin consent"
+                    )
+                # Ask again at once with a new token. Tracked per call, not tied to the
+                # first attempt (a long Retry-After can outlast the token), and not
+                # counted as an attempt.
+                renewed = True
+                if self._renew is not None:
+                    self._renew()
+                continue
             retry = answer.status in _NOT_EXECUTED or (
                 idempotent and (answer.lost or answer.status in _TRANSIENT)
             )
-            if not retry:
+            if not retry or attempt + 1 >= self.max_attempts:
                 return answer
-            if attempt + 1 < self.max_attempts:
-                self.sleep(self.delay(attempt, [answer]))
-        return answer
+            self.sleep(self.delay(attempt, [answer]))
+            attempt += 1
 
     def call_ok(self, method: str, url: str, body: Any = None, **kw: Any) -> Answer:
         """`call`, raising TransientError when Graph kept failing."""
@@ -244,13 +259,22 @@ class PageError(Exception):
         self.answer = answer
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
+def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds to wait: `Retry-After` is delay-seconds or an HTTP date (RFC 9110)."""
     for k, v in headers.items():
-        if k.lower() == "retry-after":
-            try:
-                return max(0.0, float(v))
-            except ValueError:
-                return None
+        if k.lower() != "retry-after":
+            continue
+        try:
+            return max(0.0, float(v))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(v)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": the date is in UTC, origin unknown
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
     return None
 
 

@@ -100,6 +100,7 @@ class OutlookConnector:
             backoff_seconds=float(options.get("backoff_seconds", 1.0)),
             sleep=sleep,
             rng=rng,
+            renew=self.tokens.renew,
         )
         self.delta = DeltaReader(self.graph, self._run)
 

@@ -52,6 +52,7 @@ class GraphMailer:
             backoff_seconds=float(options.get("backoff_seconds", 1.0)),
             sleep=sleep,
             rng=rng,
+            renew=self.tokens.renew,
         )
 
     def send(self, message: EmailMessage) -> str:

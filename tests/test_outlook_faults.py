@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 
-from connectors.base import Attendee, NewEvent, Outcome, Result
+from connectors.base import Attendee, AuthError, NewEvent, Outcome, Result
+from connectors.graph_http import _retry_after
 from connectors.outlook import OutlookConnector
 from tests.fakes.graph_client import SECRET_ENV, connect, ref
 from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
@@ -22,6 +24,7 @@ from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
 MANAGERS = [f"manager{m}@example.com" for m in range(3)]
 SELLERS = {m: [f"seller{m}-{s}@example.com" for s in range(15)] for m in range(3)}
 ALL = MANAGERS + [s for group in SELLERS.values() for s in group]
+MARCH_DAY = (dt.datetime(2031, 3, 1, tzinfo=dt.UTC), dt.datetime(2031, 3, 2, tzinfo=dt.UTC))
 
 
 @pytest.fixture
@@ -287,3 +290,59 @@ def test_moves_cancels_and_changes_under_ten_percent_faults(
             assert event.key in answer.removed
         else:
             assert moved[event.key] == event.start + later
+
+
+def test_token_refused_after_a_throttled_attempt_is_renewed(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    # A long Retry-After outlasts the token: the 401 comes on the second attempt.
+    sleeps: list[float] = []
+    conn = connect(fake, tmp_path, sleeps)
+    fake.faults.retry_after = "120"
+    fake.faults.queue = ["429", "401"]
+    try:
+        answer = conn.busy([ref(MANAGERS[0])], *MARCH_DAY)
+        tokens_after = fake.counts["token"]
+    finally:
+        conn.close()
+    assert not answer.errors
+    assert sleeps == [120.0]
+    assert fake.counts["graph"] == 3
+    assert len(fake.tokens) == 1  # the refused token is gone, a new one was issued
+    assert tokens_after >= 3  # discovery, first token, renewed token
+
+
+def test_a_second_refused_token_in_one_call_is_an_auth_error(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    conn = connect(fake, tmp_path)
+    fake.faults.queue = ["401", "401"]
+    try:
+        with pytest.raises(AuthError, match="401"):
+            conn.busy([ref(MANAGERS[0])], *MARCH_DAY)
+    finally:
+        conn.close()
+
+
+def test_retry_after_as_an_http_date_is_obeyed(fake: FakeGraph, tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    conn = connect(fake, tmp_path, sleeps)
+    now = dt.datetime(2031, 3, 1, 12, 0, tzinfo=dt.UTC)
+    conn.graph.clock = lambda: now
+    fake.faults.retry_after = format_datetime(now + dt.timedelta(seconds=45), usegmt=True)
+    fake.faults.queue = ["429"]
+    try:
+        answer = conn.busy([ref(MANAGERS[0])], *MARCH_DAY)
+    finally:
+        conn.close()
+    assert not answer.errors
+    assert sleeps == [45.0]
+
+
+def test_retry_after_forms() -> None:
+    now = dt.datetime(2031, 3, 1, 12, 0, tzinfo=dt.UTC)
+    assert _retry_after({"Retry-After": "7"}, now) == 7.0
+    assert _retry_after({"retry-after": "Sat, 01 Mar 2031 12:01:30 GMT"}, now) == 90.0
+    assert _retry_after({"Retry-After": "Sat, 01 Mar 2031 11:00:00 GMT"}, now) == 0.0
+    assert _retry_after({"Retry-After": "soon"}, now) is None
+    assert _retry_after({}, now) is None

@@ -4,7 +4,9 @@ A test either queues exact faults for the next calls (`queue` for whole HTTP cal
 `part_queue` for `$batch` parts; "none" lets one through), or sets a `rate` at which
 a seeded random generator picks one of `kinds` per call. Top-level HTTP calls
 and the parts of a `$batch` both draw from it; `reset` and `slow` only make sense for
-a whole HTTP call, so parts turn them into 503.
+a whole HTTP call, so parts turn them into 503. "401" (queued only) answers as
+Graph does when the access token expired, and forgets that token so the client must
+get a new one.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class FaultPlan:
                 kind = self._rng.choice(self.kinds)
             if kind is None or kind == "none":
                 return None
-            if part and kind in ("reset", "slow"):
+            if part and kind in ("reset", "slow", "401"):
                 kind = "503"
             self.injected[kind] = self.injected.get(kind, 0) + 1
             return kind

@@ -203,6 +203,11 @@ class FakeGraph(EntraEndpoints):
                 raise _Reset
             if fault == "reset":
                 raise _Reset
+            if fault == "401":
+                with self.lock:
+                    token = headers.get("authorization", "")[7:]
+                    self.tokens.pop(token, None)  # expired: only a new token works
+                return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": ""}}
             if fault in ("429", "503"):
                 return self._fault_answer(fault)
             return self._graph(method, path[5:], query, headers, body, top=True)
