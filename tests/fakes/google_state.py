@@ -8,10 +8,14 @@ Pure state with a lock, no HTTP: `google_server` turns requests into calls here 
 - inserting an id that exists, *also when the event was deleted*, is 409 `duplicate`;
 - deleting marks the event `cancelled` (get still returns it); deleting it again is
   410 `deleted`; an unknown id is 404 `notFound`;
-- `list` with `syncToken` returns everything changed since the token, deleted events
-  reduced to their id and status; a token from before `expire_sync_tokens()` is 410
-  `fullSyncRequired`; `syncToken` together with timeMin/timeMax/privateExtendedProperty
-  (and the other filters Google names) is 400;
+- `list` with `syncToken` returns everything changed since the token, deletions
+  included; a token from before `expire_sync_tokens()` is 410 `fullSyncRequired`;
+  `syncToken` together with timeMin/timeMax/privateExtendedProperty (and the other
+  filters Google names) or with showDeleted=false is 400;
+- a listed cancelled event keeps its details only with showDeleted=true and on its
+  organiser's calendar; otherwise it is reduced to id and status ("on the organizer's
+  calendar, cancelled events continue to expose event details... incremental sync
+  requests with showDeleted set to false will not return these details");
 - an attendee's reply changes the organiser's copy (and so shows in its sync);
 - free/busy of a calendar covers its own events and invitations it has not declined;
   transparent and cancelled events are free; an unknown calendar is reported as a
@@ -72,6 +76,9 @@ class CalendarStore:
         self._epoch = 0
         # attendee email -> {(calendar, event id)}: keeps free/busy cheap for big runs
         self._invited: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        # False: list cancelled events as id and status only, which is all Google
+        # promises ("deleted events are only guaranteed to have the id field").
+        self.keep_cancelled_details = True
 
     # -- domain -------------------------------------------------------------------
 
@@ -205,6 +212,8 @@ class CalendarStore:
             page = decode_token(one["pageToken"]) if "pageToken" in one else None
             if "syncToken" in one:
                 clash = [p for p in NOT_WITH_SYNC_TOKEN if p in params]
+                if one.get("showDeleted") == "false":
+                    clash.append("showDeleted=false")
                 if clash:
                     raise ApiError(
                         400, "invalid", f"Sync token cannot be used with {', '.join(clash)}."
@@ -233,6 +242,7 @@ class CalendarStore:
                         == value
                     ]
                 deleted_visible = one.get("showDeleted") == "true"
+            details = one.get("showDeleted") == "true" and self.keep_cancelled_details
             if not deleted_visible:
                 chosen = [s for s in chosen if s.event.get("status") != "cancelled"]
             chosen.sort(key=lambda s: s.event["id"])
@@ -242,7 +252,7 @@ class CalendarStore:
             answer: dict[str, Any] = {
                 "kind": "calendar#events",
                 "summary": calendar_id,
-                "items": [_listed(s.event) for s in items],
+                "items": [_listed(s.event, calendar_id, details) for s in items],
             }
             if len(rest) > max_results:
                 answer["nextPageToken"] = encode_token(
@@ -376,8 +386,9 @@ def _filter_window(
     return out
 
 
-def _listed(event: dict[str, Any]) -> dict[str, Any]:
-    if event.get("status") == "cancelled":
+def _listed(event: dict[str, Any], calendar_id: str, details: bool) -> dict[str, Any]:
+    organizer = str(event.get("organizer", {}).get("email", calendar_id)).lower()
+    if event.get("status") == "cancelled" and not (details and organizer == calendar_id.lower()):
         # "Deleted events are only guaranteed to have the id field populated."
         return {
             "kind": "calendar#event",
