@@ -21,7 +21,7 @@ Options (connector settings in the config; secrets only by env var or file):
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
 the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
-20 people and 62 days (several go in one `$batch`); create = one `$batch` of tag
+20 people and 31 days (several go in one `$batch`); create = one `$batch` of tag
 look-ups, one of creates, one of attachments (20 parts each, across organisers when
 `create` gets several teams' sessions at once); a reconcile with no change = one
 delta request per organiser. Pieces: graph_auth (msal), graph_http (retries, paging,
@@ -116,22 +116,35 @@ class OutlookConnector:
         for ref in calendars:
             owners.setdefault(ref.calendar_id.lower(), []).append(ref)
         mailboxes = list(owners)
-        parts: list[Part] = []
-        for i in range(0, len(mailboxes), SCHEDULE_LIMIT):
-            group = mailboxes[i : i + SCHEDULE_LIMIT]
-            # Asked through a mailbox of the group itself: with many groups in one
-            # `$batch` they then hit different mailboxes and may run in parallel.
-            caller = owners[group[0]][0].calendar_id
-            for w_start, w_end in split_window(start, end):
-                body = {
-                    "schedules": group,
-                    "startTime": graph_time(w_start),
-                    "endTime": graph_time(w_end),
-                    "availabilityViewInterval": INTERVAL_MINUTES,
-                }
-                url = f"{user_path(caller)}/calendar/getSchedule"
-                parts.append(Part(str(len(parts)), "POST", url, caller.lower(), body))
+        groups = [
+            mailboxes[i : i + SCHEDULE_LIMIT] for i in range(0, len(mailboxes), SCHEDULE_LIMIT)
+        ]
+        windows = split_window(start, end)
+        # Every group is asked through the first calendar's mailbox (the organiser's
+        # when booking): asked through a mailbox of its own, one refused mailbox
+        # (deleted user, outside the app's access policy) failed its whole group.
+        caller = calendars[0].calendar_id
+        bodies = [
+            {
+                "schedules": group,
+                "startTime": graph_time(w_start),
+                "endTime": graph_time(w_end),
+                "availabilityViewInterval": INTERVAL_MINUTES,
+            }
+            for group in groups
+            for w_start, w_end in windows
+        ]
+        parts = [self._schedule_part(str(n), caller, body) for n, body in enumerate(bodies)]
         answers = self._run(parts)
+        # The caller itself refused: ask those groups through one of their own
+        # mailboxes, so only a mailbox that is really out of reach ends in error.
+        again = []
+        for n, part in enumerate(parts):
+            other = next((b for b in part.body["schedules"] if b != caller.lower()), None)
+            if answers[part.id].status in (403, 404) and other is not None:
+                parts[n] = self._schedule_part(part.id, owners[other][0].calendar_id, part.body)
+                again.append(parts[n])
+        answers.update(self._run(again))
         intervals: dict[str, list[Any]] = {r.person_id: [] for r in calendars}
         errors: dict[str, str] = {}
         for part in parts:
@@ -171,6 +184,11 @@ class OutlookConnector:
             if person not in errors
         }
         return FreeBusy(out, errors)
+
+    @staticmethod
+    def _schedule_part(part_id: str, caller: str, body: Mapping[str, Any]) -> Part:
+        url = f"{user_path(caller)}/calendar/getSchedule"
+        return Part(part_id, "POST", url, caller.lower(), body)
 
     def _run(self, parts: Sequence[Part]) -> dict[str, Answer]:
         """One part: a plain call (no batch envelope); more: `$batch`."""

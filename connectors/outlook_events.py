@@ -29,7 +29,7 @@ from connectors.base import (
 PROPERTY_ID = f"String {{9c2b4f7e-3d1a-4e8b-a6f2-5c0d7e9b1a34}} Name {SESSION_TAG}"
 ATTACHMENT_LIMIT = 3 * 1024 * 1024  # Graph: fileAttachment under 3 MB
 
-_STATUS = {
+_STATUS = {  # keys lower case: compared case-insensitively ("Busy", "OOF" are seen)
     "busy": BusyKind.BUSY,
     "tentative": BusyKind.TENTATIVE,
     "oof": BusyKind.OOF,
@@ -158,7 +158,7 @@ def schedule_busy(item: Mapping[str, Any], start: datetime, interval: int) -> tu
     out: list[Busy] = []
     if items is not None:
         for s in items:
-            kind = _STATUS.get(str(s.get("status", "")))
+            kind = _STATUS.get(str(s.get("status", "")).lower())
             if kind is not None:
                 out.append(Busy(parse_time(s["start"]), parse_time(s["end"]), kind))
         return tuple(out)
@@ -176,7 +176,10 @@ def schedule_busy(item: Mapping[str, Any], start: datetime, interval: int) -> tu
     return tuple(out)
 
 
-def split_window(start: datetime, end: datetime, days: int = 62) -> list[tuple[datetime, datetime]]:
+def split_window(start: datetime, end: datetime, days: int = 31) -> list[tuple[datetime, datetime]]:
+    """getSchedule windows. Graph's documented limit is 62 days, but Exchange answers
+    have also cited its 42-day TimeWindow limit; 31 days stays clear of both and still
+    fits a calendar month in one window."""
     out = []
     cursor = start
     while cursor < end:

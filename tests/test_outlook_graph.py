@@ -59,7 +59,7 @@ def at(day: int, hour: int) -> dt.datetime:
 # -- busy ---------------------------------------------------------------------------------
 
 
-def test_busy_splits_people_by_20_and_windows_by_62_days(fake: FakeGraph, tmp_path: Path) -> None:
+def test_busy_splits_people_by_20_and_windows_by_31_days(fake: FakeGraph, tmp_path: Path) -> None:
     start, end = dt.datetime(2031, 1, 1, tzinfo=UTC), dt.datetime(2031, 4, 1, tzinfo=UTC)
     fake.add_event("seller23@example.com", at(20, 9), at(20, 10))  # in the 2nd group & window
     fake.add_event(
@@ -76,9 +76,9 @@ def test_busy_splits_people_by_20_and_windows_by_62_days(fake: FakeGraph, tmp_pa
     assert set(answer.intervals) == {ref(p).person_id for p in PEOPLE}
     assert [(b.start, b.end) for b in answer.intervals["seller23"]] == [(at(20, 9), at(20, 10))]
     assert len(answer.intervals["seller0"]) == 1
-    # 25 people x 90 days: 2 groups x 2 windows, sent as one $batch of 4 getSchedule parts
-    assert fake.counts["graph"] == 1 and fake.counts["batch_parts"] == 4
-    assert [m for m, _p, _h in fake.log] == ["POST"] + ["part POST"] * 4
+    # 25 people x 90 days: 2 groups x 3 windows, sent as one $batch of 6 getSchedule parts
+    assert fake.counts["graph"] == 1 and fake.counts["batch_parts"] == 6
+    assert [m for m, _p, _h in fake.log] == ["POST"] + ["part POST"] * 6
     for method, path, headers in fake.log:
         assert headers.get("prefer", "").startswith('outlook.timezone="UTC"'), (method, path)
 
@@ -307,11 +307,11 @@ def test_event_state_maps_responses() -> None:
     }
 
 
-def test_split_window_never_exceeds_62_days() -> None:
+def test_split_window_never_exceeds_31_days() -> None:
     start = dt.datetime(2031, 1, 1, tzinfo=UTC)
-    parts = split_window(start, start + dt.timedelta(days=130))
-    assert [(b - a).days for a, b in parts] == [62, 62, 6]
-    assert parts[0][0] == start and parts[-1][1] == start + dt.timedelta(days=130)
+    parts = split_window(start, start + dt.timedelta(days=70))
+    assert [(b - a).days for a, b in parts] == [31, 31, 8]
+    assert parts[0][0] == start and parts[-1][1] == start + dt.timedelta(days=70)
 
 
 def test_event_moved_out_of_the_window_is_moved_not_removed(

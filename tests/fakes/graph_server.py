@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -76,6 +76,9 @@ class FakeGraph(EntraEndpoints):
         self.sent_mail: list[tuple[str, EmailMessage]] = []  # (sender mailbox, message)
         self.page_size = 10  # Graph's default page
         self.max_page = 1000  # a test lowers it to force many pages
+        # getSchedule's window limit: Graph documents 62 days, but answers citing
+        # Exchange's 42-day TimeWindow limit are seen; the fake takes the strict one.
+        self.schedule_max_days = 41
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -348,8 +351,12 @@ class FakeGraph(EntraEndpoints):
             raise GraphFault(400, "ErrorInvalidParameter", "1 to 20 schedules per request")
         start = parse_graph_time(body["startTime"])
         end = parse_graph_time(body["endTime"])
-        if (end - start).days > 62 or end <= start:
-            raise GraphFault(400, "ErrorInvalidTimeInterval", "the window is over 62 days")
+        if end - start > timedelta(days=self.schedule_max_days) or end <= start:
+            raise GraphFault(
+                400,
+                "ErrorInvalidTimeInterval",
+                f"the window is over {self.schedule_max_days} days",
+            )
         interval = int(body.get("availabilityViewInterval", 30))
         return 200, {}, {"value": [self.state.schedule(s, start, end, interval) for s in schedules]}
 
