@@ -44,7 +44,6 @@ from connectors.base import (
     ChangeAction,
     ChangeSet,
     ConnectorContext,
-    ConnectorUserError,
     EventChange,
     FreeBusy,
     NewEvent,
@@ -54,7 +53,8 @@ from connectors.base import (
     in_order,
 )
 from connectors.google_auth import CredentialSource, authorize_installed_app
-from connectors.google_batch import Backoff, execute, run_batch
+from connectors.google_batch import Backoff, run_batch
+from connectors.google_busy import FreeBusyReader
 from connectors.google_changes import ChangeReader
 from connectors.google_wire import (
     FREEBUSY_MAX_CALENDARS,
@@ -62,9 +62,7 @@ from connectors.google_wire import (
     ApiFailure,
     chunks,
     event_body,
-    freebusy_body,
     move_body,
-    read_freebusy,
     tag_of,
     valid_event_id,
     video_url_of,
@@ -173,31 +171,12 @@ class GoogleConnector:
         errors: dict[str, str] = {}
         # With delegation the first calendar's owner (the organiser) asks for all.
         asker = calendars[0].email if calendars else None
+        if self._freebusy_resource is None:
+            self._freebusy_resource = self.service.freebusy()
+        reader = FreeBusyReader(self._freebusy_resource, self.backoff, self.credentials.who(asker))
         for low, high in windows(start, end, FREEBUSY_MAX_DAYS):
             for group in chunks(list(calendars), FREEBUSY_MAX_CALENDARS):
-                body = freebusy_body(group, low, high)
-                if self._freebusy_resource is None:
-                    self._freebusy_resource = self.service.freebusy()
-                query = partial(self._freebusy_resource.query, body=body)
-                answer = self._call(asker, partial(execute, query, backoff=self.backoff))
-                if isinstance(answer, ApiFailure):
-                    if answer.retryable:
-                        raise TransientError(
-                            f"Google free/busy for {', '.join(c.person_id for c in group)} "
-                            f"kept failing: {answer.describe()}"
-                        )
-                    if answer.status in (401, 403):
-                        raise ConnectorUserError(
-                            f"Google refused free/busy for {self.credentials.who(asker)}: "
-                            f"{answer.describe()}; check the calendar.freebusy scope"
-                        )
-                    for ref in group:
-                        errors[ref.person_id] = (
-                            f"Google free/busy failed for {ref.person_id} <{ref.email}>: "
-                            f"{answer.describe()}"
-                        )
-                    continue
-                found, failed = read_freebusy(answer, group)
+                found, failed = self._call(asker, partial(reader.read, group, low, high))
                 errors.update(failed)
                 for person, spans in found.items():
                     intervals[person].extend(spans)

@@ -28,6 +28,9 @@ FREEBUSY_MAX_DAYS = 56
 #: Retried: throttling (429, 403 rate limits) and server faults.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_403_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+#: Per-calendar free/busy errors (inside a 200 answer) that a later ask may not
+#: repeat; notFound and the like are final.
+FREEBUSY_TEMPORARY_REASONS = frozenset({"internalError", "backendError"})
 #: Popup 10 minutes before, email the day before: the agenda arrives ahead of time.
 REMINDERS: dict[str, Any] = {
     "useDefault": False,
@@ -214,12 +217,9 @@ def read_freebusy(
 ) -> tuple[dict[str, list[Busy]], dict[str, str]]:
     """Busy intervals per person, and an error per person whose calendar Google could
     not read: such a person is unknown, never free."""
-    found: Mapping[str, Any] = answer.get("calendars", {})
-    lowered = {k.lower(): v for k, v in found.items()}
     intervals: dict[str, list[Busy]] = {}
     errors: dict[str, str] = {}
-    for ref in calendars:
-        entry = found.get(ref.calendar_id) or lowered.get(ref.calendar_id.lower())
+    for ref, entry in _entries(answer, calendars):
         if entry is None:
             errors[ref.person_id] = (
                 f"Google returned no free/busy for {ref.person_id} <{ref.email}> "
@@ -227,11 +227,16 @@ def read_freebusy(
             )
             continue
         if entry.get("errors"):
-            reasons = ", ".join(sorted({str(e.get("reason", "unknown")) for e in entry["errors"]}))
+            reasons = _reasons(entry)
+            fix = (
+                "a fault at Google that outlasted the retries; the next run asks again"
+                if reasons <= FREEBUSY_TEMPORARY_REASONS
+                else "check the calendar id in the config and that the account Coachpass "
+                "uses may see its free/busy"
+            )
             errors[ref.person_id] = (
                 f"Google could not read the calendar of {ref.person_id} <{ref.email}> "
-                f"(calendar {ref.calendar_id}): {reasons}; check the calendar id in the "
-                "config and that the account Coachpass uses may see its free/busy"
+                f"(calendar {ref.calendar_id}): {', '.join(sorted(reasons))}; {fix}"
             )
             continue
         intervals[ref.person_id] = [
@@ -239,6 +244,34 @@ def read_freebusy(
             for b in entry.get("busy", [])
         ]
     return intervals, errors
+
+
+def temporary_failures(
+    answer: Mapping[str, Any], calendars: Sequence[CalendarRef]
+) -> list[CalendarRef]:
+    """The calendars whose free/busy failed only for temporary reasons (internal or
+    backend error at Google): worth asking again."""
+    return [
+        ref
+        for ref, entry in _entries(answer, calendars)
+        if entry is not None
+        and entry.get("errors")
+        and _reasons(entry) <= FREEBUSY_TEMPORARY_REASONS
+    ]
+
+
+def _entries(
+    answer: Mapping[str, Any], calendars: Sequence[CalendarRef]
+) -> Iterator[tuple[CalendarRef, Mapping[str, Any] | None]]:
+    """Each calendar with its entry in a free/busy answer (ids matched ignoring case)."""
+    found: Mapping[str, Any] = answer.get("calendars", {})
+    lowered = {k.lower(): v for k, v in found.items()}
+    for ref in calendars:
+        yield ref, found.get(ref.calendar_id) or lowered.get(ref.calendar_id.lower())
+
+
+def _reasons(entry: Mapping[str, Any]) -> set[str]:
+    return {str(e.get("reason", "unknown")) for e in entry.get("errors", [])}
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ Pure state with a lock, no HTTP: `google_server` turns requests into calls here 
 - an attendee's reply changes the organiser's copy (and so shows in its sync);
 - free/busy of a calendar covers its own events and invitations it has not declined;
   transparent and cancelled events are free; an unknown calendar is reported as a
-  per-calendar `notFound` error inside the 200 answer.
+  per-calendar `notFound` error inside the 200 answer (and `fail_freebusy` scripts
+  other per-calendar errors, such as a temporary backendError).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class CalendarStore:
         # False: list cancelled events as id and status only, which is all Google
         # promises ("deleted events are only guaranteed to have the id field").
         self.keep_cancelled_details = True
+        # calendar id (lower) -> reasons its next free/busy answers fail with, in turn
+        self._freebusy_faults: dict[str, list[str]] = defaultdict(list)
 
     # -- domain -------------------------------------------------------------------
 
@@ -282,6 +285,13 @@ class CalendarStore:
         with self.lock:
             for item in items:
                 cal_id = item["id"]
+                faults = self._freebusy_faults.get(cal_id.lower())
+                if faults:
+                    calendars[cal_id] = {
+                        "errors": [{"domain": "global", "reason": faults.pop(0)}],
+                        "busy": [],
+                    }
+                    continue
                 if cal_id.lower() not in self.calendars:
                     calendars[cal_id] = {
                         "errors": [{"domain": "global", "reason": "notFound"}],
@@ -348,6 +358,12 @@ class CalendarStore:
             event["end"] = {"dateTime": end.isoformat()}
             event["sequence"] = event.get("sequence", 0) + 1
             self._store(calendar_id, event)
+
+    def fail_freebusy(self, calendar_id: str, *reasons: str) -> None:
+        """The next free/busy answers for this calendar carry an error with each
+        reason in turn (e.g. "backendError") inside the 200 answer, as Google does."""
+        with self.lock:
+            self._freebusy_faults[calendar_id.lower()].extend(reasons)
 
     def expire_sync_tokens(self) -> None:
         with self.lock:
