@@ -21,11 +21,14 @@ Options (connector settings in the config; secrets only by env var or file):
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
 the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
-20 people and 31 days (several go in one `$batch`); create = one `$batch` of tag
-look-ups, one of creates, one of attachments (20 parts each, across organisers when
-`create` gets several teams' sessions at once); a reconcile with no change = one
+20 people and 31 days (several go in one `$batch`), all asked through the first
+calendar's mailbox; create = one `$batch` of tag look-ups, one of creates, and for
+sessions with an agenda file one of attachments and one of attendee PATCHes (20 parts
+each, across organisers when `create` gets several teams' sessions at once; see
+outlook_create for why the attendees come last); a reconcile with no change = one
 delta request per organiser. Pieces: graph_auth (msal), graph_http (retries, paging,
-`$batch`), outlook_events (JSON mapping), outlook_delta (changes and cursors),
+`$batch`), outlook_events (JSON mapping), outlook_create
+(create, attach, invite), outlook_delta (changes and cursors),
 outlook_admin (`auth outlook`, `connectors check outlook`).
 """
 
@@ -42,7 +45,6 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from connectors.base import (
-    AuthError,
     CalendarRef,
     ChangeAction,
     ChangeSet,
@@ -56,13 +58,10 @@ from connectors.base import (
 )
 from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource
 from connectors.graph_http import Answer, GraphHttp, Part
+from connectors.outlook_create import Creator, failed
 from connectors.outlook_delta import DeltaReader
 from connectors.outlook_events import (
-    ATTACHMENT_LIMIT,
-    attachment_body,
-    event_body,
     graph_time,
-    join_url,
     prop_filter,
     schedule_busy,
     split_window,
@@ -70,6 +69,9 @@ from connectors.outlook_events import (
 )
 
 SCHEDULE_LIMIT = 20
+# What `create` needs to finish an event found by its tag: whether the file, the
+# attendees and a video link (native, or the fallback in the body) are on it.
+LOOKUP_FIELDS = "id,hasAttachments,onlineMeeting,attendees,body"
 INTERVAL_MINUTES = 15
 
 
@@ -103,6 +105,7 @@ class OutlookConnector:
             renew=self.tokens.renew,
         )
         self.delta = DeltaReader(self.graph, self._run)
+        self.creator = Creator(self.graph, self._run, self._lookup, self.online_provider)
 
     def close(self) -> None:
         self._client.close()
@@ -204,7 +207,7 @@ class OutlookConnector:
         parts = []
         for box, key in items:
             query = urlencode(
-                {"$filter": prop_filter(key), "$select": "id,hasAttachments,onlineMeeting"},
+                {"$filter": prop_filter(key), "$select": LOOKUP_FIELDS},
                 quote_via=quote,
             )
             parts.append(Part(key, "GET", f"{user_path(box)}/events?{query}", box.lower()))
@@ -213,111 +216,7 @@ class OutlookConnector:
     # -- create -----------------------------------------------------------------------
 
     def create(self, events: Sequence[NewEvent]) -> list[Result]:
-        results: dict[str, Result] = {}
-        unique: dict[str, NewEvent] = {}
-        for event in events:
-            unique.setdefault(event.key, event)
-        for event in unique.values():
-            too_big = [a.filename for a in event.attachments if len(a.data) >= ATTACHMENT_LIMIT]
-            if too_big:
-                results[event.key] = Result(
-                    event.key,
-                    Outcome.FAILED,
-                    error=f"attachment {', '.join(too_big)} is 3 MB or more (Graph's limit)",
-                )
-        pending = [e for e in unique.values() if e.key not in results]
-        attach: list[tuple[NewEvent, str]] = []
-        for attempt in range(self.graph.max_attempts):
-            if not pending:
-                break
-            if attempt:
-                self.graph.sleep(self.graph.delay(attempt - 1))
-            # Look before every create: Graph's answer to a repeated transactionId is
-            # undocumented, so the tag is what keeps a retry from booking twice.
-            found = self._lookup([(e.organizer.calendar_id, e.key) for e in pending])
-            to_create: list[NewEvent] = []
-            for event in pending:
-                answer = found[event.key]
-                if not answer.ok:
-                    results[event.key] = self._failed(event, "look-up", answer)
-                    continue
-                existing = (answer.body or {}).get("value", [])
-                if existing:
-                    item = existing[0]
-                    outcome = Outcome.CREATED if attempt else Outcome.EXISTED
-                    results[event.key] = self._done(event, outcome, item)
-                    if event.attachments and not item.get("hasAttachments"):
-                        attach.append((event, str(item["id"])))
-                else:
-                    to_create.append(event)
-            parts = [
-                Part(
-                    e.key,
-                    "POST",
-                    f"{user_path(e.organizer.calendar_id)}/events",
-                    e.organizer.calendar_id.lower(),
-                    event_body(e, self.online_provider),
-                    idempotent=False,
-                )
-                for e in to_create
-            ]
-            answers = self._run(parts)
-            pending = []
-            for event in to_create:
-                answer = answers[event.key]
-                if answer.ok:
-                    results[event.key] = self._done(event, Outcome.CREATED, answer.body or {})
-                    if event.attachments:
-                        attach.append((event, str((answer.body or {})["id"])))
-                elif answer.lost or answer.status >= 500 or answer.status in (424, 429):
-                    pending.append(event)  # fate unknown: look it up next round
-                    results[event.key] = self._failed(event, "create", answer)
-                else:
-                    results[event.key] = self._failed(event, "create", answer)
-        self._attach(attach)
-        return in_order([e.key for e in events], results)
-
-    def _attach(self, targets: Sequence[tuple[NewEvent, str]]) -> None:
-        # The agenda file is a convenience on top of the HTML body, so a failed upload
-        # does not fail the booking. Resending one whose answer was lost risks a second
-        # copy of the file, which is the lesser harm than an agenda missing.
-        parts = []
-        for event, event_id in targets:
-            box = event.organizer.calendar_id
-            url = f"{user_path(box)}/events/{quote(event_id, safe='')}/attachments"
-            for n, att in enumerate(event.attachments):
-                parts.append(
-                    Part(f"{event.key}.{n}", "POST", url, box.lower(), attachment_body(att))
-                )
-        self._run(parts)
-
-    def _done(self, event: NewEvent, outcome: Outcome, item: Mapping[str, Any]) -> Result:
-        video = join_url(item) or (event.video_url if event.online_meeting else None)
-        return Result(event.key, outcome, event_id=str(item["id"]), video_url=video)
-
-    def _failed(self, event: NewEvent | EventChange, what: str, answer: Answer) -> Result:
-        if answer.status == 401:
-            raise AuthError(
-                f"Microsoft Graph refused the app's token for {event.organizer.calendar_id} "
-                f"({answer.error_text()}): check the app's permissions and admin consent"
-            )
-        if answer.status in (403, 404):
-            # One mailbox out of reach must not stop the others' bookings.
-            return Result(
-                event.key,
-                Outcome.FAILED,
-                error=f"{what} of session {event.key}: mailbox {event.organizer.calendar_id} "
-                f"is not reachable for the app ({answer.error_text()}): check the address, "
-                "the Calendars.ReadWrite permission and the app's Exchange RBAC scope",
-            )
-        retryable = answer.lost or answer.status >= 500 or answer.status in (424, 429)
-        return Result(
-            event.key,
-            Outcome.FAILED,
-            error=f"{what} of session {event.key} in {event.organizer.calendar_id}: "
-            f"{answer.error_text()}",
-            retryable=retryable,
-        )
+        return self.creator.create(events)
 
     # -- update -----------------------------------------------------------------------
 
@@ -332,7 +231,7 @@ class OutlookConnector:
                 continue
             answer = found[change.key]
             if not answer.ok:
-                results[change.key] = self._failed(change, "look-up", answer)
+                results[change.key] = failed(change, "look-up", answer)
                 continue
             existing = (answer.body or {}).get("value", [])
             if existing:
@@ -356,7 +255,7 @@ class OutlookConnector:
                 url = f"{user_path(box)}/events/{quote(ids[change.key], safe='')}"
                 fallback.append(Part(change.key, "DELETE", url, box.lower()))
             else:
-                results[change.key] = self._failed(change, change.action.value, answer)
+                results[change.key] = failed(change, change.action.value, answer)
         deleted = self._run(fallback)
         for part in fallback:
             answer = deleted[part.id]
@@ -365,7 +264,7 @@ class OutlookConnector:
                 outcome = Outcome.CANCELLED if answer.ok else Outcome.GONE
                 results[part.id] = Result(part.id, outcome, event_id=ids[part.id])
             else:
-                results[part.id] = self._failed(change, "delete", answer)
+                results[part.id] = failed(change, "delete", answer)
         return in_order([c.key for c in changes], results)
 
     def _change_part(self, change: EventChange, event_id: str) -> Part:

@@ -80,25 +80,38 @@ def parse_time(value: Mapping[str, Any]) -> datetime:
         raise ValueError(f"Graph answered in time zone {zone_name!r}, not UTC") from None
 
 
-def event_body(event: NewEvent, online_provider: str | None) -> dict[str, Any]:
-    """The POST /events body. Attachments are added afterwards (Graph does not take
-    them inline on events)."""
+def wants_online(event: NewEvent, online_provider: str | None) -> bool:
+    return event.online_meeting and bool(online_provider)
+
+
+def body_content(event: NewEvent, *, with_link: bool) -> str:
     content = event.description_html or (
         "<p>" + html.escape(event.description_text).replace("\n", "<br>") + "</p>"
     )
-    use_online = event.online_meeting and bool(online_provider)
-    if event.video_url and not use_online:
+    if with_link and event.video_url:
         link = html.escape(event.video_url)
         content += f'<p><a href="{link}">{link}</a></p>'
+    return content
+
+
+def attendees_json(event: NewEvent) -> list[dict[str, Any]]:
+    return [
+        {"emailAddress": {"address": a.email, "name": a.name or a.email}, "type": "required"}
+        for a in event.attendees
+    ]
+
+
+def event_body(event: NewEvent, online_provider: str | None, *, invite: bool) -> dict[str, Any]:
+    """The POST /events body. Attachments are added afterwards (Graph does not take
+    them inline on events); `invite=False` leaves the attendees out, so the one
+    invitation can go out once the file is on the event."""
+    use_online = wants_online(event, online_provider)
     body: dict[str, Any] = {
         "subject": event.summary,
-        "body": {"contentType": "HTML", "content": content},
+        "body": {"contentType": "HTML", "content": body_content(event, with_link=not use_online)},
         "start": graph_time(event.start),
         "end": graph_time(event.end),
-        "attendees": [
-            {"emailAddress": {"address": a.email, "name": a.name or a.email}, "type": "required"}
-            for a in event.attendees
-        ],
+        "attendees": attendees_json(event) if invite else [],
         "transactionId": event.key,
         "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": event.key}],
         "allowNewTimeProposals": True,
@@ -111,6 +124,30 @@ def event_body(event: NewEvent, online_provider: str | None) -> dict[str, Any]:
         body["isOnlineMeeting"] = True
         body["onlineMeetingProvider"] = online_provider
     return body
+
+
+def fallback_fields(event: NewEvent) -> dict[str, Any]:
+    """PATCH fields putting the fallback video link in an invite whose native meeting
+    was not created (Teams not allowed for the mailbox, say)."""
+    assert event.video_url
+    return {
+        "body": {"contentType": "HTML", "content": body_content(event, with_link=True)},
+        "location": {"displayName": event.location or event.video_url},
+    }
+
+
+def link_in_invite(
+    event: NewEvent, item: Mapping[str, Any], online_provider: str | None
+) -> str | None:
+    """The video link the invite `item` really carries: the native join URL, else
+    the fallback when it is in the body (always, unless a native one was asked)."""
+    native = join_url(item)
+    if native or not event.video_url:
+        return native
+    if not wants_online(event, online_provider):
+        return event.video_url
+    content = str((item.get("body") or {}).get("content", ""))
+    return event.video_url if html.escape(event.video_url) in content else None
 
 
 def attachment_body(att: Attachment) -> dict[str, Any]:

@@ -9,7 +9,13 @@ what the Outlook connector relies on, the way Graph documents it:
 - cancelling a meeting moves it to Deleted Items: it vanishes from lists, GETs 404,
   and delta reports it as `@removed`;
 - a repeated `transactionId` is *not* deduplicated by default (Graph leaves it
-  undocumented, so the fake takes the worst case and the connector must cope).
+  undocumented, so the fake takes the worst case and the connector must cope);
+- each attendee is *sent* the meeting as it stands when they are added (create with
+  attendees, or a PATCH adding them) and an update when the organiser changes it
+  (PATCH); a file added to the event alone reaches nobody. `sent` records it all;
+- `teams_allowed = False` makes a create asking for Teams answer 201 without a
+  meeting (isOnlineMeeting false, provider "unknown"), as Graph does when Teams is
+  not among the mailbox's allowed online-meeting providers.
 """
 
 from __future__ import annotations
@@ -88,6 +94,19 @@ class FakeEvent:
     is_cancelled: bool = False
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def message(self, kind: str) -> dict[str, Any]:
+        """What an attendee receives now: the meeting as it stands, with its files."""
+        return {
+            "kind": kind,
+            "event_id": self.id,
+            "subject": self.subject,
+            "start": self.start,
+            "body": str(self.body.get("content", "")),
+            "location": str(self.location.get("displayName", "")),
+            "join_url": self.join_url,
+            "attachments": [a["name"] for a in self.attachments],
+        }
+
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and self.end > start
 
@@ -151,6 +170,8 @@ class CalendarState:
         self.by_box: dict[str, dict[str, FakeEvent]] = {}
         self.invited: dict[str, dict[str, FakeEvent]] = {}  # attendee -> events
         self.transaction_dedup = transaction_dedup
+        self.teams_allowed = True
+        self.sent: dict[str, list[dict[str, Any]]] = {}  # attendee -> what they received
         self._seq = itertools.count(1)
         self.seq = 0
         self.epoch = 0
@@ -214,25 +235,30 @@ class CalendarState:
             transaction_id=txid,
             location=body.get("location", {}),
         )
-        for a in body.get("attendees", []):
-            event.attendees.append(
-                {
-                    "type": a.get("type", "required"),
-                    "emailAddress": dict(a["emailAddress"]),
-                    "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
-                }
-            )
+        event.attendees = [self._attendee(a) for a in body.get("attendees", [])]
         for prop in body.get("singleValueExtendedProperties", []):
             event.ext_props[prop["id"]] = prop["value"]
-        if body.get("isOnlineMeeting"):
+        if body.get("isOnlineMeeting") and self.teams_allowed:
             event.online_provider = body.get("onlineMeetingProvider", "teamsForBusiness")
             event.join_url = f"https://teams.microsoft.com/l/meetup-join/{secrets.token_hex(8)}"
         self.events[event.id] = event
         self.by_box.setdefault(box, {})[event.id] = event
-        for a in event.attendees:
-            self.invited.setdefault(a["emailAddress"]["address"].lower(), {})[event.id] = event
+        self._invite(event, event.attendees)
         self._bump(event)
         return event
+
+    def _invite(self, event: FakeEvent, attendees: list[dict[str, Any]]) -> None:
+        for a in attendees:
+            email = a["emailAddress"]["address"].lower()
+            self.invited.setdefault(email, {})[event.id] = event
+            self.sent.setdefault(email, []).append(event.message("invitation"))
+
+    def _attendee(self, a: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": a.get("type", "required"),
+            "emailAddress": dict(a["emailAddress"]),
+            "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+        }
 
     def add_attachment(self, user: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
         import base64
@@ -263,6 +289,23 @@ class CalendarState:
             event.subject = body["subject"]
         if "body" in body:
             event.body = body["body"]
+        if "location" in body:
+            event.location = body["location"] or {}
+        kept, added = list(event.attendees), []
+        if "attendees" in body:
+            # A PATCH replaces the list: who stays keeps their reply, who is new is
+            # invited, who is left out is dropped (their cancellation is not modelled).
+            new = {a["emailAddress"]["address"].lower(): a for a in body["attendees"]}
+            kept = [a for a in event.attendees if a["emailAddress"]["address"].lower() in new]
+            known = {a["emailAddress"]["address"].lower() for a in kept}
+            added = [self._attendee(a) for e, a in new.items() if e not in known]
+            event.attendees = kept + added
+        changed = any(k in body for k in ("start", "end", "subject", "body", "location"))
+        if changed:
+            for a in kept:
+                email = a["emailAddress"]["address"].lower()
+                self.sent.setdefault(email, []).append(event.message("update"))
+        self._invite(event, added)
         self._bump(event)
         return event
 
