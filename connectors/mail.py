@@ -41,10 +41,20 @@ class MailError(ConnectorUserError):
     server answered; `temporary` is True for 4xx replies and network faults, where
     trying again later is the fix."""
 
-    def __init__(self, message: str, *, code: int | None = None, temporary: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        temporary: bool = False,
+        may_have_sent: bool = False,
+    ):
         super().__init__(message)
         self.code = code
         self.temporary = temporary
+        # True when the message data may have reached the server before the fault
+        # (a hang-up or time-out during DATA): sending again could duplicate it.
+        self.may_have_sent = may_have_sent
 
 
 def new_message_id(domain: str) -> str:
@@ -150,11 +160,13 @@ class SmtpMailer:
         ]
         if not recipients:
             raise MailError(f"message {message_id} has no recipients (To/Cc/Bcc)")
+        data_started = False
         try:
             smtp = self._connect()
             try:
                 if self.username:
                     smtp.login(self.username, self._password or "")
+                data_started = True
                 refused = smtp.send_message(message, to_addrs=recipients)
             finally:
                 try:
@@ -205,6 +217,7 @@ class SmtpMailer:
             raise MailError(
                 f"cannot deliver to SMTP server {self.where}: {detail or type(exc).__name__}",
                 temporary=True,
+                may_have_sent=data_started,
             ) from None
         self.refused = {addr: (code, _reply_text(text)) for addr, (code, text) in refused.items()}
         if self.refused:

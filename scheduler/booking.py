@@ -11,12 +11,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from connectors.base import Attachment, Attendee, Busy, NewEvent, Outcome
+from connectors.base import (
+    Attachment,
+    Attendee,
+    Busy,
+    ChangeAction,
+    EventChange,
+    NewEvent,
+    Outcome,
+    TransientError,
+)
 from scheduler.agenda import Agenda, render_agenda
-from scheduler.model import NO_REBOOK, Month, SessionRecord, SessionState, Team, session_key
+from scheduler.model import (
+    NO_REBOOK,
+    SLOT_PASSED,
+    SUPERSEDED,
+    Month,
+    SessionRecord,
+    SessionState,
+    Team,
+    session_key,
+)
 from scheduler.planning import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.store_lock import hold
@@ -36,7 +54,7 @@ class BookingSummary:
     adopted: int = 0  # the event existed already (retry or crash repair)
     failed: tuple[tuple[str, str], ...] = ()  # (session key, error)
     unbookable: tuple[tuple[str, str], ...] = ()  # (seller id, reason)
-    skipped: tuple[str, ...] = field(default_factory=tuple)  # teams with nothing to plan
+    not_rebooked: tuple[tuple[str, str], ...] = ()  # (seller id, why no new slot this month)
 
 
 def month_window(month: Month) -> tuple[datetime, datetime]:
@@ -63,6 +81,8 @@ def _needs_slot(rt: Runtime, latest: SessionRecord | None) -> int | None:
         return latest.attempt
     if latest.reason.startswith(NO_REBOOK):
         return None
+    if latest.state is SessionState.CANCELLED and latest.reason.startswith(SLOT_PASSED):
+        return latest.attempt + 1  # our own failure to book in time, not a person's
     if (latest.state is SessionState.DECLINED and policy.rebook_on_decline) or (
         latest.state is SessionState.CANCELLED and policy.rebook_on_cancel
     ):
@@ -107,6 +127,8 @@ def build_problems(
     """One planning problem per team with sellers to book, and the attempt number
     each (team, seller) is planned under."""
     records = rt.store.sessions(org_id=rt.org.id, month=month)
+    nearby = rt.store.sessions(org_id=rt.org.id, months=[month.previous(), month, month.next()])
+    window = month_window(month)
     latest = latest_by_seller(records)
     previous = _previous_sessions(rt, month)
     problems: list[TeamProblem] = []
@@ -122,12 +144,15 @@ def build_problems(
         progress("reading calendars", n + 1, len(teams))
         if not to_book:
             continue
+        # By when they are, not which month they were booked for: a session moved
+        # in from a neighbouring month still takes the manager's time and caps.
         fixed = tuple(
             FixedSession(r.seller_id, r.start, r.end)
-            for r in records
+            for r in nearby
             if r.manager_id == team.manager.id
             and r.start is not None
             and r.end is not None
+            and window[0] <= r.start < window[1]
             and (r.state.active or r.state is SessionState.HELD)
         )
         busy, errors = _read_busy(rt, team, to_book, month)
@@ -173,8 +198,12 @@ def book_month(
 
 
 def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) -> BookingSummary:
+    # Planned rows whose time has passed are retired first, so this run plans anew.
+    for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
+        _expire_if_passed(rt, rec, now)
     plans, attempts = plan_month(rt, month, now, progress)
     unbookable: list[tuple[str, str]] = []
+    not_rebooked: list[tuple[str, str]] = []
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
@@ -190,6 +219,11 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
                 end=proposal.end,
             )
         for miss in plan.unbookable:
+            if attempts[(team.id, miss.seller_id)] > 1:
+                # A rebook with no room left: the seller stays declined/cancelled
+                # (that is what happened), not "unbookable"; top-up tries again.
+                not_rebooked.append((miss.seller_id, miss.reason))
+                continue
             _record_intent(
                 rt,
                 team,
@@ -209,6 +243,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         adopted=adopted,
         failed=tuple(failed),
         unbookable=tuple(unbookable),
+        not_rebooked=tuple(not_rebooked),
     )
 
 
@@ -276,6 +311,56 @@ def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tup
     return tuple(files)
 
 
+PUSH_MARGIN = timedelta(hours=1)
+
+
+def _cancel_by_key(rt: Runtime, rec: SessionRecord, comment: str) -> None:
+    """Cancel the event of `rec` if one exists (found by key when we never learnt
+    its id); an event that is not there counts as done."""
+    manager = rt.person(rec.manager_id)
+    if manager is None:
+        return
+    change = EventChange(
+        rec.key, manager.calendar(), ChangeAction.CANCEL, event_id=rec.event_id, comment=comment
+    )
+    result = rt.connector(rec.connector or manager.connector).update([change])[0]
+    if not result.ok:
+        raise TransientError(f"could not cancel session {rec.key}: {result.error}")
+
+
+def _expire_if_passed(rt: Runtime, rec: SessionRecord, now: datetime) -> bool:
+    """A planned session too close or past to invite anyone to (the calendar refused
+    for days, say): make sure no event stands, and leave it for a new attempt."""
+    if rec.start is None or rec.start > now + PUSH_MARGIN:
+        return False
+    _cancel_by_key(rt, rec, "the time passed before the invitation went out")
+    rt.store.transition(
+        rec.key,
+        SessionState.CANCELLED,
+        now=now,
+        expect={SessionState.PLANNED},
+        detail=SLOT_PASSED,
+        reason=SLOT_PASSED,
+    )
+    return True
+
+
+def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
+    """Before a rebook is sent, cancel the declined attempt's event: a seller who
+    accepted the old one again later would otherwise have two sessions."""
+    if rec.attempt < 2:
+        return
+    for old in rt.store.sessions(org_id=rt.org.id, month=rec.month, seller_id=rec.seller_id):
+        if (
+            old.attempt == rec.attempt - 1
+            and old.state is SessionState.DECLINED
+            and old.event_id
+            and not old.reason.startswith(SUPERSEDED)
+        ):
+            _cancel_by_key(rt, old, "a new time for this coaching session follows")
+            rt.store.set_fields(old.key, now=now, reason=f"{SUPERSEDED} (attempt {rec.attempt})")
+
+
 def push_planned(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[int, int, list[tuple[str, str]]]:
@@ -289,6 +374,10 @@ def push_planned(
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     for rec in planned:
+        if _expire_if_passed(rt, rec, now):
+            failed.append((rec.key, SLOT_PASSED))
+            continue
+        _retire_declined(rt, rec, now)
         team = rt.team_of(rec.team_id)
         seller = rt.person(rec.seller_id)
         if team is None or seller is None or rec.start is None or rec.end is None:
@@ -331,19 +420,25 @@ def push_planned(
         # One call per connector: each connector batches per organiser itself, and
         # Graph can pack several mailboxes into one $batch (fewer requests).
         results = rt.connector(name).create([event for _, event in items])
-        for (rec, event), result in zip(items, results, strict=True):
+        for (rec, _event), result in zip(items, results, strict=True):
             if result.ok:
-                rt.store.transition(
+                booked = rt.store.transition(
                     rec.key,
                     SessionState.BOOKED,
                     now=now,
                     expect={SessionState.PLANNED},
                     detail=f"{result.outcome.value} in {name}",
                     event_id=result.event_id,
-                    video_url=result.video_url or event.video_url,
+                    video_url=result.video_url,  # the link really in the invite
                     connector=name,
                     reason="",
                 )
+                if not booked:
+                    # Cancelled by an admin while we were creating it: take it back.
+                    current = rt.store.get(rec.key)
+                    if current is not None and not current.state.active:
+                        _cancel_by_key(rt, current, "this session was cancelled")
+                    continue
                 if result.outcome is Outcome.EXISTED:
                     adopted += 1
                 else:

@@ -119,7 +119,8 @@ _register_admin()
 
 
 def _default_month(month: Month | None) -> Month:
-    return month or Month.of(now_utc()).next()
+    """Next month (the demo's organisation is in Stockholm: read the month there)."""
+    return month or Month.of(now_utc().astimezone(ZoneInfo("Europe/Stockholm"))).next()
 
 
 @cli.command()
@@ -130,8 +131,8 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
     """Dry run: show the slots the planner would book, and who cannot be booked and why."""
     from scheduler.booking import plan_month
 
-    month = _default_month(month)
     rt = _runtime(state)
+    month = month or rt.month_of(now_utc()).next()
     progress = _Progress()
     try:
         plans, _ = plan_month(rt, month, now_utc(), progress)
@@ -206,8 +207,8 @@ def book(state: CliState, month: Month | None) -> None:
     """Plan and book the month's sessions. Safe to run again: books only what is missing."""
     from scheduler.booking import book_month
 
-    month = _default_month(month)
     rt = _runtime(state)
+    month = month or rt.month_of(now_utc()).next()
     progress = _Progress()
     try:
         summary = book_month(rt, month, now_utc(), progress)
@@ -410,8 +411,8 @@ def report(
     from scheduler.jobs import build_month_report, send_report
     from scheduler.runtime import Runtime
 
-    month = month or Month.of(now_utc()).previous()
     rt = Runtime.open(state.settings())
+    month = month or rt.month_of(now_utc()).previous()
     try:
         if send or resend:
             outcomes = send_report(rt, month, now_utc(), resend=resend, only=list(only) or None)

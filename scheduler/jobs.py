@@ -2,7 +2,8 @@
 
 A job run is claimed in `job_runs` under (job, period) before it starts: a second
 instance, a catch-up at start and a cron firing for the same period all find the
-claim and do nothing twice. A failed run is retried by the next firing.
+claim and do nothing twice. A failed run, or one whose process died, is retried by
+the service's periodic catch-up (every 15 minutes) and at the next start.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
+from connectors.base import TransientError
 from scheduler.booking import BookingSummary, book_month
 from scheduler.errors import AlreadySent
 from scheduler.model import Month
@@ -28,8 +31,29 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def period_of(job: str, fire_time: datetime) -> str:
-    """What a firing at `fire_time` is for: the unit its work is idempotent over."""
+def owner_alive(owner: str) -> bool:
+    """Whether the process that claimed a job run may still be running it. Only a
+    process on this host can be checked; any other is presumed alive (its claim
+    goes stale after a while instead)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def period_of(job: str, fire_time: datetime, timezone: str) -> str:
+    """What a firing at `fire_time` is for: the unit its work is idempotent over.
+
+    Read in the schedule's zone, whoever calls: the report firing at 08:00 on the 1st
+    in Sydney is for the month that just ended there, though in UTC it is still the
+    last day of that month."""
+    fire_time = fire_time.astimezone(ZoneInfo(timezone))
     month = Month.of(fire_time)
     if job == "book_next_month":
         return str(month.next())
@@ -52,6 +76,12 @@ class SendOutcome:
     recipient: str
     status: str  # sent | already sent | in flight elsewhere
     message_id: str = ""
+
+
+def _in_flight(rt: Runtime, month: Month, recipient: str) -> bool:
+    rows = rt.store.sent_reports(rt.org.id, month)
+    mine = [r for r in rows if r["recipient"] == recipient.lower()]
+    return bool(mine) and mine[-1]["status"] == "sending"
 
 
 def build_month_report(
@@ -102,6 +132,8 @@ def send_report(
     domain = rt.settings.mail.sender.rsplit("@", 1)[-1].strip(">").strip() or "coachpass"
     outcomes: list[SendOutcome] = []
     for recipient in recipients:
+        # Built before the claim: a failure here leaves nothing half claimed.
+        message = build_month_report(rt, month, now, [recipient])
         claim = rt.store.claim_report(
             rt.org.id,
             month,
@@ -113,21 +145,24 @@ def send_report(
             message_id=f"<coachpass.report.{rt.org.id}.{month}.{_digest(recipient)}@{domain}>",
         )
         if claim is None:
-            outcomes.append(SendOutcome(recipient, "already sent"))
+            status = "in flight elsewhere" if _in_flight(rt, month, recipient) else "already sent"
+            outcomes.append(SendOutcome(recipient, status))
             continue
         claim_id, message_id = claim
-        message = build_month_report(rt, month, now, [recipient])
         del message["Message-ID"]
         message["Message-ID"] = message_id
         try:
             mailer.send(message)
-        except Exception:
-            # Refused before delivery: free the claim so the next run tries again.
-            rt.store.release_report(claim_id)
+        except Exception as exc:
+            # Refused for certain (an error reply, no connection): free the claim so
+            # the next run tries again. If the data may have gone out, keep the claim:
+            # it is retried once stale, with the same Message-ID.
+            if not getattr(exc, "may_have_sent", False):
+                rt.store.release_report(claim_id)
             raise
         rt.store.mark_report_sent(claim_id, now=now)
         outcomes.append(SendOutcome(recipient, "sent", message_id))
-    if not resend and all(o.status != "sent" for o in outcomes):
+    if not resend and all(o.status == "already sent" for o in outcomes):
         raise AlreadySent(
             f"the {month} report was sent already to {', '.join(recipients)}; "
             f"use --resend to send it again"
@@ -149,7 +184,7 @@ class JobResult:
 def top_up(rt: Runtime, now: datetime) -> list[BookingSummary]:
     """Book what is missing this month and next: new sellers, rebooks, earlier
     unbookable sellers, and `planned` rows a crashed run left behind."""
-    this = Month.of(now)
+    this = rt.month_of(now)
     return [book_month(rt, m, now) for m in (this, this.next())]
 
 
@@ -157,7 +192,7 @@ def reconcile_and_rebook(rt: Runtime, now: datetime) -> tuple[ReconcileSummary, 
     summary = reconcile(rt, now)
     rebooked = 0
     for month in sorted(summary.months_to_rebook()):
-        if month >= Month.of(now):
+        if month >= rt.month_of(now):
             rebooked += sum(len(p.proposals) for p in book_month(rt, month, now).plans)
     return summary, rebooked
 
@@ -177,6 +212,10 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
             outcomes = send_report(rt, Month.parse(period), now)
         except AlreadySent:
             return "already sent"
+        pending = [o.recipient for o in outcomes if o.status == "in flight elsewhere"]
+        if pending:
+            # Not done until every copy is known to be sent: the catch-up retries.
+            raise TransientError(f"report to {', '.join(pending)} still being sent elsewhere")
         return ", ".join(f"{o.recipient}: {o.status}" for o in outcomes)
     raise ValueError(f"unknown job {job}")
 
@@ -189,8 +228,8 @@ def run_job(
     *,
     log: Callable[[str], None] = lambda _m: None,
 ) -> JobResult:
-    period = period_of(job, fire_time)
-    if not rt.store.claim_job(job, period, owner=owner_name(), now=now):
+    period = period_of(job, fire_time, rt.settings.schedule.timezone)
+    if not rt.store.claim_job(job, period, owner=owner_name(), now=now, owner_alive=owner_alive):
         return JobResult(job, period, False, "done already or running elsewhere")
     try:
         detail = _body(job, rt, period, now)

@@ -185,6 +185,10 @@ class SessionState(StrEnum):
 
 #: Prefix of `SessionRecord.reason` on a cancelled session that must not be rebooked.
 NO_REBOOK = "not to be rebooked: "
+#: Prefix of `reason` on a session whose slot passed before its event could be created.
+SLOT_PASSED = "slot passed before the calendar accepted it"
+#: Prefix of `reason` on a declined session whose event was cancelled for a rebook.
+SUPERSEDED = "replaced by a new attempt"
 
 
 def session_key(org_id: str, manager_id: str, seller_id: str, month: Month, attempt: int) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import EventState, Response
+from connectors.base import ConnectorError, EventState, Response
 from scheduler.booking import month_window
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
@@ -42,21 +42,48 @@ class ReconcileSummary:
         return {t.month for t in self.transitions if t.to_state.fell_through}
 
 
-def default_months(now: datetime) -> list[Month]:
+def default_months(this: Month) -> list[Month]:
     """Last month (late sessions settle), this month and next (booked ahead)."""
-    this = Month.of(now)
     return [this.previous(), this, this.next()]
 
 
 def _decide(rec: SessionRecord, ev: EventState, seller_email: str) -> tuple[SessionState, str]:
+    reply = ev.responses.get(seller_email.lower())
     if ev.cancelled:
         return SessionState.CANCELLED, "cancelled in the calendar"
-    reply = ev.responses.get(seller_email.lower())
     if reply is Response.DECLINED:
         return SessionState.DECLINED, "declined by the seller"
+    if rec.state is SessionState.DECLINED:
+        # Followed only while it is the seller's latest attempt (see _followed).
+        if reply in (Response.ACCEPTED, Response.TENTATIVE):
+            return SessionState.BOOKED, "accepted again by the seller"
+        return rec.state, ""
     if rec.start != ev.start or rec.end != ev.end:
         return SessionState.RESCHEDULED, f"moved to {ev.start.isoformat()}"
     return rec.state, ""
+
+
+def _followed(records: Sequence[SessionRecord], this: Month) -> list[SessionRecord]:
+    """Sessions whose calendar event can still change what we record: those in play,
+    and a declined one while it is its seller's latest attempt in a month not over
+    (the seller may accept again)."""
+    latest: dict[tuple[str, Month], int] = {}
+    for rec in records:
+        slot = (rec.seller_id, rec.month)
+        latest[slot] = max(latest.get(slot, 0), rec.attempt)
+    return [
+        rec
+        for rec in records
+        if rec.event_id
+        and (
+            rec.state.active
+            or (
+                rec.state is SessionState.DECLINED
+                and rec.month >= this
+                and rec.attempt == latest[(rec.seller_id, rec.month)]
+            )
+        )
+    ]
 
 
 def reconcile(
@@ -68,7 +95,7 @@ def reconcile(
 
 
 def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> ReconcileSummary:
-    months = list(months or default_months(now))
+    months = list(months or default_months(rt.month_of(now)))
     window_start = month_window(min(months))[0]
     window_end = month_window(max(months))[1]
     label = f"{min(months)}..{max(months)}"
@@ -86,34 +113,45 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             return updated
         return rec
 
-    # Only calendars that hold sessions still in play need reading.
     organisers: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
-    for rec in records:
-        if rec.state.active and rec.event_id:
-            organisers[(rec.connector, rec.manager_id)].append(rec)
+    for rec in _followed(records, rt.month_of(now)):
+        organisers[(rec.connector, rec.manager_id)].append(rec)
     full_reads = 0
+    unread: set[str] = set()  # managers whose calendar could not be read this time
     for (connector_name, manager_id), recs in sorted(organisers.items()):
         manager = rt.person(manager_id)
         if manager is None:
             errors.append(f"manager {manager_id} is no longer in the config; sessions not followed")
+            unread.add(manager_id)
             continue
         ref = manager.calendar()
         cursor = rt.store.cursor(connector_name, ref.calendar_id, label)
-        changes = rt.connector(connector_name).changes(ref, cursor, window_start, window_end)
+        try:
+            changes = rt.connector(connector_name).changes(ref, cursor, window_start, window_end)
+        except ConnectorError as exc:
+            # One calendar must not stop the others; its sessions wait (and are not
+            # presumed held on time alone while nobody could look at them).
+            errors.append(f"calendar of {manager.name} ({ref.calendar_id}) not read: {exc}")
+            unread.add(manager_id)
+            continue
         full_reads += changes.full
+        followed = {r.key for r in recs}
         seen = set()
         for ev in changes.events:
             found = by_key.get(ev.key)
-            if found is None or not found.state.active:
+            if found is None or found.key not in followed:
                 continue
             rec = found
             seen.add(ev.key)
             seller = rt.person(rec.seller_id)
             to, detail = _decide(rec, ev, seller.email if seller else "")
-            if to is SessionState.RESCHEDULED:
-                rec = move(rec, to, detail, start=ev.start, end=ev.end, moved=True)
-            elif to is not rec.state:
-                rec = move(rec, to, detail)
+            moved = rec.start != ev.start or rec.end != ev.end
+            if to is not rec.state or moved:
+                # Times are kept whatever else happened (moved, then declined).
+                fields: dict[str, object] = {}
+                if moved:
+                    fields = {"start": ev.start, "end": ev.end, "moved": True}
+                rec = move(rec, to, detail or f"moved to {ev.start.isoformat()}", **fields)
             if ev.attended is not None and seller and rec.state.active and ev.end <= now:
                 attended = ev.attended.get(seller.email.lower())
                 if attended is not None:
@@ -125,13 +163,19 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             gone = rec.key in removed or (rec.event_id in removed)
             # A full read lists every event of ours in the window: one that is
             # missing was deleted in the calendar.
-            if changes.full and rec.key not in seen and current.state.active:
+            if changes.full and rec.key not in seen:
                 gone = True
             if gone and current.state.active:
                 move(current, SessionState.CANCELLED, "deleted from the calendar")
         rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
 
     for rec in list(by_key.values()):
-        if rec.state.active and rec.event_id and rec.end is not None and rec.end <= now:
+        if (
+            rec.state.active
+            and rec.event_id
+            and rec.end is not None
+            and rec.end <= now
+            and rec.manager_id not in unread
+        ):
             move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
     return ReconcileSummary(tuple(transitions), len(organisers), full_reads, tuple(errors))

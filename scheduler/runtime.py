@@ -7,12 +7,14 @@ Connectors are opened on first use and closed with the runtime.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import connectors
 from connectors.base import CalendarConnector, ConnectorContext, Mailer
 from scheduler.errors import UserError
-from scheduler.model import Organisation, Person, Team
+from scheduler.model import Month, Organisation, Person, Team
 from scheduler.store import Store
 
 if TYPE_CHECKING:
@@ -32,6 +34,11 @@ class Runtime:
     @property
     def org(self) -> Organisation:
         return self.settings.organisation
+
+    def month_of(self, now: datetime) -> Month:
+        """The month it is at `now` where the organisation is: at 07:00 on the 1st in
+        Sydney it is already the new month, though UTC still has the old one."""
+        return Month.of(now.astimezone(ZoneInfo(self.org.timezone)))
 
     def connector(self, name: str) -> CalendarConnector:
         if name not in self._connectors:

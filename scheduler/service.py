@@ -17,9 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from scheduler.errors import UserError
 from scheduler.jobs import JOBS, JobResult, run_job
 from scheduler.runtime import Runtime
 from scheduler.store_lock import NamedLock
@@ -33,25 +35,41 @@ def cron_of(rt: Runtime, job: str) -> CronTrigger:
     return CronTrigger.from_crontab(expr, timezone=schedule.timezone)
 
 
-def last_fire_time(trigger: CronTrigger, now: datetime, lookback: timedelta) -> datetime | None:
-    """The latest scheduled firing at or before `now` within `lookback`."""
-    t: datetime | None = trigger.get_next_fire_time(None, now - lookback)
-    last = None
-    steps = 0
-    while t is not None and t <= now and steps < 5000:
-        last = t
-        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-        steps += 1
-    return last
+def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest scheduled firing at or before `now`, looking back at most 35 days
+    (a day first, so frequent schedules do not walk thousands of firings)."""
+    for lookback in (timedelta(days=1), timedelta(days=35)):
+        t: datetime | None = trigger.get_next_fire_time(None, now - lookback)
+        last = None
+        while t is not None and t <= now:
+            last = t
+            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+        if last is not None:
+            return last
+    return None
 
 
-def catch_up(rt: Runtime, now: datetime, log_line: Callable[[str], None]) -> list[JobResult]:
-    """Run each job whose latest scheduled period has not run to completion."""
+def catch_up(
+    rt: Runtime,
+    now: datetime,
+    log_line: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> list[JobResult]:
+    """Run each job whose latest scheduled period has not run to completion (never
+    run, failed, or left running by an instance that died). One job failing does
+    not keep the others from running; it is retried by the next catch-up."""
     results = []
     for job in JOBS:
-        fired = last_fire_time(cron_of(rt, job), now, timedelta(days=35))
-        if fired is not None:
+        if stop is not None and stop.is_set():
+            break
+        fired = last_fire_time(cron_of(rt, job), now)
+        if fired is None:
+            continue
+        try:
             results.append(run_job(rt, job, fired, now, log=log_line))
+        except Exception as exc:
+            log.exception("catching up %s failed", job)
+            results.append(JobResult(job, "", False, f"failed: {type(exc).__name__}: {exc}"))
     return results
 
 
@@ -73,7 +91,12 @@ def serve(
     stop = threading.Event()
     # The scheduler runs in the background and the main thread only waits for a
     # stop signal: a handler that just sets an event cannot race the start-up.
-    scheduler = BackgroundScheduler(timezone=rt.settings.schedule.timezone)
+    # One worker thread: jobs run one after another, never side by side on the
+    # same connectors (the Google client is not thread-safe) and the same months.
+    scheduler = BackgroundScheduler(
+        timezone=rt.settings.schedule.timezone,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+    )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         echo(f"received signal {signum}: stopping after the running job")
@@ -84,6 +107,7 @@ def serve(
         signal.signal(signal.SIGINT, on_signal)
 
     leader = Leadership(rt)
+    lost = False
     try:
         while not leader.try_acquire():
             if once:
@@ -93,8 +117,16 @@ def serve(
             if stop.wait(poll_seconds):
                 return
         echo("leader: catching up missed runs")
-        catch_up(rt, clock(), echo)
-        if once or stop.is_set():
+        results = catch_up(rt, clock(), echo, stop)
+        failed = [r for r in results if r.detail.startswith("failed")]
+        if once:
+            if failed:
+                raise UserError(
+                    "; ".join(f"{r.job} {r.detail}" for r in failed)
+                    + " (the next run retries them)"
+                )
+            return
+        if stop.is_set():
             return
         for job in JOBS:
 
@@ -113,11 +145,26 @@ def serve(
                 coalesce=True,
                 misfire_grace_time=3600,
             )
+        # Failed and interrupted runs of earlier periods are retried while serving,
+        # not only at the next start: a monthly job would otherwise wait a month.
+        scheduler.add_job(
+            lambda: catch_up(rt, clock(), echo, stop),
+            "interval",
+            minutes=15,
+            id="catch_up",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         echo("serving: " + ", ".join(f"{j} [{getattr(rt.settings.schedule, j)}]" for j in JOBS))
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(5.0):
+            if not leader.still_held():
+                echo("lost the leader lock (the database connection dropped): stopping")
+                stop.set()
+                lost = True
         scheduler.shutdown(wait=True)
+        if lost:
+            raise UserError("lost leadership to a database outage; restart to stand by again")
         echo("stopped")
     finally:
         leader.release()

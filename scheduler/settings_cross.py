@@ -367,7 +367,7 @@ def check_store(data: Mapping[str, Any], rep: Reporter) -> None:
 
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         rep.at(("store", "url"), "not a database URL (e.g. sqlite:///coachpass.db)")
         return
     if parsed.password:

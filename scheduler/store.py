@@ -10,7 +10,7 @@ row and does not repeat the work.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -365,9 +365,11 @@ class Store:
         owner: str,
         now: datetime,
         stale_after: timedelta = timedelta(hours=2),
+        owner_alive: Callable[[str], bool] = lambda _owner: True,
     ) -> bool:
         """Claim (job, period). False when it is done, or running elsewhere and not
-        stale. A failed or stale run is taken over (the jobs are idempotent)."""
+        stale. A failed or stale run is taken over (the jobs are idempotent), and so
+        is a run whose owner `owner_alive` says is dead (killed, rebooted)."""
         try:
             with self._tx() as conn:
                 conn.execute(
@@ -391,7 +393,11 @@ class Store:
             ).first()
             if row is None or row.status == "done":
                 return False
-            if row.status == "running" and now - row.started_at < stale_after:
+            if (
+                row.status == "running"
+                and now - row.started_at < stale_after
+                and owner_alive(row.owner)
+            ):
                 return False
             conn.execute(
                 update(job_runs)
@@ -449,7 +455,15 @@ class Store:
             if last.status == "sending":
                 if now - last.claimed_at < stale_after:
                     return None
-                return last.id, last.message_id
+                # Take the stale claim over; of two takers only one updates the row.
+                with self._tx() as conn:
+                    taken = conn.execute(
+                        update(sent_reports)
+                        .where(sent_reports.c.id == last.id)
+                        .where(sent_reports.c.claimed_at == last.claimed_at)
+                        .values(claimed_at=now)
+                    ).rowcount
+                return (last.id, last.message_id) if taken else None
             if not resend:
                 return None
             sequence = last.sequence + 1

@@ -62,6 +62,19 @@ class NamedLock:
             return False
         return True
 
+    def still_held(self) -> bool:
+        """False when the PostgreSQL session that holds the lock is gone (server
+        restart, network cut): the server has released it and another may lead."""
+        if self._conn is None:
+            return self._file is not None or self.engine.dialect.name != "postgresql"
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+            self._conn.commit()
+        except Exception:
+            self._drop_connection()
+            return False
+        return True
+
     def acquire(self, timeout: float, poll: float = 0.2) -> None:
         deadline = time.monotonic() + timeout
         while not self.try_acquire():

@@ -82,7 +82,10 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
         ),
         (
             "team,id,name,email,connector\nnordics,erik,Erik,erik@acme.example,caldev\n",
-            ["p.csv:2: connector: unknown connector 'caldev': use one of caldav, google, local, outlook"],
+            [
+                "p.csv:2: connector: unknown connector 'caldev': "
+                "use one of caldav, google, local, outlook"
+            ],
         ),
         (
             "team,id,name,email\nnordics,erik lund,Erik,erik@acme.example\n",

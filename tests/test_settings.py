@@ -345,6 +345,11 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         ],
     ),
     (
+        "a store URL with a port that is not a number",
+        [("schedule:\n", "store: {url: 'postgresql+psycopg://cp@db:54x/cp'}\nschedule:\n")],
+        ["coachpass.yaml:19: store.url: not a database URL (e.g. sqlite:///coachpass.db)"],
+    ),
+    (
         "a database password in the store URL",
         [("schedule:\n", "store: {url: 'postgresql+psycopg://cp:pw@db/cp'}\nschedule:\n")],
         [
