@@ -56,6 +56,7 @@ from connectors.google_auth import CredentialSource, authorize_installed_app
 from connectors.google_batch import Backoff, run_batch
 from connectors.google_busy import FreeBusyReader
 from connectors.google_changes import ChangeReader
+from connectors.google_meet import MeetSettler
 from connectors.google_wire import (
     FREEBUSY_MAX_CALENDARS,
     FREEBUSY_MAX_DAYS,
@@ -65,7 +66,6 @@ from connectors.google_wire import (
     move_body,
     tag_of,
     valid_event_id,
-    video_url_of,
     windows,
 )
 
@@ -219,6 +219,7 @@ class GoogleConnector:
             )
         outcomes = run_batch(requests, http, self.batch_uri, self.backoff)
         duplicates: list[NewEvent] = []
+        made: dict[str, tuple[Outcome, Any]] = {}
         for key, outcome in outcomes.items():
             event = by_id[key]
             if isinstance(outcome, ApiFailure):
@@ -227,23 +228,33 @@ class GoogleConnector:
                 else:
                     results[key] = _failed(event.key, event.organizer, "create", outcome)
             else:
-                results[key] = Result(
-                    key, Outcome.CREATED, str(outcome["id"]), video_url_of(outcome)
-                )
+                made[key] = (Outcome.CREATED, outcome)
         if duplicates:
-            results.update(self._adopt(duplicates, http))
+            failed, adopted = self._adopt(duplicates, http)
+            results.update(failed)
+            made.update({k: (Outcome.EXISTED, item) for k, item in adopted.items()})
+        # The invite must carry the link we report: Meet's, or the fallback patched in.
+        settler = MeetSettler(self._events(), self.batch_uri, self.backoff)
+        links = settler.settle({k: (by_id[k], item) for k, (_o, item) in made.items()}, http)
+        for key, (done, item) in made.items():
+            link = links[key]
+            results[key] = Result(key, done, str(item["id"]), link.url, error=link.error)
         return results
 
-    def _adopt(self, events: Sequence[NewEvent], http: Any) -> dict[str, Result]:
+    def _adopt(
+        self, events: Sequence[NewEvent], http: Any
+    ) -> tuple[dict[str, Result], dict[str, Any]]:
         """409 duplicate: the id exists, maybe cancelled. Fetch it and adopt it as it
         stands when it carries our tag. A cancelled one is not restored: that would
         undo the organiser's cancellation; reconcile sees it and books a new attempt
-        (the local connector does the same)."""
+        (the local connector does the same). Returns failures, and the adopted
+        events as Google answered them."""
         fetch = {
             e.key: partial(self._events().get, calendarId=e.organizer.calendar_id, eventId=e.key)
             for e in events
         }
         results: dict[str, Result] = {}
+        adopted: dict[str, Any] = {}
         by_key = {e.key: e for e in events}
         for key, item in run_batch(fetch, http, self.batch_uri, self.backoff).items():
             event = by_key[key]
@@ -259,8 +270,8 @@ class GoogleConnector:
                     ),
                 )
             else:
-                results[key] = Result(key, Outcome.EXISTED, str(item["id"]), video_url_of(item))
-        return results
+                adopted[key] = item
+        return results, adopted
 
     # -- update -----------------------------------------------------------------------
 

@@ -102,8 +102,13 @@ def description(event: NewEvent, guideline_url: str | None) -> str:
         )
     video = ""
     if not event.online_meeting and event.video_url and event.video_url not in body:
-        video = f'<br><br>Video: <a href="{escape(event.video_url)}">{escape(event.video_url)}</a>'
+        video = video_html(event.video_url)
     return body + link + video
+
+
+def video_html(url: str) -> str:
+    """The fallback video link as appended to a description."""
+    return f'<br><br>Video: <a href="{escape(url)}">{escape(url)}</a>'
 
 
 def event_body(event: NewEvent, guideline_url: str | None = None) -> dict[str, Any]:

@@ -82,6 +82,12 @@ class CalendarStore:
         self.keep_cancelled_details = True
         # calendar id (lower) -> reasons its next free/busy answers fail with, in turn
         self._freebusy_faults: dict[str, list[str]] = defaultdict(list)
+        # What becomes of a Meet request: "success", "pending" (generated later) or
+        # "failure". A pending one turns to success at the `meet_ready_after_reads`-th
+        # events.get of that event (None: never).
+        self.meet_outcome = "success"
+        self.meet_ready_after_reads: int | None = None
+        self._meet_pending: dict[tuple[str, str], int | None] = {}
 
     # -- domain -------------------------------------------------------------------
 
@@ -138,12 +144,13 @@ class CalendarStore:
             for attendee in event.get("attendees", []):
                 attendee.setdefault("responseStatus", "needsAction")
             self._conference(event, params)
+            if _meet_code(event) == "pending":
+                self._meet_pending[(calendar_id.lower(), event_id)] = self.meet_ready_after_reads
             if params.get("supportsAttachments") != "true":
                 event.pop("attachments", None)
             return self._store(calendar_id, event)
 
-    @staticmethod
-    def _conference(event: dict[str, Any], params: dict[str, str]) -> None:
+    def _conference(self, event: dict[str, Any], params: dict[str, str]) -> None:
         data = event.get("conferenceData")
         if params.get("conferenceDataVersion") != "1":
             # Google ignores conference data unless the client declares version 1.
@@ -152,6 +159,17 @@ class CalendarStore:
         if not data or "createRequest" not in data:
             return
         request = data["createRequest"]
+        if self.meet_outcome != "success":
+            # No link yet (pending) or none at all (failure): no entry points.
+            event["conferenceData"] = {
+                "createRequest": {**request, "status": {"statusCode": self.meet_outcome}}
+            }
+            event.pop("hangoutLink", None)
+            return
+        self._meet_link(event, request)
+
+    @staticmethod
+    def _meet_link(event: dict[str, Any], request: dict[str, Any]) -> None:
         code = uuid.uuid5(uuid.NAMESPACE_URL, request.get("requestId", "")).hex
         uri = f"https://meet.google.com/{code[:3]}-{code[3:7]}-{code[7:10]}"
         event["conferenceData"] = {
@@ -167,8 +185,27 @@ class CalendarStore:
             stored = self._calendar(calendar_id).get(event_id)
             if stored is None:
                 raise ApiError(404, "notFound", "Not Found")
+            self._meet_progress(calendar_id, event_id, stored)
             # get returns deleted events too, with status "cancelled".
             return deepcopy(stored.event)
+
+    def _meet_progress(self, calendar_id: str, event_id: str, stored: _Stored) -> None:
+        """A read of an event whose Meet link is pending: count it, and when the link
+        is due, store it as Google would once it has generated it."""
+        where = (calendar_id.lower(), event_id)
+        if where not in self._meet_pending:
+            return
+        left = self._meet_pending[where]
+        if left is None:
+            return
+        if left > 1:
+            self._meet_pending[where] = left - 1
+            return
+        del self._meet_pending[where]
+        event = deepcopy(stored.event)
+        self._meet_link(event, event["conferenceData"]["createRequest"])
+        self._store(calendar_id, event)
+        stored.event = self._calendar(calendar_id)[event_id].event
 
     def patch(
         self,
@@ -379,6 +416,11 @@ def _validate(schema: str, body: Any) -> None:
         validate(schema, body)
     except SchemaViolation as exc:
         raise ApiError(400, "invalid", str(exc)) from None
+
+
+def _meet_code(event: dict[str, Any]) -> str | None:
+    status = event.get("conferenceData", {}).get("createRequest", {}).get("status", {})
+    return status.get("statusCode") if isinstance(status, dict) else None
 
 
 def _check_times(event: dict[str, Any]) -> None:
