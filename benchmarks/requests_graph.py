@@ -7,7 +7,9 @@ HTTP requests are counted at the fake (a `$batch` is one request; token requests
 apart) for:
 
 - plan+book: `busy` for the manager and sellers, then `create` of one session per
-  seller with the agenda attached as a file;
+  seller with the agenda attached as a file (created without attendees, file added,
+  then one PATCH invites the seller, so the invitation carries the file: four
+  requests' worth of `$batch` parts per session, against two without a file);
 - a reconcile with no changes: `changes` with the cursor of an earlier full read.
 
 Two ways of calling the connector are measured: one call per team (what a caller
@@ -84,6 +86,11 @@ def run(managers: int, sellers: int, *, together: bool, attach: bool) -> dict[st
                     results += conn.create(sessions(m, team, attach))
             booked_s = time.perf_counter() - clock
             assert all(r.ok for r in results), [r for r in results if not r.ok][:3]
+            # Each seller got one invitation, carrying the file when there is one.
+            for team in teams.values():
+                for seller in team:
+                    (invite,) = fake.state.sent[seller]
+                    assert invite["attachments"] == ([AGENDA.filename] if attach else [])
             book = fake.counts["graph"]
             cursors = {m: conn.changes(ref(m), None, *WINDOW).cursor for m in teams}
             full = fake.counts["graph"] - book

@@ -12,16 +12,16 @@ extended-property `$filter` and `$expand`, fileAttachment upload, calendarView a
 calendarView/delta with skip/delta tokens, `$batch` (≤ 20 parts, answers shuffled,
 per-part status, `dependsOn` chains, > 4 parallel parts per mailbox throttled), the
 OIDC discovery, token and device-code endpoints. Requests are counted (a `$batch` is
-one request; token requests apart) and faults can be injected per test.
+one request; token requests apart) and faults can be injected per test. What each
+attendee was sent is in `state.sent`; `state.teams_allowed = False` makes creates
+answer without a Teams meeting; `schedule_max_days` is getSchedule's window limit.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import random
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -31,12 +31,13 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.fakes.graph_batch import run_batch
 from tests.fakes.graph_entra import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -46,19 +47,14 @@ from tests.fakes.graph_entra import (
 )
 from tests.fakes.graph_faults import FaultPlan
 from tests.fakes.graph_state import CalendarState, FakeEvent, GraphFault, parse_graph_time
-
-AUTHORITY_HOST = "login.fake.test"
-GRAPH_HOST = "graph.fake.test"
+from tests.fakes.graph_wire import AUTHORITY_HOST, GRAPH_HOST, LoopbackTransport, Reset
+from tests.fakes.graph_wire import Handler as WireHandler
 
 _PROP_FILTER = re.compile(
     r"^singleValueExtendedProperties/any\(ep:\s*ep/id eq '([^']+)' and ep/value eq '([^']*)'\)$",
     re.IGNORECASE,
 )
 _PROP_EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=id eq '([^']+)'\)$", re.I)
-
-
-class _Reset(Exception):
-    """Drop the connection without an answer."""
 
 
 class FakeGraph(EntraEndpoints):
@@ -88,7 +84,7 @@ class FakeGraph(EntraEndpoints):
     def start(self) -> FakeGraph:
         fake = self
 
-        class Handler(_Handler):
+        class Handler(WireHandler):
             graph = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -115,7 +111,7 @@ class FakeGraph(EntraEndpoints):
         return f"https://{GRAPH_HOST}/v1.0"
 
     def transport(self) -> httpx.BaseTransport:
-        return _LoopbackTransport(self.port)
+        return LoopbackTransport(self.port)
 
     def options(self, **extra: Any) -> dict[str, Any]:
         """Connector options pointing at this fake (the secret via an env var name)."""
@@ -203,9 +199,9 @@ class FakeGraph(EntraEndpoints):
                     self._graph(method, path[5:], query, headers, body, top=True)
                 finally:
                     self._cut = None
-                raise _Reset
+                raise Reset
             if fault == "reset":
-                raise _Reset
+                raise Reset
             if fault == "401":
                 with self.lock:
                     token = headers.get("authorization", "")[7:]
@@ -387,125 +383,8 @@ class FakeGraph(EntraEndpoints):
             out["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
         return 200, {}, out
 
-    # -- $batch -------------------------------------------------------------------
-
     def _batch(self, payload: dict[str, Any], headers: dict[str, str]) -> Answer:
-        reqs = payload.get("requests", [])
-        if not reqs or len(reqs) > 20:
-            return 400, {}, {"error": {"code": "BadRequest", "message": "1 to 20 requests"}}
-        ids = [r["id"] for r in reqs]
-        if len(set(ids)) != len(ids):
-            return 400, {}, {"error": {"code": "BadRequest", "message": "duplicate ids"}}
-        chained = any(r.get("dependsOn") for r in reqs)
-        if chained and any(not r.get("dependsOn") for r in reqs[1:]):
-            # Graph runs a batch with dependencies serially: all or none after the first.
-            return 400, {}, {"error": {"code": "BadRequest", "message": "mixed dependsOn"}}
-        per_box: Counter[str] = Counter()
-        status: dict[str, int] = {}
-        answers: list[dict[str, Any]] = []
-        cut, self._cut = self._cut, None
-        for n, r in enumerate(reqs):
-            if cut is not None and n >= cut:
-                break  # the connection broke here: the rest never ran
-            self.counts["batch_parts"] += 1
-            url = r["url"] if r["url"].startswith("/") else "/" + r["url"]
-            parts = urlsplit(url)
-            q = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            seg = [s for s in parts.path.split("/") if s]
-            box = seg[1].lower() if len(seg) > 1 else ""
-            deps = r.get("dependsOn") or []
-            if any(d not in status for d in deps):
-                return 400, {}, {"error": {"code": "BadRequest", "message": "bad dependsOn"}}
-            if any(status[d] >= 400 for d in deps):
-                answer: Answer = (424, {}, {"error": {"code": "FailedDependency", "message": ""}})
-            else:
-                if not chained:
-                    per_box[box] += 1
-                if not chained and per_box[box] > 4:
-                    self.counts["mailbox_throttled"] += 1
-                    answer = (
-                        429,
-                        {"Retry-After": "1"},
-                        {
-                            "error": {
-                                "code": "ApplicationThrottled",
-                                "message": "MailboxConcurrency",
-                            }
-                        },
-                    )
-                else:
-                    fault = self.faults.draw(part=True)
-                    if fault:
-                        answer = self._fault_answer(fault)
-                    else:
-                        h = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
-                        with self.lock:
-                            self.log.append((f"part {r['method']}", url, h))
-                        body = json.dumps(r["body"]).encode() if "body" in r else b""
-                        answer = self._graph(r["method"], parts.path, q, h, body, top=False)
-            status[r["id"]] = answer[0]
-            item: dict[str, Any] = {"id": r["id"], "status": answer[0], "headers": answer[1]}
-            if answer[2] is not None:
-                item["body"] = answer[2]
-            answers.append(item)
-        random.shuffle(answers)  # Graph answers in any order
-        return 200, {}, {"responses": answers}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    graph: FakeGraph
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet tests
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, extra, payload = self.graph.handle(self.command, self.path, headers, body)
-        except _Reset:
-            self.close_connection = True
-            try:
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        data = b"" if payload is None else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            for k, v in extra.items():
-                self.send_header(k, v)
-            if data:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up waiting (a "slow" fault): nobody to answer
-            self.close_connection = True
-
-    do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-
-class _LoopbackTransport(httpx.BaseTransport):
-    """Sends https://login.fake.test and https://graph.fake.test to the fake's port."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host in (AUTHORITY_HOST, GRAPH_HOST):
-            request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
+        return run_batch(self, payload)
 
 
 @contextmanager

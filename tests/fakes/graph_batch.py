@@ -1,0 +1,79 @@
+"""`$batch` of the fake Graph, split from graph_server to keep that module small."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.graph_entra import Answer
+
+if TYPE_CHECKING:
+    from tests.fakes.graph_server import FakeGraph
+
+
+def run_batch(self: FakeGraph, payload: dict[str, Any]) -> Answer:
+    """POST /$batch: ≤ 20 parts, answers shuffled, `dependsOn` chains, > 4 parallel
+    parts for one mailbox throttled, faults and broken connections per part."""
+    reqs = payload.get("requests", [])
+    if not reqs or len(reqs) > 20:
+        return 400, {}, {"error": {"code": "BadRequest", "message": "1 to 20 requests"}}
+    ids = [r["id"] for r in reqs]
+    if len(set(ids)) != len(ids):
+        return 400, {}, {"error": {"code": "BadRequest", "message": "duplicate ids"}}
+    chained = any(r.get("dependsOn") for r in reqs)
+    if chained and any(not r.get("dependsOn") for r in reqs[1:]):
+        # Graph runs a batch with dependencies serially: all or none after the first.
+        return 400, {}, {"error": {"code": "BadRequest", "message": "mixed dependsOn"}}
+    per_box: Counter[str] = Counter()
+    status: dict[str, int] = {}
+    answers: list[dict[str, Any]] = []
+    cut, self._cut = self._cut, None
+    for n, r in enumerate(reqs):
+        if cut is not None and n >= cut:
+            break  # the connection broke here: the rest never ran
+        self.counts["batch_parts"] += 1
+        url = r["url"] if r["url"].startswith("/") else "/" + r["url"]
+        parts = urlsplit(url)
+        q = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        seg = [s for s in parts.path.split("/") if s]
+        box = seg[1].lower() if len(seg) > 1 else ""
+        deps = r.get("dependsOn") or []
+        if any(d not in status for d in deps):
+            return 400, {}, {"error": {"code": "BadRequest", "message": "bad dependsOn"}}
+        if any(status[d] >= 400 for d in deps):
+            answer: Answer = (424, {}, {"error": {"code": "FailedDependency", "message": ""}})
+        else:
+            if not chained:
+                per_box[box] += 1
+            if not chained and per_box[box] > 4:
+                self.counts["mailbox_throttled"] += 1
+                answer = (
+                    429,
+                    {"Retry-After": "1"},
+                    {
+                        "error": {
+                            "code": "ApplicationThrottled",
+                            "message": "MailboxConcurrency",
+                        }
+                    },
+                )
+            else:
+                fault = self.faults.draw(part=True)
+                if fault:
+                    answer = self._fault_answer(fault)
+                else:
+                    h = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
+                    with self.lock:
+                        self.log.append((f"part {r['method']}", url, h))
+                    body = json.dumps(r["body"]).encode() if "body" in r else b""
+                    answer = self._graph(r["method"], parts.path, q, h, body, top=False)
+        status[r["id"]] = answer[0]
+        item: dict[str, Any] = {"id": r["id"], "status": answer[0], "headers": answer[1]}
+        if answer[2] is not None:
+            item["body"] = answer[2]
+        answers.append(item)
+    random.shuffle(answers)  # Graph answers in any order
+    return 200, {}, {"responses": answers}
