@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Attendee, AuthError, NewEvent, Outcome, Result
+from connectors.base import Attachment, Attendee, AuthError, NewEvent, Outcome, Result
 from connectors.graph_http import _retry_after
 from connectors.outlook import OutlookConnector
 from tests.fakes.graph_client import SECRET_ENV, connect, ref
@@ -37,7 +37,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
         server.stop()
 
 
-def month_of_sessions(manager: int) -> list[NewEvent]:
+def month_of_sessions(manager: int, attachments: tuple[Attachment, ...] = ()) -> list[NewEvent]:
     """One session per seller, spread over March 2031 working days."""
     out = []
     day = dt.datetime(2031, 3, 3, 8, tzinfo=dt.UTC)
@@ -52,6 +52,7 @@ def month_of_sessions(manager: int) -> list[NewEvent]:
                 end=start + dt.timedelta(minutes=45),
                 summary="Coaching",
                 description_text="Agenda",
+                attachments=attachments,
             )
         )
     return out
@@ -210,15 +211,19 @@ def test_fake_throttles_a_fifth_parallel_request_to_one_mailbox(fake: FakeGraph)
     assert statuses == [200, 200, 200, 200, 429]
 
 
+AGENDA = Attachment("agenda.html", "text/html", b"<h1>Agenda</h1>")
+
+
+@pytest.mark.parametrize("files", [(), (AGENDA,)], ids=["no file", "agenda file"])
 def test_full_month_with_ten_percent_faults_books_each_seller_once(
-    fake: FakeGraph, tmp_path: Path
+    fake: FakeGraph, tmp_path: Path, files: tuple[Attachment, ...]
 ) -> None:
     sleeps: list[float] = []
     conn = connect(fake, tmp_path, sleeps, timeout_seconds=0.3)
     fake.faults.rate = 0.10
     fake.faults.slow_seconds = 0.4
     fake.faults.seed = 20310301
-    plans = {m: month_of_sessions(m) for m in range(3)}
+    plans = {m: month_of_sessions(m, files) for m in range(3)}
     try:
         window = (dt.datetime(2031, 3, 1, tzinfo=dt.UTC), dt.datetime(2031, 4, 1, tzinfo=dt.UTC))
         for m in range(3):
@@ -238,6 +243,11 @@ def test_full_month_with_ten_percent_faults_books_each_seller_once(
         assert len(in_calendar) == 15
         invited = sorted(a["emailAddress"]["address"] for e in in_calendar for a in e.attendees)
         assert invited == sorted(SELLERS[m])  # every seller once, none twice
+        for seller in SELLERS[m]:
+            # one invitation each, with the file when there is one (a lost upload
+            # may be resent: a second copy of the file is the accepted harm)
+            (invitation,) = fake.state.sent[seller]
+            assert set(invitation["attachments"]) == {a.filename for a in files}
 
 
 def test_connection_broken_mid_batch_adopts_done_and_makes_the_rest(
