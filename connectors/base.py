@@ -132,6 +132,10 @@ class NewEvent:
     online_meeting: bool = True  # ask the provider for a native video link (Meet / Teams)
     video_url: str | None = None  # fallback link for back ends without native meetings
     location: str = ""
+    # False only when the caller's own records show that no create for this key was
+    # ever sent: a back end without native idempotency (Graph) may then skip the
+    # look-up it otherwise makes before creating. True is always safe.
+    may_exist: bool = True
 
     def __post_init__(self) -> None:
         _aware("NewEvent.start", self.start)

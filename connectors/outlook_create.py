@@ -84,11 +84,17 @@ class Creator:
                 break
             if attempt:
                 self.graph.sleep(self.graph.delay(attempt - 1))
-            # Look before every create: Graph's answer to a repeated transactionId is
-            # undocumented, so the tag is what keeps a retry from booking twice.
-            found = self._lookup([(e.organizer.calendar_id, e.key) for e in pending])
+            # Look before every create that may repeat one: Graph's answer to a
+            # repeated transactionId is undocumented, so the tag is what keeps a retry
+            # from booking twice. A first send the caller vouches for (`may_exist`
+            # False: its store shows no create was ever sent) needs no look-up.
+            ask = [e for e in pending if attempt or e.may_exist]
+            found = self._lookup([(e.organizer.calendar_id, e.key) for e in ask]) if ask else {}
             to_create: list[NewEvent] = []
             for event in pending:
+                if event.key not in found:
+                    to_create.append(event)
+                    continue
                 answer = found[event.key]
                 if not answer.ok:
                     results[event.key] = failed(event, "look-up", answer)

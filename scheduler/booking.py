@@ -9,6 +9,7 @@ answers `EXISTED` if the first call got through, so there is never a second even
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -419,7 +420,13 @@ def push_planned(
     for name, items in groups.items():
         # One call per connector: each connector batches per organiser itself, and
         # Graph can pack several mailboxes into one $batch (fewer requests).
-        results = rt.connector(name).create([event for _, event in items])
+        # The store knows which creates may already have reached the calendar (a
+        # crash or lost answer earlier); only those need the connector to look first.
+        keys = [rec.key for rec, _ in items]
+        sent = rt.store.sent_before(keys)
+        rt.store.mark_sent([k for k in keys if k not in sent], now=now)
+        events = [dataclasses.replace(e, may_exist=rec.key in sent) for rec, e in items]
+        results = rt.connector(name).create(events)
         for (rec, _event), result in zip(items, results, strict=True):
             if result.ok:
                 booked = rt.store.transition(

@@ -35,6 +35,8 @@ from scheduler.model import Month, SessionRecord, SessionState, StateChange
 from scheduler.store_schema import job_runs, sent_reports, session_history, sessions, sync_cursors
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: History detail written just before a session's create is sent to the calendar.
+SENT_TO_CALENDAR = "create sent to the calendar"
 
 
 def _redact(url: str) -> str:
@@ -287,6 +289,38 @@ class Store:
             conn.execute(
                 update(sessions).where(sessions.c.key == key).values(updated_at=now, **values)
             )
+
+    def mark_sent(self, keys: Sequence[str], *, now: datetime) -> None:
+        """Record, before the calendar is asked, that a create for these sessions is
+        about to be sent: afterwards `sent_before` tells a retry from a first send."""
+        if not keys:
+            return
+        with self._tx() as conn:
+            conn.execute(
+                insert(session_history),
+                [
+                    {
+                        "key": k,
+                        "at": now,
+                        "from_state": SessionState.PLANNED.value,
+                        "to_state": SessionState.PLANNED.value,
+                        "detail": SENT_TO_CALENDAR,
+                    }
+                    for k in keys
+                ],
+            )
+
+    def sent_before(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(session_history.c.key)
+                .where(session_history.c.key.in_(list(keys)))
+                .where(session_history.c.detail == SENT_TO_CALENDAR)
+                .distinct()
+            )
+            return {r.key for r in rows}
 
     def history(
         self,

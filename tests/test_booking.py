@@ -76,17 +76,28 @@ def test_crash_after_calendar_before_store_is_adopted(
     conn = rt.connector("local")
     real_create = conn.create
 
+    seen: list[bool] = []
+
     def create_then_die(events):  # type: ignore[no-untyped-def]
+        seen.extend(e.may_exist for e in events)
         real_create(events)
         raise RuntimeError("killed after the calendar write")
 
     monkeypatch.setattr(conn, "create", create_then_die)
     with pytest.raises(RuntimeError):
         book_month(rt, MONTH, NOW)
+    assert seen == [False] * 4, "a first send is vouched for: no look-up needed"
     assert set(_events(rt).values()) == {1}
     assert {r.state for r in rt.store.sessions(month=MONTH)} == {SessionState.PLANNED}
     monkeypatch.undo()
+
+    def record(events):  # type: ignore[no-untyped-def]
+        seen.extend(e.may_exist for e in events)
+        return real_create(events)
+
+    monkeypatch.setattr(conn, "create", record)
     repaired = book_month(rt, MONTH, NOW)
+    assert seen[4:] == [True] * 4, "after a crash the events may exist: look first"
     assert repaired.adopted == 4 and repaired.created == 0
     assert set(_events(rt).values()) == {1}, "adopted, never a second event"
     assert {r.state for r in rt.store.sessions(month=MONTH)} == {SessionState.BOOKED}

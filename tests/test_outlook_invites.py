@@ -207,3 +207,31 @@ def test_adopted_event_with_the_fallback_already_in_it_is_not_patched_again(
     assert again.outcome is Outcome.EXISTED and again.video_url == FALLBACK
     assert [m for m, _p, _h in fake.log[before:]] == ["GET"]
     assert len(sent(fake)) == 1
+
+
+def test_a_first_send_skips_the_look_up(fake: FakeGraph, tmp_path: Path) -> None:
+    """The caller's store shows no create was ever sent for this key: no tag look-up."""
+    event = session(attachments=(), may_exist=False)
+    conn = connect(fake, tmp_path)
+    try:
+        (result,) = conn.create([event])
+    finally:
+        conn.close()
+    assert result.outcome is Outcome.CREATED
+    assert [m for m, _p, _h in fake.log] == ["POST"]
+
+
+def test_a_first_send_whose_answer_is_lost_is_looked_up_before_retrying(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    event = session(may_exist=False)
+    conn = connect(fake, tmp_path)
+    fake.faults.queue = ["reset"]  # the create runs, its answer is lost
+    try:
+        (result,) = conn.create([event])
+    finally:
+        conn.close()
+    assert result.ok
+    assert len(fake.by_key(event.key, include_deleted=True)) == 1, "never a second event"
+    (invitation,) = sent(fake)
+    assert invitation["attachments"] == ["agenda.html"]

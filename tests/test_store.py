@@ -138,3 +138,12 @@ def test_two_processes_racing_for_one_job_claim(store_url: str) -> None:
     for s in stores:
         s.close()
     assert sorted(wins) == [False] * 5 + [True]
+
+
+def test_sent_marks_tell_a_retry_from_a_first_send(store: Store) -> None:
+    rec = _record()
+    store.add_session(rec, now=NOW)
+    assert store.sent_before([rec.key]) == set()
+    store.mark_sent([rec.key], now=NOW)
+    assert store.sent_before([rec.key, "cp-other"]) == {rec.key}
+    assert store.get(rec.key).state is SessionState.PLANNED  # type: ignore[union-attr]
