@@ -17,6 +17,7 @@ from scheduler.reconcile import reconcile
 from scheduler.runtime import Runtime
 from scheduler.session_actions import mark_session
 from scheduler.settings import load_settings
+from scheduler.store import SENT_TO_CALENDAR
 from tests.orgs import count_tagged, write_org
 
 MONTH = Month(2031, 3)
@@ -109,8 +110,16 @@ def test_declined_and_cancelled_are_rebooked_with_a_new_key(rt: Runtime) -> None
     assert attempts[0].key != attempts[1].key
     cal = rt.settings.base_dir / "calendars" / "boss.ics"
     assert count_tagged(cal, attempts[1].key) == 1
-    history = [h.to_state for h in rt.store.history(keys=[attempts[0].key])]
-    assert history == [SessionState.PLANNED, SessionState.BOOKED, SessionState.DECLINED]
+    history = [
+        (h.from_state, h.to_state, h.detail) for h in rt.store.history(keys=[attempts[0].key])
+    ]
+    assert [(f, t) for f, t, _ in history] == [
+        (None, SessionState.PLANNED),
+        (SessionState.PLANNED, SessionState.PLANNED),  # the create sent to the calendar
+        (SessionState.PLANNED, SessionState.BOOKED),
+        (SessionState.BOOKED, SessionState.DECLINED),
+    ]
+    assert history[1][2] == SENT_TO_CALENDAR
 
 
 def test_no_rebook_when_policy_says_no(tmp_path: Path) -> None:
