@@ -213,9 +213,7 @@ def render_report_text(
     generated_at: datetime,
 ) -> str:
     """The plain-text report (also the e-mail's text part), for `coachpass report`."""
-    messages = load_messages(templates_dir, org.language)
-    context = _context(org, month, kpi, trend, messages, generated_at)
-    return template_environment(templates_dir).get_template("report.txt.j2").render(context)
+    return _render("report.txt.j2", org, month, kpi, trend, templates_dir, generated_at)
 
 
 def render_report_html(
@@ -227,9 +225,21 @@ def render_report_html(
     templates_dir: Path,
     generated_at: datetime,
 ) -> str:
+    return _render("report.html.j2", org, month, kpi, trend, templates_dir, generated_at)
+
+
+def _render(
+    template: str,
+    org: Organisation,
+    month: Month,
+    kpi: OrgKpi,
+    trend: Sequence[TrendPoint],
+    templates_dir: Path,
+    generated_at: datetime,
+) -> str:
     messages = load_messages(templates_dir, org.language)
     context = _context(org, month, kpi, trend, messages, generated_at)
-    return template_environment(templates_dir).get_template("report.html.j2").render(context)
+    return template_environment(templates_dir).get_template(template).render(context)
 
 
 def _csv_number(value: float | None) -> str:

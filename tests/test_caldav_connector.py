@@ -2,11 +2,12 @@
 credentials, missing calendars, recurring series, lost answers, throttling, write
 races... (faults: test_caldav_faults.py) and cursors the server no longer knows."""
 
+# ruff: noqa: F811  (pytest fixtures are imported, then named as parameters)
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,27 +34,14 @@ from connectors.base import (
 from connectors.caldav import CaldavConnector, make_connector
 from connectors.caldav_changes import CaldavCursor, decode, encode
 from tests.contract.suite import WINDOW_END, WINDOW_START, at, session
-from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness
-from tests.fakes.radicale_server import USERS, FaultyTransport, RadicaleServer, running_radicale
+from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness, harness, radicale  # noqa: F401  (fixtures)
+from tests.fakes.radicale_server import USERS, FaultyTransport, running_radicale
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-@pytest.fixture(scope="module")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
-    with running_radicale(tmp_path_factory.mktemp("radicale")) as server:
-        yield server
-
-
-@pytest.fixture
-def harness(
-    radicale: RadicaleServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CaldavHarness]:
-    monkeypatch.setenv(PASSWORD_ENV, USERS[SERVICE_USER])
-    made = CaldavHarness(radicale, tmp_path)
-    yield made
-    made.close()
+# The Radicale server and the contract harness are shared with the contract suite.
 
 
 class Faulty:

@@ -3,37 +3,21 @@ throttling, failing servers, write races, truncated sync reports, and servers th
 leave the data out of them. Faults come from a `FaultyTransport` in front of a real
 Radicale; the connector's waits are recorded instead of slept."""
 
+# ruff: noqa: F811  (pytest fixtures are imported, then named as parameters)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 
 from connectors.base import ChangeAction, EventChange, Outcome, Response
 from tests.contract.suite import WINDOW_END, WINDOW_START, at, session
-from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness
-from tests.fakes.radicale_server import USERS, Hook, RadicaleServer, running_radicale
+from tests.contract.test_caldav import PASSWORD_ENV, SERVICE_USER, CaldavHarness, harness, radicale  # noqa: F401  (fixtures)
+from tests.fakes.radicale_server import Hook
 from tests.test_caldav_connector import Faulty, is_put
 
-
-@pytest.fixture(scope="module")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
-    with running_radicale(tmp_path_factory.mktemp("radicale")) as server:
-        yield server
-
-
-@pytest.fixture
-def harness(
-    radicale: RadicaleServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CaldavHarness]:
-    monkeypatch.setenv(PASSWORD_ENV, USERS[SERVICE_USER])
-    made = CaldavHarness(radicale, tmp_path)
-    yield made
-    made.close()
+# The Radicale server and the contract harness are shared with the contract suite.
 
 
 def test_throttled_busy_read_waits_as_told_then_succeeds(harness: CaldavHarness) -> None:
