@@ -56,8 +56,8 @@ from connectors.base import (
     Result,
     in_order,
 )
-from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource
-from connectors.graph_http import Answer, GraphHttp, Part
+from connectors.graph_http import Answer, Part
+from connectors.graph_session import open_graph_session
 from connectors.outlook_create import Creator, failed
 from connectors.outlook_delta import DeltaReader
 from connectors.outlook_events import (
@@ -88,22 +88,10 @@ class OutlookConnector:
         rng: random.Random | None = None,
     ) -> None:
         self.options = dict(options)
-        timeout = float(options.get("timeout_seconds", 30))
-        # trust_env=False: proxy and CA-bundle variables must not redirect a service.
-        self._client = httpx.Client(transport=transport, timeout=timeout, trust_env=False)
-        self.tokens = TokenSource(options, context, self._client)
+        session = open_graph_session(options, context, transport=transport, sleep=sleep, rng=rng)
+        self._client, self.tokens, self.graph = session.client, session.tokens, session.graph
         provider = options.get("online_meeting_provider", "teamsForBusiness")
         self.online_provider: str | None = str(provider) if provider else None
-        self.graph = GraphHttp(
-            self._client,
-            str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT),
-            self.tokens.token,
-            max_attempts=int(options.get("max_attempts", 6)),
-            backoff_seconds=float(options.get("backoff_seconds", 1.0)),
-            sleep=sleep,
-            rng=rng,
-            renew=self.tokens.renew,
-        )
         self.delta = DeltaReader(self.graph, self._run)
         self.creator = Creator(self.graph, self._run, self._lookup, self.online_provider)
 

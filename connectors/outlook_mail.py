@@ -24,8 +24,7 @@ from typing import Any
 import httpx
 
 from connectors.base import ConnectorContext, ConnectorUserError
-from connectors.graph_auth import DEFAULT_GRAPH_ENDPOINT, TokenSource
-from connectors.graph_http import GraphHttp
+from connectors.graph_session import open_graph_session
 from connectors.mail import MailError, new_message_id
 from connectors.outlook_events import user_path
 
@@ -41,19 +40,8 @@ class GraphMailer:
         rng: random.Random | None = None,
     ) -> None:
         self.sender = str(options.get("sender") or "")
-        timeout = float(options.get("timeout_seconds", 30))
-        self._client = httpx.Client(transport=transport, timeout=timeout, trust_env=False)
-        self.tokens = TokenSource(options, context, self._client)
-        self.graph = GraphHttp(
-            self._client,
-            str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT),
-            self.tokens.token,
-            max_attempts=int(options.get("max_attempts", 6)),
-            backoff_seconds=float(options.get("backoff_seconds", 1.0)),
-            sleep=sleep,
-            rng=rng,
-            renew=self.tokens.renew,
-        )
+        session = open_graph_session(options, context, transport=transport, sleep=sleep, rng=rng)
+        self._client, self.tokens, self.graph = session.client, session.tokens, session.graph
 
     def send(self, message: EmailMessage) -> str:
         sender = self.sender or parseaddr(str(message.get("From", "")))[1]

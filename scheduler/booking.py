@@ -91,13 +91,20 @@ def _needs_slot(rt: Runtime, latest: SessionRecord | None) -> int | None:
     return None
 
 
+PREVIOUS_MONTHS = 12
+
+
 def _previous_sessions(rt: Runtime, month: Month) -> dict[str, SessionRecord]:
-    """Each seller's most recent held session before `month` (time preference and
-    follow-ups for the agenda)."""
+    """Each seller's most recent held session in the year before `month` (time
+    preference and follow-ups for the agenda). Bounded so a store that has grown
+    for years is not read whole on every booking run."""
+    months = [month.previous()]
+    while len(months) < PREVIOUS_MONTHS:
+        months.append(months[-1].previous())
     before = [
         r
-        for r in rt.store.sessions(org_id=rt.org.id, states=[SessionState.HELD])
-        if r.month < month and r.start is not None
+        for r in rt.store.sessions(org_id=rt.org.id, months=months, states=[SessionState.HELD])
+        if r.start is not None
     ]
     out: dict[str, SessionRecord] = {}
     for rec in sorted(before, key=lambda r: r.start or datetime.min.replace(tzinfo=UTC)):

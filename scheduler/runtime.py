@@ -26,6 +26,8 @@ class Runtime:
     settings: Settings
     store: Store
     _connectors: dict[str, CalendarConnector] = field(default_factory=dict)
+    _team_index: dict[str, Team] | None = field(default=None, repr=False)
+    _person_index: dict[str, Person] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -77,16 +79,22 @@ class Runtime:
         )
 
     def team_of(self, team_id: str) -> Team | None:
-        for team in self.org.teams:
-            if team.id == team_id:
-                return team
-        return None
+        return self._teams().get(team_id)
 
     def person(self, person_id: str) -> Person | None:
-        for person in self.org.people():
-            if person.id == person_id:
-                return person
-        return None
+        return self._people().get(person_id)
+
+    # Booking and reconcile look people up once per session: with 10,000 sellers a
+    # scan per look-up is quadratic. Settings are immutable, so index them once.
+    def _teams(self) -> dict[str, Team]:
+        if self._team_index is None:
+            self._team_index = {t.id: t for t in self.org.teams}
+        return self._team_index
+
+    def _people(self) -> dict[str, Person]:
+        if self._person_index is None:
+            self._person_index = {p.id: p for p in self.org.people()}
+        return self._person_index
 
     def close(self) -> None:
         for conn in self._connectors.values():
