@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scheduler.booking import book_month
-from scheduler.demo_data import generate
-from scheduler.jobs import build_month_report
+from scheduler.demo.data import generate
 from scheduler.model import Month
-from scheduler.reconcile import reconcile
 from scheduler.runtime import Runtime
-from scheduler.settings import load_settings
+from scheduler.service.jobs import build_month_report
+from scheduler.sessions.booking import book_month
+from scheduler.sessions.reconcile import reconcile
+from scheduler.settings.load import load_settings
 
 MONTH = Month(2031, 3)
 

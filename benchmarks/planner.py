@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.base import Busy, BusyKind
-from scheduler.availability import team_availability
 from scheduler.model import Month, Person, Policy, Team
-from scheduler.planner import greedy_plan, plan_teams
-from scheduler.planning import TeamPlan, TeamProblem
+from scheduler.planning.availability import team_availability
+from scheduler.planning.planner import greedy_plan, plan_teams
+from scheduler.planning.problem import TeamPlan, TeamProblem
 
 MONTH = Month(2026, 3)  # has the European DST change
 NOW = datetime(2026, 2, 20, 8, 0, tzinfo=ZoneInfo("UTC"))

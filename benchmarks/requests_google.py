@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.base import Attendee, CalendarRef, ConnectorContext, NewEvent
-from connectors.google import GoogleConnector
+from connectors.google.connector import GoogleConnector
 from scheduler.model import Month, session_key
 from tests.fakes.google_server import FakeGoogle
 

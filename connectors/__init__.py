@@ -14,10 +14,17 @@ from connectors.base import CalendarConnector, ConnectorContext, ConnectorUserEr
 
 #: name -> "module:factory". A factory is `factory(options, context) -> CalendarConnector`.
 REGISTRY: dict[str, str] = {
-    "local": "connectors.local:open_connector",
-    "google": "connectors.google:open_connector",
-    "outlook": "connectors.outlook:open_connector",
-    "caldav": "connectors.caldav:open_connector",
+    "local": "connectors.ics.connector:open_connector",
+    "google": "connectors.google.connector:open_connector",
+    "outlook": "connectors.outlook.connector:open_connector",
+    "caldav": "connectors.caldav.connector:open_connector",
+}
+
+#: name -> "module:function" for `coachpass connectors check NAME`. The check modules
+#: import their connector, never the other way round.
+CHECKS: dict[str, str] = {
+    "google": "connectors.google.check:run_check",
+    "outlook": "connectors.outlook.admin:check",
 }
 
 
@@ -38,3 +45,12 @@ def open_connector(
     factory = getattr(importlib.import_module(module_name), attr)
     connector: CalendarConnector = factory(options, context)
     return connector
+
+
+def check_function(name: str) -> Any | None:
+    """The `connectors check` function of connector NAME, or None if it has none."""
+    target = CHECKS.get(name)
+    if target is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

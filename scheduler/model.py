@@ -1,6 +1,6 @@
 """Domain values: organisation, people, policy, sessions and their keys.
 
-Plain frozen dataclasses, produced by `scheduler.settings` from the YAML config and
+Plain frozen dataclasses, produced by `scheduler.settings.load` from the YAML config and
 consumed by the pure planning core, booking, reconcile and the report.
 """
 

@@ -15,10 +15,10 @@ import connectors
 from connectors.base import CalendarConnector, ConnectorContext, Mailer
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation, Person, Team
-from scheduler.store import Store
+from scheduler.store.store import Store
 
 if TYPE_CHECKING:
-    from scheduler.settings import Settings
+    from scheduler.settings.load import Settings
 
 
 @dataclass

@@ -26,9 +26,9 @@ from connectors.base import (
     ConnectorContext,
     Response,
 )
-from connectors.caldav import CaldavConnector, open_connector
-from connectors.caldav_items import key_in
-from connectors.ics_events import set_partstat
+from connectors.caldav.connector import CaldavConnector, open_connector
+from connectors.caldav.items import key_in
+from connectors.ics.events import set_partstat
 from tests.contract.harness import PEOPLE, busy_vevent
 from tests.contract.suite import ConnectorContract
 from tests.fakes.radicale_server import USERS, RadicaleServer, running_radicale
@@ -118,7 +118,7 @@ class CaldavHarness:
             "REPORT", self.calendar_path(person_id), content=body, headers={"Depth": "1"}
         )
         assert answer.status_code == 207, answer.text
-        from connectors.caldav_protocol import parse_multistatus
+        from connectors.caldav.protocol import parse_multistatus
 
         found = []
         for resource in parse_multistatus(answer.content).resources:

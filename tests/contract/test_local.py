@@ -16,9 +16,10 @@ import icalendar
 import pytest
 
 from connectors.base import BusyKind, CalendarRef, ConnectorContext, Response
-from connectors.ics_changes import EPOCH_PROPERTY
-from connectors.ics_events import key_of, parse_block, set_partstat, to_block
-from connectors.ics_files import (
+from connectors.ics.changes import EPOCH_PROPERTY
+from connectors.ics.connector import LocalConnector, open_connector
+from connectors.ics.events import key_of, parse_block, set_partstat, to_block
+from connectors.ics.files import (
     append_vevent,
     empty_calendar,
     read_text,
@@ -27,7 +28,6 @@ from connectors.ics_files import (
     vevent_spans,
     write_text,
 )
-from connectors.local import LocalConnector, open_connector
 from tests.contract.harness import PEOPLE, busy_vevent
 from tests.contract.suite import ConnectorContract
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import BusyKind, CalendarRef, ConnectorContext, Response
-from connectors.outlook import OutlookConnector
+from connectors.outlook.connector import OutlookConnector
 from tests.contract.harness import PEOPLE
 from tests.contract.suite import ConnectorContract
 from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph

@@ -9,10 +9,10 @@ from pathlib import Path
 import icalendar
 from click.testing import CliRunner
 
-from scheduler.cli import cli
+from scheduler.cli.main import cli
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
-from scheduler.settings import load_settings
+from scheduler.settings.load import load_settings
 
 
 def test_demo_runs_a_whole_month(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connectors.base import SESSION_TAG, BusyKind, CalendarRef, ConnectorContext, Response
-from connectors.google import GoogleConnector
+from connectors.google.connector import GoogleConnector
 from tests.contract.harness import PEOPLE
 from tests.fakes.google_server import FakeGoogle
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import CalendarRef, ConnectorContext
-from connectors.outlook import OutlookConnector
+from connectors.outlook.connector import OutlookConnector
 from tests.fakes.graph_server import FakeGraph
 
 SECRET_ENV = "COACHPASS_TEST_GRAPH_SECRET"

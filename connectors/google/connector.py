@@ -1,0 +1,370 @@
+"""Google Calendar connector (Calendar API v3 through google-api-python-client).
+
+Options (the `google` connector's settings in the config):
+
+- `service_account_file`: path to a service account JSON key (or `service_account_env`:
+  an environment variable holding the JSON). Secrets come only from files/env.
+- `delegation` (bool, default false): with a service account, impersonate each
+  organiser (`with_subject`) through domain-wide delegation. The normal set-up for
+  a whole organisation, and required with a service account: Google refuses
+  invitations from a service account acting as itself (forbiddenForServiceAccounts).
+- `oauth_token_file`: the user sign-in written by `coachpass auth google` (mode 0600),
+  for a small team without a service account; refreshed tokens are written back.
+- `client_secrets_file`: the OAuth client ("Desktop app") used by `coachpass auth google`.
+- `api_endpoint` (default https://www.googleapis.com/): API root; the batch URI is
+  built from it too (`<root>batch/calendar/v3`).
+- `token_uri`: override the OAuth token endpoint (tests, proxies).
+- `guideline_url`: link to the written coaching guidelines (a Drive file link is
+  also attached to the event); always linked in the description.
+- `page_size` (default 250): events per page when reading changes.
+- `max_attempts` (default 6), `backoff_seconds` (default 1.0): retries of throttled
+  or failed calls, exponential with jitter, never sooner than `Retry-After`.
+- `timeout_seconds` (default 60): socket timeout of each HTTP request.
+
+One connector object is not safe to share between threads (httplib2 is not).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from googleapiclient.discovery import build
+
+from connectors.base import (
+    AuthError,
+    Busy,
+    CalendarRef,
+    ChangeAction,
+    ChangeSet,
+    ConnectorContext,
+    EventChange,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Result,
+    TransientError,
+    in_order,
+)
+from connectors.google.auth import CredentialSource
+from connectors.google.batch import Backoff, run_batch
+from connectors.google.busy import FreeBusyReader
+from connectors.google.changes import ChangeReader
+from connectors.google.meet import MeetSettler
+from connectors.google.wire import (
+    FREEBUSY_MAX_CALENDARS,
+    FREEBUSY_MAX_DAYS,
+    ApiFailure,
+    chunks,
+    event_body,
+    move_body,
+    tag_of,
+    valid_event_id,
+    windows,
+)
+
+__all__ = ["GoogleConnector", "open_connector"]
+
+DEFAULT_ENDPOINT = "https://www.googleapis.com/"
+
+
+class GoogleConnector:
+    name = "google"
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        root = str(options.get("api_endpoint") or DEFAULT_ENDPOINT)
+        root = root if root.endswith("/") else root + "/"
+        self.batch_uri = root + "batch/calendar/v3"
+        self.guideline_url: str | None = options.get("guideline_url")
+        self.page_size = int(options.get("page_size", 250))
+        self.backoff = Backoff(
+            max_attempts=int(options.get("max_attempts", 6)),
+            base_seconds=float(options.get("backoff_seconds", 1.0)),
+            sleep=sleep,
+        )
+        self.credentials = CredentialSource(options, context)
+        # One plain connection pool for every identity: AuthorizedHttp only adds the
+        # header, so 700 organisers do not mean 700 open connections.
+        self._transport = httplib2.Http(timeout=float(options.get("timeout_seconds", 60)))
+        self._authorized: dict[str | None, Any] = {}
+        self._events_resource: Any = None
+        self._freebusy_resource: Any = None
+        # The discovery document shipped in the package: no network call to build.
+        self.service = build(
+            "calendar",
+            "v3",
+            http=self._transport,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": root + "calendar/v3/"},
+        )
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _subject(self, email: str | None) -> str | None:
+        return email.lower() if (self.credentials.delegation and email) else None
+
+    def _http(self, email: str | None) -> Any:
+        subject = self._subject(email)
+        http = self._authorized.get(subject)
+        if http is None:
+            creds = self.credentials.for_subject(subject)
+            http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
+            self._authorized[subject] = http
+        return http
+
+    def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
+        """Run `run(http)` as `email`, turning credential failures into user errors."""
+        try:
+            return run(self._http(email))
+        except auth_exceptions.RefreshError as exc:
+            raise self.credentials.auth_error(self._subject(email), exc) from None
+        except auth_exceptions.TransportError as exc:
+            raise TransientError(
+                f"cannot reach Google's token endpoint for {self.credentials.who(email)}: "
+                f"{type(exc).__name__}"
+            ) from None
+        finally:
+            self.credentials.persist()
+
+    def _per_organiser(
+        self, organizer: CalendarRef, group: Sequence[Any], run: Callable[[Any], Any]
+    ) -> dict[str, Result]:
+        """Run one organiser's writes. With delegation each organiser has their own
+        identity, so one refused impersonation fails that organiser's sessions (with
+        the message saying how to fix it) and the others go ahead; with one identity
+        for everybody the AuthError stops the call, since nothing could succeed."""
+        try:
+            answer: dict[str, Result] = self._call(organizer.email, run)
+            return answer
+        except AuthError as exc:
+            if not self.credentials.delegation:
+                raise
+            return {i.key: Result(i.key, Outcome.FAILED, error=str(exc)) for i in group}
+        except TransientError as exc:
+            return {
+                i.key: Result(i.key, Outcome.FAILED, error=str(exc), retryable=True) for i in group
+            }
+
+    def _events(self) -> Any:
+        # Building a resource renders docstrings for every method: do it once.
+        if self._events_resource is None:
+            self._events_resource = self.service.events()
+        return self._events_resource
+
+    # -- busy -------------------------------------------------------------------------
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        intervals: dict[str, list[Busy]] = {c.person_id: [] for c in calendars}
+        errors: dict[str, str] = {}
+        # With delegation the first calendar's owner (the organiser) asks for all.
+        asker = calendars[0].email if calendars else None
+        if self._freebusy_resource is None:
+            self._freebusy_resource = self.service.freebusy()
+        reader = FreeBusyReader(self._freebusy_resource, self.backoff, self.credentials.who(asker))
+        for low, high in windows(start, end, FREEBUSY_MAX_DAYS):
+            for group in chunks(list(calendars), FREEBUSY_MAX_CALENDARS):
+                found, failed = self._call(asker, partial(reader.read, group, low, high))
+                errors.update(failed)
+                for person, spans in found.items():
+                    intervals[person].extend(spans)
+        return FreeBusy(
+            intervals={p: tuple(v) for p, v in intervals.items() if p not in errors},
+            errors=errors,
+        )
+
+    # -- create -----------------------------------------------------------------------
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for organizer, group in _by_organizer(events):
+            results.update(self._per_organiser(organizer, group, partial(self._create, group)))
+        return in_order([e.key for e in events], results)
+
+    def _create(self, events: Sequence[NewEvent], http: Any) -> dict[str, Result]:
+        results: dict[str, Result] = {}
+        requests: dict[str, Callable[[], Any]] = {}
+        by_id: dict[str, NewEvent] = {}
+        for event in events:
+            if not valid_event_id(event.key):
+                results[event.key] = Result(
+                    event.key,
+                    Outcome.FAILED,
+                    error=f"session key {event.key!r} is not a valid Google event id",
+                )
+                continue
+            if event.key in by_id:
+                continue  # the same session twice in one call: one insert answers both
+            by_id[event.key] = event
+            body = event_body(event, self.guideline_url)
+            requests[event.key] = partial(
+                self._events().insert,
+                calendarId=event.organizer.calendar_id,
+                body=body,
+                sendUpdates="all",
+                conferenceDataVersion=1,
+                supportsAttachments=True,
+            )
+        outcomes = run_batch(requests, http, self.batch_uri, self.backoff)
+        duplicates: list[NewEvent] = []
+        made: dict[str, tuple[Outcome, Any]] = {}
+        for key, outcome in outcomes.items():
+            event = by_id[key]
+            if isinstance(outcome, ApiFailure):
+                if outcome.status == 409:
+                    duplicates.append(event)
+                else:
+                    results[key] = _failed(event.key, event.organizer, "create", outcome)
+            else:
+                made[key] = (Outcome.CREATED, outcome)
+        if duplicates:
+            failed, adopted = self._adopt(duplicates, http)
+            results.update(failed)
+            made.update({k: (Outcome.EXISTED, item) for k, item in adopted.items()})
+        # The invite must carry the link we report: Meet's, or the fallback patched in.
+        settler = MeetSettler(self._events(), self.batch_uri, self.backoff)
+        links = settler.settle({k: (by_id[k], item) for k, (_o, item) in made.items()}, http)
+        for key, (done, item) in made.items():
+            link = links[key]
+            results[key] = Result(key, done, str(item["id"]), link.url, error=link.error)
+        return results
+
+    def _adopt(
+        self, events: Sequence[NewEvent], http: Any
+    ) -> tuple[dict[str, Result], dict[str, Any]]:
+        """409 duplicate: the id exists, maybe cancelled. Fetch it and adopt it as it
+        stands when it carries our tag. A cancelled one is not restored: that would
+        undo the organiser's cancellation; reconcile sees it and books a new attempt
+        (the local connector does the same). Returns failures, and the adopted
+        events as Google answered them."""
+        fetch = {
+            e.key: partial(self._events().get, calendarId=e.organizer.calendar_id, eventId=e.key)
+            for e in events
+        }
+        results: dict[str, Result] = {}
+        adopted: dict[str, Any] = {}
+        by_key = {e.key: e for e in events}
+        for key, item in run_batch(fetch, http, self.batch_uri, self.backoff).items():
+            event = by_key[key]
+            if isinstance(item, ApiFailure):
+                results[key] = _failed(key, event.organizer, "read back", item)
+            elif tag_of(item) != key:
+                results[key] = Result(
+                    key,
+                    Outcome.FAILED,
+                    error=(
+                        f"event id {key} in the calendar of {event.organizer.email} belongs to "
+                        "an event Coachpass did not create"
+                    ),
+                )
+            else:
+                adopted[key] = item
+        return results, adopted
+
+    # -- update -----------------------------------------------------------------------
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for organizer, group in _by_organizer(changes):
+            results.update(self._per_organiser(organizer, group, partial(self._update, group)))
+        return in_order([c.key for c in changes], results)
+
+    def _update(self, changes: Sequence[EventChange], http: Any) -> dict[str, Result]:
+        requests: dict[str, Callable[[], Any]] = {}
+        by_key = {c.key: c for c in changes}
+        for change in by_key.values():
+            event_id = change.event_id or change.key
+            calendar = change.organizer.calendar_id
+            if change.action is ChangeAction.MOVE:
+                assert change.start is not None and change.end is not None
+                body = move_body(change.start, change.end, change.organizer.timezone)
+                requests[change.key] = partial(
+                    self._events().patch,
+                    calendarId=calendar,
+                    eventId=event_id,
+                    body=body,
+                    sendUpdates="all",
+                )
+            else:
+                requests[change.key] = partial(
+                    self._events().delete, calendarId=calendar, eventId=event_id, sendUpdates="all"
+                )
+        results: dict[str, Result] = {}
+        for key, outcome in run_batch(requests, http, self.batch_uri, self.backoff).items():
+            change = by_key[key]
+            event_id = change.event_id or change.key
+            cancel = change.action is ChangeAction.CANCEL
+            if not isinstance(outcome, ApiFailure):
+                if not cancel and outcome.get("status") == "cancelled":
+                    results[key] = Result(
+                        key,
+                        Outcome.FAILED,
+                        event_id,
+                        error=(
+                            f"session {key} is cancelled in the calendar of "
+                            f"{change.organizer.email}; book a new attempt"
+                        ),
+                    )
+                    continue
+                done = Outcome.CANCELLED if cancel else Outcome.UPDATED
+                results[key] = Result(key, done, event_id)
+            elif cancel and outcome.status in (404, 410):
+                results[key] = Result(key, Outcome.GONE, event_id)
+            else:
+                results[key] = _failed(
+                    key, change.organizer, "cancel" if cancel else "move", outcome
+                )
+        return results
+
+    # -- changes ----------------------------------------------------------------------
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        reader = ChangeReader(self._events(), self.batch_uri, self.backoff, self.page_size)
+        answer: ChangeSet = self._call(
+            organizer.email, partial(reader.read, organizer, cursor, start, end)
+        )
+        return answer
+
+    def close(self) -> None:
+        self.credentials.persist()
+        for conn in list(self._transport.connections.values()):
+            conn.close()
+        self._transport.connections.clear()
+
+
+def _by_organizer(items: Sequence[Any]) -> list[tuple[CalendarRef, list[Any]]]:
+    groups: dict[str, tuple[CalendarRef, list[Any]]] = {}
+    for item in items:
+        ref = item.organizer
+        groups.setdefault(ref.calendar_id.lower(), (ref, []))[1].append(item)
+    return list(groups.values())
+
+
+def _failed(key: str, organizer: CalendarRef, what: str, failure: ApiFailure) -> Result:
+    return Result(
+        key,
+        Outcome.FAILED,
+        error=(
+            f"Google could not {what} session {key} in the calendar of {organizer.person_id} "
+            f"<{organizer.email}>: {failure.describe()}"
+        ),
+        retryable=failure.retryable,
+    )
+
+
+def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> GoogleConnector:
+    return GoogleConnector(options, context)

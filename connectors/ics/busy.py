@@ -1,0 +1,185 @@
+"""Busy time of one person from iCalendar data, as real calendars export it.
+
+What decides "busy" (each case has a fixture in tests/connectors/ics/fixtures/):
+- recurring series are expanded with `recurring_ical_events` (RRULE, RDATE, EXDATE,
+  RECURRENCE-ID overrides, DST kept in the series' own zone);
+- STATUS:CANCELLED (series or single occurrence) is free;
+- Outlook's X-MICROSOFT-CDO-BUSYSTATUS wins when present (FREE and WORKINGELSEWHERE
+  free, TENTATIVE tentative, OOF out of office, BUSY busy), because Outlook writes
+  TRANSP:OPAQUE for all of OOF, TENTATIVE and BUSY;
+- otherwise TRANSP:TRANSPARENT is free and STATUS:TENTATIVE is tentative;
+- the owner's own PARTSTAT on the event: DECLINED is free, TENTATIVE is tentative;
+- all-day (DATE) values and floating times are in the owner's zone; Windows zone
+  names in TZID are mapped by icalendar (CLDR windowsZones table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import recurring_ical_events
+
+from connectors.base import Busy, BusyKind
+from connectors.ics.zones import isolate_custom_zones
+
+#: Floating times and all-day spans can sit up to 14 h (UTC+14) away from UTC, so the
+#: expansion window is widened before the exact clip in the owner's zone.
+_MARGIN = timedelta(days=2)
+
+_CDO_KIND: dict[str, BusyKind | None] = {
+    "FREE": None,
+    "WORKINGELSEWHERE": None,
+    "TENTATIVE": BusyKind.TENTATIVE,
+    "OOF": BusyKind.OOF,
+    "BUSY": BusyKind.BUSY,
+}
+
+
+def parse_calendars(data: bytes) -> list[icalendar.Calendar]:
+    """All VCALENDARs in one file (some exporters concatenate several), with custom
+    time zones kept apart from other files' (see `ics.zones`)."""
+    text = isolate_custom_zones(data.decode("utf-8", errors="replace"))
+    return list(icalendar.Calendar.from_ical(text, multiple=True))
+
+
+class ParseCache:
+    """Parsed calendars per file, reused while the file is unchanged: parsing is most
+    of the cost of `busy`, and a running service reads the same files every cycle.
+    Writes through `ics.files.atomic_write` replace the file (new inode); an editor
+    writing in place changes size or mtime."""
+
+    def __init__(self, max_files: int = 512) -> None:
+        self.max_files = max_files
+        self._entries: dict[Path, tuple[tuple[int, int, int], list[icalendar.Calendar]]] = {}
+
+    def calendars(self, file: Path) -> list[icalendar.Calendar]:
+        info = file.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._entries.get(file)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        calendars = parse_calendars(file.read_bytes())
+        if len(self._entries) >= self.max_files:
+            self._entries.pop(next(iter(self._entries)))  # oldest first
+        self._entries[file] = (stamp, calendars)
+        return calendars
+
+
+def to_aware(value: date | datetime, zone: tzinfo) -> datetime:
+    """An iCalendar DATE or DATE-TIME as an aware datetime; floating/DATE in `zone`."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return value.replace(tzinfo=zone)
+        return value
+    return datetime(value.year, value.month, value.day, tzinfo=zone)
+
+
+def mailto(value: object) -> str:
+    text = str(value).strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    return text.strip().lower()
+
+
+def owner_partstat(component: icalendar.Component, owner_email: str) -> str | None:
+    attendees = component.get("ATTENDEE")
+    if attendees is None:
+        return None
+    if not isinstance(attendees, list):
+        attendees = [attendees]
+    for attendee in attendees:
+        if mailto(attendee) == owner_email:
+            params: Any = getattr(attendee, "params", {})
+            return str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+    return None
+
+
+def busy_kind(component: icalendar.Component, owner_email: str) -> BusyKind | None:
+    """How one occurrence blocks its owner's time; None when it leaves them free."""
+    if str(component.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    partstat = owner_partstat(component, owner_email)
+    if partstat == "DECLINED":
+        return None
+    cdo = component.get("X-MICROSOFT-CDO-BUSYSTATUS")
+    if cdo is not None and str(cdo).upper() in _CDO_KIND:
+        kind = _CDO_KIND[str(cdo).upper()]
+    elif str(component.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        kind = None
+    elif str(component.get("STATUS", "")).upper() == "TENTATIVE":
+        kind = BusyKind.TENTATIVE
+    else:
+        kind = BusyKind.BUSY
+    if kind is BusyKind.BUSY and partstat == "TENTATIVE":
+        kind = BusyKind.TENTATIVE
+    return kind
+
+
+def occurrence_span(
+    component: icalendar.Component, zone: tzinfo
+) -> tuple[datetime, datetime] | None:
+    start_prop = component.get("DTSTART")
+    if start_prop is None:
+        return None
+    raw_start = start_prop.dt
+    end_prop = component.get("DTEND")
+    if end_prop is not None:
+        raw_end = end_prop.dt
+    elif component.get("DURATION") is not None:
+        duration: Any = component["DURATION"]  # icalendar's union type has no .dt on all
+        raw_end = raw_start + duration.dt
+    elif isinstance(raw_start, datetime):
+        raw_end = raw_start  # RFC 5545: a DATE-TIME without end takes no time
+    else:
+        raw_end = raw_start + timedelta(days=1)  # a DATE without end is that one day
+    start, end = to_aware(raw_start, zone), to_aware(raw_end, zone)
+    return start, end
+
+
+def busy_intervals(
+    calendars: Iterable[icalendar.Calendar],
+    owner_email: str,
+    zone: tzinfo,
+    start: datetime,
+    end: datetime,
+) -> tuple[Busy, ...]:
+    """Expanded, clipped to [start, end), merged per kind and sorted."""
+    owner = owner_email.strip().lower()
+    found: list[Busy] = []
+    for calendar in calendars:
+        occurrences = recurring_ical_events.of(calendar, skip_bad_series=True).between(
+            start - _MARGIN, end + _MARGIN
+        )
+        for component in occurrences:
+            kind = busy_kind(component, owner)
+            span = occurrence_span(component, zone) if kind is not None else None
+            if kind is None or span is None:
+                continue
+            lo, hi = max(span[0], start), min(span[1], end)
+            if lo < hi:
+                found.append(Busy(lo, hi, kind))
+    return merge(found)
+
+
+def merge(intervals: Sequence[Busy]) -> tuple[Busy, ...]:
+    """Merge overlapping or touching intervals of the same kind; sort by start, kind."""
+    merged: list[Busy] = []
+    for kind in BusyKind:
+        same = sorted((b for b in intervals if b.kind is kind), key=lambda b: (b.start, b.end))
+        current: Busy | None = None
+        for item in same:
+            if current is not None and item.start <= current.end:
+                if item.end > current.end:
+                    current = Busy(current.start, item.end, kind)
+                continue
+            if current is not None:
+                merged.append(current)
+            current = item
+        if current is not None:
+            merged.append(current)
+    order = {kind: i for i, kind in enumerate(BusyKind)}
+    return tuple(sorted(merged, key=lambda b: (b.start, order[b.kind], b.end)))

@@ -1,0 +1,383 @@
+"""The `local` connector: a folder of iCalendar files, with invitations to an outbox.
+
+Options (config `connectors: local:`):
+- `path`: the folder of calendars (relative to the config's folder);
+- `outbox`: where iTIP invitation e-mails go (default: the organisation's outbox,
+  else `<path>/outbox`);
+- `organizer_name`: display name on invitations (optional).
+
+A person's `CalendarRef.calendar_id` is a `.ics` file, or a folder of `.ics` files,
+relative to `path` (absolute paths allowed).
+
+Attendee copies: a session also goes into each attendee's calendar when it is in the
+same folder, so their busy time shows it. An attendee's calendar is found as
+`<path>/<email>.ics`, else `<path>/<email>/` (a folder calendar), else a top-level
+`.ics` file whose VCALENDAR has `X-COACHPASS-OWNER:mailto:<email>`.
+
+Crash order: attendee copies and invitation e-mails are written first, the organiser's
+calendar last. The organiser's calendar is the record: once the event is there, a retry
+answers EXISTED; before that, a retry rewrites the same copies and the same e-mail files
+(names derived from key and SEQUENCE), so nobody ends up with two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+
+from connectors.base import (
+    Attendee,
+    Busy,
+    CalendarRef,
+    ChangeAction,
+    ChangeSet,
+    ConnectorContext,
+    ConnectorUserError,
+    EventChange,
+    FreeBusy,
+    NewEvent,
+    Outcome,
+    Result,
+    in_order,
+)
+from connectors.ics import events as ics_events
+from connectors.ics.busy import ParseCache, busy_intervals
+from connectors.ics.changes import change_set, our_events
+from connectors.ics.files import (
+    Span,
+    append_vevent,
+    calendar_files,
+    empty_calendar,
+    locked_all,
+    read_text,
+    replace_span,
+    vevent_spans,
+    write_text,
+)
+from connectors.ics.folder import attendee_calendars
+from connectors.ics.itip import invitation, write_to_outbox
+
+log = logging.getLogger(__name__)
+
+
+class LocalConnector:
+    """`CalendarConnector` over a folder of .ics files (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        outbox: Path,
+        *,
+        organizer_name: str = "",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.root = root
+        self.outbox = outbox
+        self.organizer_name = organizer_name
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._parse_cache = ParseCache()
+
+    # --- paths ----------------------------------------------------------------------
+
+    def calendar_path(self, ref: CalendarRef) -> Path:
+        path = Path(ref.calendar_id).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def attendee_calendars(self, emails: Iterable[str]) -> dict[str, Path]:
+        return attendee_calendars(self.root, emails)
+
+    # --- busy -----------------------------------------------------------------------
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        intervals: dict[str, tuple[Busy, ...]] = {}
+        errors: dict[str, str] = {}
+        for ref in calendars:
+            path = self.calendar_path(ref)
+            try:
+                intervals[ref.person_id] = self._busy_of(ref, path, start, end)
+            except _Unreadable as exc:
+                errors[ref.person_id] = f"calendar of {ref.person_id} ({ref.email}): {exc}"
+        return FreeBusy(intervals=intervals, errors=errors)
+
+    def _busy_of(
+        self, ref: CalendarRef, path: Path, start: datetime, end: datetime
+    ) -> tuple[Busy, ...]:
+        zone = _zone(ref)
+        if not path.exists():
+            raise _Unreadable(f"{path} does not exist (check calendar_id)")
+        parsed: list[icalendar.Calendar] = []
+        for file in calendar_files(path):
+            try:
+                parsed.extend(self._parse_cache.calendars(file))
+            except OSError as exc:
+                raise _Unreadable(f"cannot read {file}: {exc.strerror}") from None
+            except ValueError as exc:
+                raise _Unreadable(f"{file} is not valid iCalendar: {exc}") from None
+        try:
+            return busy_intervals(parsed, ref.email, zone, start, end)
+        except Exception as exc:  # a broken series must not crash the whole plan
+            log.warning("expanding %s failed", path, exc_info=True)
+            raise _Unreadable(f"cannot expand events in {path}: {exc}") from None
+
+    # --- create -----------------------------------------------------------------------
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for org_path, group in _by_calendar(events, lambda e: self.calendar_path(e.organizer)):
+            try:
+                results.update(self._create_group(org_path, group))
+            except OSError as exc:
+                # Disk full, permissions: nothing was recorded in the organiser's
+                # calendar, so the next run retries (copies and e-mails are rewritten).
+                error = _write_error(group[0].organizer, org_path, exc)
+                results.update({e.key: _failed(e.key, error) for e in group})
+        # Two events with one key in a batch: both get the answer for that key.
+        return in_order([e.key for e in events], results)
+
+    def _create_group(self, org_path: Path, events: list[NewEvent]) -> dict[str, Result]:
+        if not org_path.is_file() and not org_path.is_dir():
+            message = (
+                f"calendar of {events[0].organizer.person_id} ({events[0].organizer.email}): "
+                f"{org_path} does not exist (check calendar_id)"
+            )
+            return {e.key: Result(e.key, Outcome.FAILED, error=message) for e in events}
+        copies = self.attendee_calendars(a.email for e in events for a in e.attendees)
+        lock_set = {org_path, *copies.values()}
+        results: dict[str, Result] = {}
+        wrote = False
+        now = self._clock()
+        with locked_all(lock_set):
+            text, org_file = self._organiser_text(org_path)
+            for event in events:
+                if event.key in results:
+                    continue  # the same key twice in one batch: one event, one answer
+                found = ics_events.find_session(vevent_spans(text), event.key)
+                if found is not None:
+                    uid = (found.uid if found else None) or ics_events.uid_of(event.key)
+                    results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
+                    continue
+                vevent = ics_events.session_event(event, now, self.organizer_name)
+                block = ics_events.to_block(vevent)
+                for attendee in event.attendees:
+                    copy = copies.get(attendee.email.lower())
+                    if copy is not None and copy != org_path:
+                        self._put_copy(copy, event.key, block)
+                    self._send("REQUEST", vevent, event.key, event.organizer.email, attendee)
+                if org_file is None:
+                    # Folder calendar: one file per event, named by key.
+                    write_text(
+                        org_path / f"{event.key}.ics", append_vevent(empty_calendar(), block)
+                    )
+                else:
+                    text = append_vevent(text, block)
+                    wrote = True
+                uid = ics_events.uid_of(event.key)
+                results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
+            if org_file is not None and wrote:
+                write_text(org_file, text)
+        return results
+
+    def _organiser_text(self, org_path: Path) -> tuple[str, Path | None]:
+        """The text to search for our events; the file to rewrite (None for folders)."""
+        if org_path.is_dir():
+            return "".join(read_text(f) for f in calendar_files(org_path)), None
+        return read_text(org_path), org_path
+
+    def _put_copy(self, calendar: Path, key: str, block: str) -> None:
+        if calendar.is_dir():
+            write_text(calendar / f"{key}.ics", append_vevent(empty_calendar(), block))
+            return
+        text = read_text(calendar)
+        found = ics_events.find_session(vevent_spans(text), key)
+        text = replace_span(text, found, block) if found else append_vevent(text, block)
+        write_text(calendar, text)
+
+    def _send(
+        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Attendee
+    ) -> None:
+        message = invitation(
+            method,
+            vevent,
+            key=key,
+            organizer=organizer,
+            organizer_name=self.organizer_name,
+            attendee=attendee.email,
+            attendee_name=attendee.name,
+            now=self._clock(),
+        )
+        write_to_outbox(self.outbox, message)
+
+    # --- update -----------------------------------------------------------------------
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        results: dict[str, Result] = {}
+        for org_path, group in _by_calendar(changes, lambda c: self.calendar_path(c.organizer)):
+            for change in group:
+                try:
+                    results[change.key] = self._apply(org_path, change)
+                except OSError as exc:
+                    error = _write_error(change.organizer, org_path, exc)
+                    results[change.key] = _failed(change.key, error)
+        return in_order([c.key for c in changes], results)
+
+    def _apply(self, org_path: Path, change: EventChange) -> Result:
+        key = change.key
+        located = self._locate(org_path, key)
+        if located is None:
+            if change.action is ChangeAction.CANCEL:
+                return Result(key, Outcome.GONE)
+            return Result(
+                key,
+                Outcome.FAILED,
+                error=f"no session {key} in the calendar of {change.organizer.person_id} "
+                f"({org_path}) to move",
+            )
+        file, _ = located
+        attendees = self._attendee_paths(file, key)
+        with locked_all({org_path, file, *attendees.values()}):
+            text = read_text(file)
+            span = ics_events.find_session(vevent_spans(text), key)
+            if span is None:  # deleted between locate and lock
+                gone = change.action is ChangeAction.CANCEL
+                return Result(key, Outcome.GONE if gone else Outcome.FAILED)
+            vevent = ics_events.parse_block(text[span.start : span.end])
+            uid = str(vevent.get("UID", ics_events.uid_of(key)))
+            is_cancelled = str(vevent.get("STATUS", "")).upper() == "CANCELLED"
+            now = self._clock()
+            if change.action is ChangeAction.CANCEL:
+                if is_cancelled:
+                    return Result(key, Outcome.GONE, uid)
+                ics_events.cancelled(vevent, now, change.comment)
+                method, outcome = "CANCEL", Outcome.CANCELLED
+            else:
+                assert change.start is not None and change.end is not None
+                if is_cancelled:
+                    return Result(
+                        key,
+                        Outcome.FAILED,
+                        uid,
+                        error=f"session {key} is cancelled in {file}; book a new attempt",
+                    )
+                if ics_events.is_same_time(vevent, change.start, change.end):
+                    return Result(key, Outcome.UPDATED, uid)  # a retried move: done already
+                ics_events.moved(vevent, change.start, change.end, now)
+                method, outcome = "REQUEST", Outcome.UPDATED
+            block = ics_events.to_block(vevent)
+            organizer = ics_events.organizer_email(vevent) or change.organizer.email
+            for email in ics_events.attendee_emails(vevent):
+                copy = attendees.get(email)
+                if copy is not None and copy != file:
+                    self._put_copy(copy, key, block)
+                self._send(
+                    method,
+                    vevent,
+                    key,
+                    organizer,
+                    Attendee(email, ics_events.attendee_name(vevent, email)),
+                )
+            write_text(file, replace_span(text, span, block))
+        return Result(key, outcome, uid)
+
+    def _locate(self, org_path: Path, key: str) -> tuple[Path, Span] | None:
+        if not org_path.exists():
+            return None
+        preferred = org_path / f"{key}.ics" if org_path.is_dir() else None
+        files = calendar_files(org_path)
+        if preferred is not None and preferred in files:
+            files = [preferred, *(f for f in files if f != preferred)]
+        for file in files:
+            span = ics_events.find_session(vevent_spans(read_text(file)), key)
+            if span is not None:
+                return file, span
+        return None
+
+    def _attendee_paths(self, file: Path, key: str) -> dict[str, Path]:
+        text = read_text(file)
+        span = ics_events.find_session(vevent_spans(text), key)
+        if span is None:
+            return {}
+        vevent = ics_events.parse_block(text[span.start : span.end])
+        return self.attendee_calendars(ics_events.attendee_emails(vevent))
+
+    # --- changes ----------------------------------------------------------------------
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        path = self.calendar_path(organizer)
+        if not path.exists():
+            raise ConnectorUserError(
+                f"calendar of {organizer.person_id} ({organizer.email}): {path} does not exist "
+                "(check calendar_id)"
+            )
+        zone = _zone_or_error(organizer)
+        current, epoch = our_events(path, organizer.email, zone)
+        return change_set(current, str(path.resolve()), epoch, cursor, start, end)
+
+    def close(self) -> None:
+        """Nothing held open between calls: every call opens and closes its files."""
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    """A calendar whose busy time is unknown; becomes a `FreeBusy.errors` entry."""
+
+
+def _write_error(ref: CalendarRef, path: Path, exc: OSError) -> str:
+    where = exc.filename or path
+    return f"calendar of {ref.person_id} ({ref.email}): cannot write {where}: {exc.strerror}"
+
+
+def _failed(key: str, error: str) -> Result:
+    return Result(key, Outcome.FAILED, error=error, retryable=True)
+
+
+def _zone(ref: CalendarRef) -> tzinfo:
+    try:
+        return ZoneInfo(ref.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Unreadable(f"unknown time zone {ref.timezone!r}") from None
+
+
+def _zone_or_error(ref: CalendarRef) -> tzinfo:
+    try:
+        return _zone(ref)
+    except _Unreadable as exc:
+        raise ConnectorUserError(f"calendar of {ref.person_id} ({ref.email}): {exc}") from None
+
+
+def _by_calendar(items: Sequence[Any], path_of: Callable[[Any], Path]) -> list[tuple[Path, list]]:
+    groups: dict[Path, list[Any]] = {}
+    for item in items:
+        groups.setdefault(path_of(item), []).append(item)
+    return list(groups.items())
+
+
+def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> LocalConnector:
+    raw_path = options.get("path")
+    if not raw_path:
+        raise ConnectorUserError("local connector: set `path` (the folder of .ics calendars)")
+    root = Path(str(raw_path)).expanduser()
+    if not root.is_absolute():
+        root = context.base_dir / root
+    if not root.is_dir():
+        raise ConnectorUserError(f"local connector: path {root} is not a folder")
+    raw_outbox = options.get("outbox")
+    if raw_outbox:
+        outbox = Path(str(raw_outbox)).expanduser()
+        if not outbox.is_absolute():
+            outbox = context.base_dir / outbox
+    else:
+        outbox = context.outbox or root / "outbox"
+    name = str(options.get("organizer_name", "") or "")
+    return LocalConnector(root, outbox, organizer_name=name)

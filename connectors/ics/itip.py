@@ -1,0 +1,86 @@
+"""iTIP invitations (RFC 5546) as RFC 5322 e-mails in an outbox folder.
+
+Each attendee gets one `.eml` per change: a text/plain body and a
+`text/calendar; method=REQUEST|CANCEL` part (what mail clients turn into an
+Accept/Decline bar), plus the same calendar as an `invite.ics` attachment for clients
+that only look at attachments. This is the shape Google and Outlook send.
+
+File names and Message-IDs are derived from (key, SEQUENCE, method, attendee), so a
+retried write after a crash replaces the same file rather than inviting twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+
+import icalendar
+
+from connectors.ics.files import PRODID, atomic_write
+
+
+def itip_calendar(method: str, vevent: icalendar.Event) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("PRODID", PRODID)
+    calendar.add("VERSION", "2.0")
+    calendar.add("METHOD", method)
+    calendar.add_component(vevent)
+    return calendar.to_ical()
+
+
+def _stem(key: str, sequence: int, method: str, attendee: str) -> str:
+    who = hashlib.sha256(attendee.lower().encode()).hexdigest()[:10]
+    return f"{key}-s{sequence}-{method.lower()}-{who}"
+
+
+def invitation(
+    method: str,
+    vevent: icalendar.Event,
+    *,
+    key: str,
+    organizer: str,
+    organizer_name: str,
+    attendee: str,
+    attendee_name: str,
+    now: datetime,
+) -> EmailMessage:
+    """One attendee's REQUEST or CANCEL message for `vevent` (which holds SEQUENCE)."""
+    sequence = int(vevent.get("SEQUENCE", 0))
+    summary = str(vevent.get("SUMMARY", "Coaching session"))
+    start: Any = vevent["DTSTART"]  # icalendar's union type has no .dt on all members
+    when = start.dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    message = EmailMessage()
+    message["From"] = formataddr((organizer_name, organizer))
+    message["To"] = formataddr((attendee_name, attendee))
+    message["Date"] = format_datetime(now.astimezone(UTC))
+    message["Message-ID"] = f"<{_stem(key, sequence, method, attendee)}@coachpass>"
+    if method == "CANCEL":
+        message["Subject"] = f"Cancelled: {summary}"
+        comment = str(vevent.get("COMMENT", ""))
+        body = f"This session has been cancelled: {summary} ({when}).\n"
+        if comment:
+            body += f"\n{comment}\n"
+    else:
+        updated = "Updated invitation" if sequence else "Invitation"
+        message["Subject"] = f"{updated}: {summary} @ {when}"
+        body = f"{summary}\n{when}\n\n{vevent.get('DESCRIPTION', '')}\n"
+    message.set_content(body)
+    ics = itip_calendar(method, vevent)
+    message.add_alternative(
+        ics.decode("utf-8"), subtype="calendar", params={"method": method}, cte="base64"
+    )
+    message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    return message
+
+
+def write_to_outbox(outbox: Path, message: EmailMessage) -> Path:
+    """Write the message as `<stem>.eml` (stem from its Message-ID); same id, same file."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    stem = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
+    path = outbox / f"{stem}.eml"
+    atomic_write(path, message.as_bytes())
+    return path

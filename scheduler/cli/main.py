@@ -1,0 +1,574 @@
+"""`coachpass`: the admin CLI. Commands parse, call one core function, print.
+
+The one error handler is `main()`: user errors (`UserError`, `ConnectorUserError`)
+print their message and exit 2 without a traceback; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from connectors.base import ConnectorUserError
+from scheduler.cli.common import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    CliState,
+    echo_json,
+    echo_table,
+    json_option,
+    month_option,
+    pass_state,
+)
+from scheduler.errors import ConfigError, UserError
+from scheduler.model import Month, SessionState
+
+
+def now_utc() -> datetime:
+    """The clock. `COACHPASS_NOW` (ISO 8601 with offset) pins it for tests and demos."""
+    pinned = os.environ.get("COACHPASS_NOW")
+    if pinned:
+        try:
+            value = datetime.fromisoformat(pinned)
+        except ValueError:
+            raise UserError(f"COACHPASS_NOW={pinned!r} is not an ISO 8601 time") from None
+        if value.tzinfo is None:
+            raise UserError(f"COACHPASS_NOW={pinned!r} needs a UTC offset, e.g. +00:00")
+        return value
+    return datetime.now(UTC)
+
+
+class _Progress:
+    """A click progress bar per stage, on a terminal only (logs stay clean)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.stage = ""
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = click.progressbar(length=total, label=stage, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _local(when: datetime, zone: str, fmt: str) -> str:
+    """A time as the manager sees it: admins read plans in people's own hours."""
+    return when.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _runtime(state: CliState) -> Any:
+    from scheduler.runtime import Runtime
+
+    return Runtime.open(state.settings())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=CONFIG_ENV,
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help=f"Organisation config (YAML). Also from ${CONFIG_ENV}.",
+)
+@click.version_option(package_name="coachpass")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path) -> None:
+    """Coachpass books one coaching session a month between every sales manager and
+    each seller, follows it up, and reports coaching KPIs to leadership."""
+    ctx.obj = CliState(config_path=config_path)
+
+
+def _register_admin() -> None:
+    try:
+        from scheduler.cli.admin import config_group, people_group, teams_group
+    except ImportError:  # pragma: no cover - during development only
+        return
+    cli.add_command(config_group)
+    cli.add_command(teams_group)
+    cli.add_command(people_group)
+
+
+_register_admin()
+
+
+# -- planning and booking ----------------------------------------------------------
+
+
+def _default_month(month: Month | None) -> Month:
+    """Next month (the demo's organisation is in Stockholm: read the month there)."""
+    return month or Month.of(now_utc().astimezone(ZoneInfo("Europe/Stockholm"))).next()
+
+
+@cli.command()
+@month_option(help_text="Month to plan, YYYY-MM (default: next month).")
+@json_option
+@pass_state
+def plan(state: CliState, month: Month | None, as_json: bool) -> None:
+    """Dry run: show the slots the planner would book, and who cannot be booked and why."""
+    from scheduler.sessions.booking import plan_month
+
+    rt = _runtime(state)
+    month = month or rt.month_of(now_utc()).next()
+    progress = _Progress()
+    try:
+        plans, _ = plan_month(rt, month, now_utc(), progress)
+    finally:
+        progress.close()
+        rt.close()
+    names = {p.id: p.name for p in rt.org.people()}
+    zones = {t.id: t.manager.timezone for t in rt.org.teams}
+    proposals = [
+        (p.team_id, names.get(s.seller_id, s.seller_id), s.start, s.end, zones[p.team_id])
+        for p in plans
+        for s in p.proposals
+    ]
+    misses = [
+        (p.team_id, names.get(u.seller_id, u.seller_id), u.reason)
+        for p in plans
+        for u in p.unbookable
+    ]
+    if as_json:
+        echo_json(
+            {
+                "month": str(month),
+                "teams": [
+                    {
+                        "team": p.team_id,
+                        "optimal": p.optimal,
+                        "upper_bound": p.upper_bound,
+                        "proposals": [
+                            {
+                                "seller": s.seller_id,
+                                "start": s.start.isoformat(),
+                                "end": s.end.isoformat(),
+                            }
+                            for s in p.proposals
+                        ],
+                        "unbookable": [
+                            {"seller": u.seller_id, "reason": u.reason} for u in p.unbookable
+                        ],
+                    }
+                    for p in plans
+                ],
+            }
+        )
+        return
+    click.echo(
+        f"Plan for {month}: {_count(len(proposals), 'session')}, "
+        f"{_count(len(misses), 'seller')} unbookable"
+    )
+    if proposals:
+        echo_table(
+            ["team", "seller", "start (manager's time)", "end"],
+            [
+                (t, n, _local(s, z, "%a %Y-%m-%d %H:%M %Z"), _local(e, z, "%H:%M"))
+                for t, n, s, e, z in proposals
+            ],
+        )
+    if misses:
+        click.echo("\nCannot be booked:")
+        echo_table(["team", "seller", "reason"], misses)
+    for p in plans:
+        if not p.optimal:
+            click.echo(
+                f"note: team {p.team_id}: search cut by the time limit, plan not proven "
+                f"optimal (at most {p.upper_bound} sellers possible)"
+            )
+
+
+@cli.command()
+@month_option(help_text="Month to book, YYYY-MM (default: next month).")
+@pass_state
+def book(state: CliState, month: Month | None) -> None:
+    """Plan and book the month's sessions. Safe to run again: books only what is missing."""
+    from scheduler.sessions.booking import book_month
+
+    rt = _runtime(state)
+    month = month or rt.month_of(now_utc()).next()
+    progress = _Progress()
+    try:
+        summary = book_month(rt, month, now_utc(), progress)
+    finally:
+        progress.close()
+        rt.close()
+    click.echo(
+        f"{month}: {summary.created} events created, {summary.adopted} already existed, "
+        f"{len(summary.unbookable)} sellers unbookable, {len(summary.failed)} failed"
+    )
+    for key, error in summary.failed:
+        click.echo(f"  failed {key}: {error}", err=True)
+    for seller, reason in summary.unbookable:
+        click.echo(f"  unbookable {seller}: {reason}")
+
+
+@cli.command("reconcile")
+@click.option("--no-rebook", is_flag=True, help="Only follow up; do not rebook what fell through.")
+@pass_state
+def reconcile_cmd(state: CliState, no_rebook: bool) -> None:
+    """Read what happened in the calendars: declines, cancellations, moves, held sessions."""
+    from scheduler.service.jobs import reconcile_and_rebook
+    from scheduler.sessions.reconcile import reconcile
+
+    rt = _runtime(state)
+    try:
+        if no_rebook:
+            summary, rebooked = reconcile(rt, now_utc()), 0
+        else:
+            summary, rebooked = reconcile_and_rebook(rt, now_utc())
+    finally:
+        rt.close()
+    click.echo(
+        f"{summary.calendars_read} calendars read ({summary.full_reads} full), "
+        f"{len(summary.transitions)} changes, {rebooked} rebooked"
+    )
+    for t in summary.transitions:
+        click.echo(
+            f"  {t.seller_id} {t.month}: {t.from_state.value} -> {t.to_state.value} ({t.detail})"
+        )
+    for error in summary.errors:
+        click.echo(f"  warning: {error}", err=True)
+
+
+# -- sessions ---------------------------------------------------------------------
+
+
+@cli.group()
+def sessions() -> None:
+    """List sessions and mark what happened in them."""
+
+
+@sessions.command("list")
+@month_option(help_text="Only this month, YYYY-MM.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in SessionState]),
+    help="Only these states.",
+)
+@click.option("--seller", help="Only this seller id.")
+@json_option
+@pass_state
+def sessions_list(
+    state: CliState, month: Month | None, states: tuple[str, ...], seller: str | None, as_json: bool
+) -> None:
+    """List sessions with their state."""
+    from scheduler.runtime import Runtime
+
+    rt = Runtime.open(state.settings())
+    try:
+        records = rt.store.sessions(
+            org_id=rt.org.id,
+            month=month,
+            seller_id=seller,
+            states=[SessionState(s) for s in states] if states else None,
+        )
+    finally:
+        rt.close()
+    if as_json:
+        echo_json(
+            [
+                {
+                    "key": r.key,
+                    "month": str(r.month),
+                    "team": r.team_id,
+                    "manager": r.manager_id,
+                    "seller": r.seller_id,
+                    "attempt": r.attempt,
+                    "state": r.state.value,
+                    "start": r.start.isoformat() if r.start else None,
+                    "end": r.end.isoformat() if r.end else None,
+                    "moved": r.moved,
+                    "verified": r.verified,
+                    "reason": r.reason,
+                    "note": r.note,
+                    "followups": r.followups,
+                }
+                for r in records
+            ]
+        )
+        return
+    zones = {p.id: p.timezone for p in state.settings().organisation.people()}
+    echo_table(
+        ["key", "month", "team", "seller", "try", "state", "start (manager's time)", "reason"],
+        [
+            (
+                r.key[:12],
+                r.month,
+                r.team_id,
+                r.seller_id,
+                r.attempt,
+                r.state.value,
+                _local(r.start, zones.get(r.manager_id, "UTC"), "%Y-%m-%d %H:%M %Z")
+                if r.start
+                else "",
+                (r.reason[:60] + "…") if len(r.reason) > 60 else r.reason,
+            )
+            for r in records
+        ],
+    )
+
+
+@sessions.command("mark")
+@click.argument("session")
+@click.option("--held", "outcome", flag_value="held", help="The session took place.")
+@click.option("--no-show", "outcome", flag_value="no_show", help="The seller did not come.")
+@click.option("--note", default="", help="What was discussed.")
+@click.option("--followups", default="", help="Follow-ups for the next session's agenda.")
+@month_option(help_text="Month, when SESSION is a seller id (default: latest).")
+@pass_state
+def sessions_mark(
+    state: CliState,
+    session: str,
+    outcome: str | None,
+    note: str,
+    followups: str,
+    month: Month | None,
+) -> None:
+    """Mark SESSION (a key, a key prefix, or a seller id) held or no-show."""
+    from scheduler.runtime import Runtime
+    from scheduler.sessions.actions import mark_session
+
+    if outcome is None:
+        raise UserError("say what happened: --held or --no-show")
+    rt = Runtime.open(state.settings())
+    try:
+        rec = mark_session(
+            rt,
+            session,
+            SessionState(outcome),
+            now=now_utc(),
+            note=note,
+            followups=followups,
+            month=month,
+        )
+    finally:
+        rt.close()
+    click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {rec.state.value}")
+
+
+@sessions.command("cancel")
+@click.argument("session")
+@click.option("--reason", default="", help="Told to the attendees with the cancellation.")
+@click.option("--no-rebook", is_flag=True, help="Do not book a new session this month.")
+@month_option(help_text="Month, when SESSION is a seller id (default: latest).")
+@pass_state
+def sessions_cancel(
+    state: CliState, session: str, reason: str, no_rebook: bool, month: Month | None
+) -> None:
+    """Cancel SESSION (a key, a key prefix, or a seller id) in the calendar and the store.
+    The next top-up books a new one if the policy rebooks cancellations."""
+    from scheduler.runtime import Runtime
+    from scheduler.sessions.actions import cancel_session
+
+    rt = Runtime.open(state.settings())
+    try:
+        rec = cancel_session(
+            rt, session, now=now_utc(), reason=reason, rebook=not no_rebook, month=month
+        )
+    finally:
+        rt.close()
+    click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) cancelled; attendees were told")
+
+
+# -- report -----------------------------------------------------------------------
+
+
+@cli.command()
+@month_option(help_text="Report month, YYYY-MM (default: last month).")
+@click.option("--send", is_flag=True, help="E-mail it to the leadership recipients.")
+@click.option("--resend", is_flag=True, help="Send again to recipients who had it already.")
+@click.option("--to", "only", multiple=True, help="Send only to this address (repeatable).")
+@pass_state
+def report(
+    state: CliState, month: Month | None, send: bool, resend: bool, only: tuple[str, ...]
+) -> None:
+    """Show the month's coaching KPI report, or send it (--send) once per recipient."""
+    from scheduler.runtime import Runtime
+    from scheduler.service.jobs import build_month_report, send_report
+
+    rt = Runtime.open(state.settings())
+    month = month or rt.month_of(now_utc()).previous()
+    try:
+        if send or resend:
+            outcomes = send_report(rt, month, now_utc(), resend=resend, only=list(only) or None)
+            for o in outcomes:
+                click.echo(f"{o.recipient}: {o.status}")
+            where = rt.settings.mail.smtp_host or rt.settings.mail.outbox
+            click.echo(f"delivered via {where}")
+        else:
+            message = build_month_report(rt, month, now_utc(), ["(preview)"])
+            body = message.get_body(preferencelist=("plain",))
+            click.echo(body.get_content() if body is not None else message.as_string())
+    finally:
+        rt.close()
+
+
+# -- service and connectors -------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Catch up missed runs, then exit.")
+@click.option(
+    "--standby-poll",
+    default=30.0,
+    show_default=True,
+    help="Seconds between leadership attempts when another instance leads.",
+)
+@pass_state
+def serve(state: CliState, once: bool, standby_poll: float) -> None:
+    """Run the background service: book, top up, reconcile and report on the config's cron
+    schedule. Several instances may run against one PostgreSQL store: one leads."""
+    from scheduler.runtime import Runtime
+    from scheduler.service.serve import serve as run_service
+
+    rt = Runtime.open(state.settings())
+    try:
+        run_service(
+            rt,
+            once=once,
+            poll_seconds=standby_poll,
+            clock=now_utc,
+            echo=lambda m: click.echo(f"{now_utc():%Y-%m-%d %H:%M:%S} {m}"),
+        )
+    finally:
+        rt.close()
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("coachpass-demo"),
+    show_default=True,
+    help="Working folder for the demo organisation (recreated).",
+)
+@month_option(help_text="Month to simulate, YYYY-MM (default: next month).")
+@click.option("--seed", default=7, show_default=True, help="Random seed of the generated org.")
+def demo(folder: Path, month: Month | None, seed: int) -> None:
+    """Generate a demo organisation with local ICS calendars and run one whole month:
+    plan, book, attendee behaviour, reconcile, rebook, no-shows, report."""
+    from scheduler.demo.run import run_demo
+
+    run_demo(folder, _default_month(month), seed=seed, echo=click.echo)
+
+
+@cli.group()
+def auth() -> None:
+    """Authorise Coachpass against a calendar provider (interactive, for admins)."""
+
+
+@auth.command("google")
+@click.option("--connector", default="google", show_default=True, help="Connector name in config.")
+@pass_state
+def auth_google(state: CliState, connector: str) -> None:
+    """OAuth installed-app flow; writes the token file named by oauth_token_file (mode 0600)."""
+    from connectors.base import ConnectorContext
+    from connectors.google.auth import authorize_installed_app
+
+    settings = state.settings()
+    path = authorize_installed_app(
+        _connector_options(settings, connector),
+        ConnectorContext(settings.base_dir, settings.outbox, settings.organisation.name),
+    )
+    click.echo(f"token written to {path}")
+
+
+@auth.command("outlook")
+@click.option("--connector", default="outlook", show_default=True, help="Connector name in config.")
+@pass_state
+def auth_outlook(state: CliState, connector: str) -> None:
+    """Device code flow for an admin at a terminal; caches the token (mode 0600)."""
+    from connectors.base import ConnectorContext
+    from connectors.outlook.admin import authorize_device_code
+
+    settings = state.settings()
+    path = authorize_device_code(
+        _connector_options(settings, connector),
+        ConnectorContext(settings.base_dir, settings.outbox, settings.organisation.name),
+        click.echo,
+    )
+    click.echo(f"token cache written to {path}")
+
+
+def _connector_options(settings: Any, name: str) -> Any:
+    options = settings.connectors.get(name)
+    if options is None:
+        raise UserError(f"{settings.source}: no connector {name!r} under 'connectors:'")
+    return options
+
+
+@cli.group("connectors")
+def connectors_group() -> None:
+    """Check connector credentials and calendar access against the real services."""
+
+
+@connectors_group.command("check")
+@click.argument("name")
+@pass_state
+def connectors_check(state: CliState, name: str) -> None:
+    """Verify credentials, permissions and access to each calendar that uses NAME."""
+    from connectors import check_function
+    from connectors.base import ConnectorContext
+
+    settings = state.settings()
+    options = _connector_options(settings, name)
+    people = [p for p in settings.organisation.people() if p.connector == name]
+    check = check_function(name)
+    if check is None:
+        raise UserError(f"connector {name!r} has no check")
+    lines = check(
+        options,
+        ConnectorContext(settings.base_dir, settings.outbox, settings.organisation.name),
+        [p.calendar() for p in people],
+    )
+    for line in lines:
+        click.echo(line)
+
+
+# -- the one error handler --------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="coachpass", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(2)
+    except (UserError, ConnectorUserError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,228 @@
+"""`coachpass demo`: one whole coaching month on local calendars, no accounts needed.
+
+The clock is simulated (every core function takes `now`), so a month passes in
+seconds: book ten days ahead, let attendees decline, cancel and move some sessions
+early in the month, reconcile and rebook, let the month end, mark a few no-shows
+with notes, and send the KPI report to the outbox.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import icalendar
+
+from scheduler.demo.data import generate
+from scheduler.errors import UserError
+from scheduler.model import Month, SessionRecord, SessionState
+from scheduler.runtime import Runtime
+from scheduler.service.jobs import reconcile_and_rebook, send_report
+from scheduler.sessions.actions import mark_session
+from scheduler.sessions.booking import book_month
+
+MARKER = ".coachpass-demo"
+
+
+def _prepare(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).exists():
+            raise UserError(
+                f"{folder} exists and is not a Coachpass demo folder: choose another --dir"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("created by coachpass demo; safe to delete\n")
+
+
+def _edit_event(path: Path, key: str, change: Callable[[icalendar.Event], None]) -> None:
+    """What a person does in their calendar client, done to the .ics file."""
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    for component in cal.walk("VEVENT"):
+        if str(component.get("uid", "")).startswith(key):
+            change(component)  # type: ignore[arg-type]
+            seq = int(component.get("sequence", 0)) + 1
+            component.pop("sequence", None)
+            component.add("sequence", seq)
+    path.write_bytes(cal.to_ical())
+
+
+def _decline(email: str) -> Callable[[icalendar.Event], None]:
+    def change(ev: icalendar.Event) -> None:
+        for att in (
+            ev.get("attendee", []) if isinstance(ev.get("attendee"), list) else [ev.get("attendee")]
+        ):
+            if att is not None and str(att).lower().endswith(email.lower()):
+                att.params["PARTSTAT"] = "DECLINED"
+
+    return change
+
+
+def _cancel(ev: icalendar.Event) -> None:
+    ev.pop("status", None)
+    ev.add("status", "CANCELLED")
+
+
+def _move(days: int) -> Callable[[icalendar.Event], None]:
+    def change(ev: icalendar.Event) -> None:
+        start = ev.decoded("dtstart") + timedelta(days=days)
+        end = ev.decoded("dtend") + timedelta(days=days)
+        ev.pop("dtstart")
+        ev.pop("dtend")
+        ev.add("dtstart", start)
+        ev.add("dtend", end)
+
+    return change
+
+
+def _simulate_attendees(
+    rt: Runtime, month: Month, now: datetime, rng: random.Random, cal_dir: Path
+) -> dict[str, list[SessionRecord]]:
+    booked = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.BOOKED])
+        if r.start is not None and r.start > now + timedelta(days=3)
+    ]
+    rng.shuffle(booked)
+    acts = {"declined": booked[0:4], "cancelled": booked[4:6], "moved": booked[6:9]}
+    for kind, records in acts.items():
+        for rec in records:
+            manager = rt.person(rec.manager_id)
+            seller = rt.person(rec.seller_id)
+            assert manager is not None and seller is not None
+            path = cal_dir / manager.calendar_id
+            if kind == "declined":
+                _edit_event(path, rec.key, _decline(seller.email))
+            elif kind == "cancelled":
+                _edit_event(path, rec.key, _cancel)
+            else:
+                assert rec.start is not None
+                shift = 1 if rec.start.weekday() < 4 else 3  # stay on a weekday
+                _edit_event(path, rec.key, _move(shift))
+    return acts
+
+
+def run_demo(
+    folder: Path, month: Month, *, seed: int = 7, echo: Callable[[str], None] = print
+) -> dict[str, object]:
+    from scheduler.report.kpi import compute_month
+    from scheduler.settings.load import load_settings
+
+    folder = folder.resolve()
+    _prepare(folder)
+    config = generate(folder, month, seed)
+    settings = load_settings(config)
+    rt = Runtime.open(settings)
+    rng = random.Random(seed)
+    try:
+        echo(f"Demo organisation: {config}")
+        t0 = datetime.combine(month.first_day - timedelta(days=10), time(7), UTC)
+        first = book_month(rt, month, t0)
+        echo(
+            f"[{t0:%Y-%m-%d}] booked {month}: {first.created} invitations sent, "
+            f"{len(first.unbookable)} sellers unbookable"
+        )
+        again = book_month(rt, month, t0 + timedelta(hours=1))
+        echo(f"[{t0:%Y-%m-%d}] booked again: {again.created} created (idempotent)")
+
+        t1 = datetime.combine(month.first_day + timedelta(days=1), time(6), UTC)
+        acts = _simulate_attendees(
+            rt, month, t1, rng, folder / settings.connectors["local"].get("path", "calendars")
+        )
+        echo(f"[{t1:%Y-%m-%d}] attendees: " + ", ".join(f"{len(v)} {k}" for k, v in acts.items()))
+        summary, rebooked = reconcile_and_rebook(rt, t1)
+        echo(f"[{t1:%Y-%m-%d}] reconciled: {len(summary.transitions)} changes, {rebooked} rebooked")
+
+        t2 = datetime.combine(month.last_day + timedelta(days=1), time(6), UTC)
+        summary, _ = reconcile_and_rebook(rt, t2)
+        echo(f"[{t2:%Y-%m-%d}] month over: {len(summary.transitions)} sessions settled")
+        held = [
+            r for r in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.HELD])
+        ]
+        held.sort(key=lambda r: r.key)
+        rng.shuffle(held)
+        for rec in held[:2]:
+            mark_session(
+                rt,
+                rec.key,
+                SessionState.NO_SHOW,
+                now=t2,
+                note="Seller did not join; manager followed up by phone.",
+            )
+        for rec in held[2:8]:
+            mark_session(
+                rt,
+                rec.key,
+                SessionState.HELD,
+                now=t2,
+                note="Reviewed two open deals.",
+                followups="Send the revised proposal; book a call with the buyer's CFO.",
+            )
+        echo(f"[{t2:%Y-%m-%d}] managers marked 2 no-shows and 6 held sessions with follow-ups")
+
+        outcomes = send_report(rt, month, t2)
+        kpi = compute_month(
+            rt.org,
+            month,
+            rt.store.sessions(org_id=rt.org.id, month=month),
+            rt.store.history(org_id=rt.org.id, month=month),
+        )
+        _print_summary(kpi, echo)
+        outbox = settings.outbox
+        reports = sorted(
+            p
+            for p in outbox.glob("*.eml")
+            if "report" in p.name.lower() or "kpi" in p.name.lower() or "coach" in p.name.lower()
+        )
+        echo("")
+        echo(f"Report sent to: {', '.join(o.recipient for o in outcomes)} (outbox: {outbox})")
+        echo(f"Calendars:      {folder / 'calendars'} (one .ics per person)")
+        echo(f"Invitations:    {len(list(outbox.glob('*.eml')))} .eml files in {outbox}")
+        echo(f"Store:          {settings.store_url}")
+        return {"config": config, "kpi": kpi, "reports": reports}
+    finally:
+        rt.close()
+
+
+def _print_summary(kpi: object, echo: Callable[[str], None]) -> None:
+    from scheduler.cli.common import echo_table
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    rows = [
+        (
+            getattr(t, "team_name", "total"),
+            t.active_sellers,
+            t.booked,
+            t.held,
+            t.declined,
+            t.cancelled,
+            t.moved,
+            t.no_show,
+            t.unbookable,
+            pct(t.coverage),
+            pct(t.held_rate),
+        )
+        for t in [*getattr(kpi, "teams", ()), kpi]
+    ]
+    echo("")
+    echo_table(
+        [
+            "team",
+            "sellers",
+            "booked",
+            "held",
+            "declined",
+            "cancelled",
+            "moved",
+            "no-show",
+            "unbookable",
+            "coverage",
+            "held rate",
+        ],
+        rows,
+    )

@@ -1,0 +1,139 @@
+"""What an admin or manager does to one session from the CLI: mark it held or
+no-show (with a note and follow-ups), or cancel it (the attendees are told)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connectors.base import ChangeAction, EventChange
+from scheduler.errors import UserError
+from scheduler.model import NO_REBOOK, Month, SessionRecord, SessionState
+from scheduler.runtime import Runtime
+from scheduler.store.lock import hold
+
+
+def find_session(
+    rt: Runtime,
+    ref: str,
+    month: Month | None = None,
+    *,
+    now: datetime | None = None,
+    upcoming: bool = False,
+) -> SessionRecord:
+    """A session by key, unique key prefix, or seller id.
+
+    For a seller id without `month`: the latest session that has begun (marking
+    what happened), or with `upcoming` the next active one (cancelling) — not next
+    month's, which is already booked from the 20th on."""
+    records = rt.store.sessions(org_id=rt.org.id, month=month)
+    exact = [r for r in records if r.key == ref]
+    if exact:
+        return exact[0]
+    by_seller = [r for r in records if r.seller_id == ref]
+    if by_seller:
+        if month is None and now is not None:
+            if upcoming:
+                ahead = [r for r in by_seller if r.state.active and r.start and r.start > now]
+                if ahead:
+                    return min(ahead, key=lambda r: r.start or now)
+            else:
+                begun = [r for r in by_seller if r.start is not None and r.start <= now]
+                if begun:
+                    return max(begun, key=lambda r: r.start or now)
+        return max(by_seller, key=lambda r: (r.month, r.attempt))
+    prefixed = [r for r in records if r.key.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if not prefixed:
+        raise UserError(f"no session matches {ref!r}: give a session key or a seller id")
+    raise UserError(f"{ref!r} matches {len(prefixed)} sessions: give more of the key")
+
+
+def mark_session(
+    rt: Runtime,
+    ref: str,
+    outcome: SessionState,
+    *,
+    now: datetime,
+    note: str = "",
+    followups: str = "",
+    month: Month | None = None,
+) -> SessionRecord:
+    """A manager says what happened: held or no-show, with a note and follow-ups."""
+    if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
+        raise UserError("a session can be marked held or no_show")
+    rec = find_session(rt, ref, month, now=now)
+    allowed = {
+        SessionState.BOOKED,
+        SessionState.RESCHEDULED,
+        SessionState.HELD,
+        SessionState.NO_SHOW,
+    }
+    if rec.state not in allowed:
+        raise UserError(
+            f"session {rec.key} of {rec.seller_id} is {rec.state.value}; only booked or held "
+            f"sessions can be marked"
+        )
+    if rec.start is not None and rec.start > now:
+        raise UserError(
+            f"session {rec.key} of {rec.seller_id} starts {rec.start.isoformat()}: "
+            f"it cannot be marked before it begins"
+        )
+    if not rt.store.transition(
+        rec.key,
+        outcome,
+        now=now,
+        expect={rec.state},
+        detail="marked by manager",
+        verified=True,
+        note=note or rec.note,
+        followups=followups or rec.followups,
+    ):
+        raise UserError(f"session {rec.key} changed meanwhile; look at it and try again")
+    updated = rt.store.get(rec.key)
+    assert updated is not None
+    return updated
+
+
+def cancel_session(
+    rt: Runtime,
+    ref: str,
+    *,
+    now: datetime,
+    reason: str = "",
+    rebook: bool = True,
+    month: Month | None = None,
+) -> SessionRecord:
+    """Cancel a booked session in the calendar (attendees get the cancellation) and in
+    the store. The next top-up rebooks it as the policy says, unless `rebook` is off."""
+    rec = find_session(rt, ref, month, now=now, upcoming=True)
+    if not rec.state.active:
+        raise UserError(
+            f"session {rec.key} of {rec.seller_id} is {rec.state.value}: "
+            f"only planned or booked sessions can be cancelled"
+        )
+    manager = rt.person(rec.manager_id)
+    if manager is None:
+        raise UserError(f"manager {rec.manager_id} of session {rec.key} is not in the config")
+    # Under the month's booking lock, so booking cannot push this session meanwhile;
+    # the cancellation goes out even without an event id (a crash may have left the
+    # event created but unrecorded): the connector finds it by key, or reports GONE.
+    with hold(rt.store.engine, f"book:{rt.org.id}:{rec.month}"):
+        change = EventChange(
+            rec.key, manager.calendar(), ChangeAction.CANCEL, event_id=rec.event_id, comment=reason
+        )
+        result = rt.connector(rec.connector or manager.connector).update([change])[0]
+        if not result.ok:
+            raise UserError(f"the calendar refused to cancel {rec.key}: {result.error}")
+        if not rt.store.transition(
+            rec.key,
+            SessionState.CANCELLED,
+            now=now,
+            expect={rec.state},
+            detail=f"cancelled by admin: {reason}" if reason else "cancelled by admin",
+            reason=("" if rebook else NO_REBOOK) + reason,
+        ):
+            raise UserError(f"session {rec.key} changed meanwhile; look at it and try again")
+    updated = rt.store.get(rec.key)
+    assert updated is not None
+    return updated

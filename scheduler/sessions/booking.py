@@ -1,0 +1,466 @@
+"""Plan and book a month: read busy time, plan each team, write intents, create events.
+
+The order is what makes booking safe to repeat and to crash: every session is
+written to the store as `planned` (and committed) *before* the calendar is asked to
+create it, and creation is idempotent by the session key. A run that dies between
+the two leaves a `planned` row; the next run pushes it again and the connector
+answers `EXISTED` if the first call got through, so there is never a second event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from connectors.base import (
+    Attachment,
+    Attendee,
+    Busy,
+    ChangeAction,
+    EventChange,
+    NewEvent,
+    Outcome,
+    TransientError,
+)
+from scheduler.model import (
+    NO_REBOOK,
+    SLOT_PASSED,
+    SUPERSEDED,
+    Month,
+    SessionRecord,
+    SessionState,
+    Team,
+    session_key,
+)
+from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
+from scheduler.runtime import Runtime
+from scheduler.sessions.agenda import Agenda, render_agenda
+from scheduler.store.lock import hold
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class BookingSummary:
+    month: Month
+    plans: tuple[TeamPlan, ...]
+    created: int = 0
+    adopted: int = 0  # the event existed already (retry or crash repair)
+    failed: tuple[tuple[str, str], ...] = ()  # (session key, error)
+    unbookable: tuple[tuple[str, str], ...] = ()  # (seller id, reason)
+    not_rebooked: tuple[tuple[str, str], ...] = ()  # (seller id, why no new slot this month)
+
+
+def month_window(month: Month) -> tuple[datetime, datetime]:
+    """The UTC span that covers the month in every zone (UTC-12 .. UTC+14)."""
+    start = datetime.combine(month.first_day, time(0), UTC) - timedelta(days=1)
+    end = datetime.combine(month.last_day, time(0), UTC) + timedelta(days=2)
+    return start, end
+
+
+def latest_by_seller(records: Sequence[SessionRecord]) -> dict[str, SessionRecord]:
+    latest: dict[str, SessionRecord] = {}
+    for rec in records:
+        if rec.seller_id not in latest or rec.attempt > latest[rec.seller_id].attempt:
+            latest[rec.seller_id] = rec
+    return latest
+
+
+def _needs_slot(rt: Runtime, latest: SessionRecord | None) -> int | None:
+    """The attempt number to plan for a seller, or None when nothing is to be done."""
+    policy = rt.org.policy
+    if latest is None:
+        return 1
+    if latest.state is SessionState.UNBOOKABLE:
+        return latest.attempt
+    if latest.reason.startswith(NO_REBOOK):
+        return None
+    if latest.state is SessionState.CANCELLED and latest.reason.startswith(SLOT_PASSED):
+        return latest.attempt + 1  # our own failure to book in time, not a person's
+    if (latest.state is SessionState.DECLINED and policy.rebook_on_decline) or (
+        latest.state is SessionState.CANCELLED and policy.rebook_on_cancel
+    ):
+        return latest.attempt + 1
+    return None
+
+
+PREVIOUS_MONTHS = 12
+
+
+def _previous_sessions(rt: Runtime, month: Month) -> dict[str, SessionRecord]:
+    """Each seller's most recent held session in the year before `month` (time
+    preference and follow-ups for the agenda). Bounded so a store that has grown
+    for years is not read whole on every booking run."""
+    months = [month.previous()]
+    while len(months) < PREVIOUS_MONTHS:
+        months.append(months[-1].previous())
+    before = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, months=months, states=[SessionState.HELD])
+        if r.start is not None
+    ]
+    out: dict[str, SessionRecord] = {}
+    for rec in sorted(before, key=lambda r: r.start or datetime.min.replace(tzinfo=UTC)):
+        out[rec.seller_id] = rec
+    return out
+
+
+def _read_busy(
+    rt: Runtime, team: Team, seller_ids: Sequence[str], month: Month
+) -> tuple[dict[str, tuple[Busy, ...]], dict[str, str]]:
+    start, end = month_window(month)
+    people = [team.manager] + [s for s in team.sellers if s.id in set(seller_ids)]
+    by_connector = defaultdict(list)
+    for person in people:
+        by_connector[person.connector].append(person.calendar())
+    busy: dict[str, tuple[Busy, ...]] = {}
+    errors: dict[str, str] = {}
+    for name, refs in by_connector.items():
+        answer = rt.connector(name).busy(refs, start, end)
+        busy.update({k: tuple(v) for k, v in answer.intervals.items()})
+        errors.update(answer.errors)
+    return busy, errors
+
+
+def build_problems(
+    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+) -> tuple[list[TeamProblem], dict[tuple[str, str], int]]:
+    """One planning problem per team with sellers to book, and the attempt number
+    each (team, seller) is planned under."""
+    records = rt.store.sessions(org_id=rt.org.id, month=month)
+    nearby = rt.store.sessions(org_id=rt.org.id, months=[month.previous(), month, month.next()])
+    window = month_window(month)
+    latest = latest_by_seller(records)
+    previous = _previous_sessions(rt, month)
+    problems: list[TeamProblem] = []
+    attempts: dict[tuple[str, str], int] = {}
+    teams = rt.org.teams
+    for n, team in enumerate(teams):
+        to_book = []
+        for seller in team.sellers:
+            attempt = _needs_slot(rt, latest.get(seller.id))
+            if attempt is not None:
+                to_book.append(seller.id)
+                attempts[(team.id, seller.id)] = attempt
+        progress("reading calendars", n + 1, len(teams))
+        if not to_book:
+            continue
+        # By when they are, not which month they were booked for: a session moved
+        # in from a neighbouring month still takes the manager's time and caps.
+        fixed = tuple(
+            FixedSession(r.seller_id, r.start, r.end)
+            for r in nearby
+            if r.manager_id == team.manager.id
+            and r.start is not None
+            and r.end is not None
+            and window[0] <= r.start < window[1]
+            and (r.state.active or r.state is SessionState.HELD)
+        )
+        busy, errors = _read_busy(rt, team, to_book, month)
+        problems.append(
+            TeamProblem(
+                team=team,
+                policy=rt.org.policy,
+                month=month,
+                now=now,
+                busy=busy,
+                to_book=tuple(to_book),
+                fixed=fixed,
+                calendar_errors=errors,
+                previous={
+                    sid: rec.start
+                    for sid, rec in previous.items()
+                    if rec.start is not None and sid in to_book
+                },
+            )
+        )
+    return problems, attempts
+
+
+def plan_month(
+    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+) -> tuple[list[TeamPlan], dict[tuple[str, str], int]]:
+    """Dry run: the plans the planner would book now. Writes nothing."""
+    from scheduler.planning.planner import plan_teams
+
+    problems, attempts = build_problems(rt, month, now, progress)
+    return plan_teams(problems), attempts
+
+
+def book_month(
+    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+) -> BookingSummary:
+    """Plan what is missing in `month`, record the intents, then create the events.
+
+    Held under a store-wide lock per organisation and month: the service and an
+    admin's CLI run never plan the same month from the same stale picture."""
+    with hold(rt.store.engine, f"book:{rt.org.id}:{month}"):
+        return _book_month(rt, month, now, progress)
+
+
+def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) -> BookingSummary:
+    # Planned rows whose time has passed are retired first, so this run plans anew.
+    for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
+        _expire_if_passed(rt, rec, now)
+    plans, attempts = plan_month(rt, month, now, progress)
+    unbookable: list[tuple[str, str]] = []
+    not_rebooked: list[tuple[str, str]] = []
+    for plan in plans:
+        team = rt.org.team(plan.team_id)
+        for proposal in plan.proposals:
+            _record_intent(
+                rt,
+                team,
+                month,
+                attempts[(team.id, proposal.seller_id)],
+                now,
+                seller_id=proposal.seller_id,
+                state=SessionState.PLANNED,
+                start=proposal.start,
+                end=proposal.end,
+            )
+        for miss in plan.unbookable:
+            if attempts[(team.id, miss.seller_id)] > 1:
+                # A rebook with no room left: the seller stays declined/cancelled
+                # (that is what happened), not "unbookable"; top-up tries again.
+                not_rebooked.append((miss.seller_id, miss.reason))
+                continue
+            _record_intent(
+                rt,
+                team,
+                month,
+                attempts[(team.id, miss.seller_id)],
+                now,
+                seller_id=miss.seller_id,
+                state=SessionState.UNBOOKABLE,
+                reason=miss.reason,
+            )
+            unbookable.append((miss.seller_id, miss.reason))
+    created, adopted, failed = push_planned(rt, month, now, progress)
+    return BookingSummary(
+        month=month,
+        plans=tuple(plans),
+        created=created,
+        adopted=adopted,
+        failed=tuple(failed),
+        unbookable=tuple(unbookable),
+        not_rebooked=tuple(not_rebooked),
+    )
+
+
+def _record_intent(
+    rt: Runtime,
+    team: Team,
+    month: Month,
+    attempt: int,
+    now: datetime,
+    *,
+    seller_id: str,
+    state: SessionState,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reason: str = "",
+) -> None:
+    """Write the planner's decision for one seller; committed before any calendar call."""
+    key = session_key(rt.org.id, team.manager.id, seller_id, month, attempt)
+    existing = rt.store.get(key)
+    if existing is None:
+        rt.store.add_session(
+            SessionRecord(
+                key=key,
+                org_id=rt.org.id,
+                team_id=team.id,
+                manager_id=team.manager.id,
+                seller_id=seller_id,
+                month=month,
+                attempt=attempt,
+                state=state,
+                start=start,
+                end=end,
+                connector=team.manager.connector,
+                reason=reason,
+            ),
+            now=now,
+            detail=reason or "planned",
+        )
+    elif existing.state is SessionState.UNBOOKABLE:
+        # Top-up found room for a seller who could not be booked before: same key.
+        if state is SessionState.PLANNED:
+            rt.store.transition(
+                key,
+                state,
+                now=now,
+                expect={SessionState.UNBOOKABLE},
+                detail="slot found",
+                start=start,
+                end=end,
+                reason="",
+            )
+        elif existing.reason != reason:
+            rt.store.set_fields(key, now=now, reason=reason)
+
+
+def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tuple[Attachment, ...]:
+    """The agenda as a file; the written guidelines too unless they are linked."""
+    files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
+    if not guideline_url:
+        files.append(
+            Attachment(
+                "coaching-guidelines.md", "text/markdown", agenda.guideline_markdown.encode()
+            )
+        )
+    return tuple(files)
+
+
+PUSH_MARGIN = timedelta(hours=1)
+
+
+def _cancel_by_key(rt: Runtime, rec: SessionRecord, comment: str) -> None:
+    """Cancel the event of `rec` if one exists (found by key when we never learnt
+    its id); an event that is not there counts as done."""
+    manager = rt.person(rec.manager_id)
+    if manager is None:
+        return
+    change = EventChange(
+        rec.key, manager.calendar(), ChangeAction.CANCEL, event_id=rec.event_id, comment=comment
+    )
+    result = rt.connector(rec.connector or manager.connector).update([change])[0]
+    if not result.ok:
+        raise TransientError(f"could not cancel session {rec.key}: {result.error}")
+
+
+def _expire_if_passed(rt: Runtime, rec: SessionRecord, now: datetime) -> bool:
+    """A planned session too close or past to invite anyone to (the calendar refused
+    for days, say): make sure no event stands, and leave it for a new attempt."""
+    if rec.start is None or rec.start > now + PUSH_MARGIN:
+        return False
+    _cancel_by_key(rt, rec, "the time passed before the invitation went out")
+    rt.store.transition(
+        rec.key,
+        SessionState.CANCELLED,
+        now=now,
+        expect={SessionState.PLANNED},
+        detail=SLOT_PASSED,
+        reason=SLOT_PASSED,
+    )
+    return True
+
+
+def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
+    """Before a rebook is sent, cancel the declined attempt's event: a seller who
+    accepted the old one again later would otherwise have two sessions."""
+    if rec.attempt < 2:
+        return
+    for old in rt.store.sessions(org_id=rt.org.id, month=rec.month, seller_id=rec.seller_id):
+        if (
+            old.attempt == rec.attempt - 1
+            and old.state is SessionState.DECLINED
+            and old.event_id
+            and not old.reason.startswith(SUPERSEDED)
+        ):
+            _cancel_by_key(rt, old, "a new time for this coaching session follows")
+            rt.store.set_fields(old.key, now=now, reason=f"{SUPERSEDED} (attempt {rec.attempt})")
+
+
+def push_planned(
+    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+) -> tuple[int, int, list[tuple[str, str]]]:
+    """Create the calendar events of every `planned` session of the month.
+
+    Also the repair path: `planned` rows left by a crashed run are pushed again, and
+    the connector's idempotency by key turns a repeat into `EXISTED`.
+    """
+    planned = rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED])
+    previous = _previous_sessions(rt, month)
+    groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
+    failed: list[tuple[str, str]] = []
+    for rec in planned:
+        if _expire_if_passed(rt, rec, now):
+            failed.append((rec.key, SLOT_PASSED))
+            continue
+        _retire_declined(rt, rec, now)
+        team = rt.team_of(rec.team_id)
+        seller = rt.person(rec.seller_id)
+        if team is None or seller is None or rec.start is None or rec.end is None:
+            failed.append((rec.key, f"seller {rec.seller_id} or team {rec.team_id} not in config"))
+            continue
+        manager = team.manager
+        video = None
+        if rt.org.policy.video_url_template:
+            video = rt.org.policy.video_url_template.format(key=rec.key)
+        prev = previous.get(seller.id)
+        agenda = render_agenda(
+            rt.org,
+            team,
+            seller,
+            month,
+            previous_followups=prev.followups if prev else "",
+            video_url=video,
+            templates_dir=rt.settings.templates_dir,
+            guidelines_dir=rt.settings.guidelines_dir,
+        )
+        event = NewEvent(
+            key=rec.key,
+            organizer=manager.calendar(),
+            attendees=(Attendee(seller.email, seller.name),),
+            start=rec.start,
+            end=rec.end,
+            summary=agenda.subject,
+            description_text=agenda.text,
+            description_html=agenda.html,
+            attachments=_attachments(agenda, month, rt.org.guideline_url),
+            guideline_url=rt.org.guideline_url,
+            online_meeting=rt.org.policy.online_meeting,
+            video_url=video,
+        )
+        groups[manager.connector].append((rec, event))
+    created = adopted = 0
+    done = 0
+    total = sum(len(v) for v in groups.values())
+    for name, items in groups.items():
+        # One call per connector: each connector batches per organiser itself, and
+        # Graph can pack several mailboxes into one $batch (fewer requests).
+        # The store knows which creates may already have reached the calendar (a
+        # crash or lost answer earlier); only those need the connector to look first.
+        keys = [rec.key for rec, _ in items]
+        sent = rt.store.sent_before(keys)
+        rt.store.mark_sent([k for k in keys if k not in sent], now=now)
+        events = [dataclasses.replace(e, may_exist=rec.key in sent) for rec, e in items]
+        results = rt.connector(name).create(events)
+        for (rec, _event), result in zip(items, results, strict=True):
+            if result.ok:
+                booked = rt.store.transition(
+                    rec.key,
+                    SessionState.BOOKED,
+                    now=now,
+                    expect={SessionState.PLANNED},
+                    detail=f"{result.outcome.value} in {name}",
+                    event_id=result.event_id,
+                    video_url=result.video_url,  # the link really in the invite
+                    connector=name,
+                    reason="",
+                )
+                if not booked:
+                    # Cancelled by an admin while we were creating it: take it back.
+                    current = rt.store.get(rec.key)
+                    if current is not None and not current.state.active:
+                        _cancel_by_key(rt, current, "this session was cancelled")
+                    continue
+                if result.outcome is Outcome.EXISTED:
+                    adopted += 1
+                else:
+                    created += 1
+            else:
+                error = result.error or "unknown error"
+                rt.store.set_fields(rec.key, now=now, reason=error)
+                failed.append((rec.key, error))
+        done += len(items)
+        progress("creating events", done, total)
+    return created, adopted, failed

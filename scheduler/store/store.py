@@ -1,0 +1,549 @@
+"""The store: sessions and their history, sync cursors, job runs, sent reports.
+
+SQLite (one file, WAL) is the embedded default; a PostgreSQL URL works the same and
+is what several service instances share. Every write that must not happen twice
+(a session intent, a job run, a report send) is a row guarded by a unique
+constraint, claimed *before* the side effect: a second process or a retry finds the
+row and does not repeat the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from scheduler.errors import StoreError
+from scheduler.model import Month, SessionRecord, SessionState, StateChange
+from scheduler.store.schema import job_runs, sent_reports, session_history, sessions, sync_cursors
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+#: History detail written just before a session's create is sent to the calendar.
+SENT_TO_CALENDAR = "create sent to the calendar"
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable store URL>"
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets the CLI read while the service writes.
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so two processes doing
+            # read-then-write (claims, compare-and-set) queue instead of failing
+            # with SQLITE_BUSY half way.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _record(row: Any) -> SessionRecord:
+    return SessionRecord(
+        key=row.key,
+        org_id=row.org_id,
+        team_id=row.team_id,
+        manager_id=row.manager_id,
+        seller_id=row.seller_id,
+        month=Month.parse(row.month),
+        attempt=row.attempt,
+        state=SessionState(row.state),
+        start=row.start_at,
+        end=row.end_at,
+        event_id=row.event_id,
+        connector=row.connector,
+        video_url=row.video_url,
+        reason=row.reason,
+        note=row.note,
+        followups=row.followups,
+        verified=row.verified,
+        moved=row.moved,
+    )
+
+
+_FIELD_COLUMNS = {"start": "start_at", "end": "end_at"}
+_UPDATABLE = {
+    "start",
+    "end",
+    "event_id",
+    "connector",
+    "video_url",
+    "reason",
+    "note",
+    "followups",
+    "verified",
+    "moved",
+}
+
+
+class Store:
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        engine = _engine(url)
+        store = cls(engine, url)
+        if migrate:
+            try:
+                store.migrate()
+            except OperationalError as exc:
+                engine.dispose()
+                raise StoreError(
+                    f"cannot open the store at {_redact(url)}: {exc.orig}; check store.url"
+                ) from None
+        return store
+
+    def migrate(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two instances starting together must not both create the tables.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7410421)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- sessions --------------------------------------------------------------
+
+    def add_session(self, record: SessionRecord, *, now: datetime, detail: str = "") -> bool:
+        """Insert a session (and its first history entry) unless its key exists.
+        Returns whether it was inserted. This is the committed intent that booking
+        writes before it calls the calendar."""
+        values = {
+            "key": record.key,
+            "org_id": record.org_id,
+            "team_id": record.team_id,
+            "manager_id": record.manager_id,
+            "seller_id": record.seller_id,
+            "month": str(record.month),
+            "attempt": record.attempt,
+            "state": record.state.value,
+            "start_at": record.start,
+            "end_at": record.end,
+            "event_id": record.event_id,
+            "connector": record.connector,
+            "video_url": record.video_url,
+            "reason": record.reason,
+            "note": record.note,
+            "followups": record.followups,
+            "verified": record.verified,
+            "moved": record.moved,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(sessions).values(**values))
+                conn.execute(
+                    insert(session_history).values(
+                        key=record.key,
+                        at=now,
+                        from_state=None,
+                        to_state=record.state.value,
+                        detail=detail,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, key: str) -> SessionRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.key == key)).first()
+        return _record(row) if row else None
+
+    def sessions(
+        self,
+        *,
+        org_id: str | None = None,
+        month: Month | None = None,
+        months: Sequence[Month] | None = None,
+        states: Iterable[SessionState] | None = None,
+        manager_id: str | None = None,
+        seller_id: str | None = None,
+    ) -> list[SessionRecord]:
+        query = select(sessions)
+        if org_id is not None:
+            query = query.where(sessions.c.org_id == org_id)
+        if month is not None:
+            query = query.where(sessions.c.month == str(month))
+        if months is not None:
+            query = query.where(sessions.c.month.in_([str(m) for m in months]))
+        if states is not None:
+            query = query.where(sessions.c.state.in_([s.value for s in states]))
+        if manager_id is not None:
+            query = query.where(sessions.c.manager_id == manager_id)
+        if seller_id is not None:
+            query = query.where(sessions.c.seller_id == seller_id)
+        query = query.order_by(
+            sessions.c.month,
+            sessions.c.team_id,
+            sessions.c.manager_id,
+            sessions.c.seller_id,
+            sessions.c.attempt,
+        )
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query)]
+
+    def transition(
+        self,
+        key: str,
+        to_state: SessionState,
+        *,
+        now: datetime,
+        detail: str = "",
+        expect: Iterable[SessionState] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a session to `to_state` (and set `fields`) with a history entry, in one
+        transaction. With `expect`, only from one of those states (compare-and-set):
+        returns False when another process got there first."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"not updatable: {sorted(unknown)}")
+        values = {_FIELD_COLUMNS.get(k, k): v for k, v in fields.items()}
+        with self._tx() as conn:
+            row = conn.execute(
+                select(sessions.c.state).where(sessions.c.key == key).with_for_update()
+            ).first()
+            if row is None:
+                raise KeyError(key)
+            current = SessionState(row.state)
+            if expect is not None and current not in set(expect):
+                return False
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.key == key)
+                .values(state=to_state.value, updated_at=now, **values)
+            )
+            if current is not to_state or detail:
+                conn.execute(
+                    insert(session_history).values(
+                        key=key,
+                        at=now,
+                        from_state=current.value,
+                        to_state=to_state.value,
+                        detail=detail,
+                    )
+                )
+        return True
+
+    def set_fields(self, key: str, *, now: datetime, **fields: Any) -> None:
+        """Change fields without a state change (event id, note, follow-ups)."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"not updatable: {sorted(unknown)}")
+        values = {_FIELD_COLUMNS.get(k, k): v for k, v in fields.items()}
+        with self._tx() as conn:
+            conn.execute(
+                update(sessions).where(sessions.c.key == key).values(updated_at=now, **values)
+            )
+
+    def mark_sent(self, keys: Sequence[str], *, now: datetime) -> None:
+        """Record, before the calendar is asked, that a create for these sessions is
+        about to be sent: afterwards `sent_before` tells a retry from a first send."""
+        if not keys:
+            return
+        with self._tx() as conn:
+            conn.execute(
+                insert(session_history),
+                [
+                    {
+                        "key": k,
+                        "at": now,
+                        "from_state": SessionState.PLANNED.value,
+                        "to_state": SessionState.PLANNED.value,
+                        "detail": SENT_TO_CALENDAR,
+                    }
+                    for k in keys
+                ],
+            )
+
+    def sent_before(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(session_history.c.key)
+                .where(session_history.c.key.in_(list(keys)))
+                .where(session_history.c.detail == SENT_TO_CALENDAR)
+                .distinct()
+            )
+            return {r.key for r in rows}
+
+    def history(
+        self,
+        *,
+        keys: Sequence[str] | None = None,
+        org_id: str | None = None,
+        month: Month | None = None,
+    ) -> list[StateChange]:
+        query = select(session_history).order_by(session_history.c.id)
+        if keys is not None:
+            query = query.where(session_history.c.key.in_(list(keys)))
+        if org_id is not None or month is not None:
+            sub = select(sessions.c.key)
+            if org_id is not None:
+                sub = sub.where(sessions.c.org_id == org_id)
+            if month is not None:
+                sub = sub.where(sessions.c.month == str(month))
+            query = query.where(session_history.c.key.in_(sub))
+        with self.engine.connect() as conn:
+            return [
+                StateChange(
+                    key=r.key,
+                    at=r.at,
+                    from_state=SessionState(r.from_state) if r.from_state else None,
+                    to_state=SessionState(r.to_state),
+                    detail=r.detail,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # -- sync cursors ----------------------------------------------------------
+
+    def cursor(self, connector: str, calendar_id: str, window: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sync_cursors.c.cursor).where(
+                    and_(
+                        sync_cursors.c.connector == connector,
+                        sync_cursors.c.calendar_id == calendar_id,
+                        sync_cursors.c.window == window,
+                    )
+                )
+            ).first()
+        return row.cursor if row else None
+
+    def set_cursor(
+        self, connector: str, calendar_id: str, window: str, cursor: str, *, now: datetime
+    ) -> None:
+        where = and_(
+            sync_cursors.c.connector == connector,
+            sync_cursors.c.calendar_id == calendar_id,
+            sync_cursors.c.window == window,
+        )
+        with self._tx() as conn:
+            done = conn.execute(
+                update(sync_cursors).where(where).values(cursor=cursor, updated_at=now)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    insert(sync_cursors).values(
+                        connector=connector,
+                        calendar_id=calendar_id,
+                        window=window,
+                        cursor=cursor,
+                        updated_at=now,
+                    )
+                )
+
+    # -- job runs --------------------------------------------------------------
+
+    def claim_job(
+        self,
+        job: str,
+        period: str,
+        *,
+        owner: str,
+        now: datetime,
+        stale_after: timedelta = timedelta(hours=2),
+        owner_alive: Callable[[str], bool] = lambda _owner: True,
+    ) -> bool:
+        """Claim (job, period). False when it is done, or running elsewhere and not
+        stale. A failed or stale run is taken over (the jobs are idempotent), and so
+        is a run whose owner `owner_alive` says is dead (killed, rebooted)."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(job_runs).values(
+                        job=job,
+                        period=period,
+                        status="running",
+                        owner=owner,
+                        started_at=now,
+                        detail="",
+                    )
+                )
+            return True
+        except IntegrityError:
+            pass
+        with self._tx() as conn:
+            row = conn.execute(
+                select(job_runs)
+                .where(and_(job_runs.c.job == job, job_runs.c.period == period))
+                .with_for_update()
+            ).first()
+            if row is None or row.status == "done":
+                return False
+            if (
+                row.status == "running"
+                and now - row.started_at < stale_after
+                and owner_alive(row.owner)
+            ):
+                return False
+            conn.execute(
+                update(job_runs)
+                .where(job_runs.c.id == row.id)
+                .values(status="running", owner=owner, started_at=now, finished_at=None)
+            )
+        return True
+
+    def finish_job(
+        self, job: str, period: str, *, ok: bool, now: datetime, detail: str = ""
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(job_runs)
+                .where(and_(job_runs.c.job == job, job_runs.c.period == period))
+                .values(status="done" if ok else "failed", finished_at=now, detail=detail[:4000])
+            )
+
+    def job_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(job_runs).order_by(job_runs.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    # -- sent reports ----------------------------------------------------------
+
+    def claim_report(
+        self,
+        org_id: str,
+        month: Month,
+        recipient: str,
+        *,
+        resend: bool,
+        now: datetime,
+        message_id: str,
+        stale_after: timedelta = timedelta(minutes=30),
+    ) -> tuple[int, str] | None:
+        """Claim the right to send the month's report to `recipient`.
+
+        Returns (claim id, Message-ID to use) or None when it was sent already (and
+        this is not an explicit resend). A claim left `sending` by a crash is retried
+        after `stale_after` with the *same* Message-ID, so a mail system that already
+        got the first copy can tell the two apart.
+        """
+        recipient = recipient.lower()
+        base = and_(
+            sent_reports.c.org_id == org_id,
+            sent_reports.c.month == str(month),
+            sent_reports.c.recipient == recipient,
+        )
+        with self._tx() as conn:
+            rows = conn.execute(select(sent_reports).where(base).order_by(sent_reports.c.sequence))
+            existing = list(rows)
+        if existing:
+            last = existing[-1]
+            if last.status == "sending":
+                if now - last.claimed_at < stale_after:
+                    return None
+                # Take the stale claim over; of two takers only one updates the row.
+                with self._tx() as conn:
+                    taken = conn.execute(
+                        update(sent_reports)
+                        .where(sent_reports.c.id == last.id)
+                        .where(sent_reports.c.claimed_at == last.claimed_at)
+                        .values(claimed_at=now)
+                    ).rowcount
+                return (last.id, last.message_id) if taken else None
+            if not resend:
+                return None
+            sequence = last.sequence + 1
+        else:
+            sequence = 0
+        msg_id = message_id.replace("@", f".{sequence}@", 1)
+        try:
+            with self._tx() as conn:
+                result = conn.execute(
+                    insert(sent_reports).values(
+                        org_id=org_id,
+                        month=str(month),
+                        recipient=recipient,
+                        sequence=sequence,
+                        status="sending",
+                        message_id=msg_id,
+                        claimed_at=now,
+                    )
+                )
+                claim_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        except IntegrityError:
+            return None  # another instance claimed it at the same moment
+        return claim_id, msg_id
+
+    def mark_report_sent(self, claim_id: int, *, now: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(sent_reports)
+                .where(sent_reports.c.id == claim_id)
+                .values(status="sent", sent_at=now)
+            )
+
+    def release_report(self, claim_id: int) -> None:
+        """The send failed for certain (the server refused it): free the claim."""
+        with self._tx() as conn:
+            conn.execute(sent_reports.delete().where(sent_reports.c.id == claim_id))
+
+    def sent_reports(self, org_id: str, month: Month) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(sent_reports)
+                .where(and_(sent_reports.c.org_id == org_id, sent_reports.c.month == str(month)))
+                .order_by(sent_reports.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+
+def replace(record: SessionRecord, **changes: Any) -> SessionRecord:
+    return dataclasses.replace(record, **changes)

@@ -1,0 +1,103 @@
+"""The CLI through its one error handler (`main`), as an admin runs it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scheduler.cli.main import cli, main
+from tests.orgs import write_org
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COACHPASS_NOW", "2031-02-20T08:00:00+00:00")
+    return write_org(tmp_path, sellers=3)
+
+
+def test_missing_config_is_a_user_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(["--config", str(tmp_path / "nope.yaml"), "plan"], capsys)
+    assert code == 2
+    assert "nope.yaml" in err and "Traceback" not in err
+
+
+def test_bad_month_names_the_value(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(["--config", str(config), "plan", "--month", "2031-13"], capsys)
+    assert code == 2 and "2031-13" in err and "Traceback" not in err
+
+
+def test_bad_clock_override_is_a_user_error(
+    config: Path,
+    capsys,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COACHPASS_NOW", "tomorrow")
+    code, _, err = run(["--config", str(config), "plan"], capsys)
+    assert code == 2 and "COACHPASS_NOW" in err
+
+
+def test_plan_book_list_mark(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run(["--config", str(config), "plan", "--month", "2031-03", "--json"], capsys)
+    assert code == 0
+    plan = json.loads(out)
+    proposals = [p for t in plan["teams"] for p in t["proposals"]]
+    assert sorted(p["seller"] for p in proposals) == ["s1", "s2", "s3"]
+    code, out, _ = run(["--config", str(config), "sessions", "list", "--json"], capsys)
+    assert json.loads(out) == [], "plan is a dry run"
+
+    code, out, _ = run(["--config", str(config), "book", "--month", "2031-03"], capsys)
+    assert code == 0 and "3 events created" in out
+    code, out, _ = run(["--config", str(config), "book", "--month", "2031-03"], capsys)
+    assert "0 events created" in out
+    code, out, _ = run(["--config", str(config), "sessions", "list", "--json"], capsys)
+    rows = json.loads(out)
+    assert [r["state"] for r in rows] == ["booked"] * 3
+
+    # Proposed slots are the ones booked: the dry run told the truth.
+    def instants(items: list[dict[str, str]]) -> list[tuple[str, datetime]]:
+        return sorted((i["seller"], datetime.fromisoformat(i["start"])) for i in items)
+
+    assert instants(proposals) == instants(rows)
+
+    code, _, err = run(["--config", str(config), "sessions", "mark", "s1"], capsys)
+    assert code == 2 and "--held or --no-show" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["plan"],
+        ["book"],
+        ["reconcile"],
+        ["sessions", "list"],
+        ["sessions", "mark"],
+        ["report"],
+        ["serve"],
+        ["demo"],
+        ["config", "validate"],
+        ["teams", "list"],
+        ["people", "import"],
+        ["auth", "google"],
+        ["connectors", "check"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output

@@ -1,0 +1,328 @@
+"""The report e-mail and terminal text, read back the way a recipient would."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from scheduler.errors import UserError
+from scheduler.model import (
+    Month,
+    Organisation,
+    Person,
+    Policy,
+    SessionRecord,
+    SessionState,
+    Team,
+    session_key,
+)
+from scheduler.report.kpi import OrgKpi, Rating, compute_month, last_months, trend
+from scheduler.report.render import RATING_STYLE, build_report, render_report_text, report_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "config" / "templates"
+FEB = Month(2026, 2)  # 28 days = 4 weeks
+GENERATED = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+S = SessionState
+
+
+def person(pid: str, name: str) -> Person:
+    return Person(pid, name, f"{pid}@acme.example", "Europe/Stockholm", "SE", "local", pid)
+
+
+NORD = Team("nord", "Nord", person("m1", "Anna Berg"), (person("a", "A"), person("b", "B")))
+SYD = Team("syd", "Syd", person("m2", "Per Lund"), tuple(person(p, p.upper()) for p in "cde"))
+OST = Team("ost", "Öst", person("m3", "Olle Ström"), tuple(person(p, p.upper()) for p in "fghij"))
+
+
+def make_org(language: str = "en", teams: tuple[Team, ...] = (NORD, SYD, OST)) -> Organisation:
+    return Organisation("acme", "Acme Sälj AB", "Europe/Stockholm", "SE", language, Policy(), teams)
+
+
+def rec(
+    team: Team,
+    seller: str,
+    state: SessionState,
+    minutes: int = 45,
+    *,
+    month: Month = FEB,
+    reason: str = "",
+) -> SessionRecord:
+    start = datetime(month.year, month.month, 9, 9, tzinfo=UTC)
+    return SessionRecord(
+        session_key("acme", team.manager.id, seller, month, 1),
+        "acme",
+        team.id,
+        team.manager.id,
+        seller,
+        month,
+        1,
+        state,
+        start,
+        start + timedelta(minutes=minutes),
+        reason=reason,
+    )
+
+
+SESSIONS = [
+    # Nord: 2 of 2 held, 60 min each -> coverage 100 %, held rate 100 %, 120 / 4 = 30 min/week.
+    rec(NORD, "a", S.HELD, 60),
+    rec(NORD, "b", S.HELD, 60),
+    # Syd: 1 of 3 held -> 33 %; held rate 1 / (1 + 1 declined + 1 no-show) = 33 %.
+    rec(SYD, "c", S.HELD),
+    rec(SYD, "d", S.DECLINED),
+    rec(SYD, "e", S.NO_SHOW),
+    # Öst: 4 of 5 held -> 80 % (amber); j could not be booked.
+    *(rec(OST, s, S.HELD) for s in "fghi"),
+    rec(OST, "j", S.UNBOOKABLE, reason="on parental leave <until May> & no free time"),
+    # January: one held session (a), so January has data in the trend.
+    rec(NORD, "a", S.HELD, month=Month(2026, 1)),
+]
+
+
+def kpi_of(org: Organisation) -> OrgKpi:
+    return compute_month(org, FEB, SESSIONS)
+
+
+def message(
+    language: str = "en",
+    org: Organisation | None = None,
+    recipients: tuple[str, ...] = ("ceo@acme.example", "Sales VP <vp@acme.example>"),
+) -> EmailMessage:
+    org = org or make_org(language)
+    built = build_report(
+        org,
+        FEB,
+        kpi_of(org),
+        trend(org, last_months(FEB), SESSIONS),
+        sender="Coachpass <coachpass@acme.example>",
+        recipients=recipients,
+        templates_dir=TEMPLATES,
+        generated_at=GENERATED,
+    )
+    # Round-trip through bytes, as a mail client receives it.
+    parsed = email.message_from_bytes(bytes(built), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+class Cells(HTMLParser):
+    """Table rows as lists of (text, style) cells, plus every tag and bar width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[str, str]]] = []
+        self.tags: list[str] = []
+        self.bar_widths: list[int] = []
+        self._cell: list[str] | None = None
+        self._style = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        a = dict(attrs)
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell, self._style = [], a.get("style") or ""
+        elif tag == "div" and a.get("class") == "bar":
+            match = re.search(r"width:(\d+)%", a.get("style") or "")
+            assert match, a
+            self.bar_widths.append(int(match.group(1)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(("".join(self._cell).strip(), self._style))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_of(msg: EmailMessage) -> Cells:
+    part = msg.get_body(("html",))
+    assert part is not None
+    cells = Cells()
+    cells.feed(part.get_content())
+    return cells
+
+
+def row_of(cells: Cells, manager: str) -> list[tuple[str, str]]:
+    (row,) = [r for r in cells.rows if len(r) > 1 and r[1][0] == manager]
+    return row
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_structure_and_headers() -> None:
+    msg = message()
+    assert msg["Subject"] == "Coaching KPI report 2026-02 — Acme Sälj AB"
+    assert msg["X-Coachpass-Report"] == "acme/2026-02"
+    assert msg["From"].addresses[0].addr_spec == "coachpass@acme.example"
+    assert [a.addr_spec for a in msg["To"].addresses] == ["ceo@acme.example", "vp@acme.example"]
+    assert msg["Date"].datetime == GENERATED
+    assert msg.get_content_type() == "multipart/mixed"
+    body, attachment = msg.iter_parts()
+    assert body.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in body.iter_parts()] == ["text/plain", "text/html"]
+    assert attachment.get_filename() == "coachpass-acme-2026-02.csv"
+    # Every build is a new message; the X- header is what identifies the report.
+    assert message()["Message-ID"] != msg["Message-ID"]
+
+
+def test_swedish_subject_and_numbers() -> None:
+    msg = message("sv")
+    assert msg["Subject"] == "Coachningsrapport 2026-02 — Acme Sälj AB"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Täckning: 70 %" in text  # 7 of 10 sellers
+    assert "Säljare som inte kunde bokas" in text
+
+
+def test_html_tables_are_rated_against_targets() -> None:
+    cells = html_of(message())
+    assert "style" not in cells.tags and "script" not in cells.tags  # inline CSS only
+    header = next(r for r in cells.rows if r and r[0][0] == "Team")
+    columns = [text for text, _ in header]
+    coverage, held_rate, minutes = (
+        columns.index("Coverage"),
+        columns.index("Held rate"),
+        columns.index("Min/manager-week"),
+    )
+    anna, per, olle = (
+        row_of(cells, "Anna Berg"),
+        row_of(cells, "Per Lund"),
+        row_of(cells, "Olle Ström"),
+    )
+    assert [anna[i][0] for i in (coverage, held_rate, minutes)] == ["100%", "100%", "30"]
+    assert RATING_STYLE[Rating.GREEN] in anna[coverage][1]
+    assert RATING_STYLE[Rating.RED] in anna[minutes][1]  # 30 < 90 (75 % of 120)
+    assert [per[i][0] for i in (coverage, held_rate)] == ["33%", "33%"]
+    assert RATING_STYLE[Rating.RED] in per[coverage][1]
+    assert olle[coverage][0] == "80%" and RATING_STYLE[Rating.AMBER] in olle[coverage][1]
+    # Counts: sellers, booked, held, cancelled, declined, moved, no-show, unbookable.
+    assert [c for c, _ in per[2:10]] == ["3", "3", "1", "0", "1", "0", "1", "0"]
+    total = next(r for r in cells.rows if r and r[0][0] == "Total")
+    # 7 held sellers of 10; 7 held / (7 + 1 declined + 1 no-show) = 78 %.
+    assert [total[i][0] for i in (coverage, held_rate)] == ["70%", "78%"]
+    # One manager per team: no separate team table.
+    assert "Per team" not in message().get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_unbookable_sellers_with_escaped_reasons() -> None:
+    cells = html_of(message())
+    (row,) = [r for r in cells.rows if r and r[0][0] == "J"]
+    assert [t for t, _ in row] == ["J", "Öst", "on parental leave <until May> & no free time"]
+    html = message().get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;until May&gt; &amp; no free time" in html
+
+
+def test_trend_bars() -> None:
+    cells = html_of(message())
+    assert len(cells.bar_widths) == 3 * 6  # coverage, held rate, minutes x six months
+    coverage_bars = cells.bar_widths[:6]
+    # 2025-09..2025-12: no sessions -> empty bars. Jan: 1 of 10 sellers = 10 %. Feb: 70 %.
+    assert coverage_bars == [0, 0, 0, 0, 10, 70]
+    minutes_bars = cells.bar_widths[12:]
+    # Feb: (120 + 45 + 180) min / 4 weeks / 3 managers = 28.75 of a 120 target -> 24 %.
+    assert minutes_bars[-1] == 24
+
+
+def test_team_table_when_a_manager_leads_two_teams() -> None:
+    anna = NORD.manager
+    twin = Team("syd", "Syd", anna, SYD.sellers)
+    org = make_org(teams=(NORD, twin))
+    msg = message(org=org)
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Per team" in html
+    cells = html_of(msg)
+    (anna_row,) = [
+        r for r in cells.rows if len(r) > 1 and r[1][0] == "Anna Berg" and "," in r[0][0]
+    ]
+    assert anna_row[0][0] == "Nord, Syd" and anna_row[2][0] == "5"  # 2 + 3 sellers
+
+
+def test_csv_has_managers_teams_and_total() -> None:
+    msg = message()
+    (attachment,) = list(msg.iter_attachments())
+    raw = attachment.get_payload(decode=True)
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the file as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [r["level"] for r in rows] == ["manager"] * 3 + ["team"] * 3 + ["organisation"]
+    by_manager = {r["manager"]: r for r in rows if r["level"] == "manager"}
+    olle = by_manager["Olle Ström"]
+    assert (olle["team"], olle["active_sellers"], olle["held"], olle["unbookable"]) == (
+        "Öst",
+        "5",
+        "4",
+        "1",
+    )
+    assert float(olle["coverage_pct"]) == 80.0
+    assert float(olle["minutes_per_manager_week"]) == 45.0  # 4 x 45 / 4 weeks
+    total = rows[-1]
+    assert float(total["coverage_pct"]) == 70.0
+    assert float(total["held_rate_pct"]) == pytest.approx(77.8, abs=0.05)  # 7 / 9
+    assert int(total["held_minutes"]) == 345  # 120 + 45 + 180
+    # 345 / 4 weeks / 3 managers = 28.75, written with one decimal.
+    assert total["minutes_per_manager_week"] == "28.8"
+    assert total["target_minutes_per_manager_week"] == "120"
+
+
+def test_csv_leaves_ratios_without_data_empty() -> None:
+    org = make_org()
+    rows = list(csv.DictReader(io.StringIO(report_csv(org, compute_month(org, FEB, [])))))
+    assert rows[-1]["held_rate_pct"] == "" and rows[-1]["coverage_pct"] == "0.0"
+
+
+def test_terminal_text() -> None:
+    org = make_org()
+    text = render_report_text(
+        org,
+        FEB,
+        kpi_of(org),
+        trend(org, last_months(FEB), SESSIONS),
+        templates_dir=TEMPLATES,
+        generated_at=GENERATED,
+    )
+    assert text.startswith("Coaching KPI report 2026-02: Acme Sälj AB\n")
+    assert "Generated: 2026-03-01 08:30 CET" in text  # 07:30 UTC in Stockholm
+    assert "- J (Öst): on parental leave <until May> & no free time" in text
+    assert "Coverage: 70%" in text and "(target 120)" in text
+    (total,) = [line for line in text.splitlines() if line.startswith("Total")]
+    assert total.split() == ["Total", "10", "9", "7", "0", "1", "0", "1", "1", "70%", "78%", "29"]
+    assert "  2025-09" in text and "  2026-02  ██████████████" in text
+
+
+def test_user_errors() -> None:
+    org = make_org()
+    with pytest.raises(UserError, match="leadership"):
+        build_report(
+            org,
+            FEB,
+            kpi_of(org),
+            [],
+            sender="c@acme.example",
+            recipients=[],
+            templates_dir=TEMPLATES,
+            generated_at=GENERATED,
+        )
+    with pytest.raises(ValueError, match="timezone"):
+        build_report(
+            org,
+            FEB,
+            kpi_of(org),
+            [],
+            sender="c@acme.example",
+            recipients=["x@acme.example"],
+            templates_dir=TEMPLATES,
+            generated_at=datetime(2026, 3, 1),
+        )

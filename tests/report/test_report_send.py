@@ -1,0 +1,144 @@
+"""The monthly report through a real SMTP server on 127.0.0.1 (aiosmtpd), parsed back,
+sent once per recipient, and refused a second time without --resend."""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from scheduler.cli.main import cli, main
+from scheduler.errors import AlreadySent
+from scheduler.model import Month
+from scheduler.runtime import Runtime
+from scheduler.service.jobs import send_report
+from scheduler.sessions.booking import book_month
+from scheduler.sessions.reconcile import reconcile
+from scheduler.settings.load import load_settings
+from tests.orgs import write_org
+
+MONTH = Month(2031, 3)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp():  # type: ignore[no-untyped-def]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, sink
+    controller.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, smtp) -> Path:  # type: ignore[no-untyped-def]
+    controller, _ = smtp
+    path = write_org(
+        tmp_path,
+        sellers=3,
+        extra={
+            "mail": {
+                "from": "Coachpass <coachpass@example.com>",
+                "outbox": "outbox",
+                "smtp": {"host": "127.0.0.1", "port": controller.port, "security": "none"},
+            }
+        },
+    )
+    rt = Runtime.open(load_settings(path))
+    try:
+        book_month(rt, MONTH, datetime(2031, 2, 20, 8, tzinfo=UTC))
+        reconcile(rt, datetime(2031, 4, 1, 6, tzinfo=UTC))
+    finally:
+        rt.close()
+    return path
+
+
+def test_report_sent_once_per_recipient_and_parsed_back(config: Path, smtp) -> None:  # type: ignore[no-untyped-def]
+    _, sink = smtp
+    rt = Runtime.open(load_settings(config))
+    now = datetime(2031, 4, 1, 8, tzinfo=UTC)
+    try:
+        outcomes = send_report(rt, MONTH, now)
+        assert [o.status for o in outcomes] == ["sent", "sent"]
+        assert sorted(r for _, rcpts, _ in sink.messages for r in rcpts) == [
+            "chief@example.com",
+            "head@example.com",
+        ]
+        for mail_from, rcpts, raw in sink.messages:
+            assert mail_from == "coachpass@example.com"
+            msg = message_from_bytes(raw, policy=policy.default)
+            assert msg["To"] and rcpts[0] in msg["To"]
+            assert "2031-03" in msg["Subject"]
+            text = msg.get_body(preferencelist=("plain",))
+            html = msg.get_body(preferencelist=("html",))
+            assert text is not None and html is not None
+            assert "Team One" in text.get_content() and "<table" in html.get_content()
+            attachments = [p for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
+            assert len(attachments) == 1
+            rows = list(csv.DictReader(io.StringIO(attachments[0].get_content())))
+            assert rows, "CSV has rows"
+            # Three sellers, each booked and presumed held: the numbers must say so.
+            manager_rows = [r for r in rows if "Boss" in " ".join(r.values())]
+            assert manager_rows
+            assert any("3" in v for v in manager_rows[0].values())
+        ids = {
+            message_from_bytes(raw, policy=policy.default)["Message-ID"]
+            for _, _, raw in sink.messages
+        }
+        assert len(ids) == 2, "each recipient's copy is its own message"
+        with pytest.raises(AlreadySent, match="--resend"):
+            send_report(rt, MONTH, now + timedelta(minutes=5))
+        assert len(sink.messages) == 2
+        again = send_report(
+            rt, MONTH, now + timedelta(minutes=6), resend=True, only=["head@example.com"]
+        )
+        assert [o.status for o in again] == ["sent"]
+        assert len(sink.messages) == 3 and sink.messages[-1][1] == ["head@example.com"]
+    finally:
+        rt.close()
+
+
+def test_cli_second_send_exits_2_without_traceback(
+    config: Path,
+    smtp,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, sink = smtp
+    monkeypatch.setenv("COACHPASS_NOW", "2031-04-01T08:00:00+00:00")
+    args = ["--config", str(config), "report", "--month", "2031-03", "--send"]
+    main(args)  # returns normally: exit status 0
+    assert len(sink.messages) == 2
+    with pytest.raises(SystemExit) as second:
+        main(args)
+    assert second.value.code == 2
+    err = capsys.readouterr().err
+    assert "sent already" in err and "--resend" in err and "Traceback" not in err
+    assert len(sink.messages) == 2
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "report", "--month", "2031-03", "--resend"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(sink.messages) == 4

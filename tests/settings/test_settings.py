@@ -1,0 +1,657 @@
+"""Config loading and validation: every invalid snippet with the exact line it prints."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler.errors import ConfigError, UserError
+from scheduler.settings.load import json_schema, load_settings, validate_file
+from scheduler.settings.yaml_lines import ConfigLoader, dump_yaml, parse_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config" / "coachpass.example.yaml"
+
+# Line numbers matter: the expected messages below count lines of this text.
+BASE = """\
+organisation:
+  id: acme
+  name: Acme
+  timezone: Europe/Stockholm
+  country: SE
+  language: sv
+policy:
+  session_minutes: 45
+  working_hours: {start: "08:00", end: "17:00"}
+teams:
+  - id: nordics
+    name: Nordics
+    manager: {id: anna, name: Anna Berg, email: anna@acme.example}
+    sellers:
+      - {id: erik, name: Erik Lund, email: erik@acme.example}
+      - {id: sara, name: Sara Ek, email: sara@acme.example}
+connectors:
+  local: {path: calendars}
+schedule:
+  report: "0 8 1 * *"
+"""
+
+SARA = "{id: sara, name: Sara Ek, email: sara@acme.example}"
+SECOND_TEAM = """\
+      - {id: sara, name: Sara Ek, email: sara@acme.example}
+  - id: dach
+    name: DACH
+    manager: {id: jonas, name: Jonas Weber, email: jonas@acme.example}
+    sellers:
+      - {id: erik, name: Erik Lund, email: erik@acme.example}
+"""
+
+
+def sara(extra: str) -> tuple[str, str]:
+    return SARA, SARA[:-1] + ", " + extra + "}"
+
+
+# (id, [(old, new), ...], exact problems)
+CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
+    (
+        "unknown time zone, with a suggestion",
+        [("timezone: Europe/Stockholm", "timezone: Europe/Stokholm")],
+        [
+            "coachpass.yaml:4: organisation.timezone: unknown time zone 'Europe/Stokholm'; "
+            "did you mean 'Europe/Stockholm'?"
+        ],
+    ),
+    (
+        "unknown time zone of a seller",
+        [sara("timezone: Mars/Olympus_Mons")],
+        ["coachpass.yaml:16: teams[0].sellers[1].timezone: unknown time zone 'Mars/Olympus_Mons'"],
+    ),
+    (
+        "unknown country",
+        [("country: SE", "country: XX")],
+        [
+            "coachpass.yaml:5: organisation.country: unknown country 'XX': use an ISO 3166 "
+            "alpha-2 code with public holidays in the holidays package (e.g. SE, NO, DE, US)"
+        ],
+    ),
+    (
+        "country in lower case",
+        [sara("country: de")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].country: unknown country 'de'; "
+            "did you mean 'DE'?"
+        ],
+    ),
+    (
+        "duplicate email",
+        [("email: sara@acme.example", "email: Erik@acme.example")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: duplicate email 'Erik@acme.example' "
+            "(also 'erik', teams[0].sellers[0])"
+        ],
+    ),
+    (
+        "a seller in two teams",
+        [(SECOND_TEAM.splitlines()[0] + "\n", SECOND_TEAM)],
+        [
+            "coachpass.yaml:21: teams[1].sellers[0].id: seller 'erik' is in two teams: "
+            "'nordics' (teams[0].sellers[0]) and 'dach'"
+        ],
+    ),
+    (
+        "a manager leading two teams",
+        [
+            (
+                SECOND_TEAM.splitlines()[0] + "\n",
+                SECOND_TEAM.replace(
+                    "id: jonas, name: Jonas Weber, email: jonas@",
+                    "id: anna, name: Anna Berg, email: anna@",
+                ).replace(
+                    "id: erik, name: Erik Lund, email: erik@",
+                    "id: nils, name: Nils Ek, email: nils@",
+                ),
+            )
+        ],
+        [
+            "coachpass.yaml:19: teams[1].manager.id: manager 'anna' already leads team "
+            "'nordics' (teams[0].manager): a manager leads one team; merge the two teams"
+        ],
+    ),
+    (
+        "duplicate person id in one team",
+        [("id: sara, name: Sara Ek", "id: erik, name: Sara Ek")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].id: person id 'erik' is used twice (also "
+            "teams[0].sellers[0])"
+        ],
+    ),
+    (
+        "a team without manager",
+        [("    manager: {id: anna, name: Anna Berg, email: anna@acme.example}\n", "")],
+        ["coachpass.yaml:11: teams[0].manager: team 'nordics' has no manager: add one"],
+    ),
+    (
+        "a session longer than the working day",
+        [('end: "17:00"', 'end: "08:30"')],
+        [
+            "coachpass.yaml:8: policy.session_minutes: a session of 45 minutes is longer than "
+            "the working day 08:00-08:30 (30 minutes)"
+        ],
+    ),
+    (
+        "a person's working day shorter than a session",
+        [sara('working_hours: {start: "09:00", end: "09:30"}')],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].working_hours: the working day 09:00-09:30 "
+            "(30 minutes) is shorter than a session (45 minutes)"
+        ],
+    ),
+    (
+        "working hours ending before they start",
+        [('end: "17:00"', 'end: "07:00"')],
+        ["coachpass.yaml:9: policy.working_hours: end 07:00 is not after start 08:00"],
+    ),
+    (
+        "a secret written inline in a connector",
+        [
+            (
+                "  local: {path: calendars}\n",
+                "  local: {path: calendars}\n"
+                "  outlook: {tenant_id: t1, client_id: c1, client_secret: s3cr3t-value}\n",
+            )
+        ],
+        [
+            "coachpass.yaml:19: connectors.outlook.client_secret: secret written inline: remove "
+            "it and use client_secret_env (an environment variable) or client_secret_file "
+            "(a file) instead"
+        ],
+    ),
+    (
+        "an SMTP password written inline",
+        [
+            (
+                "schedule:\n",
+                "mail:\n  smtp: {host: smtp.acme.example, password: hunter2}\nschedule:\n",
+            )
+        ],
+        [
+            "coachpass.yaml:20: mail.smtp.password: secret written inline: remove it and use "
+            "password_env (an environment variable) or password_file (a file) instead"
+        ],
+    ),
+    (
+        "a cron expression with four fields",
+        [('report: "0 8 1 * *"', 'report: "0 8 1 *"')],
+        [
+            "coachpass.yaml:20: schedule.report: cron expression '0 8 1 *' does not parse: "
+            "Wrong number of fields; got 4, expected 5 (5 fields: minute hour day month weekday)"
+        ],
+    ),
+    (
+        "a cron expression with an hour out of range",
+        [('report: "0 8 1 * *"', 'report: "0 25 1 * *"')],
+        [
+            "coachpass.yaml:20: schedule.report: cron expression '0 25 1 * *' does not parse: "
+            "Error validating expression '25': the last value (25) is higher than the maximum "
+            "value (23) (5 fields: minute hour day month weekday)"
+        ],
+    ),
+    (
+        "an unknown key, with a suggestion",
+        [("  language: sv", "  langauge: sv")],
+        [
+            "coachpass.yaml:6: organisation.langauge: unknown key 'langauge'; "
+            "did you mean 'language'?"
+        ],
+    ),
+    (
+        "an unknown section",
+        [("teams:", "team:")],
+        ["coachpass.yaml:10: team: unknown key 'team'; did you mean 'teams'?"],
+    ),
+    (
+        "an unknown connector under connectors",
+        [("  local: {path: calendars}\n", "  local: {path: calendars}\n  goggle: {}\n")],
+        [
+            "coachpass.yaml:19: connectors.goggle: unknown connector 'goggle'; "
+            "did you mean 'google'?"
+        ],
+    ),
+    (
+        "an unknown connector on a person",
+        [sara("connector: gmail")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].connector: unknown connector 'gmail': "
+            "use one of caldav, google, local, outlook"
+        ],
+    ),
+    (
+        "a person's connector not configured",
+        [sara("connector: google")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].connector: connector 'google' is not "
+            "configured under connectors:"
+        ],
+    ),
+    (
+        "a team's connector not configured (reported once, on the team)",
+        [("    name: Nordics\n", "    name: Nordics\n    connector: outlook\n")],
+        [
+            "coachpass.yaml:13: teams[0].connector: connector 'outlook' is not configured "
+            "under connectors:"
+        ],
+    ),
+    (
+        "the default connector not configured",
+        [("connectors:\n  local: {path: calendars}\n", "")],
+        [
+            "coachpass.yaml:1: defaults.connector: connector 'local' is not configured "
+            "under connectors:"
+        ],
+    ),
+    (
+        "a language that is neither sv nor en",
+        [("language: sv", "language: de")],
+        ["coachpass.yaml:6: organisation.language: unsupported language 'de': use sv or en"],
+    ),
+    (
+        "a weekday name",
+        [('end: "17:00"}', 'end: "17:00", weekdays: [mon, tsu]}')],
+        [
+            "coachpass.yaml:9: policy.working_hours.weekdays[1]: unknown weekday 'tsu': use "
+            "mon, tue, wed, thu, fri, sat, sun"
+        ],
+    ),
+    (
+        "a time that is not HH:MM",
+        [('start: "08:00"', 'start: "8.00"')],
+        [
+            "coachpass.yaml:9: policy.working_hours.start: '8.00' is not a time of day as "
+            "HH:MM (24-hour, e.g. '08:30')"
+        ],
+    ),
+    (
+        "latest day before earliest day",
+        [
+            (
+                "  session_minutes: 45\n",
+                "  session_minutes: 45\n  earliest_day: 20\n  latest_day: 10\n",
+            )
+        ],
+        ["coachpass.yaml:10: policy.latest_day: latest_day 10 is before earliest_day 20"],
+    ),
+    (
+        "a key written twice",
+        [("  session_minutes: 45\n", "  session_minutes: 45\n  session_minutes: 30\n")],
+        [
+            "coachpass.yaml:9: policy.session_minutes: duplicate key 'session_minutes': it is "
+            "written twice in this mapping"
+        ],
+    ),
+    (
+        "a number that is not a number",
+        [("session_minutes: 45", "session_minutes: lots")],
+        [
+            "coachpass.yaml:8: policy.session_minutes: input should be a valid integer, unable "
+            "to parse string as an integer (got 'lots')"
+        ],
+    ),
+    (
+        "a required field missing",
+        [("  name: Acme\n", "")],
+        ["coachpass.yaml:1: organisation.name: required field is missing"],
+    ),
+    (
+        "an e-mail address without @",
+        [("email: sara@acme.example", "email: sara.acme.example")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: 'sara.acme.example' is not an e-mail "
+            "address"
+        ],
+    ),
+    (
+        "a guideline link over plain http",
+        [("  language: sv\n", "  language: sv\n  guideline_url: http://intranet/guide\n")],
+        [
+            "coachpass.yaml:7: organisation.guideline_url: 'http://intranet/guide' is not an "
+            "https:// URL"
+        ],
+    ),
+    (
+        "a video link with an unknown placeholder",
+        [
+            (
+                "  session_minutes: 45\n",
+                "  session_minutes: 45\n  video_url_template: https://v/{id}\n",
+            )
+        ],
+        [
+            "coachpass.yaml:9: policy.video_url_template: 'https://v/{id}' has a bad "
+            "placeholder ('id'); only {key} may be used"
+        ],
+    ),
+    (
+        "an unknown holiday subdivision",
+        [sara("country: DE, subdivision: BAY")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].subdivision: unknown subdivision 'BAY' of DE; "
+            "did you mean 'BY'?"
+        ],
+    ),
+    (
+        "a store URL with a port that is not a number",
+        [("schedule:\n", "store: {url: 'postgresql+psycopg://cp@db:54x/cp'}\nschedule:\n")],
+        ["coachpass.yaml:19: store.url: not a database URL (e.g. sqlite:///coachpass.db)"],
+    ),
+    (
+        "a database password in the store URL",
+        [("schedule:\n", "store: {url: 'postgresql+psycopg://cp:pw@db/cp'}\nschedule:\n")],
+        [
+            "coachpass.yaml:19: store.url: the URL holds a password: leave it out and use "
+            "PGPASSWORD or ~/.pgpass, or put the whole URL in an environment variable named "
+            "by store.url_env"
+        ],
+    ),
+    (
+        "several problems at once, in line order",
+        [
+            ('report: "0 8 1 * *"', 'report: "every day"'),
+            ("timezone: Europe/Stockholm", "timezone: Europe/Stokholm"),
+            ("email: sara@acme.example", "email: erik@acme.example"),
+        ],
+        [
+            "coachpass.yaml:4: organisation.timezone: unknown time zone 'Europe/Stokholm'; "
+            "did you mean 'Europe/Stockholm'?",
+            "coachpass.yaml:16: teams[0].sellers[1].email: duplicate email 'erik@acme.example' "
+            "(also 'erik', teams[0].sellers[0])",
+            "coachpass.yaml:20: schedule.report: cron expression 'every day' does not parse: "
+            "Wrong number of fields; got 2, expected 5 (5 fields: minute hour day month weekday)",
+        ],
+    ),
+]
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Messages name the file as it was given; a relative name keeps them exact.
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(folder: Path, text: str, name: str = "coachpass.yaml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return Path(name)
+
+
+def test_base_config_is_valid(in_tmp: Path) -> None:
+    assert validate_file(write(in_tmp, BASE)) == []
+
+
+@pytest.mark.parametrize(("edits", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_invalid_config_gives_exact_problems(
+    in_tmp: Path, edits: list[tuple[str, str]], expected: list[str]
+) -> None:
+    text = BASE
+    for old, new in edits:
+        assert old in text, f"test edit does not apply: {old!r}"
+        text = text.replace(old, new, 1)
+    path = write(in_tmp, text)
+    assert validate_file(path) == expected
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == expected
+
+
+def test_secret_values_never_appear_in_problems(in_tmp: Path) -> None:
+    text = (
+        BASE.replace(
+            "  local: {path: calendars}\n",
+            "  local: {path: calendars, api_key: AKIA-very-secret}\n"
+            "  google: {service_account_file: sa.json, private_key: '-----BEGIN KEY-----'}\n",
+        )
+        + "mail: {smtp: {host: h, password: hunter2}}\n"
+    )
+    problems = validate_file(write(in_tmp, text))
+    assert len(problems) == 3
+    joined = "\n".join(problems)
+    for secret in ("AKIA-very-secret", "BEGIN KEY", "hunter2"):
+        assert secret not in joined
+
+
+def test_secret_given_by_env_or_file_is_accepted(in_tmp: Path) -> None:
+    text = (
+        BASE.replace(
+            "  local: {path: calendars}\n",
+            "  local: {path: calendars}\n"
+            "  outlook: {tenant_id: t, client_id: c, client_secret_env: COACHPASS_GRAPH_SECRET}\n",
+        )
+        + "mail: {smtp: {host: h, password_file: /run/secrets/smtp}}\n"
+    )
+    assert validate_file(write(in_tmp, text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "coachpass.yaml: the file is empty; see config/coachpass.example.yaml"),
+        (
+            "# only a comment\n",
+            "coachpass.yaml: the file is empty; see config/coachpass.example.yaml",
+        ),
+        (
+            "organisation:\n  id: acme\n  name: [unclosed\n",
+            "coachpass.yaml:4: YAML syntax error: expected ',' or ']', but got '<stream end>'",
+        ),
+        (
+            "organisation:\n  id: acme\n\tname: tab\n",
+            "coachpass.yaml:3: YAML syntax error: "
+            "found character '\\t' that cannot start any token",
+        ),
+    ],
+    ids=["empty", "comment only", "unclosed list", "tab indent"],
+)
+def test_unreadable_yaml_is_a_user_error(in_tmp: Path, text: str, message: str) -> None:
+    path = write(in_tmp, text)
+    with pytest.raises(UserError) as caught:
+        validate_file(path)
+    assert str(caught.value) == message
+    assert not isinstance(caught.value, ConfigError)
+
+
+def test_missing_file_is_a_user_error(in_tmp: Path) -> None:
+    with pytest.raises(UserError, match=r"^nope.yaml: no such config file"):
+        load_settings(Path("nope.yaml"))
+
+
+def test_a_list_instead_of_sections(in_tmp: Path) -> None:
+    assert validate_file(write(in_tmp, "- a\n- b\n")) == [
+        "coachpass.yaml:1: the file must be a mapping of sections (organisation:, policy:, "
+        "teams:, ...)"
+    ]
+
+
+def test_norway_and_unquoted_times_mean_what_they_say(in_tmp: Path) -> None:
+    text = BASE.replace('{start: "08:00", end: "17:00"}', "{start: 8:00, end: 17:30}").replace(
+        SARA, SARA[:-1] + ", country: NO, timezone: Europe/Oslo}"
+    )
+    settings = load_settings(write(in_tmp, text))
+    hours = settings.organisation.policy.working_hours
+    assert (hours.start, hours.end) == (time(8, 0), time(17, 30))
+    assert settings.organisation.team("nordics").sellers[1].country == "NO"
+
+
+def test_example_config_loads_and_resolves_defaults() -> None:
+    settings = load_settings(EXAMPLE)
+    org = settings.organisation
+    assert (org.id, org.language, org.timezone) == ("acme", "sv", "Europe/Stockholm")
+    base = EXAMPLE.parent.resolve()
+    assert settings.base_dir == base
+    assert settings.store_url == f"sqlite:///{base / 'coachpass.db'}"
+    assert settings.mail.outbox == settings.outbox == base / "outbox"
+    assert settings.mail.smtp_host is None
+    assert settings.schedule.book_next_month == "0 6 20 * *"
+    assert settings.connectors["local"]["path"] == "calendars"  # left as written
+    nordics = org.team("nordics")
+    erik = nordics.sellers[0]
+    assert (erik.timezone, erik.country, erik.connector) == ("Europe/Stockholm", "SE", "local")
+    assert erik.calendar_id == "erik.ics"
+    mia = next(s for s in nordics.sellers if s.id == "mia")
+    assert mia.working_hours is not None
+    assert (mia.working_hours.start, mia.working_hours.end) == (time(9), time(15))
+    assert mia.working_hours.weekdays == org.policy.working_hours.weekdays
+    assert org.policy.working_hours.start == time(8)
+    assert len(org.leadership) == 2
+    assert settings.team_of["lena"] == "dach"
+
+
+def test_connector_and_calendar_resolution(in_tmp: Path) -> None:
+    """Person > team > defaults; calendar id is the e-mail for providers."""
+    text = (
+        BASE.replace("    name: Nordics\n", "    name: Nordics\n    connector: google\n")
+        .replace(SARA, SARA[:-1] + ", connector: local, calendar: shared/sara.ics}")
+        .replace(
+            "  local: {path: calendars}\n",
+            "  local: {path: calendars}\n  google: {service_account_file: sa.json}\n",
+        )
+    )
+    team = load_settings(write(in_tmp, text)).organisation.team("nordics")
+    assert (team.manager.connector, team.manager.calendar_id) == ("google", "anna@acme.example")
+    erik, sara_ = team.sellers
+    assert (erik.connector, erik.calendar_id) == ("google", "erik@acme.example")
+    assert (sara_.connector, sara_.calendar_id) == ("local", "shared/sara.ics")
+
+
+def test_store_url_relative_to_config_folder(tmp_path: Path) -> None:
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    (sub / "c.yaml").write_text(BASE + "store: {url: 'sqlite:///data/cp.db'}\n")
+    assert load_settings(sub / "c.yaml").store_url == f"sqlite:///{sub.resolve() / 'data/cp.db'}"
+
+
+def test_people_csv_joins_the_teams_and_its_problems_name_the_csv(in_tmp: Path) -> None:
+    (in_tmp / "people.csv").write_text(
+        "team,id,name,email,timezone,role\n"
+        "nordics,nils,Nils Ek,nils@acme.example,,\n"
+        "benelux,sofie,Sofie J,sofie@acme.example,Europe/Brussels,manager\n"
+        "benelux,daan,Daan V,daan@acme.example,Europe/Amsterdam,seller\n"
+    )
+    settings = load_settings(write(in_tmp, BASE + "people_csv: people.csv\n"))
+    org = settings.organisation
+    assert [s.id for s in org.team("nordics").sellers] == ["erik", "sara", "nils"]
+    assert org.team("benelux").manager.id == "sofie"
+    assert [s.timezone for s in org.team("benelux").sellers] == ["Europe/Amsterdam"]
+
+    (in_tmp / "people.csv").write_text(
+        "team,id,name,email,timezone,role\n"
+        "nordics,nils,Nils Ek,nils@acme.example,Europe/Stokholm,\n"
+        "nordics,erik,Erik Again,erik2@acme.example,,\n"
+        "dach,otto,Otto,otto@acme.example,,\n"
+        "nordics,bo,Bo Boss,bo@acme.example,,manager\n"
+    )
+    assert validate_file(Path("coachpass.yaml")) == [
+        "people.csv:2: timezone: unknown time zone 'Europe/Stokholm'; did you mean "
+        "'Europe/Stockholm'?",
+        "people.csv:3: id: person id 'erik' is used twice (also teams[0].sellers[0])",
+        "people.csv:4: team: team 'dach' is not in the config and has no manager row",
+        "people.csv:5: role: team 'nordics' already has manager 'anna' (teams[0].manager)",
+    ]
+
+
+def test_empty_sections_as_written_by_hand(in_tmp: Path) -> None:
+    text = (
+        "organisation: {id: acme, name: Acme, timezone: Europe/Stockholm, country: SE}\n"
+        "teams:\n"
+        "  - id: t\n"
+        "    name: T\n"
+        "    manager: {id: anna, name: Anna, email: anna@acme.example}\n"
+        "    sellers:\n"
+        "connectors:\n"
+        "  local:\n"
+        "leadership:\n"
+    )
+    settings = load_settings(write(in_tmp, text))
+    assert settings.organisation.team("t").sellers == ()
+    assert settings.connectors == {"local": {}}
+    assert settings.organisation.language == "en"
+
+
+def test_missing_people_csv(in_tmp: Path) -> None:
+    path = write(in_tmp, BASE + "people_csv: staff.csv\n")
+    assert validate_file(path) == [
+        f"coachpass.yaml:21: people_csv: no such file: {in_tmp.resolve() / 'staff.csv'}"
+    ]
+
+
+def test_committed_schema_is_current() -> None:
+    committed = json.loads((REPO / "config" / "coachpass.schema.json").read_text())
+    assert committed == json_schema(), (
+        "run: coachpass config schema -o config/coachpass.schema.json"
+    )
+
+
+def test_schema_describes_every_section_of_the_example() -> None:
+    schema = json_schema()
+    example = yaml.load(EXAMPLE.read_text(), Loader=ConfigLoader)
+    assert set(example) <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["organisation"]
+    assert "from" in schema["$defs"]["MailConfig"]["properties"]
+
+
+def test_line_map_points_at_keys_and_items() -> None:
+    loaded = parse_yaml(BASE, Path("x.yaml"))
+    assert loaded.line_of(("teams", 0, "sellers", 1, "email")) == 16
+    assert loaded.line_of(("policy", "working_hours", "start")) == 9
+    # A field that is not written is reported where its mapping is.
+    assert loaded.line_of(("teams", 0, "sellers", 1, "nothing", "deeper")) == 16
+
+
+scalars = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "NO",
+            "no",
+            "yes",
+            "on",
+            "off",
+            "8:00",
+            "17:30",
+            "08:00",
+            "1:02:03",
+            "0 6 20 * *",
+            "*/30 * * * *",
+            "true",
+            "null",
+            "~",
+            "1e3",
+            "0x1f",
+            "-",
+        ]
+    ),
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.none(),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), values, min_size=1, max_size=5))
+def test_writing_back_keeps_every_value(data: dict[str, object]) -> None:
+    """What the editing commands write reads back as the same data."""
+    assert yaml.load(dump_yaml(data), Loader=ConfigLoader) == data
