@@ -1,9 +1,9 @@
 """The planner's soft preferences, as small integer scores per candidate slot.
 
-Strict priority (see `scheduler.planning.planner`): (2) spread over the weeks, (3) earlier in
-the month, (4) preferred hours and weekdays, (5) same weekday and time as the seller's
-previous session. This module scores (3)-(5) per slot; (2) depends on the whole plan
-and is modelled in the planner. Lower is better everywhere.
+Strict priority (see `scheduler.planning.planner`): (2) spread over the weeks, (3) preferred
+hours and weekdays, (4) same weekday and time as the seller's previous session, (5)
+earlier in the month. This module scores (3)-(5) per slot; (2) depends on the whole
+plan and is modelled in the planner. Lower is better everywhere.
 
 Scores are integer arithmetic on epoch minutes against per-day local "wall clock
 bases", so scoring a million slots does not build a million datetimes.
@@ -68,11 +68,11 @@ class SlotScorer:
         return self._clocks[person.timezone]
 
     def day(self, start: int) -> int:
-        """Tier 3: days after the first day of the month (manager's zone)."""
+        """Tier 5: days after the first day of the month (manager's zone)."""
         return self.av.day_of(start)
 
     def preference(self, seller: Person, start: int) -> int:
-        """Tier 4: how many of the people's and policy's preferences the slot misses."""
+        """Tier 3: how many of the people's and policy's preferences the slot misses."""
         policy, manager = self.av.problem.policy, self.av.problem.team.manager
         length = self.av.session
         m_date, m_min = self.manager_clock.local(start)
@@ -87,7 +87,7 @@ class SlotScorer:
         return score
 
     def previous(self, seller: Person, start: int) -> int:
-        """Tier 5: differs from the previous session in weekday and/or time of day,
+        """Tier 4: differs from the previous session in weekday and/or time of day,
         both read in the manager's zone (the meeting sits in the manager's week)."""
         last = self.av.problem.previous.get(seller.id)
         if last is None:

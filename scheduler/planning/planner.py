@@ -11,8 +11,11 @@ One CP-SAT model per team (teams share nothing, so they are solved in parallel):
   on different days); per manager-day a session cap, per ISO week a minutes cap.
 
 Objective, in strict priority: (1) sessions booked, (2) even spread over the weeks
-(sum of squared sessions per week, via convex marginal costs), (3) earlier days,
-(4) preferred hours/weekdays, (5) same weekday/time as the previous session.
+(sum of squared sessions per week, via convex marginal costs), (3) preferred
+hours/weekdays, (4) same weekday/time as the previous session, (5) earlier days.
+Preferences outrank "earlier" so that they decide on quiet calendars too (with
+"earlier" above them, every session of an empty month landed on its first Monday);
+"earlier" is the last tie-break, which keeps room for rebooking later in the month.
 We use one weighted objective whose weights come from each lower tier's largest
 possible total (weight of a tier = 1 + the most all lower tiers together can add),
 not a lexicographic sequence of solves: the ordering is exact all the same, it
@@ -59,13 +62,15 @@ class _Candidate:
 
 
 def _candidates(av: TeamAvailability) -> tuple[list[_Candidate], int, int]:
-    """Slots that can be used at all, with their tier 3-5 cost; and the weights
-    (w_early, w_rest-ceiling) needed above them."""
+    """Slots that can be used at all, with their tier 3-5 cost; the weight the
+    spread tier needs above them; and the number of sessions to place."""
     policy = av.problem.policy
     scorer = SlotScorer(av)
     need = sum(s.need for s in av.sellers if s.starts)
-    w_pref = need * MAX_PREVIOUS + 1
-    w_day = w_pref * (need * MAX_PREFERENCE + 1)
+    max_day = max(len(av.day_dates) - 1, 0)
+    # Each tier's weight is 1 + the most all lower tiers together can add.
+    w_prev = need * max_day + 1
+    w_pref = w_prev * (need * MAX_PREVIOUS + 1)
     fixed_day: dict[int, int] = {}
     fixed_week: dict[tuple[int, int], int] = {}
     for start, end in av.fixed:
@@ -94,14 +99,13 @@ def _candidates(av: TeamAvailability) -> tuple[list[_Candidate], int, int]:
                 continue
             if fixed_week.get(week, 0) + av.session > policy.max_minutes_per_manager_week:
                 continue
-            cost = w_day * day
+            cost = day
             if prefs:
                 cost += w_pref * scorer.preference(seller, start)
             if prev:
-                cost += scorer.previous(seller, start)
+                cost += w_prev * scorer.previous(seller, start)
             out.append(_Candidate(index, start, day, week, cost))
-    max_day = max(len(av.day_dates) - 1, 0)
-    ceiling = w_day * (need * max_day + 1)  # more than tiers 3-5 can ever add up to
+    ceiling = w_pref * (need * MAX_PREFERENCE + 1)  # more than tiers 3-5 can ever add up to
     return out, ceiling, need
 
 

@@ -195,16 +195,25 @@ def test_spread_never_costs_a_seller() -> None:
     assert len(plan.proposals) == 3
 
 
-def test_earlier_then_preferred_hours_then_previous_time() -> None:
-    # One seller: the earliest allowed day wins; on it, preferred hours; within
-    # those, the previous session's time of day (a Wednesday 14:30 before).
+def test_preferred_hours_then_previous_time_then_earlier() -> None:
+    # One seller: preferred hours first; within those, the previous session's
+    # weekday and time (a Wednesday 14:30 before), even though a Monday is earlier;
+    # and without a previous session, the earliest preferred time.
     policy = Policy(preferred_hours=(time(13), time(16)))
     previous = {"s0": datetime(2026, 5, 13, 14, 30, tzinfo=STHLM)}
     (only,) = solved(problem(sellers(1), policy, previous=previous)).proposals
-    assert only.start == at(1, 14, 30)
+    assert only.start == at(3, 14, 30)  # Wednesday 3 June
     (only,) = solved(problem(sellers(1), policy)).proposals
-    assert only.start.date() == date(2026, 6, 1)
-    assert time(13) <= only.start.time() and only.end.time() <= time(16)
+    assert only.start == at(1, 13)
+
+
+def test_preferred_weekdays_decide_on_a_quiet_calendar() -> None:
+    # Empty calendars: "earlier in the month" must not outrank the preferred
+    # weekdays (every session used to land on the first Monday).
+    policy = Policy(preferred_weekdays=frozenset({1, 2, 3}))  # Tue, Wed, Thu
+    plan = solved(problem(sellers(6), policy))
+    assert len(plan.proposals) == 6
+    assert {p.start.astimezone(STHLM).weekday() for p in plan.proposals} <= {1, 2, 3}
 
 
 def test_fixed_sessions_count_once_against_caps() -> None:

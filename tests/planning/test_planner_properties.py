@@ -178,7 +178,7 @@ def score(problem: TeamProblem, plan: TeamPlan) -> tuple[int, ...]:
         if last is not None:
             last = last.astimezone(mtz)
             prev += (last.weekday() != local.weekday()) + (last.time() != local.time())
-    return (-len(plan.proposals), sum(n * n for n in weeks.values()), days, prefs, prev)
+    return (-len(plan.proposals), sum(n * n for n in weeks.values()), prefs, prev, days)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
