@@ -11,8 +11,12 @@ What it guarantees to the connector above:
   and the caller looks its idempotency tag up before deciding. Throttled (429) and
   failed-dependency (424) parts were not executed, so they are resent as they are.
 - `$batch`: at most 20 parts per call; answers come in any order and are matched by
-  id. Outlook runs at most 4 requests per mailbox at once, so a call holding more
-  than 4 parts for one mailbox is sent as one `dependsOn` chain (run serially).
+  id. Outlook runs at most 4 requests per mailbox at once, so a mailbox's parts
+  beyond its first 4 wait for an earlier part of the *same* mailbox (`dependsOn`):
+  four lanes per mailbox, never a dependency across mailboxes. A part whose
+  dependency failed answers 424 and is resent; one throttled part therefore delays
+  only its own lane, never the other mailboxes' parts (one chain through the whole
+  batch failed every later part of every mailbox).
 - Every `@odata.nextLink` page is read.
 """
 
@@ -223,10 +227,9 @@ class GraphHttp:
         return done
 
     def _send_batch(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
-        per_box = Counter(p.mailbox for p in chunk)
-        chained = max(per_box.values()) > MAILBOX_CONCURRENCY
+        after = lanes(chunk)
         requests = []
-        for i, part in enumerate(chunk):
+        for part in chunk:
             req: dict[str, Any] = {"id": part.id, "method": part.method, "url": part.url}
             # The batch's own headers do not reach its parts: each carries its own.
             headers = {"Prefer": UTC_PREFER, **part.headers}
@@ -234,8 +237,8 @@ class GraphHttp:
                 req["body"] = part.body
                 headers.setdefault("Content-Type", "application/json")
             req["headers"] = headers
-            if chained and i:
-                req["dependsOn"] = [chunk[i - 1].id]
+            if part.id in after:
+                req["dependsOn"] = [after[part.id]]
             requests.append(req)
         outer = self.call("POST", "/$batch", {"requests": requests}, idempotent=False)
         if not outer.ok:
@@ -276,6 +279,20 @@ def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
             when = when.replace(tzinfo=UTC)
         return max(0.0, (when - now).total_seconds())
     return None
+
+
+def lanes(chunk: Sequence[Part]) -> dict[str, str]:
+    """Part id -> the id it must wait for: the 5th part of a mailbox waits for its
+    1st, the 6th for its 2nd, and so on. At most MAILBOX_CONCURRENCY parts of one
+    mailbox run at once, and a failure holds up only the parts of its own lane."""
+    seen: dict[str, list[str]] = {}
+    after: dict[str, str] = {}
+    for part in chunk:
+        box = seen.setdefault(part.mailbox, [])
+        if len(box) >= MAILBOX_CONCURRENCY:
+            after[part.id] = box[-MAILBOX_CONCURRENCY]
+        box.append(part.id)
+    return after
 
 
 def _chunks(parts: Sequence[Part]) -> list[list[Part]]:
