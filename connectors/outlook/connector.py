@@ -77,6 +77,8 @@ INTERVAL_MINUTES = 15
 
 class OutlookConnector:
     name = "outlook"
+    # Makes Teams links itself: booking renders the agenda with the link mark.
+    native_meetings = True
 
     def __init__(
         self,
