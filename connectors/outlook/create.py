@@ -210,10 +210,11 @@ class Creator:
 
 def defers_invite(event: NewEvent, creator: Creator) -> bool:
     """Whether the event is created without attendees, to be invited by one PATCH
-    once its file is on it and its meeting link is known (so the one invitation
-    carries both). Only an event with neither is invited by the create itself."""
-    marked = bool(event.link_mark) and wants_online(event, creator.online_provider)
-    return bool(event.attachments) or marked
+    once its file is on it (that PATCH then also carries the Teams link into the
+    agenda). Without a file the create invites at once: waiting only to write the
+    link into the body would cost a request, and Outlook shows the Teams link in
+    the invitation itself, which the agenda then points to (`no_link_text`)."""
+    return bool(event.attachments)
 
 
 def invited(event: NewEvent, item: Mapping[str, Any]) -> bool:
