@@ -21,11 +21,13 @@ from connectors.base import (
     Attendee,
     Busy,
     ChangeAction,
+    ConnectorError,
     EventChange,
     NewEvent,
     Outcome,
     TransientError,
 )
+from scheduler.errors import UserError
 from scheduler.model import (
     NO_REBOOK,
     SLOT_PASSED,
@@ -370,6 +372,16 @@ def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
             rt.store.set_fields(old.key, now=now, reason=f"{SUPERSEDED} (attempt {rec.attempt})")
 
 
+def _native_meetings(rt: Runtime, name: str) -> bool:
+    """Whether connector `name` makes its own meeting links (Meet, Teams). One that
+    cannot even be opened gets the fallback link: its create fails anyway, and
+    that failure is reported where it happens."""
+    try:
+        return bool(getattr(rt.connector(name), "native_meetings", False))
+    except (ConnectorError, UserError):
+        return False
+
+
 def push_planned(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[int, int, list[tuple[str, str]]]:
@@ -399,9 +411,7 @@ def push_planned(
         # One link per invite: where the calendar makes its own meeting, the agenda
         # holds a mark the connector fills with the link it really made (the fallback
         # only when it made none), instead of the fallback next to a Teams/Meet link.
-        native = rt.org.policy.online_meeting and bool(
-            getattr(rt.connector(manager.connector), "native_meetings", False)
-        )
+        native = rt.org.policy.online_meeting and _native_meetings(rt, manager.connector)
         prev = previous.get(seller.id)
         agenda = render_agenda(
             rt.org,
