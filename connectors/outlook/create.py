@@ -164,7 +164,7 @@ class Creator:
                 patches.append((m, part))
             else:
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, link)
-        answers = self._run([p for _m, p in patches])
+        answers = self._send_patches(patches)
         for m, part in patches:
             answer = answers[part.id]
             link = links[m.event.key]
@@ -179,6 +179,36 @@ class Creator:
                 was = link_in_invite(m.event, m.item, self.online_provider)
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, was)
         return results
+
+    def _send_patches(self, patches: Sequence[tuple[_Made, Part]]) -> dict[str, Answer]:
+        """Send the PATCHes. An invitation PATCH whose fate is unknown (answer lost,
+        5xx) is not resent blindly (a repeat sends the attendees an update): the
+        event is read, and only when the attendees are not on it is it sent again."""
+        answers: dict[str, Answer] = {}
+        todo = list(patches)
+        for attempt in range(self.graph.max_attempts):
+            got = self._run([p for _m, p in todo])
+            answers.update(got)
+            unsure = [
+                (m, p)
+                for m, p in todo
+                if "attendees" in p.body and (got[p.id].lost or got[p.id].status >= 500)
+            ]
+            if not unsure or attempt + 1 >= self.graph.max_attempts:
+                break
+            self.graph.sleep(self.graph.delay(attempt, [got[p.id] for _m, p in unsure]))
+            reads = self._run(
+                [Part(p.id, "GET", f"{p.url}?$select=id,attendees", p.mailbox) for _m, p in unsure]
+            )
+            todo = []
+            for m, p in unsure:
+                read = reads[p.id]
+                if read.ok and invited(m.event, read.body or {}):
+                    answers[p.id] = Answer(200, read.body)  # it had gone through
+                elif read.ok:
+                    todo.append((m, p))
+                # an unreadable event keeps its failure: the next run looks again
+        return answers
 
     def _link(self, m: _Made) -> str | None:
         """The one link the invite will carry: the native one when Graph made it,
