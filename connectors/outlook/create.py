@@ -159,8 +159,10 @@ class Creator:
             if fields:
                 box = m.event.organizer.calendar_id
                 url = f"{user_path(box)}/events/{quote(m.event_id, safe='')}"
-                # Not resent blindly: a repeated PATCH sends the attendees an update.
-                part = Part(m.event.key, "PATCH", url, box.lower(), fields, idempotent=False)
+                # An invitation is not resent blindly (`_send_patches` reads first); a
+                # link or file update may be: at worst a second update mail.
+                again = "attendees" not in fields
+                part = Part(m.event.key, "PATCH", url, box.lower(), fields, idempotent=again)
                 patches.append((m, part))
             else:
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, link)
