@@ -101,6 +101,11 @@ class GraphHttp:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.sent: Counter[str] = Counter()  # requests sent, for diagnostics
+        # Graph's json-batching page shows batches mixing parts with and without
+        # `dependsOn`, but older tenants answered such a batch 400 ("Batch should be
+        # either fully sequential or fully parallel"). After one such refusal the
+        # lanes are sent as separate batches instead (no dependsOn at all).
+        self.flat_batches = False
 
     # -- single requests ------------------------------------------------------------
 
@@ -212,8 +217,8 @@ class GraphHttp:
                 break
             again: list[Part] = []
             waits: list[Answer] = []
-            for chunk in _chunks(todo):
-                for part, answer in self._send_batch(chunk):
+            for chunk in _chunks(todo, flat=self.flat_batches):
+                for part, answer in self._send_chunk(chunk):
                     done[part.id] = answer
                     resend = answer.status in _NOT_EXECUTED or (
                         part.idempotent and (answer.lost or answer.status in _TRANSIENT)
@@ -226,8 +231,23 @@ class GraphHttp:
                 self.sleep(self.delay(attempt, waits))
         return done
 
-    def _send_batch(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
-        after = lanes(chunk)
+    def _send_chunk(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
+        after = {} if self.flat_batches else lanes(chunk)
+        answers, outer = self._send_batch(chunk, after)
+        if not (after and outer == 400):
+            return answers
+        # The whole batch refused before any part ran (a 400 is a validation
+        # answer): send the lanes as batches of their own, never mixed.
+        self.flat_batches = True
+        out: list[tuple[Part, Answer]] = []
+        for flat in _chunks(chunk, flat=True):
+            out.extend(self._send_batch(flat, {})[0])
+        return out
+
+    def _send_batch(
+        self, chunk: Sequence[Part], after: Mapping[str, str]
+    ) -> tuple[list[tuple[Part, Answer]], int]:
+        """The parts' answers, and the status of the batch request itself."""
         requests = []
         for part in chunk:
             req: dict[str, Any] = {"id": part.id, "method": part.method, "url": part.url}
@@ -243,7 +263,8 @@ class GraphHttp:
         outer = self.call("POST", "/$batch", {"requests": requests}, idempotent=False)
         if not outer.ok:
             # Nothing usable came back: every part shares the batch's fate.
-            return [(p, Answer(outer.status, outer.body, outer.headers, outer.lost)) for p in chunk]
+            fate = Answer(outer.status, outer.body, outer.headers, outer.lost)
+            return [(p, fate) for p in chunk], outer.status
         by_id = {str(r.get("id")): r for r in (outer.body or {}).get("responses", [])}
         out: list[tuple[Part, Answer]] = []
         for part in chunk:
@@ -253,7 +274,7 @@ class GraphHttp:
             else:
                 status = int(r.get("status", 0))
                 out.append((part, Answer(status, r.get("body"), r.get("headers") or {})))
-        return out
+        return out, outer.status
 
 
 class PageError(Exception):
@@ -295,5 +316,18 @@ def lanes(chunk: Sequence[Part]) -> dict[str, str]:
     return after
 
 
-def _chunks(parts: Sequence[Part]) -> list[list[Part]]:
-    return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]
+def _chunks(parts: Sequence[Part], *, flat: bool = False) -> list[list[Part]]:
+    """Batches of at most BATCH_LIMIT parts; `flat`: also at most MAILBOX_CONCURRENCY
+    parts of one mailbox each, so no part needs to wait for another."""
+    if not flat:
+        return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]
+    out: list[list[Part]] = []
+    for part in parts:
+        for chunk in out:
+            same = sum(1 for p in chunk if p.mailbox == part.mailbox)
+            if len(chunk) < BATCH_LIMIT and same < MAILBOX_CONCURRENCY:
+                chunk.append(part)
+                break
+        else:
+            out.append([part])
+    return out

@@ -30,6 +30,11 @@ def run_batch(self: FakeGraph, payload: dict[str, Any]) -> Answer:
     ids = [r["id"] for r in reqs]
     if len(set(ids)) != len(ids):
         return 400, {}, {"error": {"code": "BadRequest", "message": "duplicate ids"}}
+    has_deps = [bool(r.get("dependsOn")) for r in reqs]
+    if self.refuse_mixed_dependson and any(has_deps) and not all(has_deps[1:]):
+        # What older tenants answered (and Graph's known-issues page once listed).
+        message = "Batch should be either fully sequential or fully parallel"
+        return 400, {}, {"error": {"code": "BadRequest", "message": message}}
     per_wave: Counter[tuple[str, int]] = Counter()
     wave: dict[str, int] = {}
     status: dict[str, int] = {}

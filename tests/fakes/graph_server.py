@@ -70,6 +70,9 @@ class FakeGraph(EntraEndpoints):
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
         self._cut: int | None = None  # parts of the next batch run before a reset
+        # True: refuse a batch mixing parts with and without dependsOn, as older
+        # tenants did (the current json-batching page shows such batches working).
+        self.refuse_mixed_dependson = False
         self.sent_mail: list[tuple[str, EmailMessage]] = []  # (sender mailbox, message)
         self.page_size = 10  # Graph's default page
         self.max_page = 1000  # a test lowers it to force many pages

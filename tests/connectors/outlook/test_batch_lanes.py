@@ -117,3 +117,26 @@ def test_fake_counts_parts_of_one_wave_against_the_mailbox_limit(fake: FakeGraph
     laned[4]["dependsOn"] = ["0"]
     laned += [{"id": f"o{i}", "method": "GET", "url": f"/users/{other}/events"} for i in range(4)]
     assert set(post_batch(fake, laned).values()) == {200}
+
+
+def test_a_tenant_refusing_mixed_batches_gets_the_lanes_as_batches_of_their_own(
+    fake: FakeGraph, tmp_path: Path
+) -> None:
+    """Older tenants answered 400 to a batch mixing parts with and without dependsOn.
+    Nothing ran, so the connector sends the same parts again without dependsOn, at
+    most 4 per mailbox and batch, and keeps doing so for the rest of its life."""
+    fake.refuse_mixed_dependson = True
+    first = sessions(MANAGERS[0], SELLERS[:8]) + sessions(MANAGERS[1], SELLERS[8:16])
+    later = sessions(MANAGERS[2], SELLERS[16:24])
+    conn = connect(fake, tmp_path)
+    try:
+        results = conn.create(first)
+        before = fake.counts["graph"]
+        results += conn.create(later)
+    finally:
+        conn.close()
+    assert [r.outcome for r in results] == [Outcome.CREATED] * 24
+    assert all(len(fake.by_key(e.key, include_deleted=True)) == 1 for e in first + later)
+    assert before == 3  # the refused batch, then two flat ones (4 + 4 parts per mailbox)
+    assert fake.counts["graph"] - before == 2  # no second refusal: flat from the start
+    assert fake.counts["mailbox_throttled"] == 0
