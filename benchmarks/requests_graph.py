@@ -33,12 +33,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.base import Attachment, Attendee, NewEvent
+from connectors.base import LINK_MARK, Attachment, Attendee, NewEvent
 from tests.fakes.graph_client import SECRET_ENV, connect, ref
 from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
 
 WINDOW = (datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 4, 1, tzinfo=UTC))
-AGENDA = Attachment("coaching-agenda.html", "text/html", b"<h1>Agenda</h1>" * 200)
+MARKED = f'<h1>Agenda</h1><p>Video: <a href="{LINK_MARK}">{LINK_MARK}</a></p>'
+AGENDA = Attachment("coaching-agenda.html", "text/html", MARKED.encode() * 200)
 
 
 def tenant(managers: int, sellers: int) -> dict[str, list[str]]:
@@ -60,9 +61,15 @@ def sessions(manager: str, team: list[str], attach: bool, first: bool) -> list[N
                 start=start,
                 end=start + timedelta(minutes=45),
                 summary="Coaching",
-                description_text="Agenda",
+                description_text=f"Agenda\nVideo: {LINK_MARK}",
+                description_html=MARKED,
                 attachments=(AGENDA,) if attach else (),
                 may_exist=not first,
+                # As booking sends them: the agenda holds the link mark, filled with
+                # the Teams link; the fallback is only for when Graph made none.
+                video_url="https://meet.example.com/coaching-1",
+                link_mark=LINK_MARK,
+                no_link_text="use the meeting link in this invitation",
             )
         )
     return out
@@ -95,6 +102,8 @@ def run(
                 for seller in team:
                     (invite,) = fake.state.sent[seller]
                     assert invite["attachments"] == ([AGENDA.filename] if attach else [])
+                    assert "meet.example.com" not in invite["body"]  # one link: Teams'
+                    assert LINK_MARK not in invite["body"]
             book = fake.counts["graph"]
             cursors = {m: conn.changes(ref(m), None, *WINDOW).cursor for m in teams}
             full = fake.counts["graph"] - book

@@ -11,9 +11,11 @@ is rejected by the value types themselves.
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from datetime import datetime
 from email.message import EmailMessage
 from enum import StrEnum
@@ -25,6 +27,11 @@ from typing import Any, Protocol, runtime_checkable
 SESSION_TAG = "X-COACHPASS-SESSION"
 #: Suffix of the iCalendar UID: `<key>@coachpass`.
 UID_DOMAIN = "coachpass"
+#: Stands for the meeting link in an agenda rendered before the provider made the
+#: meeting (see `NewEvent.link_mark`). A URL of the reserved `.invalid` domain, so a
+#: template that treats it as a link (href, autoescape) leaves it intact, and it can
+#: never reach anyone as a working address.
+LINK_MARK = "https://coachpass.invalid/meeting-link"
 
 
 def _aware(name: str, value: datetime | None) -> None:
@@ -136,10 +143,54 @@ class NewEvent:
     # ever sent: a back end without native idempotency (Graph) may then skip the
     # look-up it otherwise makes before creating. True is always safe.
     may_exist: bool = True
+    # The text in the description and the text attachments that stands for the
+    # meeting link (LINK_MARK), when the agenda was rendered before the provider
+    # made the meeting. A back end with native meetings replaces it with the one
+    # link the invite carries (`with_link`): the native one, else the fallback
+    # `video_url`, else `no_link_text`. None: the agenda already holds its link.
+    link_mark: str | None = None
+    no_link_text: str = ""
 
     def __post_init__(self) -> None:
         _aware("NewEvent.start", self.start)
         _aware("NewEvent.end", self.end)
+
+
+def with_link(event: NewEvent, url: str | None) -> NewEvent:
+    """`event` with its link mark replaced by `url` in the description and the text
+    attachments (without a link: by `no_link_text`). Unmarked events are returned
+    as they are: their agenda was rendered with its link."""
+    mark = event.link_mark
+    if not mark:
+        return event
+
+    def fill_html(content: str) -> str:
+        if url is None:
+            # The default templates put the link in an anchor: drop the anchor.
+            anchor = f'<a href="{html.escape(mark)}">{html.escape(mark)}</a>'
+            content = content.replace(anchor, html.escape(event.no_link_text))
+            return content.replace(html.escape(mark), html.escape(event.no_link_text))
+        return content.replace(html.escape(mark), html.escape(url))
+
+    def fill_text(content: str) -> str:
+        return content.replace(mark, url if url is not None else event.no_link_text)
+
+    files = []
+    for att in event.attachments:
+        if mark.encode() not in att.data:
+            pass  # not ours to fill (a binary file, or one rendered with its link)
+        elif att.mime_type == "text/html":
+            att = Attachment(att.filename, att.mime_type, fill_html(att.data.decode()).encode())
+        elif att.mime_type.startswith("text/"):
+            att = Attachment(att.filename, att.mime_type, fill_text(att.data.decode()).encode())
+        files.append(att)
+    return _replace(
+        event,
+        description_text=fill_text(event.description_text),
+        description_html=fill_html(event.description_html),
+        attachments=tuple(files),
+        link_mark=None,
+    )
 
 
 class ChangeAction(StrEnum):

@@ -76,6 +76,8 @@ DEFAULT_ENDPOINT = "https://www.googleapis.com/"
 
 class GoogleConnector:
     name = "google"
+    # Makes Meet links itself: booking renders the agenda with the link mark.
+    native_meetings = True
 
     def __init__(
         self,
@@ -234,10 +236,16 @@ class GoogleConnector:
             results.update(failed)
             made.update({k: (Outcome.EXISTED, item) for k, item in adopted.items()})
         # The invite must carry the link we report: Meet's, or the fallback patched in.
-        settler = MeetSettler(self._events(), self.batch_uri, self.backoff)
+        settler = MeetSettler(self._events(), self.batch_uri, self.backoff, self.guideline_url)
         links = settler.settle({k: (by_id[k], item) for k, (_o, item) in made.items()}, http)
         for key, (done, item) in made.items():
             link = links[key]
+            if link.pending:
+                # Not booked until its link settles: the next run adopts and reads it.
+                results[key] = Result(
+                    key, Outcome.FAILED, str(item["id"]), error=link.error, retryable=True
+                )
+                continue
             results[key] = Result(key, done, str(item["id"]), link.url, error=link.error)
         return results
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from connectors.base import SESSION_TAG, Busy, CalendarRef, EventState, NewEvent, Response
+from connectors.base import with_link as fill_link
 
 #: Google event ids: base32hex characters, 5 to 1024 of them.
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -115,6 +116,9 @@ def event_body(event: NewEvent, guideline_url: str | None = None) -> dict[str, A
     """The events.insert body: our id, agenda, tag, Meet request, reminders, guide link."""
     url = event.guideline_url or guideline_url
     zone = event.organizer.timezone
+    # With Meet the link is known only from the answer, and Google shows it in the
+    # invitation itself: the agenda's link mark says so (`no_link_text`).
+    event = fill_link(event, None if event.online_meeting else event.video_url)
     body: dict[str, Any] = {
         "id": event.key,
         "summary": event.summary,

@@ -26,9 +26,11 @@ calendar's mailbox; create = one `$batch` of tag look-ups, one of creates, and f
 sessions with an agenda file one of attachments and one of attendee PATCHes (20 parts
 each, across organisers when `create` gets several teams' sessions at once; see
 `create` for why the attendees come last); a reconcile with no change = one
-delta request per organiser. Pieces (in this package): auth (msal), http (retries, paging,
-`$batch`), session, events (JSON mapping), create
-(create, attach, invite), delta (changes and cursors),
+delta request per organiser; re-pushing a half-done session adds one listing of its
+attachments. Pieces (in this package): auth (msal), http (retries, paging,
+`$batch` with per-mailbox lanes), session, events (JSON mapping), create
+(create, then invite), attach (the agenda files, never twice), failure (failed
+requests as Results), delta (changes and cursors),
 admin (`auth outlook`, `connectors check outlook`; it imports this module, never the
 other way round).
 """
@@ -77,6 +79,8 @@ INTERVAL_MINUTES = 15
 
 class OutlookConnector:
     name = "outlook"
+    # Makes Teams links itself: booking renders the agenda with the link mark.
+    native_meetings = True
 
     def __init__(
         self,

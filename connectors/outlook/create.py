@@ -1,20 +1,22 @@
 """Creating sessions in Outlook: one invitation per attendee, carrying the agenda file
-and a working video link.
+exactly once and one working video link.
 
 Graph sends the invitation the moment an event with attendees is created, and a file
 added afterwards reaches only the organiser's copy ("the organizer can subsequently
 update the event to send the attachment"). So an event with an agenda file is created
-WITHOUT attendees, the file is added, and one PATCH adds the attendees: their single
-invitation carries the file. An event without a file is created with its attendees.
+WITHOUT attendees, its files are attached (attach.py: never twice), and only then one
+PATCH adds the attendees: their single invitation carries the file. A session whose
+file did not go on stays uninvited and comes back as a retryable failure; the next
+run finds the event by its tag, attaches what is missing and invites.
 
-Graph may answer a create that asked for a Teams meeting with no meeting at all
-(Teams not among the mailbox's allowed providers): then the fallback `video_url` goes
-into the body and location, in the attendee PATCH when there is one (still one
-invitation) or in a PATCH of its own (an update). `Result.video_url` is the link
-the invite really carries.
+One link: an agenda rendered with the link mark (`NewEvent.link_mark`) gets the link
+Graph made (the Teams join URL, known from the create's answer) filled into the file
+and into the body sent with the attendee PATCH, so it costs no request of its own.
+The fallback `video_url` goes in only when Graph made no meeting (Teams not among the
+mailbox's allowed providers). `Result.video_url` is the link the invite carries.
 
-Requests: one `$batch` of tag look-ups, one of creates, one of attachments and one of
-attendee PATCHes (20 parts each, across organisers).
+Requests: one `$batch` of tag look-ups (skipped for a first send), one of creates,
+one of attachments and one of attendee PATCHes (20 parts each, across organisers).
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import AuthError, EventChange, NewEvent, Outcome, Result, in_order
+from connectors.base import NewEvent, Outcome, Result, in_order
+from connectors.base import with_link as fill_link
+from connectors.outlook.attach import Uploader
 from connectors.outlook.events import (
     ATTACHMENT_LIMIT,
-    attachment_body,
+    agenda_html,
     attendees_json,
-    body_content,
     event_body,
     fallback_fields,
+    join_url,
     link_in_invite,
     user_path,
     wants_online,
 )
+from connectors.outlook.failure import failed
 from connectors.outlook.http import Answer, GraphHttp, Part
+
+__all__ = ["Creator", "failed"]
 
 Run = Callable[[Sequence[Part]], dict[str, Answer]]
 Lookup = Callable[[Sequence[tuple[str, str]]], dict[str, Answer]]
@@ -121,48 +128,53 @@ class Creator:
 
     def _create_part(self, event: NewEvent) -> Part:
         box = event.organizer.calendar_id
-        body = event_body(event, self.online_provider, invite=not event.attachments)
+        body = event_body(event, self.online_provider, invite=not defers_invite(event, self))
         url = f"{user_path(box)}/events"
         return Part(event.key, "POST", url, box.lower(), body, idempotent=False)
 
-    # -- after the create: file, then attendees (and the fallback link) ---------------
+    # -- after the create: file, then attendees (and the link) ------------------------
 
     def _finish(self, made: Sequence[_Made]) -> dict[str, Result]:
-        attach = [m for m in made if m.event.attachments and not m.item.get("hasAttachments")]
-        self._attach(attach)
-        attached = {m.event.key for m in attach}
-        results: dict[str, Result] = {}
-        patches: list[tuple[_Made, Part, str | None]] = []
+        """Attach the files, then invite. Every session comes back ok only when its
+        event, its files and its attendees are all in place; otherwise a retryable
+        failure, and the next run (which finds the event by its tag) finishes it."""
+        links = {m.event.key: self._link(m) for m in made}
+        uploads = Uploader(self.graph, self._run)
+        # An invited event with files is complete as far as files go: we invite only
+        # once every file is on. Only half-done events are listed and topped up.
+        added, failures = uploads.attach(
+            [
+                (m, fill_link(m.event, links[m.event.key]).attachments)
+                for m in made
+                if not (invited(m.event, m.item) and m.item.get("hasAttachments"))
+            ]
+        )
+        results: dict[str, Result] = dict(failures)
+        patches: list[tuple[_Made, Part]] = []
         for m in made:
-            link = link_in_invite(m.event, m.item, self.online_provider)
-            fields: dict[str, Any] = {}
-            fallback = (
-                link is None and m.event.video_url and wants_online(m.event, self.online_provider)
-            )
-            if fallback:
-                fields.update(fallback_fields(m.event))
-                link = m.event.video_url
-            if not m.item.get("attendees") and m.event.attendees:
-                fields["attendees"] = attendees_json(m.event)
-            elif m.event.key in attached and not fields:
-                # Already invited (found from an earlier run): an update is what
-                # brings the file to the attendees' copies.
-                content = body_content(m.event, with_link=link == m.event.video_url)
-                fields["body"] = {"contentType": "HTML", "content": content}
+            if m.event.key in results:
+                continue  # no invitation without its file
+            link = links[m.event.key]
+            fields = self._patch_fields(m, link, m.event.key in added)
             if fields:
                 box = m.event.organizer.calendar_id
                 url = f"{user_path(box)}/events/{quote(m.event_id, safe='')}"
-                patches.append((m, Part(m.event.key, "PATCH", url, box.lower(), fields), link))
+                # An invitation is not resent blindly (`_send_patches` reads first); a
+                # link or file update may be: at worst a second update mail.
+                again = "attendees" not in fields
+                part = Part(m.event.key, "PATCH", url, box.lower(), fields, idempotent=again)
+                patches.append((m, part))
             else:
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, link)
-        answers = self._run([p for _m, p, _l in patches])
-        for m, part, link in patches:
+        answers = self._send_patches(patches)
+        for m, part in patches:
             answer = answers[part.id]
+            link = links[m.event.key]
             if answer.ok:
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, link)
             elif "attendees" in part.body:
-                # The attendees were never invited: fail, so the next run finds the
-                # event by its tag and finishes it.
+                # The attendees were never invited (or we cannot tell): fail, so the
+                # next run finds the event by its tag and finishes it.
                 results[m.event.key] = failed(m.event, "inviting the attendees", answer)
             else:
                 # The invite stands; only the link (or the file) update did not land.
@@ -170,42 +182,76 @@ class Creator:
                 results[m.event.key] = Result(m.event.key, m.outcome, m.event_id, was)
         return results
 
-    def _attach(self, targets: Sequence[_Made]) -> None:
-        # The agenda file is a convenience on top of the HTML body, so a failed upload
-        # does not fail the booking. Resending one whose answer was lost risks a second
-        # copy of the file, which is the lesser harm than an agenda missing.
-        parts = []
-        for m in targets:
-            box = m.event.organizer.calendar_id
-            url = f"{user_path(box)}/events/{quote(m.event_id, safe='')}/attachments"
-            for n, att in enumerate(m.event.attachments):
-                parts.append(
-                    Part(f"{m.event.key}.{n}", "POST", url, box.lower(), attachment_body(att))
-                )
-        self._run(parts)
+    def _send_patches(self, patches: Sequence[tuple[_Made, Part]]) -> dict[str, Answer]:
+        """Send the PATCHes. An invitation PATCH whose fate is unknown (answer lost,
+        5xx) is not resent blindly (a repeat sends the attendees an update): the
+        event is read, and only when the attendees are not on it is it sent again."""
+        answers: dict[str, Answer] = {}
+        todo = list(patches)
+        for attempt in range(self.graph.max_attempts):
+            got = self._run([p for _m, p in todo])
+            answers.update(got)
+            unsure = [
+                (m, p)
+                for m, p in todo
+                if "attendees" in p.body and (got[p.id].lost or got[p.id].status >= 500)
+            ]
+            if not unsure or attempt + 1 >= self.graph.max_attempts:
+                break
+            self.graph.sleep(self.graph.delay(attempt, [got[p.id] for _m, p in unsure]))
+            reads = self._run(
+                [Part(p.id, "GET", f"{p.url}?$select=id,attendees", p.mailbox) for _m, p in unsure]
+            )
+            todo = []
+            for m, p in unsure:
+                read = reads[p.id]
+                if read.ok and invited(m.event, read.body or {}):
+                    answers[p.id] = Answer(200, read.body)  # it had gone through
+                elif read.ok:
+                    todo.append((m, p))
+                # an unreadable event keeps its failure: the next run looks again
+        return answers
+
+    def _link(self, m: _Made) -> str | None:
+        """The one link the invite will carry: the native one when Graph made it,
+        else the fallback; never both."""
+        native = join_url(m.item)
+        if native:
+            return native
+        return m.event.video_url
+
+    def _patch_fields(self, m: _Made, link: str | None, files_added: bool) -> dict[str, Any]:
+        if not invited(m.event, m.item):
+            # The one invitation: attendees, and the agenda with its one link.
+            fields: dict[str, Any] = {
+                "attendees": attendees_json(m.event),
+                "body": {"contentType": "HTML", "content": agenda_html(m.event, link)},
+            }
+            if link and link == m.event.video_url and not m.event.location:
+                fields["location"] = {"displayName": link}
+            return fields
+        carried = link_in_invite(m.event, m.item, self.online_provider)
+        if carried is None and m.event.video_url and wants_online(m.event, self.online_provider):
+            return fallback_fields(m.event)  # invited without any link: add the fallback
+        if files_added:
+            # Already invited (found from an earlier run): an update is what brings
+            # the file to the attendees' copies.
+            return {"body": {"contentType": "HTML", "content": agenda_html(m.event, carried)}}
+        return {}
 
 
-def failed(event: NewEvent | EventChange, what: str, answer: Answer) -> Result:
-    """A failed request as a Result; a refused token stops the whole call."""
-    if answer.status == 401:
-        raise AuthError(
-            f"Microsoft Graph refused the app's token for {event.organizer.calendar_id} "
-            f"({answer.error_text()}): check the app's permissions and admin consent"
-        )
-    if answer.status in (403, 404):
-        # One mailbox out of reach must not stop the others' bookings.
-        return Result(
-            event.key,
-            Outcome.FAILED,
-            error=f"{what} of session {event.key}: mailbox {event.organizer.calendar_id} "
-            f"is not reachable for the app ({answer.error_text()}): check the address, "
-            "the Calendars.ReadWrite permission and the app's Exchange RBAC scope",
-        )
-    retryable = answer.lost or answer.status >= 500 or answer.status in (424, 429)
-    return Result(
-        event.key,
-        Outcome.FAILED,
-        error=f"{what} of session {event.key} in {event.organizer.calendar_id}: "
-        f"{answer.error_text()}",
-        retryable=retryable,
-    )
+def defers_invite(event: NewEvent, creator: Creator) -> bool:
+    """Whether the event is created without attendees, to be invited by one PATCH
+    once its file is on it (that PATCH then also carries the Teams link into the
+    agenda). Without a file the create invites at once: waiting only to write the
+    link into the body would cost a request, and Outlook shows the Teams link in
+    the invitation itself, which the agenda then points to (`no_link_text`)."""
+    return bool(event.attachments)
+
+
+def invited(event: NewEvent, item: Mapping[str, Any]) -> bool:
+    on_it = {
+        str((a.get("emailAddress") or {}).get("address", "")).lower()
+        for a in item.get("attendees") or []
+    }
+    return all(a.email.lower() in on_it for a in event.attendees)

@@ -22,6 +22,9 @@ from connectors.base import (
     NewEvent,
     Response,
 )
+from connectors.base import (
+    with_link as fill_link,
+)
 
 #: The single-value extended property carrying the session key on every event we
 #: create. The GUID is Coachpass's own property set; it must never change, or events
@@ -94,6 +97,15 @@ def body_content(event: NewEvent, *, with_link: bool) -> str:
     return content
 
 
+def agenda_html(event: NewEvent, link: str | None) -> str:
+    """The body carrying `link` exactly once: an agenda rendered with the link mark
+    gets it filled in; one rendered without gets the fallback appended (the native
+    link is shown by Outlook itself)."""
+    if event.link_mark:
+        return body_content(fill_link(event, link), with_link=False)
+    return body_content(event, with_link=link is not None and link == event.video_url)
+
+
 def attendees_json(event: NewEvent) -> list[dict[str, Any]]:
     return [
         {"emailAddress": {"address": a.email, "name": a.name or a.email}, "type": "required"}
@@ -106,9 +118,11 @@ def event_body(event: NewEvent, online_provider: str | None, *, invite: bool) ->
     them inline on events); `invite=False` leaves the attendees out, so the one
     invitation can go out once the file is on the event."""
     use_online = wants_online(event, online_provider)
+    # A native link is known only from the answer: the attendee PATCH brings it.
+    link = None if use_online else event.video_url
     body: dict[str, Any] = {
         "subject": event.summary,
-        "body": {"contentType": "HTML", "content": body_content(event, with_link=not use_online)},
+        "body": {"contentType": "HTML", "content": agenda_html(event, link)},
         "start": graph_time(event.start),
         "end": graph_time(event.end),
         "attendees": attendees_json(event) if invite else [],
@@ -131,7 +145,7 @@ def fallback_fields(event: NewEvent) -> dict[str, Any]:
     was not created (Teams not allowed for the mailbox, say)."""
     assert event.video_url
     return {
-        "body": {"contentType": "HTML", "content": body_content(event, with_link=True)},
+        "body": {"contentType": "HTML", "content": agenda_html(event, event.video_url)},
         "location": {"displayName": event.location or event.video_url},
     }
 

@@ -11,8 +11,12 @@ What it guarantees to the connector above:
   and the caller looks its idempotency tag up before deciding. Throttled (429) and
   failed-dependency (424) parts were not executed, so they are resent as they are.
 - `$batch`: at most 20 parts per call; answers come in any order and are matched by
-  id. Outlook runs at most 4 requests per mailbox at once, so a call holding more
-  than 4 parts for one mailbox is sent as one `dependsOn` chain (run serially).
+  id. Outlook runs at most 4 requests per mailbox at once, so a mailbox's parts
+  beyond its first 4 wait for an earlier part of the *same* mailbox (`dependsOn`):
+  four lanes per mailbox, never a dependency across mailboxes. A part whose
+  dependency failed answers 424 and is resent; one throttled part therefore delays
+  only its own lane, never the other mailboxes' parts (one chain through the whole
+  batch failed every later part of every mailbox).
 - Every `@odata.nextLink` page is read.
 """
 
@@ -97,6 +101,11 @@ class GraphHttp:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.sent: Counter[str] = Counter()  # requests sent, for diagnostics
+        # Graph's json-batching page shows batches mixing parts with and without
+        # `dependsOn`, but older tenants answered such a batch 400 ("Batch should be
+        # either fully sequential or fully parallel"). After one such refusal the
+        # lanes are sent as separate batches instead (no dependsOn at all).
+        self.flat_batches = False
 
     # -- single requests ------------------------------------------------------------
 
@@ -208,8 +217,8 @@ class GraphHttp:
                 break
             again: list[Part] = []
             waits: list[Answer] = []
-            for chunk in _chunks(todo):
-                for part, answer in self._send_batch(chunk):
+            for chunk in _chunks(todo, flat=self.flat_batches):
+                for part, answer in self._send_chunk(chunk):
                     done[part.id] = answer
                     resend = answer.status in _NOT_EXECUTED or (
                         part.idempotent and (answer.lost or answer.status in _TRANSIENT)
@@ -222,11 +231,25 @@ class GraphHttp:
                 self.sleep(self.delay(attempt, waits))
         return done
 
-    def _send_batch(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
-        per_box = Counter(p.mailbox for p in chunk)
-        chained = max(per_box.values()) > MAILBOX_CONCURRENCY
+    def _send_chunk(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
+        after = {} if self.flat_batches else lanes(chunk)
+        answers, outer = self._send_batch(chunk, after)
+        if not (after and outer == 400):
+            return answers
+        # The whole batch refused before any part ran (a 400 is a validation
+        # answer): send the lanes as batches of their own, never mixed.
+        self.flat_batches = True
+        out: list[tuple[Part, Answer]] = []
+        for flat in _chunks(chunk, flat=True):
+            out.extend(self._send_batch(flat, {})[0])
+        return out
+
+    def _send_batch(
+        self, chunk: Sequence[Part], after: Mapping[str, str]
+    ) -> tuple[list[tuple[Part, Answer]], int]:
+        """The parts' answers, and the status of the batch request itself."""
         requests = []
-        for i, part in enumerate(chunk):
+        for part in chunk:
             req: dict[str, Any] = {"id": part.id, "method": part.method, "url": part.url}
             # The batch's own headers do not reach its parts: each carries its own.
             headers = {"Prefer": UTC_PREFER, **part.headers}
@@ -234,13 +257,14 @@ class GraphHttp:
                 req["body"] = part.body
                 headers.setdefault("Content-Type", "application/json")
             req["headers"] = headers
-            if chained and i:
-                req["dependsOn"] = [chunk[i - 1].id]
+            if part.id in after:
+                req["dependsOn"] = [after[part.id]]
             requests.append(req)
         outer = self.call("POST", "/$batch", {"requests": requests}, idempotent=False)
         if not outer.ok:
             # Nothing usable came back: every part shares the batch's fate.
-            return [(p, Answer(outer.status, outer.body, outer.headers, outer.lost)) for p in chunk]
+            fate = Answer(outer.status, outer.body, outer.headers, outer.lost)
+            return [(p, fate) for p in chunk], outer.status
         by_id = {str(r.get("id")): r for r in (outer.body or {}).get("responses", [])}
         out: list[tuple[Part, Answer]] = []
         for part in chunk:
@@ -250,7 +274,7 @@ class GraphHttp:
             else:
                 status = int(r.get("status", 0))
                 out.append((part, Answer(status, r.get("body"), r.get("headers") or {})))
-        return out
+        return out, outer.status
 
 
 class PageError(Exception):
@@ -278,5 +302,32 @@ def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
     return None
 
 
-def _chunks(parts: Sequence[Part]) -> list[list[Part]]:
-    return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]
+def lanes(chunk: Sequence[Part]) -> dict[str, str]:
+    """Part id -> the id it must wait for: the 5th part of a mailbox waits for its
+    1st, the 6th for its 2nd, and so on. At most MAILBOX_CONCURRENCY parts of one
+    mailbox run at once, and a failure holds up only the parts of its own lane."""
+    seen: dict[str, list[str]] = {}
+    after: dict[str, str] = {}
+    for part in chunk:
+        box = seen.setdefault(part.mailbox, [])
+        if len(box) >= MAILBOX_CONCURRENCY:
+            after[part.id] = box[-MAILBOX_CONCURRENCY]
+        box.append(part.id)
+    return after
+
+
+def _chunks(parts: Sequence[Part], *, flat: bool = False) -> list[list[Part]]:
+    """Batches of at most BATCH_LIMIT parts; `flat`: also at most MAILBOX_CONCURRENCY
+    parts of one mailbox each, so no part needs to wait for another."""
+    if not flat:
+        return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]
+    out: list[list[Part]] = []
+    for part in parts:
+        for chunk in out:
+            same = sum(1 for p in chunk if p.mailbox == part.mailbox)
+            if len(chunk) < BATCH_LIMIT and same < MAILBOX_CONCURRENCY:
+                chunk.append(part)
+                break
+        else:
+            out.append([part])
+    return out

@@ -299,3 +299,9 @@ def render_agenda(
         theme=theme.title,
         guideline_markdown=guidelines.markdown,
     )
+
+
+def no_link_text(org: Organisation, templates_dir: Path) -> str:
+    """What the agenda says where the meeting link goes when the provider was asked
+    for one and the link is shown by the invitation itself (see `LINK_MARK`)."""
+    return str(load_messages(templates_dir, org.language)["agenda_video_in_invite"])

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from connectors.base import (
+    LINK_MARK,
     Attachment,
     Attendee,
     Busy,
     ChangeAction,
+    ConnectorError,
     EventChange,
     NewEvent,
     Outcome,
     TransientError,
 )
+from scheduler.errors import UserError
 from scheduler.model import (
     NO_REBOOK,
     SLOT_PASSED,
@@ -37,7 +40,7 @@ from scheduler.model import (
 )
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
-from scheduler.sessions.agenda import Agenda, render_agenda
+from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -369,6 +372,16 @@ def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
             rt.store.set_fields(old.key, now=now, reason=f"{SUPERSEDED} (attempt {rec.attempt})")
 
 
+def _native_meetings(rt: Runtime, name: str) -> bool:
+    """Whether connector `name` makes its own meeting links (Meet, Teams). One that
+    cannot even be opened gets the fallback link: its create fails anyway, and
+    that failure is reported where it happens."""
+    try:
+        return bool(getattr(rt.connector(name), "native_meetings", False))
+    except (ConnectorError, UserError):
+        return False
+
+
 def push_planned(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[int, int, list[tuple[str, str]]]:
@@ -395,6 +408,10 @@ def push_planned(
         video = None
         if rt.org.policy.video_url_template:
             video = rt.org.policy.video_url_template.format(key=rec.key)
+        # One link per invite: where the calendar makes its own meeting, the agenda
+        # holds a mark the connector fills with the link it really made (the fallback
+        # only when it made none), instead of the fallback next to a Teams/Meet link.
+        native = rt.org.policy.online_meeting and _native_meetings(rt, manager.connector)
         prev = previous.get(seller.id)
         agenda = render_agenda(
             rt.org,
@@ -402,7 +419,7 @@ def push_planned(
             seller,
             month,
             previous_followups=prev.followups if prev else "",
-            video_url=video,
+            video_url=LINK_MARK if native else video,
             templates_dir=rt.settings.templates_dir,
             guidelines_dir=rt.settings.guidelines_dir,
         )
@@ -419,6 +436,8 @@ def push_planned(
             guideline_url=rt.org.guideline_url,
             online_meeting=rt.org.policy.online_meeting,
             video_url=video,
+            link_mark=LINK_MARK if native else None,
+            no_link_text=no_link_text(rt.org, rt.settings.templates_dir) if native else "",
         )
         groups[manager.connector].append((rec, event))
     created = adopted = 0

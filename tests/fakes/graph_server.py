@@ -10,7 +10,8 @@ What it implements is what the Outlook connector uses (see graph_state for the
 calendar semantics): getSchedule, events create/get/list/patch/cancel/delete with the
 extended-property `$filter` and `$expand`, fileAttachment upload, calendarView and
 calendarView/delta with skip/delta tokens, `$batch` (≤ 20 parts, answers shuffled,
-per-part status, `dependsOn` chains, > 4 parallel parts per mailbox throttled), the
+per-part status, `dependsOn` with 424 for a failed dependency, > 4 parts of one
+mailbox in one wave throttled), attachment listing, the
 OIDC discovery, token and device-code endpoints. Requests are counted (a `$batch` is
 one request; token requests apart) and faults can be injected per test. What each
 attendee was sent is in `state.sent`; `state.teams_allowed = False` makes creates
@@ -69,6 +70,9 @@ class FakeGraph(EntraEndpoints):
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
         self._cut: int | None = None  # parts of the next batch run before a reset
+        # True: refuse a batch mixing parts with and without dependsOn, as older
+        # tenants did (the current json-batching page shows such batches working).
+        self.refuse_mixed_dependson = False
         self.sent_mail: list[tuple[str, EmailMessage]] = []  # (sender mailbox, message)
         self.page_size = 10  # Graph's default page
         self.max_page = 1000  # a test lowers it to force many pages
@@ -326,6 +330,12 @@ class FakeGraph(EntraEndpoints):
                 return 202, {}, None
             if tail == ["attachments"] and method == "POST":
                 return 201, {}, st.add_attachment(user, event_id, body)
+            if tail == ["attachments"] and method == "GET":
+                # Listed without their bytes, as `$select=name,...` asks.
+                files = st.get(user, event_id).attachments
+                return self._page(
+                    [{k: v for k, v in a.items() if k != "contentBytes"} for a in files], path, q
+                )
         raise GraphFault(400, "BadRequest", f"unsupported {method} {path}")
 
     def _page(self, items: list[dict[str, Any]], path: str, q: dict[str, str]) -> Answer:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from connectors.base import Outcome
+from connectors.base import LINK_MARK, NewEvent, Outcome
+from connectors.google.meet import MEET_READS
 from tests.contract.suite import at, session
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
@@ -77,19 +78,76 @@ def test_pending_meet_ready_on_the_second_read_is_the_link(
     assert len(h.sleep.delays) == 1  # a moment for Google to generate the link
 
 
-def test_meet_still_pending_after_one_more_read_gets_the_fallback(
+def test_meet_still_pending_after_bounded_reads_is_retryable_without_a_fallback(
     google_harness: GoogleHarness, fake: FakeGoogle
 ) -> None:
+    """A Meet link may still come: no fallback goes in (two links, two rooms); the
+    session is not booked yet, so the next run reads it again."""
     h = google_harness
     fake.store.meet_outcome = "pending"  # never ready
     events = [session(h, "seller1", at(11, 9)), session(h, "seller2", at(11, 14))]
     fake.reset_stats()
     results = h.connector.create(events)
-    assert [r.video_url for r in results] == [FALLBACK, FALLBACK]
+    assert [r.outcome for r in results] == [Outcome.FAILED] * 2
+    assert all(r.retryable and r.video_url is None for r in results)
+    assert all("still generating the Meet link" in (r.error or "") for r in results)
     for event in events:
-        assert in_invite(fake.store.get(h.manager, event.key), FALLBACK)
-    assert len(calls(fake, "GET")) == 2 and len(calls(fake, "PATCH")) == 2
-    assert fake.stats["api"] == 3  # insert, re-read and patch: one batch each
+        assert not in_invite(fake.store.get(h.manager, event.key), FALLBACK)
+    assert len(calls(fake, "GET")) == 2 * MEET_READS and calls(fake, "PATCH") == []
+    assert fake.stats["api"] == 1 + MEET_READS  # insert, then one batch per read
+    assert len(h.sleep.delays) == MEET_READS
+
+
+def test_meet_pending_settles_on_the_next_run_and_its_link_is_the_one(
+    google_harness: GoogleHarness, fake: FakeGoogle
+) -> None:
+    h = google_harness
+    fake.store.meet_outcome = "pending"
+    fake.store.meet_ready_after_reads = MEET_READS + 1  # ready only on the next run
+    event = session(h, "seller1", at(11, 9))
+    (first,) = h.connector.create([event])
+    assert first.outcome is Outcome.FAILED and first.retryable
+    (again,) = h.connector.create([event])  # 409, adopted: read once more
+    stored = fake.store.get(h.manager, event.key)
+    assert again.outcome is Outcome.EXISTED
+    assert again.video_url is not None and again.video_url == stored["hangoutLink"]
+    assert not in_invite(stored, FALLBACK)
+
+
+MARKED = f'<p>Video: <a href="{LINK_MARK}">{LINK_MARK}</a></p><p>Agenda</p>'
+IN_INVITE = "use the meeting link in this invitation"
+
+
+def marked(h: GoogleHarness) -> NewEvent:
+    base = session(h, "seller1", at(11, 9))
+    return replace(base, description_html=MARKED, link_mark=LINK_MARK, no_link_text=IN_INVITE)
+
+
+def test_with_meet_the_agenda_points_to_it_and_never_to_the_fallback(
+    google_harness: GoogleHarness, fake: FakeGoogle
+) -> None:
+    h = google_harness
+    event = marked(h)
+    fake.reset_stats()
+    (result,) = h.connector.create([event])
+    stored = fake.store.get(h.manager, event.key)
+    assert result.video_url == stored["hangoutLink"]
+    assert IN_INVITE in stored["description"]
+    assert not in_invite(stored, FALLBACK) and LINK_MARK not in stored["description"]
+    assert fake.stats["api"] == 1  # Google shows the Meet link itself: no request more
+
+
+def test_without_meet_the_fallback_takes_the_marks_place_once(
+    google_harness: GoogleHarness, fake: FakeGoogle
+) -> None:
+    h = google_harness
+    fake.store.meet_outcome = "failure"
+    event = marked(h)
+    (result,) = h.connector.create([event])
+    stored = fake.store.get(h.manager, event.key)
+    assert result.video_url == FALLBACK
+    assert stored["description"].count(f'href="{FALLBACK}"') == 1
+    assert LINK_MARK not in stored["description"] and IN_INVITE not in stored["description"]
 
 
 def test_meet_success_costs_nothing_more(google_harness: GoogleHarness, fake: FakeGoogle) -> None:

@@ -124,8 +124,9 @@ def test_failed_attendee_patch_is_retryable_and_the_next_run_finishes(
 ) -> None:
     event = session()
     conn = connect(fake, tmp_path, max_attempts=2)
-    # look-up, create, attachment, then the attendee PATCH fails twice
-    fake.faults.queue = ["none", "none", "none", "503", "503"]
+    # look-up, create, attachment, then the attendee PATCH fails, the event is read
+    # (no attendees yet), and the PATCH fails again: out of attempts
+    fake.faults.queue = ["none", "none", "none", "503", "none", "503"]
     try:
         (first,) = conn.create([event])
         assert sent(fake) == []
