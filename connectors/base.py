@@ -12,7 +12,7 @@ is rejected by the value types themselves.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,6 +25,17 @@ from typing import Any, Protocol, runtime_checkable
 SESSION_TAG = "X-COACHPASS-SESSION"
 #: Suffix of the iCalendar UID: `<key>@coachpass`.
 UID_DOMAIN = "coachpass"
+
+
+#: Observers of provider traffic: called as `observer(provider, event)` with event
+#: `request`, `retry` or `throttled`. The service registers its metrics here;
+#: connectors only call `observe_provider` and never learn who listens.
+PROVIDER_OBSERVERS: list[Callable[[str, str], None]] = []
+
+
+def observe_provider(provider: str, event: str) -> None:
+    for observer in PROVIDER_OBSERVERS:
+        observer(provider, event)
 
 
 def _aware(name: str, value: datetime | None) -> None:

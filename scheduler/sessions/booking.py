@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 
 from connectors.base import (
     Attachment,
@@ -25,6 +26,7 @@ from connectors.base import (
     Outcome,
     TransientError,
 )
+from scheduler import metrics
 from scheduler.model import (
     NO_REBOOK,
     SLOT_PASSED,
@@ -191,7 +193,10 @@ def plan_month(
     from scheduler.planning.planner import plan_teams
 
     problems, attempts = build_problems(rt, month, now, progress)
-    return plan_teams(problems), attempts
+    started = monotonic()
+    plans = plan_teams(problems)
+    metrics.observe_plans(monotonic() - started, [p.optimal for p in plans])
+    return plans, attempts
 
 
 def book_month(
