@@ -186,7 +186,6 @@ def serve(
                 )
                 stop.wait(poll_seconds)
                 continue
-            backoff.reset()
             state.database_problem = ""
             state.set_role("leader")
             once_log("leader", "leader: this instance runs the jobs")
@@ -200,6 +199,9 @@ def serve(
                     f"stepped down to standby: {lost}; trying to lead again",
                     logging.WARNING,
                 )
+                # Lost to a database that fails: do not hammer it by retrying the
+                # lead at once (the back-off resets once a poll succeeds).
+                stop.wait(backoff.next())
     finally:
         state.set_role("stopping")
         leader.release()
