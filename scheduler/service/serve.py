@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scheduler.errors import StoreError, UserError
 from scheduler.runtime import Runtime
 from scheduler.service import http
-from scheduler.service.cron import previous_fire_time
+from scheduler.service.cron import crontab_trigger, previous_fire_time
 from scheduler.service.jobs import EXPECTED_FAILURES, JOBS, JobResult, run_job
 from scheduler.store.lock import LostLeadership, NamedLock
 
@@ -51,7 +51,7 @@ LEADER_CHECK_SECONDS = 2.0
 def cron_of(rt: Runtime, job: str) -> CronTrigger:
     schedule = rt.settings.schedule
     expr: str = getattr(schedule, job)
-    return CronTrigger.from_crontab(expr, timezone=schedule.timezone)
+    return crontab_trigger(expr, schedule.timezone)
 
 
 def catch_up(
