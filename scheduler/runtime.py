@@ -31,9 +31,9 @@ from connectors.base import (
     NewEvent,
     Result,
 )
-from scheduler import metrics
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation, Person, Team
+from scheduler.service import metrics
 from scheduler.store.store import Store
 
 if TYPE_CHECKING:

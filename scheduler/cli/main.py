@@ -116,7 +116,7 @@ def _runtime(state: CliState) -> Any:
 def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
     """Coachpass books one coaching session a month between every sales manager and
     each seller, follows it up, and reports coaching KPIs to leadership."""
-    from scheduler.logs import configure
+    from scheduler.service.logs import configure
 
     configure(log_level, log_format)
     ctx.obj = CliState(config_path=config_path)

@@ -5,7 +5,7 @@ HTTP server of the standard library (no web framework for three read-only pages)
 - `/readyz`: 200 when the database answers and the instance is leader or standby;
   503 otherwise. The JSON body says which, the last run of each job and any report
   send whose outcome is unknown.
-- `/metrics`: Prometheus text format (`scheduler.metrics`), with the sessions per
+- `/metrics`: Prometheus text format (`scheduler.service.metrics`), with the sessions per
   state and the leader/database gauges refreshed at scrape time.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler import metrics
 from scheduler.errors import UserError
+from scheduler.service import metrics
 from scheduler.store.store import Store
 
 log = logging.getLogger("coachpass.http")

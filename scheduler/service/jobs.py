@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import ConnectorUserError, TransientError
-from scheduler import metrics
 from scheduler.errors import AlreadySent, ReportNotDue, UserError
 from scheduler.model import Month
 from scheduler.runtime import Runtime
+from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
 from scheduler.store.lock import LostLeadership

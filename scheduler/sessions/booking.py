@@ -26,7 +26,6 @@ from connectors.base import (
     Outcome,
     TransientError,
 )
-from scheduler import metrics
 from scheduler.model import (
     NO_REBOOK,
     SLOT_PASSED,
@@ -39,6 +38,7 @@ from scheduler.model import (
 )
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
+from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, render_agenda
 from scheduler.store.lock import hold
 

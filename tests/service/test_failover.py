@@ -248,3 +248,27 @@ def test_readyz_and_metrics_while_jobs_run(pg_url: str, tmp_path: Path) -> None:
         assert a.get("/nope")[0] == 404
     finally:
         assert a.stop() == 0, a.text
+
+
+def test_starting_while_the_database_is_down_waits_for_it(pg_url: str, tmp_path: Path) -> None:
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    proxy.down()
+    via_proxy = pg_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    config = write_org(tmp_path, sellers=1, store_url=via_proxy)
+    a = Serve(config, now=NOW, poll=1.0)
+    try:
+        a.wait_http()
+        a.wait_for(r"database unreachable")
+        time.sleep(6)  # it used to exit after 2 s
+        assert a.alive(), a.text
+        assert a.get("/healthz")[0] == 200
+        status, body = a.ready()
+        assert status == 503 and body["role"] == "starting", body
+        assert a.count(r"database unreachable") == 1, "said once, not on every retry"
+        proxy.up()
+        a.wait_for(LEADS, timeout=30)
+        a.wait_for(SERVING, timeout=120)
+        assert a.ready()[0] == 200
+    finally:
+        a.stop()
+        proxy.close()

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 
 from scheduler.cli.main import main
 from scheduler.errors import ReportNotDue, StoreError
-from scheduler.logs import configure, redact
 from scheduler.model import Month
 from scheduler.runtime import Runtime
 from scheduler.service.jobs import send_report
+from scheduler.service.logs import configure, redact
 from scheduler.service.serve import Leadership, catch_up, serve
 from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
