@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -283,18 +283,18 @@ def run_job(
         detail = _body(job, rt, period, now)
     except LostLeadership:
         metrics.JOB_RUNS.labels(job, "stepped_down").inc()
-        _record_end(rt, job, period, owner, now, ok=False, detail="stopped: lost leadership")
+        lost = "stopped: lost leadership"
+        _record_end(rt, job, period, owner, now, started, ok=False, detail=lost)
         raise
     except Exception as exc:
         metrics.JOB_RUNS.labels(job, "failed").inc()
         metrics.JOB_FAILURES.labels(job).inc()
         text = f"{type(exc).__name__}: {exc}"
-        _record_end(rt, job, period, owner, now, ok=False, detail=text)
-        say(f"{job} {period} failed: {text}")
-        raise
+        _record_end(rt, job, period, owner, now, started, ok=False, detail=text)
+        raise  # the caller logs it: one line for expected failures, a traceback for bugs
     metrics.JOB_SECONDS.labels(job).observe(time.monotonic() - started)
     metrics.JOB_RUNS.labels(job, "done").inc()
-    _record_end(rt, job, period, owner, now, ok=True, detail=detail)
+    _record_end(rt, job, period, owner, now, started, ok=True, detail=detail)
     say(f"{job} {period}: {detail}")
     return JobResult(job, period, True, detail)
 
@@ -304,12 +304,23 @@ def _log_info(message: str) -> None:
 
 
 def _record_end(
-    rt: Runtime, job: str, period: str, owner: str, now: datetime, *, ok: bool, detail: str
+    rt: Runtime,
+    job: str,
+    period: str,
+    owner: str,
+    now: datetime,
+    started: float,
+    *,
+    ok: bool,
+    detail: str,
 ) -> None:
     """Record the end of our own claim. With the database away this cannot be
-    written; the claim then stays `running` and the next leader takes it over."""
+    written; the claim then stays `running` and the next leader takes it over.
+    `now` is the run's start on the service's clock (which tests pin); the end is
+    that plus the time the run took, so `jobs list` shows real durations."""
+    ended = now + timedelta(seconds=time.monotonic() - started)
     try:
-        rt.store.finish_job(job, period, ok=ok, now=now, detail=detail, owner=owner)
+        rt.store.finish_job(job, period, ok=ok, now=ended, detail=detail, owner=owner)
     except SQLAlchemyError as exc:
         log.warning("could not record the end of %s %s: %s", job, period, type(exc).__name__)
 

@@ -101,5 +101,5 @@ def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = No
     # Libraries that chatter at INFO (APScheduler logs every job start and end; the
     # HTTP clients every request) stay at WARNING unless debugging.
     quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
-    for name in ("apscheduler", "httpx", "googleapiclient", "urllib3", "msal"):
+    for name in ("alembic", "apscheduler", "httpx", "googleapiclient", "urllib3", "msal"):
         logging.getLogger(name).setLevel(quiet)
