@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from connectors.base import PROVIDER_OBSERVERS
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 JOB_RUNS = Counter(
@@ -88,6 +90,12 @@ def provider_event(provider: str, event: str) -> None:
     }.get(event)
     if counter is not None:
         counter.labels(provider).inc()
+
+
+# Connectors report their HTTP traffic through `connectors.base.observe_provider`
+# (they never import scheduler); listen from the moment metrics exist.
+if provider_event not in PROVIDER_OBSERVERS:
+    PROVIDER_OBSERVERS.append(provider_event)
 
 
 def observe_plans(seconds: float, optimal: list[bool]) -> None:

@@ -191,6 +191,8 @@ def serve(
             once_log("leader", "leader: this instance runs the jobs")
             lost = _lead(rt, leader, stop, once=once, clock=clock, say=say)
             if once:
+                if lost:
+                    raise StoreError(f"stopped: {lost}; the next run finishes the catch-up")
                 return
             if lost:
                 state.set_role("standby")
