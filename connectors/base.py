@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
 from datetime import datetime
@@ -32,6 +32,17 @@ UID_DOMAIN = "coachpass"
 #: template that treats it as a link (href, autoescape) leaves it intact, and it can
 #: never reach anyone as a working address.
 LINK_MARK = "https://coachpass.invalid/meeting-link"
+
+
+#: Observers of provider traffic: called as `observer(provider, event)` with event
+#: `request`, `retry` or `throttled`. The service registers its metrics here;
+#: connectors only call `observe_provider` and never learn who listens.
+PROVIDER_OBSERVERS: list[Callable[[str, str], None]] = []
+
+
+def observe_provider(provider: str, event: str) -> None:
+    for observer in PROVIDER_OBSERVERS:
+        observer(provider, event)
 
 
 def _aware(name: str, value: datetime | None) -> None:

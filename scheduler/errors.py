@@ -25,3 +25,8 @@ class StoreError(UserError):
 
 class AlreadySent(UserError):
     """A report for this month and recipient was sent already (use --resend)."""
+
+
+class ReportNotDue(UserError):
+    """The month is not over, or this installation booked nothing in it: a report
+    would mislead leadership (a 0 % month). `--force` sends it anyway."""

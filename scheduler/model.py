@@ -32,9 +32,14 @@ class Month:
         """`YYYY-MM` -> Month; raises ValueError with the text in the message."""
         try:
             y, m = text.strip().split("-")
-            return cls(int(y), int(m))
+            year, month = int(y), int(m)
         except ValueError:
             raise ValueError(f"month {text!r} is not of the form YYYY-MM") from None
+        if not 1 <= month <= 12:
+            raise ValueError(f"month {text!r}: the month must be 01..12")
+        if not 1900 <= year <= 9998:
+            raise ValueError(f"month {text!r}: the year must be 1900..9998")
+        return cls(year, month)
 
     @classmethod
     def of(cls, day: date | datetime) -> Month:

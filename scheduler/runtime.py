@@ -2,23 +2,110 @@
 
 Commands and jobs get a `Runtime`; the core functions take what they need from it.
 Connectors are opened on first use and closed with the runtime.
+
+Fencing: the service sets `Runtime.fence` to its leadership check while it leads.
+Every calendar write (`create`, `update`), every mail sent and every store write
+then checks first, so an instance that lost leadership stops before its next side
+effect, whichever job (or catch-up) it is in.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import connectors
-from connectors.base import CalendarConnector, ConnectorContext, Mailer
+from connectors.base import (
+    CalendarConnector,
+    CalendarRef,
+    ChangeSet,
+    ConnectorContext,
+    EventChange,
+    FreeBusy,
+    Mailer,
+    NewEvent,
+    Result,
+)
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation, Person, Team
+from scheduler.service import metrics
 from scheduler.store.store import Store
 
 if TYPE_CHECKING:
     from scheduler.settings.load import Settings
+
+
+Fence = Callable[[], None]
+
+
+def _no_fence() -> None:
+    return None
+
+
+class _Observed:
+    """Counts one connector call (a batch) by outcome for the metrics."""
+
+    def __init__(self, provider: str, operation: str) -> None:
+        self.provider, self.operation = provider, operation
+
+    def __enter__(self) -> None:
+        self.started = time.monotonic()
+
+    def __exit__(self, exc_type: Any, _exc: Any, _tb: Any) -> None:
+        outcome = "ok" if exc_type is None else exc_type.__name__
+        metrics.PROVIDER_CALLS.labels(self.provider, self.operation, outcome).inc()
+
+
+class FencedConnector:
+    """A connector whose writes first check the fence; every call is counted."""
+
+    def __init__(self, inner: CalendarConnector, fence: Callable[[], Fence]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._fence = fence
+
+    def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
+        with _Observed(self.name, "busy"):
+            return self.inner.busy(calendars, start, end)
+
+    def create(self, events: Sequence[NewEvent]) -> list[Result]:
+        self._fence()()
+        with _Observed(self.name, "create"):
+            return self.inner.create(events)
+
+    def update(self, changes: Sequence[EventChange]) -> list[Result]:
+        self._fence()()
+        with _Observed(self.name, "update"):
+            return self.inner.update(changes)
+
+    def changes(
+        self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
+    ) -> ChangeSet:
+        with _Observed(self.name, "changes"):
+            return self.inner.changes(organizer, cursor, start, end)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Provider extras (attendance look-ups and the like) are reads: pass through.
+        return getattr(self.inner, name)
+
+
+class FencedMailer:
+    def __init__(self, inner: Mailer, fence: Fence) -> None:
+        self.inner = inner
+        self._fence = fence
+
+    def send(self, message: EmailMessage) -> str:
+        self._fence()
+        with _Observed("mail", "send"):
+            return self.inner.send(message)
 
 
 @dataclass
@@ -29,9 +116,23 @@ class Runtime:
     _team_index: dict[str, Team] | None = field(default=None, repr=False)
     _person_index: dict[str, Person] | None = field(default=None, repr=False)
 
+    _fence: Fence = field(default=_no_fence, repr=False)
+
     @classmethod
-    def open(cls, settings: Settings) -> Runtime:
-        return cls(settings, Store.open(settings.store_url))
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """With `migrate=False` nothing connects yet: the service opens a runtime
+        while the database may be away and migrates once it answers."""
+        return cls(settings, Store.open(settings.store_url, migrate=migrate))
+
+    @property
+    def fence(self) -> Fence:
+        return self._fence
+
+    @fence.setter
+    def fence(self, check: Fence | None) -> None:
+        """Install (or with None remove) the check run before every side effect."""
+        self._fence = check or _no_fence
+        self.store.fence = check
 
     @property
     def org(self) -> Organisation:
@@ -55,7 +156,10 @@ class Runtime:
                 outbox=self.settings.outbox,
                 organisation=self.org.name,
             )
-            self._connectors[name] = connectors.open_connector(name, options, context)
+            opened = connectors.open_connector(name, options, context)
+            # The fence is looked up at call time: it may be installed after the
+            # connector was opened (the service takes leadership later).
+            self._connectors[name] = FencedConnector(opened, lambda: self._fence)
         return self._connectors[name]
 
     def mailer(self) -> Mailer:
@@ -64,18 +168,21 @@ class Runtime:
 
         mail = self.settings.mail
         if not mail.smtp_host:
-            return OutboxMailer(mail.outbox)
+            return FencedMailer(OutboxMailer(mail.outbox), lambda: self._fence())
         options = {
             "password_env": mail.smtp_password_env,
             "password_file": str(mail.smtp_password_file) if mail.smtp_password_file else None,
         }
         password = resolve_secret(options, "password", required=bool(mail.smtp_username))
-        return SmtpMailer(
-            mail.smtp_host,
-            mail.smtp_port,
-            security=mail.smtp_security,
-            username=mail.smtp_username,
-            password=password,
+        return FencedMailer(
+            SmtpMailer(
+                mail.smtp_host,
+                mail.smtp_port,
+                security=mail.smtp_security,
+                username=mail.smtp_username,
+                password=password,
+            ),
+            lambda: self._fence(),
         )
 
     def team_of(self, team_id: str) -> Team | None:

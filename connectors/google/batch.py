@@ -22,6 +22,7 @@ import httplib2
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from connectors.base import observe_provider
 from connectors.google.wire import ApiFailure, failure_from
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,17 @@ class Backoff:
         return max(jittered, retry_after or 0.0)
 
     def wait(self, attempt: int, retry_after: float | None) -> None:
+        observe_provider("google", "retry")
         seconds = self.delay(attempt, retry_after)
         log.debug("google: retrying in %.2fs (attempt %d)", seconds, attempt + 2)
         self.sleep(seconds)
+
+
+def _note_throttled(failures: list[ApiFailure]) -> None:
+    """Count answers that asked us to slow down (429, 403 rate limits) for metrics."""
+    for f in failures:
+        if f.status == 429 or (f.status == 403 and f.retryable):
+            observe_provider("google", "throttled")
 
 
 def _transport_failure(exc: BaseException) -> ApiFailure:
@@ -81,10 +90,12 @@ def execute(build: Callable[[], Any], http: Any, backoff: Backoff) -> Any:
     for attempt in range(backoff.max_attempts):
         if attempt:
             backoff.wait(attempt - 1, failure.retry_after if failure else None)
+        observe_provider("google", "request")
         try:
             return build().execute(http=http, num_retries=0)
         except HttpError as exc:
             failure = from_http_error(exc)
+            _note_throttled([failure])
         except TRANSPORT_ERRORS as exc:
             failure = _transport_failure(exc)
         if not failure.retryable:
@@ -141,6 +152,7 @@ def _send(
     batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
     for request_id in ids:
         batch.add(requests[request_id](), request_id=request_id)
+    observe_provider("google", "request")
     try:
         batch.execute(http=http)
     except HttpError as exc:  # the batch request as a whole was refused
@@ -150,5 +162,6 @@ def _send(
         # KeyError: an answer missing a part. Nothing is known about any part.
         failure = _transport_failure(exc)
         return {k: answers.get(k, failure) for k in ids}
+    _note_throttled([a for a in answers.values() if isinstance(a, ApiFailure)])
     missing = ApiFailure(0, "missingPart", "the batch answer lacked this part")
     return {k: answers.get(k, missing) for k in ids}

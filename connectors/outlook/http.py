@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import AuthError, TransientError
+from connectors.base import AuthError, TransientError, observe_provider
 
 BATCH_LIMIT = 20
 MAILBOX_CONCURRENCY = 4
@@ -119,6 +119,7 @@ class GraphHttp:
     def _once(self, method: str, url: str, body: Any, headers: Mapping[str, str] | None) -> Answer:
         full = url if url.startswith("http") else self.endpoint + url
         self.sent["http"] += 1
+        observe_provider("outlook", "request")
         extra = dict(headers or {})
         content: bytes | None = None
         if isinstance(body, bytes):  # already encoded (sendMail's MIME): headers say how
@@ -140,6 +141,9 @@ class GraphHttp:
 
     def delay(self, attempt: int, answers: Sequence[Answer] = ()) -> float:
         """Retry-After when Graph gave one (the largest), else backoff with jitter."""
+        observe_provider("outlook", "retry")
+        for _ in (a for a in answers if a.status == 429):
+            observe_provider("outlook", "throttled")
         now = self.clock()
         hinted = [_retry_after(a.headers, now) for a in answers]
         given = [h for h in hinted if h is not None]

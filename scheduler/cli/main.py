@@ -27,6 +27,7 @@ from scheduler.cli.common import (
     month_option,
     pass_state,
 )
+from scheduler.cli.jobs import jobs_group
 from scheduler.errors import ConfigError, UserError
 from scheduler.model import Month, SessionState
 
@@ -94,11 +95,30 @@ def _runtime(state: CliState) -> Any:
     show_default=True,
     help=f"Organisation config (YAML). Also from ${CONFIG_ENV}.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    envvar="COACHPASS_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    help="Log level (stderr). Also from $COACHPASS_LOG_LEVEL.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="COACHPASS_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="Log lines as text or one JSON object each. Also from $COACHPASS_LOG_FORMAT.",
+)
 @click.version_option(package_name="coachpass")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path) -> None:
+def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
     """Coachpass books one coaching session a month between every sales manager and
     each seller, follows it up, and reports coaching KPIs to leadership."""
+    from scheduler.service.logs import configure
+
+    configure(log_level, log_format)
     ctx.obj = CliState(config_path=config_path)
 
 
@@ -113,6 +133,7 @@ def _register_admin() -> None:
 
 
 _register_admin()
+cli.add_command(jobs_group)
 
 
 # -- planning and booking ----------------------------------------------------------
@@ -121,6 +142,18 @@ _register_admin()
 def _default_month(month: Month | None) -> Month:
     """Next month (the demo's organisation is in Stockholm: read the month there)."""
     return month or Month.of(now_utc().astimezone(ZoneInfo("Europe/Stockholm"))).next()
+
+
+def _refuse_past(rt: Any, month: Month, verb: str) -> None:
+    """A month that is over cannot be booked (and `book` would write an `unbookable`
+    row per seller for good): a user error, before anything is written."""
+    current = rt.month_of(now_utc())
+    if (month.year, month.month) < (current.year, current.month):
+        rt.close()
+        raise UserError(
+            f"cannot {verb} {month}: the month is over (it is {current} in "
+            f"{rt.org.timezone}); give this month or a later one"
+        )
 
 
 @cli.command()
@@ -133,6 +166,7 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
 
     rt = _runtime(state)
     month = month or rt.month_of(now_utc()).next()
+    _refuse_past(rt, month, "plan")
     progress = _Progress()
     try:
         plans, _ = plan_month(rt, month, now_utc(), progress)
@@ -209,6 +243,7 @@ def book(state: CliState, month: Month | None) -> None:
 
     rt = _runtime(state)
     month = month or rt.month_of(now_utc()).next()
+    _refuse_past(rt, month, "book")
     progress = _Progress()
     try:
         summary = book_month(rt, month, now_utc(), progress)
@@ -335,8 +370,8 @@ def sessions_list(
 
 @sessions.command("mark")
 @click.argument("session")
-@click.option("--held", "outcome", flag_value="held", help="The session took place.")
-@click.option("--no-show", "outcome", flag_value="no_show", help="The seller did not come.")
+@click.option("--held", is_flag=True, help="The session took place.")
+@click.option("--no-show", is_flag=True, help="The seller did not come.")
 @click.option("--note", default="", help="What was discussed.")
 @click.option("--followups", default="", help="Follow-ups for the next session's agenda.")
 @month_option(help_text="Month, when SESSION is a seller id (default: latest).")
@@ -344,7 +379,8 @@ def sessions_list(
 def sessions_mark(
     state: CliState,
     session: str,
-    outcome: str | None,
+    held: bool,
+    no_show: bool,
     note: str,
     followups: str,
     month: Month | None,
@@ -353,8 +389,11 @@ def sessions_mark(
     from scheduler.runtime import Runtime
     from scheduler.sessions.actions import mark_session
 
-    if outcome is None:
+    if held and no_show:
+        raise UserError("--held and --no-show contradict each other: give one")
+    if not (held or no_show):
         raise UserError("say what happened: --held or --no-show")
+    outcome = "held" if held else "no_show"
     rt = Runtime.open(state.settings())
     try:
         rec = mark_session(
@@ -403,11 +442,23 @@ def sessions_cancel(
 @click.option("--send", is_flag=True, help="E-mail it to the leadership recipients.")
 @click.option("--resend", is_flag=True, help="Send again to recipients who had it already.")
 @click.option("--to", "only", multiple=True, help="Send only to this address (repeatable).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even for a month that is not over or had nothing booked by Coachpass.",
+)
 @pass_state
 def report(
-    state: CliState, month: Month | None, send: bool, resend: bool, only: tuple[str, ...]
+    state: CliState,
+    month: Month | None,
+    send: bool,
+    resend: bool,
+    only: tuple[str, ...],
+    force: bool,
 ) -> None:
-    """Show the month's coaching KPI report, or send it (--send) once per recipient."""
+    """Show the month's coaching KPI report, or send it (--send) once per recipient.
+    Sending is only for a month that is over and had sessions booked (else --force);
+    a preview of any month is always possible."""
     from scheduler.runtime import Runtime
     from scheduler.service.jobs import build_month_report, send_report
 
@@ -415,7 +466,9 @@ def report(
     month = month or rt.month_of(now_utc()).previous()
     try:
         if send or resend:
-            outcomes = send_report(rt, month, now_utc(), resend=resend, only=list(only) or None)
+            outcomes = send_report(
+                rt, month, now_utc(), resend=resend, only=list(only) or None, force=force
+            )
             for o in outcomes:
                 click.echo(f"{o.recipient}: {o.status}")
             where = rt.settings.mail.smtp_host or rt.settings.mail.outbox
@@ -435,25 +488,35 @@ def report(
 @click.option("--once", is_flag=True, help="Catch up missed runs, then exit.")
 @click.option(
     "--standby-poll",
-    default=30.0,
-    show_default=True,
-    help="Seconds between leadership attempts when another instance leads.",
+    type=click.FloatRange(0.2, 60),
+    default=None,
+    help="Seconds between leadership attempts when another instance leads "
+    "[default: service.standby_poll_seconds, 2].",
+)
+@click.option(
+    "--listen",
+    default=None,
+    envvar="COACHPASS_LISTEN",
+    help="host:port for /healthz, /readyz and /metrics, '' for none "
+    "[default: service.listen, 127.0.0.1:8080]. Also from $COACHPASS_LISTEN.",
 )
 @pass_state
-def serve(state: CliState, once: bool, standby_poll: float) -> None:
+def serve(state: CliState, once: bool, standby_poll: float | None, listen: str | None) -> None:
     """Run the background service: book, top up, reconcile and report on the config's cron
-    schedule. Several instances may run against one PostgreSQL store: one leads."""
+    schedule. Several instances may run against one PostgreSQL store: one leads, the
+    others stand by and take over when it stops; a database outage is waited out."""
     from scheduler.runtime import Runtime
     from scheduler.service.serve import serve as run_service
 
-    rt = Runtime.open(state.settings())
+    settings = state.settings()
+    rt = Runtime.open(settings, migrate=False)
     try:
         run_service(
             rt,
             once=once,
-            poll_seconds=standby_poll,
+            poll_seconds=standby_poll or settings.service.standby_poll_seconds,
+            listen=settings.service.listen if listen is None else listen,
             clock=now_utc,
-            echo=lambda m: click.echo(f"{now_utc():%Y-%m-%d %H:%M:%S} {m}"),
         )
     finally:
         rt.close()

@@ -4,27 +4,40 @@ A job run is claimed in `job_runs` under (job, period) before it starts: a secon
 instance, a catch-up at start and a cron firing for the same period all find the
 claim and do nothing twice. A failed run, or one whose process died, is retried by
 the service's periodic catch-up (every 15 minutes) and at the next start.
+
+Under a leader, a run left `running` by anyone else is abandoned by definition: the
+leader lock admits one instance, and a deposed one is fenced (it stops before its
+next side effect), so the new leader takes such runs over at once instead of
+waiting hours for them to go stale.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from connectors.base import TransientError
-from scheduler.errors import AlreadySent
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.base import ConnectorUserError, TransientError
+from scheduler.errors import AlreadySent, ReportNotDue, UserError
 from scheduler.model import Month
 from scheduler.runtime import Runtime
+from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
+from scheduler.store.lock import LostLeadership
 
 JOBS = ("book_next_month", "top_up", "reconcile", "report")
+
+log = logging.getLogger("coachpass.jobs")
 
 
 def owner_name() -> str:
@@ -110,6 +123,25 @@ def build_month_report(
     )
 
 
+def check_report_due(rt: Runtime, month: Month, now: datetime) -> None:
+    """Raise `ReportNotDue` unless `month` is over (in the organisation's zone) and
+    this installation booked sessions in it: a first run must not mail leadership a
+    0 % report for a month Coachpass never took part in."""
+    current = rt.month_of(now)
+    if (month.year, month.month) >= (current.year, current.month):
+        raise ReportNotDue(
+            f"the {month} report is not due: the month is not over yet (it ends "
+            f"{month.last_day}); preview it with `coachpass report --month {month}`, "
+            f"or add --force to send it anyway"
+        )
+    if rt.store.booked_in(rt.org.id, month) == 0:
+        raise ReportNotDue(
+            f"no report for {month}: this installation booked no sessions in it "
+            f"(the store was created {rt.store.created_at():%Y-%m-%d}); "
+            f"add --force to send it anyway"
+        )
+
+
 def send_report(
     rt: Runtime,
     month: Month,
@@ -117,16 +149,19 @@ def send_report(
     *,
     resend: bool = False,
     only: list[str] | None = None,
+    force: bool = False,
 ) -> list[SendOutcome]:
     """Send the month's report to each leadership recipient, once per recipient.
 
     Each recipient gets their own message so a resend to one never repeats another's.
-    Raises `AlreadySent` when every recipient had it already and this is no resend.
+    Raises `AlreadySent` when every recipient had it already and this is no resend,
+    and `ReportNotDue` (unless `force`) for a month that is not over or had nothing
+    booked by this installation.
     """
+    if not force:
+        check_report_due(rt, month, now)
     recipients = only or [r.email for r in rt.org.leadership]
     if not recipients:
-        from scheduler.errors import UserError
-
         raise UserError(f"{rt.settings.source}: no 'leadership' recipients to send the report to")
     mailer = rt.mailer()
     domain = rt.settings.mail.sender.rsplit("@", 1)[-1].strip(">").strip() or "coachpass"
@@ -212,6 +247,8 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
             outcomes = send_report(rt, Month.parse(period), now)
         except AlreadySent:
             return "already sent"
+        except ReportNotDue as exc:
+            return f"not sent: {exc}"
         pending = [o.recipient for o in outcomes if o.status == "in flight elsewhere"]
         if pending:
             # Not done until every copy is known to be sent: the catch-up retries.
@@ -226,17 +263,73 @@ def run_job(
     fire_time: datetime,
     now: datetime,
     *,
-    log: Callable[[str], None] = lambda _m: None,
+    log: Callable[[str], None] | None = None,
+    leading: bool = False,
 ) -> JobResult:
+    """Run `job` for the period of `fire_time` unless it is done or running.
+
+    `leading`: the caller holds the leader lock (and `rt.fence` checks it), so a
+    run another instance left `running` is taken over. Raises `LostLeadership` when
+    the fence stopped the run; other failures are recorded and raised."""
+    say = log or _log_info
     period = period_of(job, fire_time, rt.settings.schedule.timezone)
-    if not rt.store.claim_job(job, period, owner=owner_name(), now=now, owner_alive=owner_alive):
+    owner = owner_name()
+    alive = (lambda _owner: False) if leading else owner_alive
+    if not rt.store.claim_job(job, period, owner=owner, now=now, owner_alive=alive):
+        metrics.JOB_RUNS.labels(job, "skipped").inc()
         return JobResult(job, period, False, "done already or running elsewhere")
+    started = time.monotonic()
     try:
         detail = _body(job, rt, period, now)
-    except Exception as exc:
-        rt.store.finish_job(job, period, ok=False, now=now, detail=f"{type(exc).__name__}: {exc}")
-        log(f"{job} {period} failed: {type(exc).__name__}: {exc}")
+    except LostLeadership:
+        metrics.JOB_RUNS.labels(job, "stepped_down").inc()
+        lost = "stopped: lost leadership"
+        _record_end(rt, job, period, owner, now, started, ok=False, detail=lost)
         raise
-    rt.store.finish_job(job, period, ok=True, now=now, detail=detail)
-    log(f"{job} {period}: {detail}")
+    except Exception as exc:
+        metrics.JOB_RUNS.labels(job, "failed").inc()
+        metrics.JOB_FAILURES.labels(job).inc()
+        text = f"{type(exc).__name__}: {exc}"
+        _record_end(rt, job, period, owner, now, started, ok=False, detail=text)
+        raise  # the caller logs it: one line for expected failures, a traceback for bugs
+    metrics.JOB_SECONDS.labels(job).observe(time.monotonic() - started)
+    metrics.JOB_RUNS.labels(job, "done").inc()
+    _record_end(rt, job, period, owner, now, started, ok=True, detail=detail)
+    say(f"{job} {period}: {detail}")
     return JobResult(job, period, True, detail)
+
+
+def _log_info(message: str) -> None:
+    log.info("%s", message)
+
+
+def _record_end(
+    rt: Runtime,
+    job: str,
+    period: str,
+    owner: str,
+    now: datetime,
+    started: float,
+    *,
+    ok: bool,
+    detail: str,
+) -> None:
+    """Record the end of our own claim. With the database away this cannot be
+    written; the claim then stays `running` and the next leader takes it over.
+    `now` is the run's start on the service's clock (which tests pin); the end is
+    that plus the time the run took, so `jobs list` shows real durations."""
+    ended = now + timedelta(seconds=time.monotonic() - started)
+    try:
+        rt.store.finish_job(job, period, ok=ok, now=ended, detail=detail, owner=owner)
+    except SQLAlchemyError as exc:
+        log.warning("could not record the end of %s %s: %s", job, period, type(exc).__name__)
+
+
+#: Failures a job run can meet that are not bugs: logged in one line, no traceback.
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
+    UserError,
+    ConnectorUserError,
+    TransientError,
+    SQLAlchemyError,
+    OSError,
+)

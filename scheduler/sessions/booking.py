@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 
 from connectors.base import (
     LINK_MARK,
@@ -40,6 +41,7 @@ from scheduler.model import (
 )
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
+from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.store.lock import hold
 
@@ -194,7 +196,10 @@ def plan_month(
     from scheduler.planning.planner import plan_teams
 
     problems, attempts = build_problems(rt, month, now, progress)
-    return plan_teams(problems), attempts
+    started = monotonic()
+    plans = plan_teams(problems)
+    metrics.observe_plans(monotonic() - started, [p.optimal for p in plans])
+    return plans, attempts
 
 
 def book_month(

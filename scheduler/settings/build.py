@@ -59,6 +59,12 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    listen: str = "127.0.0.1:8080"  # host:port of the health and metrics endpoints; "" off
+    standby_poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path  # the YAML file
     base_dir: Path  # its folder: relative paths resolve against it
@@ -72,6 +78,7 @@ class Settings:
     outbox: Path
     people_csv: Path | None = None
     team_of: Mapping[str, str] = field(default_factory=dict)  # seller id -> team id
+    service: ServiceSettings = field(default_factory=ServiceSettings)
 
 
 def _hours(config: HoursConfig | None) -> tuple[Any, Any] | None:
@@ -256,4 +263,8 @@ def build_settings(
         outbox=outbox,
         people_csv=(base_dir / config.people_csv).resolve() if config.people_csv else None,
         team_of=team_of,
+        service=ServiceSettings(
+            listen=config.service.listen.strip(),
+            standby_poll_seconds=config.service.standby_poll_seconds,
+        ),
     )

@@ -243,6 +243,20 @@ class ScheduleConfig(_Strict):
     report: Cron = "0 8 1 * *"
 
 
+class ServiceConfig(_Strict):
+    listen: str = Field(
+        default="127.0.0.1:8080",
+        description="host:port where `serve` answers /healthz, /readyz and /metrics "
+        "(0.0.0.0:8080 in a container; empty: off)",
+    )
+    standby_poll_seconds: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=60,
+        description="how often a standby tries to take over (takeover time ~ this + start)",
+    )
+
+
 class CoachpassConfig(_Strict):
     """The whole Coachpass configuration file (coachpass.yaml)."""
 
@@ -269,5 +283,6 @@ class CoachpassConfig(_Strict):
     mail: MailConfig = Field(default_factory=MailConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     guidelines_dir: str | None = Field(default=None, description="default: bundled guidelines")
     templates_dir: str | None = Field(default=None, description="default: bundled templates")

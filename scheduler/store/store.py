@@ -10,9 +10,11 @@ row and does not repeat the work.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -37,6 +40,10 @@ from scheduler.store.schema import job_runs, sent_reports, session_history, sess
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: History detail written just before a session's create is sent to the calendar.
 SENT_TO_CALENDAR = "create sent to the calendar"
+#: The `job_runs` row whose start is the store's creation: a fresh store acts only
+#: from then (no catch-up into the past). A row rather than a table of its own, so
+#: the schema (and the migration chain other branches add to) stays as it is.
+STORE_CREATED = ("_store", "created")
 
 
 def _redact(url: str) -> str:
@@ -72,7 +79,23 @@ def _engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A database that goes away must make calls fail within seconds, not hang on
+    # a dead TCP connection: the service then stands by and retries (and fencing
+    # sees a lost lock quickly). The application name tells an operator (and the
+    # tests) which process a server session belongs to.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15000,
+            "application_name": f"coachpass {socket.gethostname()}:{os.getpid()}"[:63],
+        },
+    )
 
 
 def _record(row: Any) -> SessionRecord:
@@ -117,6 +140,9 @@ class Store:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
+        #: Fencing: called before every write transaction (the service sets it to
+        #: its leadership check, so a deposed leader writes nothing more).
+        self.fence: Callable[[], None] | None = None
 
     # -- opening ---------------------------------------------------------------
 
@@ -145,12 +171,60 @@ class Store:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7410421)")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            self._record_creation(conn)
+
+    def _record_creation(self, conn: Connection) -> None:
+        """Write the store's creation time once. A store that already has work in it
+        (made before this was recorded) counts from its earliest recorded work."""
+        job, period = STORE_CREATED
+        found = conn.execute(
+            select(job_runs.c.id).where(and_(job_runs.c.job == job, job_runs.c.period == period))
+        ).first()
+        if found is not None:
+            return
+        earliest = [
+            conn.execute(select(func.min(sessions.c.created_at))).scalar(),
+            conn.execute(select(func.min(job_runs.c.started_at))).scalar(),
+        ]
+        known = [t for t in earliest if t is not None]
+        created = min(known) if known else datetime.now(UTC)
+        conn.execute(
+            insert(job_runs).values(
+                job=job,
+                period=period,
+                status="done",
+                owner="",
+                started_at=created,
+                finished_at=created,
+                detail="the store was created",
+            )
+        )
+
+    def created_at(self) -> datetime:
+        """When this store was created: the service acts on nothing scheduled before."""
+        job, period = STORE_CREATED
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(job_runs.c.started_at).where(
+                    and_(job_runs.c.job == job, job_runs.c.period == period)
+                )
+            ).first()
+        if row is None:  # opened without migrating; nothing recorded yet
+            return datetime.now(UTC)
+        return row.started_at
+
+    def ping(self) -> None:
+        """One round trip; raises when the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, *, fenced: bool = True) -> Iterator[Connection]:
+        if fenced and self.fence is not None:
+            self.fence()
         with self.engine.begin() as conn:
             yield conn
 
@@ -441,19 +515,81 @@ class Store:
         return True
 
     def finish_job(
-        self, job: str, period: str, *, ok: bool, now: datetime, detail: str = ""
-    ) -> None:
-        with self._tx() as conn:
-            conn.execute(
+        self,
+        job: str,
+        period: str,
+        *,
+        ok: bool,
+        now: datetime,
+        detail: str = "",
+        owner: str | None = None,
+    ) -> bool:
+        """Record how the run ended. With `owner`, only while the claim is still
+        that owner's: a deposed leader must not overwrite the run its successor took
+        over. Not fenced: it records this process's own claim, even after a step-down.
+        Returns whether the row was updated."""
+        where = and_(job_runs.c.job == job, job_runs.c.period == period)
+        if owner is not None:
+            where = and_(where, job_runs.c.owner == owner, job_runs.c.status == "running")
+        with self._tx(fenced=False) as conn:
+            done = conn.execute(
                 update(job_runs)
-                .where(and_(job_runs.c.job == job, job_runs.c.period == period))
+                .where(where)
                 .values(status="done" if ok else "failed", finished_at=now, detail=detail[:4000])
-            )
+            ).rowcount
+        return bool(done)
 
-    def job_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def job_runs(
+        self, limit: int = 50, *, job: str | None = None, failed_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Recent runs, newest claim first (the store's creation marker left out)."""
+        query = select(job_runs).where(job_runs.c.job != STORE_CREATED[0])
+        if job is not None:
+            query = query.where(job_runs.c.job == job)
+        if failed_only:
+            query = query.where(job_runs.c.status == "failed")
+        query = query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(job_runs).order_by(job_runs.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def last_job_runs(self) -> dict[str, dict[str, Any]]:
+        """The latest run of each job: what `/readyz` shows."""
+        latest = (
+            select(job_runs.c.job, func.max(job_runs.c.started_at).label("at"))
+            .where(job_runs.c.job != STORE_CREATED[0])
+            .group_by(job_runs.c.job)
+            .subquery()
+        )
+        query = select(job_runs).join(
+            latest, and_(job_runs.c.job == latest.c.job, job_runs.c.started_at == latest.c.at)
+        )
+        with self.engine.connect() as conn:
+            return {r.job: dict(r._mapping) for r in conn.execute(query)}
+
+    def session_counts(self, org_id: str) -> dict[str, int]:
+        """Sessions per state, for the metrics."""
+        query = (
+            select(sessions.c.state, func.count())
+            .where(sessions.c.org_id == org_id)
+            .group_by(sessions.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
+
+    def booked_in(self, org_id: str, month: Month) -> int:
+        """How many of the month's sessions this installation got into a calendar
+        (every state but `planned` and `unbookable` had an event)."""
+        query = select(func.count()).where(
+            and_(
+                sessions.c.org_id == org_id,
+                sessions.c.month == str(month),
+                sessions.c.state.not_in(
+                    [SessionState.PLANNED.value, SessionState.UNBOOKABLE.value]
+                ),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     # -- sent reports ----------------------------------------------------------
 
@@ -531,8 +667,9 @@ class Store:
             )
 
     def release_report(self, claim_id: int) -> None:
-        """The send failed for certain (the server refused it): free the claim."""
-        with self._tx() as conn:
+        """The send failed for certain (the server refused it): free the claim.
+        Not fenced: it undoes this process's own claim."""
+        with self._tx(fenced=False) as conn:
             conn.execute(sent_reports.delete().where(sent_reports.c.id == claim_id))
 
     def sent_reports(self, org_id: str, month: Month) -> list[dict[str, Any]]:
@@ -543,6 +680,22 @@ class Store:
                 .order_by(sent_reports.c.id)
             )
             return [dict(r._mapping) for r in rows]
+
+    def reports_with_unknown_outcome(
+        self, *, now: datetime, older_than: timedelta = timedelta(minutes=10)
+    ) -> list[dict[str, Any]]:
+        """Report sends claimed but never confirmed: the process died (or the mail
+        server stopped answering) between the claim and the server's reply, so
+        nobody knows whether the copy went out. They are retried once stale, with
+        the same Message-ID; until then an operator should look."""
+        query = (
+            select(sent_reports)
+            .where(sent_reports.c.status == "sending")
+            .where(sent_reports.c.claimed_at < now - older_than)
+            .order_by(sent_reports.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def replace(record: SessionRecord, **changes: Any) -> SessionRecord:

@@ -15,6 +15,7 @@ import pytest
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
 from scheduler.service.serve import Leadership, catch_up
+from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
 from tests.orgs import write_org
 
@@ -26,6 +27,8 @@ NOW = datetime(2031, 3, 21, 8, 0, tzinfo=UTC)
 def test_catch_up_runs_each_missed_job_once(tmp_path: Path) -> None:
     rt = Runtime.open(load_settings(write_org(tmp_path, sellers=3)))
     try:
+        # February was booked by this installation, so its report is due on 1 March.
+        book_month(rt, Month(2031, 2), datetime(2031, 1, 20, 6, 0, tzinfo=UTC))
         lines: list[str] = []
         first = {r.job: r for r in catch_up(rt, NOW, lines.append)}
         assert first["book_next_month"].ran and first["book_next_month"].period == "2031-04"
@@ -73,6 +76,8 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             "--config",
             str(config),
             "serve",
+            "--listen",
+            "127.0.0.1:0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
