@@ -19,9 +19,10 @@ from scheduler.settings.load import build_settings, check_file, json_schema
 from scheduler.settings.people_csv import write_people_csv
 
 EDIT_NOTE = (
-    "The config file is rewritten: the comment block at its top is kept, other "
-    "comments are not (the previous file is kept as <file>.bak). Nothing is written "
-    "if the result would not validate."
+    "The config file is edited in place: comments, quotes and layout are kept and the "
+    "previous file is kept as <file>.bak. Edits take turns (a lock beside the file), "
+    "nothing is written if the result would not validate, and a file saved by someone "
+    "else meanwhile is not overwritten."
 )
 
 
