@@ -127,7 +127,11 @@ class TokenSource:
     ) -> None:
         self.options = options
         self.who = _who(options)
-        self.scope = graph_scope(str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT))
+        # `scope` overrides the one derived from the endpoint (a Graph reached through
+        # a gateway host, or a national cloud whose token audience differs).
+        self.scope = str(options.get("scope") or "") or graph_scope(
+            str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT)
+        )
         self._lock = threading.Lock()
         self._force = False  # the next delegated token must come from the refresh token
         self._http = MsalHttpClient(http)
