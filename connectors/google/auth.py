@@ -47,7 +47,13 @@ def http_transport(options: Mapping[str, Any], context: ConnectorContext) -> Any
     proxy = options.get("proxy")
     if proxy:
         try:
+            import socks  # noqa: F401  (PySocks: httplib2 tunnels through proxies with it)
+
             proxy_info = httplib2.proxy_info_from_url(str(proxy))
+        except ImportError:
+            raise ConnectorUserError(
+                "google connector: `proxy` needs the PySocks package: pip install PySocks"
+            ) from None
         except (ValueError, AttributeError, TypeError):
             raise ConnectorUserError(
                 f"google connector: proxy {proxy!r} is not a URL like http://proxy.example:3128"

@@ -77,7 +77,19 @@ def check(
             refs = calendars[group : group + SCHEDULE_LIMIT]
             answer = connector.busy(refs, when, when + timedelta(days=1))
             for ref in refs:
-                if ref.person_id in answer.errors:
+                # The calendar itself too: a mailbox outside the app's RBAC scope may
+                # still show free/busy through another mailbox, but cannot be booked.
+                own = connector.graph.call(
+                    "GET", f"{user_path(ref.calendar_id)}/calendar?$select=id"
+                )
+                if not own.ok:
+                    findings.append(
+                        problem(
+                            f"{ref.person_id} ({ref.calendar_id}): calendar not readable: "
+                            f"{own.error_text()}"
+                        )
+                    )
+                elif ref.person_id in answer.errors:
                     findings.append(problem(f"free/busy: {answer.errors[ref.person_id]}"))
                 else:
                     findings.append(ok(f"free/busy of {ref.person_id} <{ref.email}>"))
