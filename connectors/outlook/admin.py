@@ -62,6 +62,8 @@ def check(
     """
     try:
         connector = OutlookConnector(options, context, transport=transport)
+    except AuthError as exc:  # the sign-in service, not the settings
+        return [problem(str(exc))]
     except ConnectorUserError as exc:
         return [problem(str(exc), config=True)]
     who = connector.tokens.who
