@@ -533,7 +533,10 @@ def _connector_options(settings: Any, name: str) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="coachpass", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="coachpass", standalone_mode=False)
+        # Without standalone mode click *returns* the code of `ctx.exit(n)` / `Exit(n)`.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
