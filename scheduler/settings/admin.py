@@ -123,6 +123,15 @@ def _read(path: Path) -> str:
         raise UserError(f"{path}: cannot read: {exc}") from None
 
 
+def _plain(value: Any) -> Any:
+    """A deep copy as plain dicts and lists (comments and styles dropped)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def edit_config(path: Path, change: Callable[[dict[str, Any]], T], *, dry_run: bool = False) -> T:
     """Apply `change` to the config's data; write the result only if it is valid.
 
@@ -141,11 +150,11 @@ def edit_config(path: Path, change: Callable[[dict[str, Any]], T], *, dry_run: b
         data, yaml = roundtrip.load(original, path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: the file must be a mapping of sections; fix it by hand first")
-        before = roundtrip.dump(data, yaml)
+        before = _plain(data)  # cheaper than a second dump, which is the slow part
         result = change(data)
-        text = roundtrip.dump(data, yaml)
-        if text == before:
+        if _plain(data) == before:
             return result  # nothing to change: the file is not rewritten
+        text = roundtrip.dump(data, yaml)
         checked = check_text(text, path)
         if checked.problems:
             raise ConfigError(

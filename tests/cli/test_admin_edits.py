@@ -84,6 +84,7 @@ def comment_lines(text: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 40 CLI start-ups: about 5 minutes on the shared 2-core machine
 def test_twenty_rounds_of_two_concurrent_adds_keep_all_forty(tmp_path: Path) -> None:
     config = tmp_path / "coachpass.yaml"
     config.write_text(CONFIG, encoding="utf-8")
