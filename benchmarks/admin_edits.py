@@ -58,7 +58,7 @@ def main() -> None:
             threads = [
                 threading.Thread(
                     target=admin.add_person,
-                    args=(config, "t0", {"id": f"c{i}", "name": "C", "email": f"c{i}@acme.example"}),
+                    args=(config, "t0", {"id": f"c{i}", "name": "C", "email": f"c{i}@a.example"}),
                 )
                 for i in range(8)
             ]

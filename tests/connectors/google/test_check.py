@@ -149,3 +149,15 @@ def test_a_missing_ca_bundle_is_named(google_key_file: Path, tmp_path: Path) -> 
     options = {"service_account_file": str(google_key_file), "delegation": True}
     with pytest.raises(ConnectorUserError, match=r"ca_bundle .*corp-ca\.pem does not exist"):
         GoogleConnector({**options, "ca_bundle": "corp-ca.pem"}, ConnectorContext(tmp_path))
+
+
+def test_ca_bundle_is_what_httplib2_trusts(google_key_file: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    options = {"service_account_file": str(google_key_file), "delegation": True}
+    google = GoogleConnector({**options, "ca_bundle": "corp-ca.pem"}, ConnectorContext(tmp_path))
+    try:
+        assert google._transport.ca_certs == str(bundle)
+        assert google._transport.proxy_info is None  # no proxy unless configured
+    finally:
+        google.close()
