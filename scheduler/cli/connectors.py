@@ -13,7 +13,7 @@ from collections.abc import Callable
 import click
 
 from connectors.base import ConnectorContext
-from connectors.checking import Finding, Level, exit_code, problem
+from connectors.checking import Finding, Level, exit_code, ok, problem, warning
 from scheduler.cli.common import CliState, pass_state
 from scheduler.errors import UserError
 from scheduler.settings.build import Settings
@@ -44,13 +44,24 @@ def run_checks(settings: Settings, name: str | None, echo: Callable[[str], None]
         for item in check(
             settings.connectors[current], context, [p.calendar() for p in people], organizers
         ):
-            finding = item if isinstance(item, Finding) else problem(str(item))
+            finding = item if isinstance(item, Finding) else _from_text(str(item))
             findings.append(finding)
             echo(f"  {finding}")
     problems = sum(f.level is Level.PROBLEM for f in findings)
     warnings = sum(f.level is Level.WARNING for f in findings)
     echo(f"{problems} problems, {warnings} warnings")
     return findings
+
+
+def _from_text(line: str) -> Finding:
+    """A check that still returns text lines ("ok: ...", "warning: ...", anything else
+    is a problem), until it returns `Finding`s."""
+    level, _, message = line.partition(": ")
+    if level == "ok":
+        return ok(message)
+    if level == "warning":
+        return warning(message)
+    return problem(line)
 
 
 def exit_with(findings: list[Finding]) -> None:

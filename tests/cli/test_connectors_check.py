@@ -98,3 +98,12 @@ def test_unknown_name_and_broken_settings_exit_2(
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     code, out, _ = run(["--config", str(config), "connectors", "check", "google"], capsys)
     assert code == 2 and "gone.json" in out
+
+
+def test_text_lines_of_an_older_check_keep_their_level() -> None:
+    from connectors.checking import Level
+    from scheduler.cli.connectors import _from_text
+
+    assert _from_text("ok: free/busy of a").level is Level.OK
+    assert _from_text("warning: no scope").level is Level.WARNING
+    assert _from_text("calendar of b not readable").level is Level.PROBLEM
