@@ -34,6 +34,43 @@ def resolve_path(context: ConnectorContext, value: Any) -> Path:
     return path if path.is_absolute() else context.base_dir / path
 
 
+def http_transport(options: Mapping[str, Any], context: ConnectorContext) -> Any:
+    """The one httplib2 connection pool (API, batches and token refreshes alike),
+    with the configured `proxy` and `ca_bundle`.
+
+    httplib2 reads proxy variables from the environment by default; a service must
+    not change its network path when a shell profile does, so without a `proxy`
+    option no proxy is used at all (the same rule as the Graph client's trust_env)."""
+    import httplib2
+
+    proxy_info = None
+    proxy = options.get("proxy")
+    if proxy:
+        try:
+            import socks  # noqa: F401  (PySocks: httplib2 tunnels through proxies with it)
+
+            proxy_info = httplib2.proxy_info_from_url(str(proxy))
+        except ImportError:
+            raise ConnectorUserError(
+                "google connector: `proxy` needs the PySocks package: pip install PySocks"
+            ) from None
+        except (ValueError, AttributeError, TypeError):
+            raise ConnectorUserError(
+                f"google connector: proxy {proxy!r} is not a URL like http://proxy.example:3128"
+            ) from None
+    ca_certs = None
+    if options.get("ca_bundle"):
+        bundle = resolve_path(context, options["ca_bundle"])
+        if not bundle.is_file():
+            raise ConnectorUserError(f"google connector: ca_bundle {bundle} does not exist")
+        ca_certs = str(bundle)
+    return httplib2.Http(
+        timeout=float(options.get("timeout_seconds", 60)),
+        proxy_info=proxy_info,
+        ca_certs=ca_certs,
+    )
+
+
 def write_private(path: Path, text: str) -> None:
     """Write `text` readable by the owner only (0600), replacing the file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)

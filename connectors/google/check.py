@@ -1,9 +1,12 @@
-"""`coachpass connectors check google`: credentials, scopes and calendar access.
+"""`coachpass connectors check google`: credentials, read and write access, Meet scope.
 
-Runs against the real service (not part of the tests): it fetches a token for each
-identity Coachpass will use, asks free/busy for every configured calendar, and lists
-one event of each organiser's calendar with the identity that will write it.
-Each finding is one line starting with "ok" or "problem".
+For every configured calendar it asks free/busy (read). For every organiser (the
+calendars sessions are created in) it creates and deletes a probe event as the
+identity that will book there (`connectors.checking`): that proves the
+`calendar.events` grant in delegation, or, with one signed-in user, write access to
+each other manager's calendar, which is what fails in that mode. It also asks for a
+token with the Meet scope, which the attendance follow-up needs; its absence is a
+warning, not a problem (sessions are then presumed held, never verified).
 """
 
 from __future__ import annotations
@@ -13,60 +16,163 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from connectors.base import CalendarRef, ConnectorContext, ConnectorError
-from connectors.google.auth import SCOPES
+from connectors.base import CalendarRef, ConnectorContext, ConnectorError, ConnectorUserError
+from connectors.checking import (
+    PROBE_SUMMARY,
+    PROBE_TAG,
+    Finding,
+    ok,
+    probe_window,
+    problem,
+    warning,
+)
+from connectors.google.auth import AUTH_COMMAND, SCOPES
 from connectors.google.batch import execute
 from connectors.google.connector import GoogleConnector
 from connectors.google.wire import ApiFailure, chunks
 
+#: Read access to Meet conference records: verified attendance of Meet sessions.
+MEET_SCOPE = "https://www.googleapis.com/auth/meetings.space.readonly"
+
 
 def run_check(
-    options: Mapping[str, Any], context: ConnectorContext, calendars: Sequence[CalendarRef]
-) -> list[str]:
-    lines: list[str] = []
+    options: Mapping[str, Any],
+    context: ConnectorContext,
+    calendars: Sequence[CalendarRef],
+    organizers: Sequence[CalendarRef] = (),
+    *,
+    now: datetime | None = None,
+    connector: GoogleConnector | None = None,
+) -> list[Finding]:
     try:
-        connector = GoogleConnector(options, context)
+        google = connector or GoogleConnector(options, context)
+    except ConnectorUserError as exc:
+        return [problem(str(exc), config=True)]
     except ConnectorError as exc:
-        return [f"problem: {exc}"]
-    creds = connector.credentials
+        return [problem(str(exc))]
+    creds = google.credentials
     mode = "with domain-wide delegation" if creds.delegation else "without delegation"
-    lines.append(f"ok: {creds.kind.replace('_', ' ')} {creds.account} ({mode})")
-    lines.append(f"ok: asking for scopes {', '.join(SCOPES)}")
-    now = datetime.now(UTC)
+    findings = [
+        ok(f"{creds.kind.replace('_', ' ')} {creds.account} ({mode})"),
+        ok(f"asking for scopes {', '.join(SCOPES)}"),
+    ]
+    when = now or datetime.now(UTC)
     try:
-        for group in chunks(list(calendars), 50):
-            try:
-                answer = connector.busy(group, now, now + timedelta(days=1))
-            except ConnectorError as exc:
-                lines.append(f"problem: free/busy: {exc}")
-                continue
-            for ref in group:
-                if ref.person_id in answer.errors:
-                    lines.append(f"problem: free/busy: {answer.errors[ref.person_id]}")
-                else:
-                    lines.append(f"ok: free/busy of {ref.person_id} <{ref.email}>")
-        for ref in calendars:
-            lines.append(_check_events(connector, ref))
+        findings += _free_busy(google, calendars, when)
+        for ref in organizers:
+            findings.append(_probe(google, ref, when))
+        if organizers:
+            findings.append(_meet_scope(google, organizers[0]))
     finally:
-        connector.close()
-    return lines
+        if connector is None:
+            google.close()
+    return findings
 
 
-def _check_events(connector: Any, ref: CalendarRef) -> str:
-    """Reading one event proves the calendar.events grant for the identity that will
-    write this calendar (writing a test event would notify people)."""
+def _free_busy(
+    google: GoogleConnector, calendars: Sequence[CalendarRef], now: datetime
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for group in chunks(list(calendars), 50):
+        try:
+            answer = google.busy(group, now, now + timedelta(days=1))
+        except ConnectorError as exc:
+            findings.append(problem(f"free/busy: {exc}"))
+            continue
+        for ref in group:
+            if ref.person_id in answer.errors:
+                findings.append(problem(f"free/busy: {answer.errors[ref.person_id]}"))
+            else:
+                findings.append(ok(f"free/busy of {ref.person_id} <{ref.email}>"))
+    return findings
 
-    def run(http: Any) -> Any:
-        query = partial(connector.service.events().list, calendarId=ref.calendar_id, maxResults=1)
-        return execute(query, http, connector.backoff)
+
+def _probe(google: GoogleConnector, ref: CalendarRef, now: datetime) -> Finding:
+    """Create and delete a private, attendee-less event as the organiser's identity."""
+    start, end = probe_window(now)
+    body = {
+        "summary": PROBE_SUMMARY,
+        "start": {"dateTime": start.isoformat()},
+        "end": {"dateTime": end.isoformat()},
+        "visibility": "private",
+        "transparency": "transparent",
+        "reminders": {"useDefault": False},
+        "extendedProperties": {"private": {PROBE_TAG: "1"}},
+    }
+    events = google.service.events()
+    who = google.credentials.who(ref.email)
+    where = f"calendar {ref.calendar_id} of {ref.person_id} <{ref.email}>"
+
+    def insert(http: Any) -> Any:
+        call = partial(events.insert, calendarId=ref.calendar_id, body=body, sendUpdates="none")
+        return execute(call, http, google.backoff)
 
     try:
-        answer = connector._call(ref.email, run)
+        created = google._call(ref.email, insert)
     except ConnectorError as exc:
-        return f"problem: events of {ref.person_id}: {exc}"
-    if isinstance(answer, ApiFailure):
-        return (
-            f"problem: events of {ref.person_id} <{ref.email}> (calendar {ref.calendar_id}) "
-            f"as {connector.credentials.who(ref.email)}: {answer.describe()}"
+        return problem(f"write {where}: {exc}")
+    if isinstance(created, ApiFailure):
+        return problem(
+            f"cannot create events in {where} as {who}: {created.describe()}; {_fix(google)}"
         )
-    return f"ok: events of {ref.person_id} <{ref.email}> readable and writable by scope"
+
+    def delete(http: Any) -> Any:
+        call = partial(
+            events.delete, calendarId=ref.calendar_id, eventId=created["id"], sendUpdates="none"
+        )
+        return execute(call, http, google.backoff)
+
+    try:
+        deleted = google._call(ref.email, delete)
+    except ConnectorError as exc:
+        deleted = ApiFailure(0, "", str(exc))
+    if isinstance(deleted, ApiFailure) and deleted.status not in (404, 410):
+        return problem(
+            f"created the probe event {created['id']} in {where} but could not delete it "
+            f"({deleted.describe()}): delete '{PROBE_SUMMARY}' on {start:%Y-%m-%d} by hand"
+        )
+    return ok(f"{where}: readable and writable as {who} (probe event created and deleted)")
+
+
+def _fix(google: GoogleConnector) -> str:
+    if google.credentials.kind == "oauth_user":
+        return (
+            "share that calendar with the signed-in user with 'Make changes to events', "
+            f"or use a service account with domain-wide delegation (`{AUTH_COMMAND}` "
+            "signs in one user only)"
+        )
+    return (
+        "grant the service account's client id the scope "
+        f"{SCOPES[0]} in the Admin console's domain-wide delegation"
+    )
+
+
+def _meet_scope(google: GoogleConnector, ref: CalendarRef) -> Finding:
+    """Meet attendance needs `meetings.space.readonly` (a warning when missing)."""
+    import google_auth_httplib2
+    from google.auth import exceptions as auth_exceptions
+
+    creds = google.credentials
+    fix = f"add {MEET_SCOPE} to the service account's domain-wide delegation in the Admin console"
+    if creds.kind == "oauth_user":
+        granted = set(getattr(creds.for_subject(None), "scopes", None) or ())
+        if MEET_SCOPE in granted:
+            return ok(f"Meet attendance: scope {MEET_SCOPE} granted")
+        return warning(
+            f"Meet attendance: the sign-in lacks {MEET_SCOPE}, so Meet sessions are "
+            "presumed held, never verified"
+        )
+    base = creds.for_subject(None)
+    probe = base.with_scopes([MEET_SCOPE])
+    if creds.delegation:
+        probe = probe.with_subject(ref.email.lower())
+    try:
+        probe.refresh(google_auth_httplib2.Request(google._transport))
+    except auth_exceptions.RefreshError:
+        return warning(
+            f"Meet attendance: no token for {MEET_SCOPE} as {creds.who(ref.email)}, so Meet "
+            f"sessions are presumed held, never verified; {fix}"
+        )
+    except auth_exceptions.TransportError as exc:
+        return warning(f"Meet attendance: token endpoint unreachable ({type(exc).__name__})")
+    return ok(f"Meet attendance: scope {MEET_SCOPE} granted")

@@ -20,6 +20,9 @@ Options (the `google` connector's settings in the config):
 - `max_attempts` (default 6), `backoff_seconds` (default 1.0): retries of throttled
   or failed calls, exponential with jitter, never sooner than `Retry-After`.
 - `timeout_seconds` (default 60): socket timeout of each HTTP request.
+- `proxy` (e.g. http://proxy.example:3128) and `ca_bundle` (a PEM file of CAs to
+  trust, e.g. a TLS-inspection CA): without them no proxy is used and the system
+  CAs are trusted; proxy environment variables are ignored (see `auth.http_transport`).
 
 One connector object is not safe to share between threads (httplib2 is not).
 """
@@ -33,7 +36,6 @@ from functools import partial
 from typing import Any
 
 import google_auth_httplib2
-import httplib2
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.discovery import build
 
@@ -52,7 +54,7 @@ from connectors.base import (
     TransientError,
     in_order,
 )
-from connectors.google.auth import CredentialSource
+from connectors.google.auth import CredentialSource, http_transport
 from connectors.google.batch import Backoff, run_batch
 from connectors.google.busy import FreeBusyReader
 from connectors.google.changes import ChangeReader
@@ -99,7 +101,7 @@ class GoogleConnector:
         self.credentials = CredentialSource(options, context)
         # One plain connection pool for every identity: AuthorizedHttp only adds the
         # header, so 700 organisers do not mean 700 open connections.
-        self._transport = httplib2.Http(timeout=float(options.get("timeout_seconds", 60)))
+        self._transport = http_transport(options, context)
         self._authorized: dict[str | None, Any] = {}
         self._events_resource: Any = None
         self._freebusy_resource: Any = None

@@ -4,17 +4,31 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from connectors.base import AuthError, CalendarRef, ConnectorContext, ConnectorUserError
+from connectors.base import (
+    AuthError,
+    CalendarRef,
+    ConnectorContext,
+    ConnectorError,
+    ConnectorUserError,
+)
+from connectors.checking import PROBE_SUMMARY, Finding, ok, probe_window, problem, warning
 from connectors.outlook.auth import device_code_sign_in
 from connectors.outlook.connector import SCHEDULE_LIMIT, OutlookConnector
-from connectors.outlook.events import user_path
+from connectors.outlook.events import graph_time, user_path
+from connectors.outlook.session import http_client
+
+#: Application permission that lets Coachpass read Teams attendance reports.
+ATTENDANCE_PERMISSION = "OnlineMeetingArtifact.Read.All"
 
 
 def authorize_device_code(
@@ -26,7 +40,7 @@ def authorize_device_code(
 ) -> Path:
     """`coachpass auth outlook`: device code sign-in; returns the token cache path."""
     timeout = float(options.get("timeout_seconds", 30))
-    with httpx.Client(transport=transport, timeout=timeout, trust_env=False) as client:
+    with http_client(options, context, transport=transport, timeout=timeout) as client:
         return device_code_sign_in(options, context, client, echo)
 
 
@@ -34,40 +48,129 @@ def check(
     options: Mapping[str, Any],
     context: ConnectorContext,
     calendars: Sequence[CalendarRef],
+    organizers: Sequence[CalendarRef] = (),
     *,
     transport: httpx.BaseTransport | None = None,
-) -> list[str]:
-    """`coachpass connectors check outlook`: credentials, permissions, each mailbox.
+    now: datetime | None = None,
+) -> list[Finding]:
+    """`coachpass connectors check outlook`: sign-in, permissions, read and write.
 
-    Returns findings, one line each; an empty list means all is well.
+    Free/busy of every calendar (read); in every organiser's mailbox a probe event is
+    created and deleted (write: `Calendars.ReadWrite`, and the mailbox inside the
+    app's RBAC scope); the token's application permissions are read for
+    `OnlineMeetingArtifact.Read.All` (Teams attendance; a warning when missing).
     """
-    findings: list[str] = []
     try:
         connector = OutlookConnector(options, context, transport=transport)
+    except AuthError as exc:  # the sign-in service, not the settings
+        return [problem(str(exc))]
     except ConnectorUserError as exc:
-        return [str(exc)]
+        return [problem(str(exc), config=True)]
+    who = connector.tokens.who
     try:
         try:
-            connector.tokens.token()
+            token = connector.tokens.token()
         except AuthError as exc:
-            return [str(exc)]
-        for ref in calendars:
-            box = user_path(ref.calendar_id)
-            answer = connector.graph.call("GET", f"{box}/calendar?$select=id,canEdit")
-            if not answer.ok:
-                findings.append(
-                    f"{ref.person_id} ({ref.calendar_id}): calendar not readable: "
-                    f"{answer.error_text()}"
+            return [problem(str(exc))]
+        findings = [ok(f"signed in ({who}, scope {connector.tokens.scope})")]
+        findings += _permissions(token, connector.tokens.delegated)
+        when = now or datetime.now(UTC)
+        for group in range(0, len(calendars), SCHEDULE_LIMIT):
+            refs = calendars[group : group + SCHEDULE_LIMIT]
+            answer = connector.busy(refs, when, when + timedelta(days=1))
+            for ref in refs:
+                # The calendar itself too: a mailbox outside the app's RBAC scope may
+                # still show free/busy through another mailbox, but cannot be booked.
+                own = connector.graph.call(
+                    "GET", f"{user_path(ref.calendar_id)}/calendar?$select=id"
                 )
-                continue
-            if answer.body and answer.body.get("canEdit") is False:
-                findings.append(f"{ref.person_id} ({ref.calendar_id}): calendar is read-only")
-        if calendars:
-            now = datetime.now(UTC)
-            answer_fb = connector.busy(calendars[:SCHEDULE_LIMIT], now, now + timedelta(days=1))
-            findings.extend(
-                f"{person}: {message}" for person, message in sorted(answer_fb.errors.items())
-            )
+                if not own.ok:
+                    findings.append(
+                        problem(
+                            f"{ref.person_id} ({ref.calendar_id}): calendar not readable: "
+                            f"{own.error_text()}"
+                        )
+                    )
+                elif ref.person_id in answer.errors:
+                    findings.append(problem(f"free/busy: {answer.errors[ref.person_id]}"))
+                else:
+                    findings.append(ok(f"free/busy of {ref.person_id} <{ref.email}>"))
+        findings += [_probe(connector, ref, when) for ref in organizers]
+    except ConnectorError as exc:
+        findings.append(problem(str(exc)))
     finally:
         connector.close()
     return findings
+
+
+def _claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT access token, or None when the token is opaque. Only read
+    to tell the admin which permissions were consented; never validated or trusted."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _permissions(token: str, delegated: bool) -> list[Finding]:
+    claims = _claims(token)
+    if claims is None:
+        return [
+            warning(
+                "cannot read the token's permissions (opaque token): check "
+                f"{ATTENDANCE_PERMISSION} in the app registration by hand"
+            )
+        ]
+    if delegated:
+        granted = set(str(claims.get("scp", "")).split())
+    else:
+        granted = {str(r) for r in claims.get("roles", []) or []}
+    findings: list[Finding] = []
+    if ATTENDANCE_PERMISSION in granted:
+        findings.append(ok(f"Teams attendance: {ATTENDANCE_PERMISSION} granted"))
+    else:
+        findings.append(
+            warning(
+                f"Teams attendance: {ATTENDANCE_PERMISSION} is not granted, so Teams sessions "
+                "are presumed held, never verified: add it as an application permission "
+                "with admin consent, plus an application access policy for the organisers"
+            )
+        )
+    return findings
+
+
+def _probe(connector: OutlookConnector, ref: CalendarRef, now: datetime) -> Finding:
+    """Create and delete a private, attendee-less, free event in the organiser's mailbox."""
+    start, end = probe_window(now)
+    box = user_path(ref.calendar_id)
+    where = f"mailbox {ref.calendar_id} of {ref.person_id}"
+    body = {
+        "subject": PROBE_SUMMARY,
+        "start": graph_time(start),
+        "end": graph_time(end),
+        "sensitivity": "private",
+        "showAs": "free",
+        "isReminderOn": False,
+        "attendees": [],
+    }
+    # Not retried blindly: a lost answer could mean a probe nobody deletes.
+    created = connector.graph.call("POST", f"{box}/events", body, idempotent=False)
+    if not created.ok or not created.body or not created.body.get("id"):
+        hint = (
+            "grant the app the application permission Calendars.ReadWrite with admin "
+            "consent, and include the mailbox in its RBAC scope (README: outlook)"
+        )
+        return problem(f"cannot create events in {where}: {created.error_text()}; {hint}")
+    event_id = str(created.body["id"])
+    deleted = connector.graph.call("DELETE", f"{box}/events/{quote(event_id, safe='')}")
+    if not deleted.ok and deleted.status != 404:
+        return problem(
+            f"created the probe event in {where} but could not delete it "
+            f"({deleted.error_text()}): delete '{PROBE_SUMMARY}' on {start:%Y-%m-%d} by hand"
+        )
+    return ok(f"{where}: readable and writable (probe event created and deleted)")

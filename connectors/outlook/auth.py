@@ -127,7 +127,11 @@ class TokenSource:
     ) -> None:
         self.options = options
         self.who = _who(options)
-        self.scope = graph_scope(str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT))
+        # `scope` overrides the one derived from the endpoint (a Graph reached through
+        # a gateway host, or a national cloud whose token audience differs).
+        self.scope = str(options.get("scope") or "") or graph_scope(
+            str(options.get("graph_endpoint") or DEFAULT_GRAPH_ENDPOINT)
+        )
         self._lock = threading.Lock()
         self._force = False  # the next delegated token must come from the refresh token
         self._http = MsalHttpClient(http)
@@ -138,22 +142,26 @@ class TokenSource:
         self.app: msal.ClientApplication
         if credential is not None:
             self.delegated = False
-            self.app = msal.ConfidentialClientApplication(
-                client_id,
-                client_credential=credential,
-                authority=authority,
-                http_client=self._http,
-                instance_discovery=False,
+            self.app = self._reach(
+                lambda: msal.ConfidentialClientApplication(
+                    client_id,
+                    client_credential=credential,
+                    authority=authority,
+                    http_client=self._http,
+                    instance_discovery=False,
+                )
             )
         elif self.cache_file is not None:
             self.delegated = True
             cache = load_cache(self.cache_file, self.who)
-            self.app = msal.PublicClientApplication(
-                client_id,
-                authority=authority,
-                http_client=self._http,
-                instance_discovery=False,
-                token_cache=cache,
+            self.app = self._reach(
+                lambda: msal.PublicClientApplication(
+                    client_id,
+                    authority=authority,
+                    http_client=self._http,
+                    instance_discovery=False,
+                    token_cache=cache,
+                )
             )
         else:
             raise ConnectorUserError(
@@ -161,6 +169,22 @@ class TokenSource:
                 "client_secret_file or certificate_file (service), or token_cache_file "
                 "after `coachpass auth outlook`"
             )
+
+    def _reach(self, build: Callable[[], msal.ClientApplication]) -> Any:
+        """msal reads the authority's metadata when the app is built: a network
+        failure there (proxy refused, DNS, TLS) is a message, not a traceback."""
+        try:
+            return build()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise AuthError(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        return (
+            f"outlook connector ({self.who}): cannot reach the sign-in service at "
+            f"{self.options.get('authority_host') or DEFAULT_AUTHORITY_HOST}: "
+            f"{type(exc).__name__}; check authority_host and tenant_id, and proxy / "
+            "ca_bundle behind a corporate proxy"
+        )
 
     def renew(self) -> None:
         """Forget the cached access token: Graph refused it (401) before it expired
@@ -182,11 +206,7 @@ class TokenSource:
                     assert isinstance(app, msal.ConfidentialClientApplication)
                     result = app.acquire_token_for_client([self.scope])
             except (httpx.HTTPError, ValueError) as exc:
-                raise AuthError(
-                    f"outlook connector ({self.who}): cannot reach the sign-in service "
-                    f"at {self.options.get('authority_host') or DEFAULT_AUTHORITY_HOST}: "
-                    f"{type(exc).__name__}; check authority_host and tenant_id"
-                ) from None
+                raise AuthError(self._unreachable(exc)) from None
         if not result or "access_token" not in result:
             raise AuthError(token_error_message(self.who, result or {}))
         return str(result["access_token"])

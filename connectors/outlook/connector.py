@@ -14,6 +14,10 @@ Options (connector settings in the config; secrets only by env var or file):
   certificate is configured.
 - `authority_host` (default https://login.microsoftonline.com),
   `graph_endpoint` (default https://graph.microsoft.com/v1.0): national clouds.
+- `scope` (default `<graph host>/.default`): the token scope, when it is not the
+  Graph endpoint's host (a gateway in front of Graph).
+- `proxy` (e.g. http://proxy.example:3128), `ca_bundle` (PEM file of CAs to trust):
+  proxy and CA environment variables are ignored (see `session.http_client`).
 - `max_attempts` (default 6), `backoff_seconds` (default 1.0), `timeout_seconds`
   (default 30): retries of throttled or failed calls.
 - `online_meeting_provider` (default teamsForBusiness; empty for none): the native

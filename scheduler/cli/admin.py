@@ -14,14 +14,15 @@ import click
 
 from scheduler.cli.common import CliState, echo_json, echo_table, json_option, pass_state
 from scheduler.errors import ConfigError
-from scheduler.settings import admin
+from scheduler.settings import admin, preflight
 from scheduler.settings.load import build_settings, check_file, json_schema
 from scheduler.settings.people_csv import write_people_csv
 
 EDIT_NOTE = (
-    "The config file is rewritten: the comment block at its top is kept, other "
-    "comments are not (the previous file is kept as <file>.bak). Nothing is written "
-    "if the result would not validate."
+    "The config file is edited in place: comments, quotes and layout are kept and the "
+    "previous file is kept as <file>.bak. Edits take turns (a lock beside the file), "
+    "nothing is written if the result would not validate, and a file saved by someone "
+    "else meanwhile is not overwritten."
 )
 
 
@@ -34,18 +35,36 @@ def config_group() -> None:
 
 
 @config_group.command("validate")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also run `connectors check` for every connector: sign in, read every calendar "
+    "and create and delete a probe event in each organiser's.",
+)
 @pass_state
-def config_validate(state: CliState) -> None:
+def config_validate(state: CliState, online: bool) -> None:
     """Check the config (and its people CSV): one line per problem with file, line
-    and field; exit code 2 when anything is wrong."""
+    and field; exit code 2 when anything is wrong.
+
+    Besides the file itself it checks what it can without the network: secrets
+    resolvable (environment variables set, files present; values never shown),
+    service-account key parseable and delegated, calendar folders and files present,
+    connector option keys known. With --online a failing connector exits 3."""
     checked = check_file(state.config_path)
     if checked.problems or checked.config is None:
         raise ConfigError(checked.messages)
     # Building resolves what the file alone cannot show (e.g. store.url_env unset).
     settings = build_settings(checked.config, checked.csv_rows, state.config_path)
+    problems = preflight.run(checked.loaded, settings)
+    if problems:
+        raise ConfigError(problems)
     teams = settings.organisation.teams
     sellers = sum(len(t.sellers) for t in teams)
     click.echo(f"OK: {state.config_path}: {len(teams)} teams, {sellers} sellers")
+    if online:
+        from scheduler.cli.connectors import exit_with, run_checks
+
+        exit_with(run_checks(settings, None, click.echo))
 
 
 @config_group.command("schema")

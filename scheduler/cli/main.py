@@ -130,6 +130,11 @@ def _register_admin() -> None:
     cli.add_command(config_group)
     cli.add_command(teams_group)
     cli.add_command(people_group)
+    from scheduler.cli.connectors import connectors_group
+    from scheduler.cli.init import init
+
+    cli.add_command(connectors_group)
+    cli.add_command(init)
 
 
 _register_admin()
@@ -586,40 +591,15 @@ def _connector_options(settings: Any, name: str) -> Any:
     return options
 
 
-@cli.group("connectors")
-def connectors_group() -> None:
-    """Check connector credentials and calendar access against the real services."""
-
-
-@connectors_group.command("check")
-@click.argument("name")
-@pass_state
-def connectors_check(state: CliState, name: str) -> None:
-    """Verify credentials, permissions and access to each calendar that uses NAME."""
-    from connectors import check_function
-    from connectors.base import ConnectorContext
-
-    settings = state.settings()
-    options = _connector_options(settings, name)
-    people = [p for p in settings.organisation.people() if p.connector == name]
-    check = check_function(name)
-    if check is None:
-        raise UserError(f"connector {name!r} has no check")
-    lines = check(
-        options,
-        ConnectorContext(settings.base_dir, settings.outbox, settings.organisation.name),
-        [p.calendar() for p in people],
-    )
-    for line in lines:
-        click.echo(line)
-
-
 # -- the one error handler --------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="coachpass", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="coachpass", standalone_mode=False)
+        # Without standalone mode click *returns* the code of `ctx.exit(n)` / `Exit(n)`.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

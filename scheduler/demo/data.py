@@ -289,6 +289,16 @@ def _calendar(
     return cal
 
 
+def person_calendar(person: DemoPerson, *, manager: bool, month: Month, seed: int = 7) -> bytes:
+    """One person's realistic calendar around `month` (the weeks before and after
+    included; recurring meetings go on), as `.ics` bytes. `coachpass init` writes the
+    example config's calendars with it."""
+    rng = random.Random(f"{seed}:{person.id}")
+    random.seed(f"{seed}:{person.id}")  # event UIDs
+    team = [person] if manager else []
+    return _calendar(person, team, month, rng).to_ical()
+
+
 def generate(folder: Path, month: Month, seed: int = 7, copies: int = 1) -> Path:
     """Write `coachpass.yaml` and `calendars/<id>.ics` into `folder`; return the config."""
     rng = random.Random(seed)

@@ -4,24 +4,26 @@ Every edit follows one path (`edit_config`): read the YAML as written, change th
 data, check the *whole* result exactly as `config validate` would, and only then
 write it atomically (temporary file + `os.replace`), keeping the previous file as
 `<name>.bak`. A change that would make the config invalid raises `ConfigError` and
-leaves the file untouched. PyYAML does not keep comments: the comment block at the
-top of the file is carried over, comments further down are lost (they survive in
-the `.bak`), and the commands say so in their help.
+leaves the file untouched. The YAML is edited round-trip (`settings.roundtrip`):
+comments, quotes and layout are kept. Edits are serialised by a file lock and
+refuse to overwrite a file that changed since it was read, so no update is lost.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from scheduler.errors import ConfigError, UserError
+from scheduler.settings import roundtrip
 from scheduler.settings.load import Settings, build_settings, check_file, check_text
 from scheduler.settings.people_csv import PersonRow, load_people_csv
-from scheduler.settings.yaml_lines import dump_yaml, load_yaml_file
 
 T = TypeVar("T")
 
@@ -84,41 +86,87 @@ def _team_ids(settings: Settings) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _leading_comments(text: str) -> str:
-    """The comment block at the top of the file, which is kept across edits."""
-    kept: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("#") or not line.strip():
-            kept.append(line)
-        else:
-            break
-    return "".join(kept)
+class ConcurrentEdit(UserError):
+    """The file changed under an edit (someone saved it by hand meanwhile)."""
+
+
+@contextmanager
+def _edit_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock for one read-modify-write of `path`, across processes.
+
+    The lock is on a sibling file, not on the config itself: the config is replaced
+    atomically (a new inode), so a lock on it would guard a file nobody reads any
+    more. The lock file is never deleted: removing it would let a waiter lock the old
+    inode while a newcomer locks a new one."""
+    target = path.resolve() if path.is_symlink() else path
+    lock_path = target.with_name(f".{target.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UserError(
+            f"{path}: cannot create the edit lock {lock_path}: {exc.strerror}; "
+            "the config's folder must be writable by whoever edits it"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such config file (`coachpass init` writes one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as plain dicts and lists (comments and styles dropped)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def edit_config(path: Path, change: Callable[[dict[str, Any]], T], *, dry_run: bool = False) -> T:
     """Apply `change` to the config's data; write the result only if it is valid.
 
-    `change` mutates the dict it is given and returns what the command reports; a
-    `UserError` from it aborts the edit. With `dry_run` the result is checked but
-    not written.
+    `change` mutates the mapping it is given (ruamel's round-trip containers, so
+    comments, quotes and layout of everything it does not touch stay as written) and
+    returns what the command reports; a `UserError` from it aborts the edit. With
+    `dry_run` the result is checked but not written.
+
+    Never loses an update: the whole read-modify-write runs under an exclusive lock
+    (two `people add` at once take turns), and before writing the file is read again:
+    if it changed since it was read (saved by hand meanwhile), nothing is written and
+    the admin is told to run the command again.
     """
-    loaded = load_yaml_file(path)
-    if not isinstance(loaded.data, dict):
-        raise UserError(f"{path}: the file must be a mapping of sections; fix it by hand first")
-    data = loaded.data
-    before = dump_yaml(data)
-    result = change(data)
-    after = dump_yaml(data)
-    if after == before:
-        return result  # nothing to change: the file is not rewritten
-    original = path.read_text(encoding="utf-8")
-    text = _leading_comments(original) + after
-    checked = check_text(text, path)
-    if checked.problems:
-        raise ConfigError(
-            [f"{path}: not changed: the edit would make the config invalid:", *checked.messages]
-        )
-    if not dry_run:
+    with _edit_lock(path):
+        original = _read(path)
+        data, yaml = roundtrip.load(original, path)
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: the file must be a mapping of sections; fix it by hand first")
+        before = _plain(data)  # cheaper than a second dump, which is the slow part
+        result = change(data)
+        if _plain(data) == before:
+            return result  # nothing to change: the file is not rewritten
+        text = roundtrip.dump(data, yaml)
+        checked = check_text(text, path)
+        if checked.problems:
+            raise ConfigError(
+                [f"{path}: not changed: the edit would make the config invalid:", *checked.messages]
+            )
+        if dry_run:
+            return result
+        if _read(path) != original:
+            raise ConcurrentEdit(
+                f"{path}: not changed: the file was changed by someone else while this "
+                "edit ran; run the command again"
+            )
         write_atomically(path, text)
     return result
 
@@ -166,6 +214,36 @@ def _sellers(team: dict[str, Any]) -> list[dict[str, Any]]:
     return sellers
 
 
+def _append_seller(team: dict[str, Any], person: Mapping[str, Any]) -> None:
+    sellers = _sellers(team)
+    roundtrip.append(sellers, roundtrip.like_siblings(sellers, person))
+
+
+def _drop_seller(team: dict[str, Any], person_id: str) -> None:
+    """Removed in place: the comments on the other sellers' lines stay."""
+    sellers = _sellers(team)
+    for index in reversed(range(len(sellers))):
+        if isinstance(sellers[index], dict) and sellers[index].get("id") == person_id:
+            roundtrip.remove_at(sellers, index)
+
+
+def _manager_like(data: dict[str, Any], manager: Mapping[str, Any]) -> Any:
+    """A manager written like the other teams' managers (one line or a block)."""
+    others = [t.get("manager") for t in _teams(data) if isinstance(t, dict)]
+    return roundtrip.like_siblings([m for m in others if isinstance(m, dict)], manager)
+
+
+def _append_team(data: dict[str, Any], team: dict[str, Any]) -> None:
+    manager = team.get("manager")
+    if isinstance(manager, Mapping):
+        team["manager"] = _manager_like(data, manager)
+    node = roundtrip.CommentedMap(team)
+    node["sellers"] = roundtrip.new_list()
+    for seller in team.get("sellers") or []:
+        _append_seller(node, seller)
+    roundtrip.append(_teams(data), node)
+
+
 def _where_is(data: dict[str, Any], person_id: str) -> tuple[dict[str, Any], str] | None:
     """(team, role) of a person written in the YAML file."""
     for team in _teams(data):
@@ -201,7 +279,7 @@ def add_team(
             team["connector"] = connector
         team["manager"] = dict(manager)
         team["sellers"] = []
-        _teams(data).append(team)
+        _append_team(data, team)
 
     edit_config(path, change)
 
@@ -221,7 +299,8 @@ def remove_team(path: Path, team_id: str, *, force: bool = False) -> int:
                 f"team {team_id!r} has {count} seller(s): move or remove them first, "
                 "or use --force to remove them with the team"
             )
-        _teams(data).remove(team)
+        teams = _teams(data)
+        roundtrip.remove_at(teams, next(i for i, t in enumerate(teams) if t is team))
         return count
 
     return edit_config(path, change)
@@ -240,7 +319,7 @@ def add_person(path: Path, team_id: str, person: Mapping[str, str]) -> None:
                 f"person id {person['id']!r} exists already ({found[1]} in team "
                 f"{found[0].get('id')!r})"
             )
-        _sellers(team).append(dict(person))
+        _append_seller(team, person)
 
     edit_config(path, change)
 
@@ -262,7 +341,7 @@ def remove_person(path: Path, person_id: str) -> str:
                 f"{person_id!r} manages team {team.get('id')!r}: remove the team or give it "
                 "another manager first"
             )
-        team["sellers"] = [s for s in _sellers(team) if s.get("id") != person_id]
+        _drop_seller(team, person_id)
         return str(team.get("id"))
 
     return edit_config(path, change)
@@ -349,15 +428,13 @@ def _import_row(
     found = _where_is(data, person["id"])
     if row.role == "manager":
         if team is None:
-            _teams(data).append(
-                {"id": row.team, "name": row.team, "manager": person, "sellers": []}
-            )
+            _append_team(data, {"id": row.team, "name": row.team, "manager": person, "sellers": []})
             created.append(row.team)
             return "updated" if found else "added"
         manager = team.get("manager")
         if isinstance(manager, dict) and manager.get("id") == person["id"]:
             return _merge(manager, person, resolved.get(person["id"]))
-        team["manager"] = person
+        team["manager"] = _manager_like(data, person)
         return "updated" if found else "added"
     if team is None:
         return str(
@@ -375,8 +452,8 @@ def _import_row(
         if old_team is team:
             return _merge(existing, person, resolved.get(person["id"]))
         # The seller moved team: HR's export is the newer truth.
-        old_team["sellers"] = [s for s in _sellers(old_team) if s is not existing]
-        _sellers(team).append({**existing, **person})
+        _drop_seller(old_team, person["id"])
+        _append_seller(team, {**existing, **person})
         return "updated"
-    _sellers(team).append(person)
+    _append_seller(team, person)
     return "added"

@@ -17,7 +17,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from scheduler.errors import ConfigError
-from scheduler.settings import cross
+from scheduler.settings import cross, preflight
 from scheduler.settings.build import (
     BUNDLED_CONFIG,
     MailSettings,
@@ -122,6 +122,7 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
     entries += list(cross.csv_entries(csv_rows, team_connectors, csv_problems))
     cross.check_people(data, entries, rep, csv_name if isinstance(csv_name, str) else None)
     cross.check_connectors(data, entries, rep)
+    preflight.check_connector_keys(data, rep)
     cross.check_working_days(data, entries, rep)
     cross.check_subdivisions(data, entries, rep)
     cross.check_store(data, rep)

@@ -2,7 +2,8 @@
 
 Validation messages name `file:line: field.path`, so the loader keeps a map from each
 value's path (a tuple of keys and list indexes) to the 1-based line where it was
-written. The same loader is used when the admin commands edit the file.
+written. The admin commands edit the file round-trip (`settings.roundtrip`) and check
+the result with this loader.
 
 The loader is PyYAML's safe loader with two YAML 1.1 traps removed, because both
 bite exactly this kind of file:

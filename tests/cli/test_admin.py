@@ -89,6 +89,10 @@ def seller_ids(config: Path, team: str) -> list[str]:
 
 
 def test_validate_ok(config: Path) -> None:
+    calendars = config.parent / "calendars"
+    calendars.mkdir()
+    for person in ("anna", "erik", "sara", "olle"):
+        (calendars / f"{person}.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
     assert ok(config, "config", "validate") == f"OK: {config}: 2 teams, 2 sellers\n"
 
 

@@ -29,6 +29,7 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 SCOPE_FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
 SCOPE_FULL = "https://www.googleapis.com/auth/calendar"
+SCOPE_MEET = "https://www.googleapis.com/auth/meetings.space.readonly"
 KNOWN_SCOPES = frozenset(
     {
         SCOPE_EVENTS,
@@ -36,6 +37,7 @@ KNOWN_SCOPES = frozenset(
         SCOPE_FULL,
         "https://www.googleapis.com/auth/calendar.readonly",
         "https://www.googleapis.com/auth/calendar.events.freebusy",
+        SCOPE_MEET,
     }
 )
 
@@ -58,6 +60,10 @@ class TokenIssuer:
         self._refresh: dict[str, tuple[str, frozenset[str]]] = {}
         self._tokens: dict[str, Grant] = {}
         self.lifetime = 3600
+        # Scopes the Admin console grants the service account's domain-wide
+        # delegation; None: every known scope. Asking a delegated token for more is
+        # refused with Google's unauthorized_client.
+        self.delegated_scopes: frozenset[str] | None = None
 
     # -- credentials a test hands to the connector --------------------------------
 
@@ -136,6 +142,14 @@ class TokenIssuer:
         subject = claims.get("sub")
         if subject is not None and not self._users(subject):
             return 400, {"error": "invalid_grant", "error_description": "Invalid email or User ID"}
+        granted = self.delegated_scopes
+        if subject is not None and granted is not None and not scopes <= granted:
+            return 401, {
+                "error": "unauthorized_client",
+                "error_description": "Client is unauthorized to retrieve access tokens "
+                "using this method, or client not authorized for any of the scopes "
+                "requested.",
+            }
         return 200, self._new_token(
             (subject or claims["iss"]).lower(), scopes, service_account=subject is None
         )

@@ -27,6 +27,7 @@ class EntraEndpoints:
     devices: dict[str, dict[str, Any]]
     secret: str
     auto_approve_devices: bool
+    app_roles: set[str]  # application permissions granted to the app (token `roles`)
 
     @property
     def authority_host(self) -> str:
@@ -114,6 +115,15 @@ class EntraEndpoints:
 
     def _issue(self, kind: str, *, id_token: bool = False) -> dict[str, Any]:
         token = "fake-at-" + secrets.token_urlsafe(16)
+        if kind == "app":
+            # Entra's app tokens for Graph are JWTs whose `roles` claim lists the
+            # application permissions with admin consent (signature not modelled).
+            claims = {
+                "aud": "https://graph.microsoft.com",
+                "tid": TENANT,
+                "roles": sorted(self.app_roles),
+            }
+            token = ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), token])
         with self.lock:
             self.tokens[token] = kind
         out: dict[str, Any] = {"token_type": "Bearer", "expires_in": 3600, "access_token": token}

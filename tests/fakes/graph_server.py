@@ -69,6 +69,9 @@ class FakeGraph(EntraEndpoints):
         self.secret = CLIENT_SECRET
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
+        # Application permissions of the app: without Calendars.ReadWrite every write
+        # to a calendar is refused (403), as for an app consented read-only.
+        self.app_roles: set[str] = {"Calendars.ReadWrite", "Mail.Send"}
         self._cut: int | None = None  # parts of the next batch run before a reset
         # True: refuse a batch mixing parts with and without dependsOn, as older
         # tenants did (the current json-batching page shows such batches working).
@@ -292,6 +295,8 @@ class FakeGraph(EntraEndpoints):
             return 202, {}, None
         if rest == ["calendar", "getschedule"] and method == "POST":
             return self._schedule(user, body)
+        if rest[:1] == ["events"] and method != "GET":
+            self._need_write()
         if rest == ["events"] and method == "POST":
             return 201, {}, st.create(user, body).to_json(expand)
         if rest == ["events"] and method == "GET":
@@ -337,6 +342,12 @@ class FakeGraph(EntraEndpoints):
                     [{k: v for k, v in a.items() if k != "contentBytes"} for a in files], path, q
                 )
         raise GraphFault(400, "BadRequest", f"unsupported {method} {path}")
+
+    def _need_write(self) -> None:
+        if "Calendars.ReadWrite" not in self.app_roles:
+            raise GraphFault(
+                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+            )
 
     def _page(self, items: list[dict[str, Any]], path: str, q: dict[str, str]) -> Answer:
         top = min(int(q.get("$top", self.page_size)), self.max_page)

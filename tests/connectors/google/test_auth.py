@@ -106,7 +106,7 @@ def test_check_reports_a_service_account_without_delegation(
 ) -> None:
     fake.add_user("boss@example.com")
     options = connector_options(fake, google_key_file, delegation=False)
-    lines = check(options, ConnectorContext(base_dir=tmp_path), [BOSS])
+    lines = [str(f) for f in check(options, ConnectorContext(base_dir=tmp_path), [BOSS])]
     assert len(lines) == 1 and lines[0].startswith("problem:")
     assert "delegation: true" in lines[0] and "forbiddenForServiceAccounts" in lines[0]
     assert fake.stats["api"] == 0  # nothing sent with credentials that cannot book

@@ -330,14 +330,28 @@ def test_check_reports_each_calendar(
     fake.add_user("manager@example.com")
     known = CalendarRef("manager", "manager@example.com", "manager@example.com")
     ghost = CalendarRef("ghost", "ghost@example.com", "ghost@example.com")
-    lines = check(
-        connector_options(fake, google_key_file), ConnectorContext(tmp_path), [known, ghost]
-    )
+    lines = [
+        str(f)
+        for f in check(
+            connector_options(fake, google_key_file),
+            ConnectorContext(tmp_path),
+            [known, ghost],
+            [known, ghost],
+        )
+    ]
     assert "ok: free/busy of manager <manager@example.com>" in lines
-    assert any(line.startswith("ok: events of manager") for line in lines)
-    ghost_lines = [line for line in lines if "ghost" in line]
-    assert len(ghost_lines) == 2 and all(line.startswith("problem") for line in ghost_lines)
-    broken = check(
-        {"service_account_file": str(tmp_path / "none.json")}, ConnectorContext(tmp_path), [known]
+    assert any(
+        line.startswith("ok: calendar manager@example.com of manager") and "writable" in line
+        for line in lines
     )
+    ghost_lines = [line for line in lines if "ghost@" in line]
+    assert len(ghost_lines) == 2 and all(line.startswith("problem") for line in ghost_lines)
+    broken = [
+        str(f)
+        for f in check(
+            {"service_account_file": str(tmp_path / "none.json")},
+            ConnectorContext(tmp_path),
+            [known],
+        )
+    ]
     assert len(broken) == 1 and broken[0].startswith("problem") and "none.json" in broken[0]

@@ -1,0 +1,160 @@
+"""`config validate` proves offline what would otherwise fail at run time.
+
+Each case is a real config file on disk checked through the CLI's one error handler;
+messages must name file, line and field, and never a secret's value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scheduler.cli.main import main
+from tests.orgs import write_org
+
+SECRET = "s3cr3t-value-never-shown"
+
+
+def validate(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(["--config", str(config), "config", "validate"])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def with_connectors(folder: Path, connectors: dict[str, Any], **extra: Any) -> Path:
+    config = write_org(folder, sellers=2)
+    data = yaml.safe_load(config.read_text())
+    data["connectors"].update(connectors)
+    data.update(extra)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return config
+
+
+def line_of(config: Path, text: str) -> int:
+    return next(n for n, line in enumerate(config.read_text().splitlines(), 1) if text in line)
+
+
+def test_a_complete_local_config_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = validate(write_org(tmp_path), capsys)
+    assert (code, err) == (0, "")
+    assert out.startswith("OK: ")
+
+
+def test_misspelt_connector_key_is_rejected_with_did_you_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPH_SECRET", SECRET)
+    config = with_connectors(
+        tmp_path,
+        {"outlook": {"tenant_id": "t", "client_id": "c", "client_secret_enviroment": "X"}},
+    )
+    code, _, err = validate(config, capsys)
+    line = line_of(config, "client_secret_enviroment")
+    assert code == 2
+    assert (
+        f"{config}:{line}: connectors.outlook.client_secret_enviroment: unknown option "
+        "'client_secret_enviroment'; did you mean 'client_secret_env'?"
+    ) in err.splitlines()
+    assert "Traceback" not in err
+
+
+def test_unset_secret_variable_is_named_but_a_set_one_is_never_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COACHPASS_UNSET", raising=False)
+    monkeypatch.setenv("CALDAV_PW", SECRET)
+    config = with_connectors(
+        tmp_path,
+        {
+            "outlook": {"tenant_id": "t", "client_id": "c", "client_secret_env": "COACHPASS_UNSET"},
+            "caldav": {"url": "https://dav.example/", "username": "u", "password_env": "CALDAV_PW"},
+        },
+    )
+    code, _, err = validate(config, capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        f"{config}:{line_of(config, 'client_secret_env')}: connectors.outlook.client_secret_env: "
+        "environment variable COACHPASS_UNSET is not set: export it where Coachpass runs "
+        "(e.g. the service's EnvironmentFile), or use client_secret_file"
+    ]
+    assert SECRET not in err
+
+
+def test_service_account_missing_unparsable_or_without_delegation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = with_connectors(tmp_path, {"google": {"service_account_file": "sa.json"}})
+    code, _, err = validate(config, capsys)
+    assert code == 2 and f"no such file: {tmp_path / 'sa.json'}" in err
+    (tmp_path / "sa.json").write_text("{not json")
+    code, _, err = validate(config, capsys)
+    assert code == 2 and "not a service account key" in err
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEv" + SECRET + "\n-----END PRIVATE KEY-----\n"
+    (tmp_path / "sa.json").write_text(
+        json.dumps(
+            {"type": "service_account", "client_email": "cp@p.iam.example", "private_key": key}
+        )
+    )
+    code, _, err = validate(config, capsys)
+    assert code == 2
+    assert "connectors.google.delegation: service_account_file is set" in err
+    assert "cp@p.iam.example" in err and "Admin console" in err
+    assert SECRET not in err
+    data = yaml.safe_load(config.read_text())
+    data["connectors"]["google"]["delegation"] = True
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert validate(config, capsys)[0] == 0
+
+
+def test_missing_calendar_folder_and_files_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_org(tmp_path, sellers=2)
+    (tmp_path / "calendars" / "s2.ics").unlink()
+    code, _, err = validate(config, capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        f"{config}:{line_of(config, 'id: s2')}: teams[0].sellers[1]: calendar of s2 not "
+        f"found: {tmp_path / 'calendars' / 's2.ics'} (export it from their calendar program, "
+        "or set `calendar:` to the file's name)"
+    ]
+    for path in (tmp_path / "calendars").iterdir():
+        path.unlink()
+    (tmp_path / "calendars").rmdir()
+    code, _, err = validate(config, capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "connectors.local.path: calendar folder" in err and "coachpass init" in err
+
+
+def test_network_options_and_sign_in_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPH_SECRET", SECRET)
+    (tmp_path / "not-a-ca.pem").write_text("hello")
+    config = with_connectors(
+        tmp_path,
+        {
+            "outlook": {
+                "tenant_id": "t",
+                "client_id": "c",
+                "client_secret_env": "GRAPH_SECRET",
+                "proxy": "proxy.example:3128",
+                "ca_bundle": "not-a-ca.pem",
+            },
+            "google": {"oauth_token_file": "google-token.json"},
+        },
+    )
+    code, _, err = validate(config, capsys)
+    assert code == 2
+    assert "connectors.outlook.proxy: not a proxy URL" in err
+    assert "connectors.outlook.ca_bundle: " in err and "holds no PEM certificate" in err
+    assert "google-token.json does not exist: run `coachpass auth google` to sign in" in err
+    assert SECRET not in err
