@@ -76,6 +76,7 @@ class Runtime:
             security=mail.smtp_security,
             username=mail.smtp_username,
             password=password,
+            timeout=mail.smtp_timeout,
         )
 
     def team_of(self, team_id: str) -> Team | None:

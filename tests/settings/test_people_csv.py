@@ -59,7 +59,10 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
         ),
         (
             "team,id,name,email\nnordics,erik,Erik,erik-at-acme\n",
-            ["p.csv:2: email: 'erik-at-acme' is not an e-mail address"],
+            [
+                "p.csv:2: email: 'erik-at-acme' is not an e-mail address: an email address must "
+                "have an @-sign"
+            ],
         ),
         (
             "team,id,name,email\nnordics,,Erik,erik@acme.example\n",
@@ -137,7 +140,7 @@ def test_every_bad_row_is_reported_and_good_rows_still_parse() -> None:
     rows, problems = parse_people_csv(text, "p.csv")
     assert [r.person["id"] for r in rows] == ["erik", "nils"]
     assert sorted(str(p) for p in problems) == [
-        "p.csv:3: email: 'sara-acme' is not an e-mail address",
+        "p.csv:3: email: 'sara-acme' is not an e-mail address: an email address must have an @-sign",
         "p.csv:3: timezone: unknown time zone 'Mars/Base'",
     ]
 
@@ -148,7 +151,11 @@ def test_line_numbers_count_quoted_line_breaks() -> None:
         'nordics,erik,"Erik\nLund",erik@acme.example\n'
         "nordics,sara,Sara,not-an-address\n"
     )
-    assert messages(text) == ["p.csv:4: email: 'not-an-address' is not an e-mail address"]
+    # The line break itself is refused in a name, but still counted.
+    assert messages(text) == [
+        "p.csv:2: name: contains a control character (U+000A); write it as one line of plain text",
+        "p.csv:4: email: 'not-an-address' is not an e-mail address: an email address must have an @-sign",
+    ]
 
 
 def test_default_team_fills_empty_and_missing_team_cells() -> None:
@@ -179,7 +186,7 @@ def test_load_raises_config_error_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_people_csv(path)
     assert caught.value.problems == [
-        f"{path}:2: email: 'bad' is not an e-mail address",
+        f"{path}:2: email: 'bad' is not an e-mail address: an email address must have an @-sign",
         f"{path}:4: id: 'x' is used twice (also on line 3)",
     ]
 
