@@ -140,7 +140,8 @@ def test_every_bad_row_is_reported_and_good_rows_still_parse() -> None:
     rows, problems = parse_people_csv(text, "p.csv")
     assert [r.person["id"] for r in rows] == ["erik", "nils"]
     assert sorted(str(p) for p in problems) == [
-        "p.csv:3: email: 'sara-acme' is not an e-mail address: an email address must have an @-sign",
+        "p.csv:3: email: 'sara-acme' is not an e-mail address: an email address must have "
+        "an @-sign",
         "p.csv:3: timezone: unknown time zone 'Mars/Base'",
     ]
 
@@ -154,7 +155,8 @@ def test_line_numbers_count_quoted_line_breaks() -> None:
     # The line break itself is refused in a name, but still counted.
     assert messages(text) == [
         "p.csv:2: name: contains a control character (U+000A); write it as one line of plain text",
-        "p.csv:4: email: 'not-an-address' is not an e-mail address: an email address must have an @-sign",
+        "p.csv:4: email: 'not-an-address' is not an e-mail address: an email address must "
+        "have an @-sign",
     ]
 
 
