@@ -107,6 +107,15 @@ def check_text(value: str) -> str:
     return value
 
 
+def check_name(value: str) -> str:
+    """A person's, team's or organisation's name: one line, with runs of spaces made
+    one (mail readers collapse them in a header, so the name would not read back)."""
+    name = " ".join(part for part in check_text(value).split(" ") if part)
+    if not name:
+        raise ValueError("empty: write the name")
+    return name
+
+
 def check_email(value: str) -> str:
     """An RFC 5322 address (addr-spec) that is also safe as a file name in the local
     connector's folder. Checked offline: the domain is never looked up."""
@@ -120,12 +129,18 @@ def check_email(value: str) -> str:
 
 def _valid_address(value: str, *, shown: str | None = None) -> None:
     try:
-        email_validator.validate_email(value, check_deliverability=False)
+        email_validator.validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError as exc:
         reason = str(exc).rstrip(".")
         raise ValueError(
             f"{shown or value!r} is not an e-mail address: {reason[:1].lower()}{reason[1:]}"
         ) from None
+    if not value.isascii():
+        # RFC 5322 addresses are ASCII; a non-ASCII one needs SMTPUTF8 everywhere.
+        raise ValueError(
+            f"{shown or value!r} is not an e-mail address: write the domain in its ASCII "
+            "(xn--) form"
+        )
     if "/" in value or "\\" in value:
         # Valid in RFC 5322, but the local connector turns addresses into file names.
         raise ValueError(

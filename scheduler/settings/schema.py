@@ -85,7 +85,7 @@ ConnectorName = Annotated[str, AfterValidator(_connector_name), WithJsonSchema(_
 NonEmpty = Annotated[str, Field(min_length=1)]
 #: A name or other text that ends up in mail headers, iCalendar lines and the CSV.
 Text = Annotated[str, AfterValidator(checks.check_text)]
-Name = Annotated[str, Field(min_length=1), AfterValidator(checks.check_text)]
+Name = Annotated[str, AfterValidator(checks.check_name), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -209,7 +209,7 @@ class DefaultsConfig(_Strict):
 
 
 class LeaderConfig(_Strict):
-    name: Text = ""
+    name: Annotated[str, AfterValidator(checks.check_name)] = ""
     email: Email
 
 
