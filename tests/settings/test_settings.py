@@ -832,3 +832,42 @@ values = st.recursive(
 def test_writing_back_keeps_every_value(data: dict[str, object]) -> None:
     """What the editing commands write reads back as the same data."""
     assert yaml.load(dump_yaml(data), Loader=ConfigLoader) == data
+
+
+def test_smtp_timeout_is_accepted_and_reaches_the_mailer(in_tmp: Path) -> None:
+    """Documented, once rejected by the schema; a secret file readable by its owner
+    only is accepted (the world-readable one is refused in test_hostile_input)."""
+    from scheduler.runtime import Runtime
+
+    (in_tmp / "smtp.pw").write_text("hunter2\n")
+    (in_tmp / "smtp.pw").chmod(0o600)
+    text = BASE + (
+        "mail:\n  smtp: {host: smtp.acme.example, username: cp, password_file: smtp.pw, "
+        "timeout: 7.5}\n"
+    )
+    settings = load_settings(write(in_tmp, text))
+    assert settings.mail.smtp_timeout == 7.5
+    mailer = Runtime(settings, None).mailer()  # type: ignore[arg-type]
+    assert mailer.timeout == 7.5  # type: ignore[union-attr]
+
+
+def test_names_are_kept_on_one_line_with_single_spaces(in_tmp: Path) -> None:
+    text = BASE.replace("name: Sara Ek", "name: '  Sara   Ek '")
+    team = load_settings(write(in_tmp, text)).organisation.team("nordics")
+    assert team.sellers[1].name == "Sara Ek"
+
+
+def test_anchors_within_the_budget_still_work_and_are_not_expanded_for_lines() -> None:
+    """Shared working hours by anchor are fine; the line map walks each node once, so
+    a value reached through an alias is reported where the alias is used."""
+    text = BASE.replace(
+        '  working_hours: {start: "08:00", end: "17:00"}',
+        '  working_hours: &hours {start: "08:00", end: "17:00"}',
+    ).replace(SARA, SARA[:-1] + ", working_hours: *hours}")
+    loaded = parse_yaml(text, Path("x.yaml"))
+    assert loaded.data["teams"][0]["sellers"][1]["working_hours"] == {
+        "start": "08:00",
+        "end": "17:00",
+    }
+    assert loaded.line_of(("teams", 0, "sellers", 1, "working_hours", "start")) == 16
+    assert loaded.line_of(("policy", "working_hours", "start")) == 9
