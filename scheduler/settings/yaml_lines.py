@@ -215,16 +215,21 @@ def load_yaml_file(path: Path) -> LoadedYaml:
         raise UserError(f"{path}: is a folder, not a config file") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(utf8_text(raw, str(path)), path)
+
+
+def utf8_text(raw: bytes, where: str) -> str:
+    """`raw` as UTF-8 text without a byte-order mark; a byte that is not UTF-8 is a
+    `UserError` at `where:line:column` (column counted in bytes), never echoing it."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise UserError(
-            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the "
+            f"{where}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the "
             "file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
         ) from None
-    return parse_yaml(text.removeprefix("\ufeff"), path)
 
 
 _LINE_BREAKS = "\x85\u2028\u2029"

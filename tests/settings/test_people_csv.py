@@ -198,8 +198,13 @@ def test_unreadable_files_are_user_errors(tmp_path: Path) -> None:
         read_people_csv(tmp_path / "missing.csv")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("team,id,name,email\na,b,Åsa,a@b.se\n".encode("latin-1"))
-    with pytest.raises(UserError, match=r"not UTF-8 text .* save the CSV as UTF-8"):
-        read_people_csv(latin)
+    with pytest.raises(UserError) as caught:
+        read_people_csv(latin, display="latin.csv")
+    # Line and column of the first byte that is not UTF-8 (the Å of Åsa).
+    assert str(caught.value) == (
+        "latin.csv:2:5: not UTF-8 text (byte 0xc5); save the file as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8)"
+    )
 
 
 def test_written_csv_reads_back_the_same() -> None:
