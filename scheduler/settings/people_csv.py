@@ -20,7 +20,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from scheduler.errors import ConfigError, UserError
-from scheduler.settings.checks import Problem
+from scheduler.settings.checks import Problem, check_slug
 
 COLUMNS = (
     "team",
@@ -103,6 +103,12 @@ def parse_people_csv(
         team = cells.get("team") or default_team or ""
         if not team:
             row_problems.append(Problem(source, line, "team", "empty; name the person's team"))
+        else:
+            # A team id becomes a team (and its name) when a manager row brings it.
+            try:
+                check_slug(team)
+            except ValueError as exc:
+                row_problems.append(Problem(source, line, "team", str(exc)))
         role = (cells.get("role") or "seller").lower()
         if role not in ROLES:
             row_problems.append(

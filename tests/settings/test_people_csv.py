@@ -110,6 +110,27 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
             ["p.csv:2: 5 cells but 4 columns"],
         ),
         ("", ["p.csv: the file is empty; expected a header row"]),
+        (
+            'team,id,name,email\n"nordics\nX-Injected: yes",erik,Erik,erik@acme.example\n',
+            [
+                "p.csv:2: team: 'nordics\\nX-Injected: yes' is not an id: use letters, "
+                "digits, '.', '_' or '-' (no spaces)"
+            ],
+        ),
+        (
+            "team,id,name,email\nnordics,erik,Erik\x1b[2J,erik@acme.example\n",
+            [
+                "p.csv:2: name: contains a control character (U+001B); write it as one line "
+                "of plain text"
+            ],
+        ),
+        (
+            "team,id,name,email\nnordics,erik,Erik,../../../../outside/evil@acme.example\n",
+            [
+                "p.csv:2: email: '../../../../outside/evil@acme.example' is not an e-mail "
+                "address: an email address cannot start with a period"
+            ],
+        ),
     ],
     ids=[
         "time zone",
@@ -124,6 +145,9 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
         "missing column",
         "too many cells",
         "empty file",
+        "line break in the team",
+        "escape in the name",
+        "e-mail leaving the calendar folder",
     ],
 )
 def test_bad_rows_give_exact_messages(text: str, expected: list[str]) -> None:

@@ -871,3 +871,18 @@ def test_anchors_within_the_budget_still_work_and_are_not_expanded_for_lines() -
     }
     assert loaded.line_of(("teams", 0, "sellers", 1, "working_hours", "start")) == 16
     assert loaded.line_of(("policy", "working_hours", "start")) == 9
+
+
+def test_a_csv_row_cannot_point_the_local_connector_outside_its_folder(in_tmp: Path) -> None:
+    (in_tmp / "people.csv").write_text(
+        "team,id,name,email,calendar\n"
+        "nordics,nils,Nils Ek,nils@acme.example,/etc/passwd\n"
+        "nordics,ola,Ola Ek,ola@acme.example,../outside.ics\n"
+        "nordics,pia,Pia Ek,pia@acme.example,team/pia.ics\n"
+    )
+    assert validate_file(write(in_tmp, BASE + "people_csv: people.csv\n")) == [
+        "people.csv:2: calendar: '/etc/passwd' is an absolute path: give the calendar "
+        "relative to the local connector's folder (connectors.local.path)",
+        "people.csv:3: calendar: '../outside.ics' leaves the local connector's folder ('..'): "
+        "give a path inside it",
+    ]
