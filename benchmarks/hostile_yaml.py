@@ -59,12 +59,12 @@ def measure(label: str, text: str, *, trace: bool = True) -> None:
     except UserError as exc:
         outcome = "refused: " + str(exc).split(": ", 1)[1][:60]
     elapsed = time.perf_counter() - started
-    _now, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak = "n/a"
+    if trace:
+        peak = f"{tracemalloc.get_traced_memory()[1] / 1024:.0f} KiB"
+        tracemalloc.stop()
     size = len(text.encode())
-    print(
-        f"{label:<34} {size / 1024:>9.1f} KiB {elapsed:>8.3f} s {peak / 2**20:>8.1f} MiB  {outcome}"
-    )
+    print(f"{label:<34} {size / 1024:>9.1f} KiB {elapsed:>8.3f} s {peak:>10}  {outcome}")
 
 
 def main() -> None:
