@@ -43,10 +43,9 @@ class Case:
 
 def usage(command: str, option: str, message: str) -> list[str]:
     """What click prints for a refused option value."""
+    arguments = {"teams add": " ID", "sessions mark": " SESSION", "sessions cancel": " SESSION"}
     return [
-        f"Usage: coachpass {command} [OPTIONS]{' SESSION' if command == 'sessions mark' else ''}"
-        if command != "teams add"
-        else "Usage: coachpass teams add [OPTIONS] ID",
+        f"Usage: coachpass {command} [OPTIONS]{arguments.get(command, '')}",
         f"Try 'coachpass {command} --help' for help.",
         "",
         f"Error: Invalid value for '{option}': {message}",
@@ -205,6 +204,12 @@ HOSTILE: list[Case] = [
         BASE,
         ["sessions", "mark", "erik", "--held", "--note", "fine\x1b]0;pwned\x07"],
         usage("sessions mark", "--note", f"{CONTROL} (U+001B)"),
+    ),
+    Case(
+        "sessions cancel: a NUL in the reason told to attendees",
+        BASE,
+        ["sessions", "cancel", "erik", "--reason", "moved\x00"],
+        usage("sessions cancel", "--reason", f"{CONTROL} (U+0000)"),
     ),
     Case(
         "sessions mark: a bell in the follow-ups",
