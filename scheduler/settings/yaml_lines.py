@@ -30,6 +30,10 @@ _TIME_LIKE = re.compile(r"^[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?$")
 _BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 
 
+#: Deepest `[ ]` / `{ }` nesting read (a person with working hours is three).
+MAX_FLOW_DEPTH = 50
+
+
 class ConfigLoader(yaml.SafeLoader):
     """Safe loader with YAML 1.2 booleans and clock times kept as strings. It notes
     where each alias (`*name`) is used, so their expansion can be bounded."""
@@ -37,6 +41,18 @@ class ConfigLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         self.alias_marks: list[yaml.Mark] = []
         super().__init__(stream)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # PyYAML's scanner is quadratic in flow depth (`[[[[...`: 2.6 s for 1,000);
+        # a config needs a handful of levels, so a deep one is refused at once.
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None,
+                None,
+                f"[ ] and {{ }} nested more than {MAX_FLOW_DEPTH} deep",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):

@@ -123,6 +123,12 @@ HOSTILE: list[Case] = [
         ["book", "--month", "2027-01"],
         ["error: coachpass.yaml:21:14: YAML alias refers to a value that contains it"],
     ),
+    Case(
+        "brackets nested 1,000 deep (PyYAML's scanner is quadratic in them)",
+        BASE + "deep: " + "[" * 1000 + "]" * 1000 + "\n",
+        ["book", "--month", "2027-01"],
+        ["error: coachpass.yaml:21:57: YAML syntax error: [ ] and {{ }} nested more than 50 deep"],
+    ),
     *(
         Case(
             f"--month {month}",
