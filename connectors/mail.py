@@ -11,6 +11,7 @@ Errors are `MailError` (a `ConnectorUserError`): the message names the server
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -22,8 +23,9 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
+from email.utils import formataddr, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +57,106 @@ class MailError(ConnectorUserError):
         # True when the message data may have reached the server before the fault
         # (a hang-up or time-out during DATA): sending again could duplicate it.
         self.may_have_sent = may_have_sent
+
+
+#: The policy every message is built with: CRLF line ends (RFC 5322, and RFC 5545 for
+#: the text/calendar parts), and headers set with `set_text_header` /
+#: `set_address_header` written exactly as encoded there. The library's own folding
+#: of non-ASCII headers is not used: it loses or adds spaces between encoded words
+#: (an Arabic or emoji name split across a fold came back changed).
+MAIL_POLICY = email_policy.SMTP.clone(refold_source="none")
+
+#: UTF-8 bytes per encoded word: `=?utf-8?b?` + 60 base64 characters + `?=` is 72,
+#: within the 75 of RFC 2047, and `Subject: ` plus one word stays within 78.
+_EW_BYTES = 45
+
+
+def new_message() -> EmailMessage:
+    """An empty message built with `MAIL_POLICY`."""
+    return EmailMessage(policy=MAIL_POLICY)
+
+
+#: Display names written as they are (quoted by `formataddr` when needed); anything
+#: else is encoded, because Python's address parser misreads quoted specials.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9'.-]+(?: [A-Za-z0-9'.-]+)*$")
+
+
+def _fold_ascii(name: str, text: str) -> str | None:
+    """Plain ASCII folded at single spaces (unfolding gives `text` back exactly), or
+    None when it cannot be: an encoded-word look-alike, or a word too long to fold."""
+    if not text.isascii() or "=?" in text or text != text.strip(" "):
+        return None
+    lines = [""]
+    width = len(name) + 2
+    for index, word in enumerate(text.split(" ")):
+        piece = word if index == 0 else " " + word
+        if len(piece) + width > 78:
+            if not word or len(piece) > 77:
+                return None  # a run of spaces or a long word: no safe place to fold
+            lines.append("")
+            width = 0
+        lines[-1] += piece
+        width += len(piece)
+    return "\n".join(lines)
+
+
+def _encoded_word(data: bytes) -> str:
+    return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
+
+
+def _utf8_chunks(text: str, limit: int) -> list[bytes]:
+    """`text` as UTF-8 pieces of at most `limit` bytes, never splitting a character
+    (RFC 2047 requires each encoded word to hold whole characters)."""
+    chunks: list[bytes] = []
+    current = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if current and len(current) + len(encoded) > limit:
+            chunks.append(current)
+            current = b""
+        current += encoded
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _check_header_text(name: str, text: str) -> None:
+    if any(c in text for c in "\r\n\x00"):
+        # Settings refuse control characters; this is the last line of defence
+        # against a header injected through a name.
+        raise ValueError(f"{name} header text holds a line break or NUL")
+
+
+def set_text_header(message: EmailMessage, name: str, text: str) -> None:
+    """Set an unstructured header (Subject) so that every reader gets `text` back:
+    plain ASCII folded at spaces; anything else as whole-character encoded words of
+    at most 75 characters, one per folded line (the fold between two encoded words
+    is not part of the text)."""
+    _check_header_text(name, text)
+    del message[name]
+    folded = _fold_ascii(name, text)
+    if folded is None:
+        folded = "\n ".join(_encoded_word(c) for c in _utf8_chunks(text, _EW_BYTES))
+    message.set_raw(name, folded)
+
+
+def set_address_header(message: EmailMessage, name: str, display_name: str, address: str) -> None:
+    """Set From/To to `display_name <address>` so the name reads back unchanged.
+
+    A display name other than plain words is written as ONE encoded word, even when
+    it is longer than RFC 2047's 75 characters: split into several, Python's address
+    parser (and so any tool built on it) puts a space between the pieces, and
+    quoted specials trip it up. Mail clients read long encoded words; a name would
+    need over 600 bytes to near the 998-byte line limit.
+    """
+    _check_header_text(name, display_name + address)
+    del message[name]
+    if not display_name:
+        message.set_raw(name, address)
+    elif _PLAIN_NAME.match(display_name) and len(display_name) + len(address) < 70:
+        message.set_raw(name, formataddr((display_name, address)))
+    else:
+        message.set_raw(name, f"{_encoded_word(display_name.encode('utf-8'))}\n <{address}>")
 
 
 def new_message_id(domain: str) -> str:

@@ -181,6 +181,7 @@ class Runtime:
                 security=mail.smtp_security,
                 username=mail.smtp_username,
                 password=password,
+                timeout=mail.smtp_timeout,
             ),
             lambda: self._fence(),
         )

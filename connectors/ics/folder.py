@@ -4,17 +4,36 @@ An attendee's calendar is `<folder>/<email>.ics`, else `<folder>/<email>/` (a fo
 calendar), else a top-level `.ics` file whose VCALENDAR carries
 `X-COACHPASS-OWNER:mailto:<email>` (what `coachpass demo` writes, so files can be
 named by person id).
+
+An e-mail becomes a file name here, and attendee copies are written to it: a name
+that resolves outside the folder (`../../x@y`, an absolute path, a symbolic link
+leading out) is never used, whatever the settings let through.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 from connectors.ics.busy import mailto
 from connectors.ics.files import calendar_level_property
 
+log = logging.getLogger(__name__)
+
 OWNER_PROPERTY = "X-COACHPASS-OWNER"
+
+
+def inside(folder: Path, name: str) -> Path | None:
+    """`folder / name` when it resolves to a path inside `folder`, else None."""
+    try:
+        root = folder.resolve()
+        candidate = (folder / name).resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL, a symlink loop
+        return None
+    if candidate == root or not candidate.is_relative_to(root):
+        return None
+    return folder / name
 
 
 def attendee_calendars(folder: Path, emails: Iterable[str]) -> dict[str, Path]:
@@ -23,7 +42,11 @@ def attendee_calendars(folder: Path, emails: Iterable[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     owners: dict[str, Path] | None = None
     for email in {e.strip().lower() for e in emails}:
-        named = [c for c in (folder / f"{email}.ics", folder / email) if c.exists()]
+        candidates = [inside(folder, f"{email}.ics"), inside(folder, email)]
+        if candidates[0] is None:
+            log.warning("attendee %r would be a file outside %s: no copy written", email, folder)
+            continue
+        named = [c for c in candidates if c is not None and c.exists()]
         if named:
             found[email] = named[0]
             continue

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import icalendar
 
 from connectors.ics.files import PRODID, atomic_write
+from connectors.mail import new_message, set_address_header, set_text_header
 
 
 def itip_calendar(method: str, vevent: icalendar.Event) -> bytes:
@@ -53,20 +54,22 @@ def invitation(
     summary = str(vevent.get("SUMMARY", "Coaching session"))
     start: Any = vevent["DTSTART"]  # icalendar's union type has no .dt on all members
     when = start.dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    message = EmailMessage()
-    message["From"] = formataddr((organizer_name, organizer))
-    message["To"] = formataddr((attendee_name, attendee))
+    # CRLF throughout (the text/calendar part too, as RFC 5545 wants) and names
+    # encoded so that they read back unchanged in any language.
+    message = new_message()
+    set_address_header(message, "From", organizer_name, organizer)
+    set_address_header(message, "To", attendee_name, attendee)
     message["Date"] = format_datetime(now.astimezone(UTC))
     message["Message-ID"] = f"<{_stem(key, sequence, method, attendee)}@coachpass>"
     if method == "CANCEL":
-        message["Subject"] = f"Cancelled: {summary}"
+        set_text_header(message, "Subject", f"Cancelled: {summary}")
         comment = str(vevent.get("COMMENT", ""))
         body = f"This session has been cancelled: {summary} ({when}).\n"
         if comment:
             body += f"\n{comment}\n"
     else:
         updated = "Updated invitation" if sequence else "Invitation"
-        message["Subject"] = f"{updated}: {summary} @ {when}"
+        set_text_header(message, "Subject", f"{updated}: {summary} @ {when}")
         body = f"{summary}\n{when}\n\n{vevent.get('DESCRIPTION', '')}\n"
     message.set_content(body)
     ics = itip_calendar(method, vevent)

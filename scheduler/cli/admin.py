@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from scheduler.cli.common import CliState, echo_json, echo_table, json_option, pass_state
+from scheduler.cli.common import (
+    CliState,
+    echo_json,
+    echo_table,
+    email_address,
+    json_option,
+    pass_state,
+    plain_text,
+)
 from scheduler.errors import ConfigError
 from scheduler.settings import admin, preflight
 from scheduler.settings.load import build_settings, check_file, json_schema
@@ -109,10 +117,10 @@ def teams_list(state: CliState, as_json: bool) -> None:
 
 @teams_group.command("add", epilog=EDIT_NOTE)
 @click.argument("team_id", metavar="ID")
-@click.option("--name", required=True, help="Team name as shown in reports.")
+@click.option("--name", required=True, callback=plain_text(), help="Team name as shown in reports.")
 @click.option("--manager-id", required=True)
-@click.option("--manager-name", required=True)
-@click.option("--manager-email", required=True)
+@click.option("--manager-name", required=True, callback=plain_text())
+@click.option("--manager-email", required=True, callback=email_address)
 @click.option("--timezone", help="Manager's IANA time zone (default: the config's).")
 @click.option("--country", help="Manager's ISO country code, for public holidays.")
 @click.option("--connector", help="Calendar back end for the whole team.")
@@ -179,8 +187,8 @@ def people_list(state: CliState, team: str | None, as_json: bool) -> None:
 @people_group.command("add", epilog=EDIT_NOTE)
 @click.option("--team", required=True, help="Team id.")
 @click.option("--id", "person_id", required=True, help="Stable id (part of session keys).")
-@click.option("--name", required=True)
-@click.option("--email", required=True)
+@click.option("--name", required=True, callback=plain_text())
+@click.option("--email", required=True, callback=email_address)
 @click.option("--timezone", help="IANA time zone (default: the config's).")
 @click.option("--country", help="ISO country code, for public holidays.")
 @click.option("--connector", help="Calendar back end (default: the team's).")

@@ -7,6 +7,7 @@ and the one error handler in `scheduler.cli.main` turns those into exit code 2).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,16 +47,57 @@ def json_option(func: F) -> F:
     )
 
 
+#: Months a command accepts: wide enough for any real plan or report, narrow enough
+#: that a typo (`27-01`, `0000-01`) is caught instead of reaching date arithmetic.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+
+def parse_month(value: str) -> Any:
+    """`YYYY-MM` between 2000-01 and 2100-12 -> `Month`; else `click.BadParameter`."""
+    from scheduler.model import Month
+
+    match = _MONTH.match(value.strip())
+    year, month = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not (FIRST_YEAR <= year <= LAST_YEAR and 1 <= month <= 12):
+        raise click.BadParameter(
+            f"{value!r} is not a month: write YYYY-MM between {FIRST_YEAR}-01 and "
+            f"{LAST_YEAR}-12, e.g. 2027-01"
+        )
+    return Month(year, month)
+
+
+def plain_text(multiline: bool = False) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Option callback refusing control characters (line breaks and tabs allowed in
+    `multiline` text such as notes), as the config refuses them in names."""
+    from scheduler.settings.checks import control_character
+
+    def check(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if isinstance(value, str):
+            code = control_character(value, allow="\n\t" if multiline else "")
+            if code is not None:
+                what = "" if multiline else " (write it on one line)"
+                raise click.BadParameter(f"contains a control character ({code}){what}")
+        return value
+
+    return check
+
+
+def email_address(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    """Option callback: an RFC 5322 address, checked as the config checks it."""
+    from scheduler.settings.checks import check_email
+
+    if value is None:
+        return None
+    try:
+        return check_email(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def month_option(required: bool = False, help_text: str = "Month as YYYY-MM.") -> Callable[[F], F]:
     def parse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-        if value is None:
-            return None
-        from scheduler.model import Month
-
-        try:
-            return Month.parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+        return None if value is None else parse_month(value)
 
     def deco(func: F) -> F:
         return click.option("--month", callback=parse, required=required, help=help_text)(func)

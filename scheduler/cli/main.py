@@ -26,6 +26,7 @@ from scheduler.cli.common import (
     json_option,
     month_option,
     pass_state,
+    plain_text,
 )
 from scheduler.cli.jobs import jobs_group
 from scheduler.errors import ConfigError, UserError
@@ -377,8 +378,13 @@ def sessions_list(
 @click.argument("session")
 @click.option("--held", is_flag=True, help="The session took place.")
 @click.option("--no-show", is_flag=True, help="The seller did not come.")
-@click.option("--note", default="", help="What was discussed.")
-@click.option("--followups", default="", help="Follow-ups for the next session's agenda.")
+@click.option("--note", default="", callback=plain_text(multiline=True), help="What was discussed.")
+@click.option(
+    "--followups",
+    default="",
+    callback=plain_text(multiline=True),
+    help="Follow-ups for the next session's agenda.",
+)
 @month_option(help_text="Month, when SESSION is a seller id (default: latest).")
 @pass_state
 def sessions_mark(
@@ -417,7 +423,12 @@ def sessions_mark(
 
 @sessions.command("cancel")
 @click.argument("session")
-@click.option("--reason", default="", help="Told to the attendees with the cancellation.")
+@click.option(
+    "--reason",
+    default="",
+    callback=plain_text(multiline=True),
+    help="Told to the attendees with the cancellation.",
+)
 @click.option("--no-rebook", is_flag=True, help="Do not book a new session this month.")
 @month_option(help_text="Month, when SESSION is a seller id (default: latest).")
 @pass_state

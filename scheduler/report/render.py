@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.mail import new_message, set_address_header, set_text_header
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation
 from scheduler.report.charts import format_minutes, format_pct, trend_charts
@@ -246,12 +247,25 @@ def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading `= + - @`, tab or CR gets a
+    single quote in front, as OWASP recommends (`=HYPERLINK(...)` stays a name).
+    Only the text columns (level, team, manager) pass through here: the figures are
+    counts, percentages and minutes that are never negative and are written by us,
+    so a number keeps reading as a number."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def _csv_row(month: Month, level: str, team: str, manager: str, k: KpiFigures) -> list[str]:
     return [
         str(month),
-        level,
-        team,
-        manager,
+        csv_text(level),
+        csv_text(team),
+        csv_text(manager),
         *(
             str(int(getattr(k, name)))
             for name in (
@@ -324,9 +338,14 @@ def build_report(
     context = _context(org, month, kpi, trend, messages, generated_at)
     env = template_environment(templates_dir)
 
-    message = EmailMessage()
-    message["Subject"] = str(messages["report_subject_format"]).format(month=month, org=org.name)
-    message["From"] = sender
+    message = new_message()  # CRLF, and non-ASCII names encoded so they read back
+    set_text_header(
+        message,
+        "Subject",
+        str(messages["report_subject_format"]).format(month=month, org=org.name),
+    )
+    sender_name, sender_address = parseaddr(sender)
+    set_address_header(message, "From", sender_name, sender_address)
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(generated_at)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "coachpass.invalid"

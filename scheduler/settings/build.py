@@ -46,6 +46,7 @@ class MailSettings:
     smtp_username: str | None = None
     smtp_password_env: str | None = None
     smtp_password_file: Path | None = None
+    smtp_timeout: float = 30  # seconds
     outbox: Path  # resolved absolute
 
 
@@ -231,6 +232,7 @@ def build_settings(
         smtp_security=smtp.security if smtp else "starttls",
         smtp_username=smtp.username if smtp else None,
         smtp_password_env=smtp.password_env if smtp else None,
+        smtp_timeout=smtp.timeout if smtp else 30,
         smtp_password_file=(
             (base_dir / smtp.password_file).resolve() if smtp and smtp.password_file else None
         ),

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import time
 from email.utils import parseaddr
 from functools import cache
+from pathlib import PurePosixPath, PureWindowsPath
+
+import email_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LANGUAGES = ("sv", "en")
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 #: A key that names a secret. `<key>_env` / `<key>_file` are how secrets are given.
 SECRET_KEY = re.compile(
@@ -75,18 +78,111 @@ def check_subdivision(country: str, value: str) -> str:
     raise ValueError(f"unknown subdivision {value!r} of {country}: use one of {listed}")
 
 
-def check_email(value: str) -> str:
-    value = value.strip()
-    if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
+def control_character(value: str, *, allow: str = "") -> str | None:
+    """The first character of `value` that must not enter the config, as `U+XXXX`,
+    or None. Control characters (C0, DEL, C1) and the Unicode line and paragraph
+    separators are refused: in a name they break mail headers, iCalendar lines, CSV
+    rows and terminal output. `allow` lists characters a field may hold (a note may
+    have line breaks and tabs)."""
+    for char in value:
+        if char in allow:
+            continue
+        if unicodedata.category(char) in _CONTROL_CATEGORIES:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def control_message(code: str) -> str:
+    return f"contains a control character ({code}); write it as one line of plain text"
+
+
+def check_text(value: str) -> str:
+    """A name or other one-line text: no control characters."""
+    code = control_character(value)
+    if code is not None:
+        raise ValueError(control_message(code))
     return value
+
+
+def check_name(value: str) -> str:
+    """A person's, team's or organisation's name: one line, with runs of spaces made
+    one (mail readers collapse them in a header, so the name would not read back)."""
+    name = " ".join(part for part in check_text(value).split(" ") if part)
+    if not name:
+        raise ValueError("empty: write the name")
+    return name
+
+
+def check_email(value: str) -> str:
+    """An RFC 5322 address (addr-spec) that is also safe as a file name in the local
+    connector's folder. Checked offline: the domain is never looked up."""
+    value = value.strip()
+    code = control_character(value)
+    if code is not None:
+        raise ValueError(control_message(code))
+    _valid_address(value)
+    return value
+
+
+def _valid_address(value: str, *, shown: str | None = None) -> None:
+    try:
+        email_validator.validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except email_validator.EmailNotValidError as exc:
+        reason = str(exc).rstrip(".")
+        raise ValueError(
+            f"{shown or value!r} is not an e-mail address: {reason[:1].lower()}{reason[1:]}"
+        ) from None
+    if not value.isascii():
+        # RFC 5322 addresses are ASCII; a non-ASCII one needs SMTPUTF8 everywhere.
+        raise ValueError(
+            f"{shown or value!r} is not an e-mail address: write the domain in its ASCII "
+            "(xn--) form"
+        )
+    if "/" in value or "\\" in value:
+        # Valid in RFC 5322, but the local connector turns addresses into file names.
+        raise ValueError(
+            f"{shown or value!r} is not an e-mail address: '/' and '\\' are not allowed"
+        )
 
 
 def check_sender(value: str) -> str:
     """`Name <address>` or a bare address."""
+    example = " (e.g. 'Coachpass <cp@acme.example>')"
+    code = control_character(value)
+    if code is not None:
+        raise ValueError(control_message(code))
     _name, address = parseaddr(value)
-    if not address or not _EMAIL.match(address):
-        raise ValueError(f"{value!r} is not an e-mail address (e.g. 'Coachpass <cp@acme.example>')")
+    if not address or "@" not in address:
+        raise ValueError(f"{value!r} is not an e-mail address{example}")
+    local, _, domain = address.rpartition("@")
+    # The default sender is ...@localhost (outbox only), a name email-validator
+    # reserves; any other special-use domain is refused.
+    checked = f"{local}@localhost.example" if domain.lower() == "localhost" else address
+    try:
+        _valid_address(checked, shown=address)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{example}") from None
+    return value
+
+
+def check_local_calendar(value: str) -> str:
+    """A calendar of the local connector: a path relative to its folder that stays
+    inside it (no absolute path, no `..`), so a config or CSV row cannot make the
+    connector read or write any other file."""
+    for kind in (PurePosixPath, PureWindowsPath):
+        path = kind(value)
+        if path.is_absolute() or path.drive or path.root or value.startswith("~"):
+            raise ValueError(
+                f"{value!r} is an absolute path: give the calendar relative to the local "
+                "connector's folder (connectors.local.path)"
+            )
+        if ".." in path.parts:
+            raise ValueError(
+                f"{value!r} leaves the local connector's folder ('..'): give a path inside it"
+            )
     return value
 
 

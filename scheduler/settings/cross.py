@@ -8,9 +8,13 @@ itself malformed is skipped here, because the field check already reported it.
 
 from __future__ import annotations
 
+import re
+import shlex
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import time
+from pathlib import Path
 from typing import Any
 
 from scheduler.settings import checks
@@ -318,7 +322,14 @@ def _check_policy_order(policy: Mapping[str, Any], rep: Reporter) -> None:
         rep.at(("policy", "latest_day"), f"latest_day {latest} is before earliest_day {earliest}")
     target = _int(policy.get("target_minutes_per_manager_week"), 120)
     most = _int(policy.get("max_minutes_per_manager_week"), 240)
-    if target is not None and most is not None and most < target:
+    session = _int(policy.get("session_minutes"), 45)
+    if most is not None and session is not None and most < session:
+        rep.at(
+            ("policy", "max_minutes_per_manager_week"),
+            f"{most} is below one session (session_minutes {session}): no session could "
+            "ever be booked",
+        )
+    elif target is not None and most is not None and most < target:
         rep.at(
             ("policy", "max_minutes_per_manager_week"),
             f"{most} is below target_minutes_per_manager_week {target}",
@@ -381,3 +392,86 @@ def check_store(data: Mapping[str, Any], rep: Reporter) -> None:
             ("store", "url"),
             f"unsupported database {parsed.drivername!r}: use sqlite or postgresql",
         )
+
+
+def check_control_characters(data: Any, rep: Reporter) -> None:
+    """No control character in any key or text of the file: a line break in a name
+    would end a mail header or an iCalendar line early and inject the rest."""
+
+    def walk(value: Any, path: PathKey) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                child = (*path, str(key))
+                code = checks.control_character(str(key))
+                if code is not None:
+                    rep.at(child, checks.control_message(code))
+                walk(item, child)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+        elif isinstance(value, str):
+            code = checks.control_character(value)
+            if code is not None:
+                rep.at(path, checks.control_message(code))
+
+    walk(data, ())
+
+
+def check_local_calendars(data: Mapping[str, Any], entries: list[Entry]) -> None:
+    """A local connector's calendar is a file in its folder, never elsewhere."""
+    default = _dict(data.get("defaults")).get("connector", "local")
+    for entry in entries:
+        calendar = entry.data.get("calendar")
+        chosen = entry.data.get("connector") or entry.team_connector or default
+        if chosen != "local" or not isinstance(calendar, str):
+            continue
+        try:
+            checks.check_local_calendar(calendar)
+        except ValueError as exc:
+            entry.report("calendar", str(exc))
+
+
+def check_leadership(data: Mapping[str, Any], rep: Reporter) -> None:
+    """`leadership:` written with nobody under it is a report sent to no one."""
+    if "leadership" in data and data["leadership"] in (None, []):
+        rep.at(
+            ("leadership",),
+            "no recipients: list who gets the monthly report (- {name: ..., email: ...}), "
+            "or remove the key",
+        )
+
+
+#: Option names (before `_file`) of files that hold a secret or a key.
+_SECRET_FILES = re.compile(
+    r"(?:^|_)(?:password|secret|secrets|private_key|api_key|token|token_cache|"
+    r"service_account|certificate|credentials)$"
+)
+
+
+def check_secret_files(data: Mapping[str, Any], rep: Reporter, base_dir: Path) -> None:
+    """A secret file others can read is refused, as ssh refuses such a key: the fix
+    is one chmod. Files that do not exist (yet) are left to the connectors, which
+    say so when they need them."""
+    places: list[tuple[PathKey, Any]] = []
+    smtp = _dict(_dict(data.get("mail")).get("smtp"))
+    places.append((("mail", "smtp", "password_file"), smtp.get("password_file")))
+    for name, options in _dict(data.get("connectors")).items():
+        for key, value in _dict(options).items():
+            key = str(key)
+            if key.endswith("_file") and _SECRET_FILES.search(key.removesuffix("_file")):
+                places.append((("connectors", str(name), key), value))
+    for path, value in places:
+        if not isinstance(value, str) or not value:
+            continue
+        file = Path(value).expanduser()
+        file = file if file.is_absolute() else base_dir / file
+        try:
+            mode = file.stat().st_mode
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(mode) and mode & stat.S_IROTH:
+            rep.at(
+                path,
+                f"{file} is readable by every user of this machine "
+                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {shlex.quote(str(file))}",
+            )

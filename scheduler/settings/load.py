@@ -94,6 +94,7 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
     for path, _line in loaded.duplicate_keys:
         rep.at(path, f"duplicate key {path[-1]!r}: it is written twice in this mapping")
 
+    cross.check_control_characters(data, rep)
     cleaned = cross.strip_inline_secrets(data, rep)
     config: CoachpassConfig | None = None
     try:
@@ -126,6 +127,9 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
     cross.check_working_days(data, entries, rep)
     cross.check_subdivisions(data, entries, rep)
     cross.check_store(data, rep)
+    cross.check_local_calendars(data, entries)
+    cross.check_leadership(data, rep)
+    cross.check_secret_files(data, rep, source.resolve().parent)
 
     problems = _unique(rep.problems) + _unique(csv_problems)
     problems.sort(key=lambda p: (p.file != file, p.file, p.line or 0))

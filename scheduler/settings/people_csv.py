@@ -20,7 +20,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from scheduler.errors import ConfigError, UserError
-from scheduler.settings.checks import Problem
+from scheduler.settings.checks import Problem, check_slug
 
 COLUMNS = (
     "team",
@@ -103,6 +103,12 @@ def parse_people_csv(
         team = cells.get("team") or default_team or ""
         if not team:
             row_problems.append(Problem(source, line, "team", "empty; name the person's team"))
+        else:
+            # A team id becomes a team (and its name) when a manager row brings it.
+            try:
+                check_slug(team)
+            except ValueError as exc:
+                row_problems.append(Problem(source, line, "team", str(exc)))
         role = (cells.get("role") or "seller").lower()
         if role not in ROLES:
             row_problems.append(
@@ -131,16 +137,15 @@ def read_people_csv(
     path: Path, *, default_team: str | None = None, display: str | None = None
 ) -> tuple[list[PersonRow], list[Problem]]:
     """`parse_people_csv` of a file; a file that cannot be read is a `UserError`."""
+    from scheduler.settings.yaml_lines import utf8_text
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{display or path}: no such CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"{display or path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
-        ) from None
     except OSError as exc:
         raise UserError(f"{display or path}: cannot read: {exc.strerror}") from None
+    text = utf8_text(raw, display or str(path))
     return parse_people_csv(text, display or str(path), default_team=default_team)
 
 

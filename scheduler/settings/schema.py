@@ -83,6 +83,9 @@ def _connector_schema() -> dict[str, Any]:
 
 ConnectorName = Annotated[str, AfterValidator(_connector_name), WithJsonSchema(_connector_schema())]
 NonEmpty = Annotated[str, Field(min_length=1)]
+#: A name or other text that ends up in mail headers, iCalendar lines and the CSV.
+Text = Annotated[str, AfterValidator(checks.check_text)]
+Name = Annotated[str, AfterValidator(checks.check_name), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -127,16 +130,18 @@ class WorkingHoursConfig(_Strict):
 
 class PersonConfig(_Strict):
     id: Slug = Field(description="stable id; part of every session key")
-    name: NonEmpty
+    name: Name
     email: Email
     timezone: Timezone | None = Field(default=None, description="default: defaults.timezone")
     country: Country | None = Field(default=None, description="default: defaults.country")
-    subdivision: str | None = Field(default=None, description="e.g. a US state, for holidays")
+    subdivision: Text | None = Field(default=None, description="e.g. a US state, for holidays")
     connector: ConnectorName | None = Field(
         default=None, description="default: the team's, else defaults.connector"
     )
-    calendar: str | None = Field(
-        default=None, description="calendar id; default: e-mail (google, outlook), <id>.ics (local)"
+    calendar: Text | None = Field(
+        default=None,
+        description="calendar id; default: e-mail (google, outlook), <id>.ics (local); for "
+        "local a path inside the connector's folder",
     )
     working_hours: WorkingHoursConfig | None = None
     preferred_hours: HoursConfig | None = None
@@ -144,7 +149,7 @@ class PersonConfig(_Strict):
 
 class TeamConfig(_Strict):
     id: Slug
-    name: NonEmpty
+    name: Name
     connector: ConnectorName | None = Field(default=None, description="team-wide default")
     manager: PersonConfig | None = Field(
         default=None, description="required, unless people_csv gives a row with role manager"
@@ -182,7 +187,7 @@ class PolicyConfig(_Strict):
 
 class OrganisationConfig(_Strict):
     id: Slug = Field(description="stable slug; part of every session key: never change it")
-    name: NonEmpty
+    name: Name
     timezone: Timezone
     country: Country
     subdivision: str | None = None
@@ -204,7 +209,7 @@ class DefaultsConfig(_Strict):
 
 
 class LeaderConfig(_Strict):
-    name: str = ""
+    name: Annotated[str, AfterValidator(checks.check_name)] = ""
     email: Email
 
 
@@ -212,9 +217,14 @@ class SmtpConfig(_Strict):
     host: NonEmpty
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
+    username: Text | None = None
     password_env: str | None = Field(default=None, description="environment variable name")
-    password_file: str | None = Field(default=None, description="file holding the password")
+    password_file: str | None = Field(
+        default=None, description="file holding the password; readable by its owner only"
+    )
+    timeout: float = Field(
+        default=30, gt=0, le=600, description="seconds to wait for the server's answers"
+    )
 
 
 class MailConfig(_Strict):

@@ -31,8 +31,34 @@ _TIME_LIKE = re.compile(r"^[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?$")
 _BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 
 
+#: Deepest `[ ]` / `{ }` nesting read (a person with working hours is three).
+MAX_FLOW_DEPTH = 50
+
+
 class ConfigLoader(yaml.SafeLoader):
-    """Safe loader with YAML 1.2 booleans and clock times kept as strings."""
+    """Safe loader with YAML 1.2 booleans and clock times kept as strings. It notes
+    where each alias (`*name`) is used, so their expansion can be bounded."""
+
+    def __init__(self, stream: str) -> None:
+        self.alias_marks: list[yaml.Mark] = []
+        super().__init__(stream)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # PyYAML's scanner is quadratic in flow depth (`[[[[...`: 2.6 s for 1,000);
+        # a config needs a handful of levels, so a deep one is refused at once.
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None,
+                None,
+                f"[ ] and {{ }} nested more than {MAX_FLOW_DEPTH} deep",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_marks.append(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 def _install_resolvers() -> None:
@@ -67,28 +93,95 @@ class LoadedYaml:
         return None
 
 
+#: Values aliases may add on top of those written in the file: 10,000, or ten times
+#: what is written for a large file (anchored working hours shared by thousands of
+#: sellers). Expansion stays linear in the file's size; an alias bomb (`&a [*b, *b,
+#: ...]` nested nine deep) would reach 9**9 and is refused before anything expands.
+ALIAS_BUDGET = 10_000
+ALIAS_FACTOR = 10
+
+
 def parse_yaml(text: str, source: Path) -> LoadedYaml:
     """Parse `text` (read from `source`, named in errors). Raises `UserError` for a
-    syntax error (with its line) or an empty document."""
-    loader = ConfigLoader(text)
+    syntax error or a forbidden character (as `file:line:column`), an alias that
+    expands too far, or an empty document."""
+    loader: ConfigLoader | None = None
     try:
+        # The reader checks every character when it is built: inside the `try`.
+        loader = ConfigLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise UserError(f"{source}: the file is empty; see config/coachpass.example.yaml")
+        _check_aliases(node, loader.alias_marks, source)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
         problem = exc.problem or exc.context or "invalid YAML"
         raise UserError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_column(text, exc.position)
+        raise UserError(
+            f"{source}:{line}:{column}: character U+{exc.character:04X} is not allowed in "
+            "YAML (a control character): remove it"
+        ) from None
     except yaml.YAMLError as exc:
         raise UserError(f"{source}: YAML syntax error: {exc}") from None
+    except RecursionError:
+        raise UserError(
+            f"{source}: YAML nested too deeply to read; a config needs only a few levels"
+        ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[PathKey, int] = {(): node.start_mark.line + 1}
     duplicates: list[tuple[PathKey, int]] = []
     _walk(node, (), lines, duplicates, set())
     return LoadedYaml(data, lines, tuple(duplicates))
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of character `position` of `text`."""
+    before = text[:position]
+    line_start = before.rfind("\n") + 1
+    return before.count("\n") + 1, position - line_start + 1
+
+
+def _check_aliases(root: yaml.Node, alias_marks: list[yaml.Mark], source: Path) -> None:
+    """Refuse a document whose aliases expand to far more than is written, counting
+    each node's expanded size once (linear in the file, whatever the aliases)."""
+    if not alias_marks:
+        return
+    sizes: dict[int, int] = {}
+    written: set[int] = set()
+    first = alias_marks[0]
+    where = f"{source}:{first.line + 1}:{first.column + 1}"
+
+    def size(node: yaml.Node, open_nodes: frozenset[int]) -> int:
+        key = id(node)
+        if key in open_nodes:
+            raise UserError(f"{where}: YAML alias refers to a value that contains it")
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        written.add(key)
+        total = 1
+        inner = open_nodes | {key}
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k, inner) + size(v, inner) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, inner) for item in node.value)
+        sizes[key] = total
+        return total
+
+    expanded = size(root, frozenset())
+    budget = max(ALIAS_BUDGET, ALIAS_FACTOR * len(written))
+    if expanded > len(written) + budget:
+        raise UserError(
+            f"{where}: YAML aliases (*name) expand this file to {expanded:,} values from "
+            f"{len(written):,} written (at most {budget:,} more are allowed); write "
+            "the values out instead"
+        )
 
 
 def _scalar_key(node: yaml.Node) -> str | int:
@@ -103,11 +196,14 @@ def _walk(
     path: PathKey,
     lines: dict[PathKey, int],
     duplicates: list[tuple[PathKey, int]],
-    open_nodes: set[int],
+    seen_nodes: set[int],
 ) -> None:
-    if id(node) in open_nodes:
-        return  # an alias that contains itself (`&a [*a]`): its lines are known already
-    open_nodes = open_nodes | {id(node)}
+    if id(node) in seen_nodes:
+        # An alias: its lines are those of its anchor, mapped already. Not walking it
+        # again keeps this linear (an alias bomb would otherwise expand here); a
+        # problem inside it is reported on the line where the alias is used.
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str | int] = set()
         for key_node, value_node in node.value:
@@ -118,18 +214,18 @@ def _walk(
                 duplicates.append((child, line))
             seen.add(key)
             lines[child] = line
-            _walk(value_node, child, lines, duplicates, open_nodes)
+            _walk(value_node, child, lines, duplicates, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, duplicates, open_nodes)
+            _walk(item, child, lines, duplicates, seen_nodes)
 
 
 def load_yaml_file(path: Path) -> LoadedYaml:
     """Read and parse a config file; a missing or unreadable file is a `UserError`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(
             f"{path}: no such config file (copy config/coachpass.example.yaml, "
@@ -137,11 +233,23 @@ def load_yaml_file(path: Path) -> LoadedYaml:
         ) from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a config file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, path)
+    return parse_yaml(utf8_text(raw, str(path)), path)
+
+
+def utf8_text(raw: bytes, where: str) -> str:
+    """`raw` as UTF-8 text without a byte-order mark; a byte that is not UTF-8 is a
+    `UserError` at `where:line:column` (column counted in bytes), never echoing it."""
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(
+            f"{where}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the "
+            "file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
 
 
 _LINE_BREAKS = "\x85\u2028\u2029"

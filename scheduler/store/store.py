@@ -149,7 +149,14 @@ class Store:
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url[len("sqlite:///") :]).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder {folder} of the SQLite store: "
+                    f"{exc.strerror or exc}; check store.url in the config"
+                ) from None
         engine = _engine(url)
         store = cls(engine, url)
         if migrate:

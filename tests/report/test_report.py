@@ -326,3 +326,60 @@ def test_user_errors() -> None:
             templates_dir=TEMPLATES,
             generated_at=datetime(2026, 3, 1),
         )
+
+
+HOSTILE_NAMES = {
+    '=HYPERLINK("http://evil.example","click")': '\'=HYPERLINK("http://evil.example","click")',
+    "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0",
+    "-2+3": "'-2+3",
+    "@SUM(A1:A9)": "'@SUM(A1:A9)",
+    "\tTabbed": "'\tTabbed",
+    "\rReturn": "'\rReturn",
+    "Plain Name": "Plain Name",
+    "Ann = Boss": "Ann = Boss",  # only the first character starts a formula
+}
+
+
+@pytest.mark.parametrize(("name", "cell"), HOSTILE_NAMES.items(), ids=list(HOSTILE_NAMES))
+def test_csv_neutralises_formulas_in_names(name: str, cell: str) -> None:
+    """OWASP CSV injection: a team or manager named like a formula is written with a
+    leading quote, so a spreadsheet shows it as text; the figures stay numbers."""
+    team = Team("nord", name, person("m1", name), (person("a", "A"), person("b", "B")))
+    org = make_org(teams=(team,))
+    rows = list(csv.DictReader(io.StringIO(report_csv(org, compute_month(org, FEB, SESSIONS)))))
+    manager_row, team_row, total = rows
+    assert (manager_row["team"], manager_row["manager"]) == (cell, cell)
+    assert (team_row["team"], team_row["manager"]) == (cell, cell)
+    # Every figure column is a plain non-negative number (no quote, no sign), which is
+    # why numbers are never neutralised: none of them can be negative.
+    for row in rows:
+        for column, value in row.items():
+            if column in ("month", "level", "team", "manager") or value == "":
+                continue
+            assert re.fullmatch(r"[0-9]+(\.[0-9])?", value), (column, value)
+    assert total["team"] == total["manager"] == ""
+
+
+def test_report_headers_read_back_in_any_language_with_crlf() -> None:
+    org = Organisation(
+        "acme", "مبيعات Åsa 😀 AB", "Europe/Stockholm", "SE", "sv", Policy(), (NORD,)
+    )
+    built = build_report(
+        org,
+        FEB,
+        kpi_of(org),
+        trend(org, last_months(FEB), SESSIONS),
+        sender="Coachpass Försäljning 📈 <coachpass@acme.example>",
+        recipients=("ceo@acme.example",),
+        templates_dir=TEMPLATES,
+        generated_at=GENERATED,
+    )
+    raw = bytes(built)
+    assert re.search(rb"(?<!\r)\n", raw) is None, "CRLF line ends throughout"
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "مبيعات Åsa 😀 AB" in str(parsed["Subject"])
+    [sender] = parsed["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Coachpass Försäljning 📈",
+        "coachpass@acme.example",
+    )

@@ -59,7 +59,10 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
         ),
         (
             "team,id,name,email\nnordics,erik,Erik,erik-at-acme\n",
-            ["p.csv:2: email: 'erik-at-acme' is not an e-mail address"],
+            [
+                "p.csv:2: email: 'erik-at-acme' is not an e-mail address: an email address must "
+                "have an @-sign"
+            ],
         ),
         (
             "team,id,name,email\nnordics,,Erik,erik@acme.example\n",
@@ -107,6 +110,27 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
             ["p.csv:2: 5 cells but 4 columns"],
         ),
         ("", ["p.csv: the file is empty; expected a header row"]),
+        (
+            'team,id,name,email\n"nordics\nX-Injected: yes",erik,Erik,erik@acme.example\n',
+            [
+                "p.csv:2: team: 'nordics\\nX-Injected: yes' is not an id: use letters, "
+                "digits, '.', '_' or '-' (no spaces)"
+            ],
+        ),
+        (
+            "team,id,name,email\nnordics,erik,Erik\x1b[2J,erik@acme.example\n",
+            [
+                "p.csv:2: name: contains a control character (U+001B); write it as one line "
+                "of plain text"
+            ],
+        ),
+        (
+            "team,id,name,email\nnordics,erik,Erik,../../../../outside/evil@acme.example\n",
+            [
+                "p.csv:2: email: '../../../../outside/evil@acme.example' is not an e-mail "
+                "address: an email address cannot start with a period"
+            ],
+        ),
     ],
     ids=[
         "time zone",
@@ -121,6 +145,9 @@ def test_spreadsheet_export_with_bom_semicolons_and_capitals() -> None:
         "missing column",
         "too many cells",
         "empty file",
+        "line break in the team",
+        "escape in the name",
+        "e-mail leaving the calendar folder",
     ],
 )
 def test_bad_rows_give_exact_messages(text: str, expected: list[str]) -> None:
@@ -137,7 +164,8 @@ def test_every_bad_row_is_reported_and_good_rows_still_parse() -> None:
     rows, problems = parse_people_csv(text, "p.csv")
     assert [r.person["id"] for r in rows] == ["erik", "nils"]
     assert sorted(str(p) for p in problems) == [
-        "p.csv:3: email: 'sara-acme' is not an e-mail address",
+        "p.csv:3: email: 'sara-acme' is not an e-mail address: an email address must have "
+        "an @-sign",
         "p.csv:3: timezone: unknown time zone 'Mars/Base'",
     ]
 
@@ -148,7 +176,12 @@ def test_line_numbers_count_quoted_line_breaks() -> None:
         'nordics,erik,"Erik\nLund",erik@acme.example\n'
         "nordics,sara,Sara,not-an-address\n"
     )
-    assert messages(text) == ["p.csv:4: email: 'not-an-address' is not an e-mail address"]
+    # The line break itself is refused in a name, but still counted.
+    assert messages(text) == [
+        "p.csv:2: name: contains a control character (U+000A); write it as one line of plain text",
+        "p.csv:4: email: 'not-an-address' is not an e-mail address: an email address must "
+        "have an @-sign",
+    ]
 
 
 def test_default_team_fills_empty_and_missing_team_cells() -> None:
@@ -179,7 +212,7 @@ def test_load_raises_config_error_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_people_csv(path)
     assert caught.value.problems == [
-        f"{path}:2: email: 'bad' is not an e-mail address",
+        f"{path}:2: email: 'bad' is not an e-mail address: an email address must have an @-sign",
         f"{path}:4: id: 'x' is used twice (also on line 3)",
     ]
 
@@ -189,8 +222,13 @@ def test_unreadable_files_are_user_errors(tmp_path: Path) -> None:
         read_people_csv(tmp_path / "missing.csv")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("team,id,name,email\na,b,Åsa,a@b.se\n".encode("latin-1"))
-    with pytest.raises(UserError, match=r"not UTF-8 text .* save the CSV as UTF-8"):
-        read_people_csv(latin)
+    with pytest.raises(UserError) as caught:
+        read_people_csv(latin, display="latin.csv")
+    # Line and column of the first byte that is not UTF-8 (the Å of Åsa).
+    assert str(caught.value) == (
+        "latin.csv:2:5: not UTF-8 text (byte 0xc5); save the file as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8)"
+    )
 
 
 def test_written_csv_reads_back_the_same() -> None:

@@ -11,9 +11,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scheduler.cli.main import main
 from scheduler.errors import ConfigError, UserError
 from scheduler.settings.load import json_schema, load_settings, validate_file
 from scheduler.settings.yaml_lines import ConfigLoader, dump_yaml, parse_yaml
+from tests.orgs import EMPTY_ICS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "coachpass.example.yaml"
@@ -312,7 +314,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         [("email: sara@acme.example", "email: sara.acme.example")],
         [
             "coachpass.yaml:16: teams[0].sellers[1].email: 'sara.acme.example' is not an e-mail "
-            "address"
+            "address: an email address must have an @-sign"
         ],
     ),
     (
@@ -358,6 +360,142 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
             "by store.url_env"
         ],
     ),
+    # Issue 10: hostile input is refused where it enters.
+    (
+        "a line break in a name (header injection)",
+        [("name: Sara Ek", 'name: "Sara Ek\\nX-Injected: yes"')],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].name: contains a control character "
+            "(U+000A); write it as one line of plain text"
+        ],
+    ),
+    (
+        "an escape sequence in a team name",
+        [("    name: Nordics\n", '    name: "Nordics\\e[2J"\n')],
+        [
+            "coachpass.yaml:12: teams[0].name: contains a control character (U+001B); write "
+            "it as one line of plain text"
+        ],
+    ),
+    (
+        "a NUL written as an escape in the organisation name",
+        [("  name: Acme\n", '  name: "Ac\\0me"\n')],
+        [
+            "coachpass.yaml:3: organisation.name: contains a control character (U+0000); "
+            "write it as one line of plain text"
+        ],
+    ),
+    (
+        "a line break in the sender (a Bcc header smuggled in)",
+        [
+            (
+                "schedule:\n",
+                'mail: {from: "Coachpass <cp@acme.example>\\nBcc: x@evil.example"}\nschedule:\n',
+            )
+        ],
+        [
+            "coachpass.yaml:19: mail.from: contains a control character (U+000A); write it as "
+            "one line of plain text"
+        ],
+    ),
+    (
+        "a name of spaces only",
+        [("name: Sara Ek", "name: '   '")],
+        ["coachpass.yaml:16: teams[0].sellers[1].name: empty: write the name"],
+    ),
+    (
+        "an e-mail that climbs out of the calendar folder",
+        [("email: sara@acme.example", "email: ../../../../outside/evil@acme.example")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: '../../../../outside/evil@acme."
+            "example' is not an e-mail address: an email address cannot start with a period"
+        ],
+    ),
+    (
+        "an e-mail that is an absolute path (valid RFC 5322, not a safe file name)",
+        [("email: sara@acme.example", "email: /tmp/evil@acme.example")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: '/tmp/evil@acme.example' is not an "
+            "e-mail address: '/' and '\\' are not allowed"
+        ],
+    ),
+    (
+        "an e-mail with a display name",
+        [("email: sara@acme.example", "email: 'Sara <sara@acme.example>'")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: 'Sara <sara@acme.example>' is not "
+            "an e-mail address: a display name and angle brackets around the email address "
+            "are not permitted here"
+        ],
+    ),
+    (
+        "an e-mail with a non-ASCII domain",
+        [("email: sara@acme.example", "email: sara@acmé.example")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].email: 'sara@acmé.example' is not an "
+            "e-mail address: write the domain in its ASCII (xn--) form"
+        ],
+    ),
+    (
+        "a leader's e-mail without a domain",
+        [("schedule:\n", "leadership: [{name: Ceo, email: ceo@localhost}]\nschedule:\n")],
+        [
+            "coachpass.yaml:19: leadership[0].email: 'ceo@localhost' is not an e-mail "
+            "address: the part after the @-sign is not valid. It should have a period"
+        ],
+    ),
+    (
+        "a local calendar given as an absolute path",
+        [sara("calendar: /etc/passwd")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].calendar: '/etc/passwd' is an absolute "
+            "path: give the calendar relative to the local connector's folder "
+            "(connectors.local.path)"
+        ],
+    ),
+    (
+        "a local calendar that leaves the folder",
+        [sara("calendar: shared/../../secrets.ics")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].calendar: 'shared/../../secrets.ics' "
+            "leaves the local connector's folder ('..'): give a path inside it"
+        ],
+    ),
+    (
+        "a local calendar in the home folder",
+        [sara("calendar: ~/cal.ics")],
+        [
+            "coachpass.yaml:16: teams[0].sellers[1].calendar: '~/cal.ics' is an absolute "
+            "path: give the calendar relative to the local connector's folder "
+            "(connectors.local.path)"
+        ],
+    ),
+    (
+        "a weekly cap below one session",
+        [
+            (
+                "  session_minutes: 45\n",
+                "  session_minutes: 45\n  max_minutes_per_manager_week: 30\n",
+            )
+        ],
+        [
+            "coachpass.yaml:9: policy.max_minutes_per_manager_week: 30 is below one session "
+            "(session_minutes 45): no session could ever be booked"
+        ],
+    ),
+    (
+        "leadership written with nobody under it",
+        [("schedule:\n", "leadership: []\nschedule:\n")],
+        [
+            "coachpass.yaml:19: leadership: no recipients: list who gets the monthly report "
+            "(- {name: ..., email: ...}), or remove the key"
+        ],
+    ),
+    (
+        "an SMTP time-out of zero",
+        [("schedule:\n", "mail:\n  smtp: {host: smtp.acme.example, timeout: 0}\nschedule:\n")],
+        ["coachpass.yaml:20: mail.smtp.timeout: input should be greater than 0 (got 0)"],
+    ),
     (
         "several problems at once, in line order",
         [
@@ -394,9 +532,42 @@ def test_base_config_is_valid(in_tmp: Path) -> None:
     assert validate_file(write(in_tmp, BASE)) == []
 
 
+def calendars(folder: Path) -> None:
+    """The BASE people's calendars, so a command that got past the config would run."""
+    (folder / "calendars").mkdir()
+    for pid in ("anna", "erik", "sara"):
+        (folder / "calendars" / f"{pid}.ics").write_text(
+            EMPTY_ICS.format(email=f"{pid}@acme.example"), encoding="utf-8"
+        )
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder` with its bytes and mode: store, calendars, outbox."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mode)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The CLI as an admin runs it, through its one error handler."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    _out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, err
+
+
 @pytest.mark.parametrize(("edits", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_invalid_config_gives_exact_problems(
-    in_tmp: Path, edits: list[tuple[str, str]], expected: list[str]
+    in_tmp: Path,
+    edits: list[tuple[str, str]],
+    expected: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     text = BASE
     for old, new in edits:
@@ -407,6 +578,13 @@ def test_invalid_config_gives_exact_problems(
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert caught.value.problems == expected
+    # `book` refuses with the same lines and exit 2, and writes nothing: no store,
+    # no outbox, the calendars as they were.
+    calendars(in_tmp)
+    before = snapshot(in_tmp)
+    code, err = run_cli(["--config", str(path), "book", "--month", "2027-01"], capsys)
+    assert (code, err.splitlines()) == (2, expected)
+    assert snapshot(in_tmp) == before
 
 
 def test_secret_values_never_appear_in_problems(in_tmp: Path) -> None:
@@ -447,11 +625,11 @@ def test_secret_given_by_env_or_file_is_accepted(in_tmp: Path) -> None:
         ),
         (
             "organisation:\n  id: acme\n  name: [unclosed\n",
-            "coachpass.yaml:4: YAML syntax error: expected ',' or ']', but got '<stream end>'",
+            "coachpass.yaml:4:1: YAML syntax error: expected ',' or ']', but got '<stream end>'",
         ),
         (
             "organisation:\n  id: acme\n\tname: tab\n",
-            "coachpass.yaml:3: YAML syntax error: "
+            "coachpass.yaml:3:1: YAML syntax error: "
             "found character '\\t' that cannot start any token",
         ),
     ],
@@ -574,7 +752,6 @@ def test_empty_sections_as_written_by_hand(in_tmp: Path) -> None:
         "    sellers:\n"
         "connectors:\n"
         "  local:\n"
-        "leadership:\n"
     )
     settings = load_settings(write(in_tmp, text))
     assert settings.organisation.team("t").sellers == ()
@@ -655,3 +832,57 @@ values = st.recursive(
 def test_writing_back_keeps_every_value(data: dict[str, object]) -> None:
     """What the editing commands write reads back as the same data."""
     assert yaml.load(dump_yaml(data), Loader=ConfigLoader) == data
+
+
+def test_smtp_timeout_is_accepted_and_reaches_the_mailer(in_tmp: Path) -> None:
+    """Documented, once rejected by the schema; a secret file readable by its owner
+    only is accepted (the world-readable one is refused in test_hostile_input)."""
+    from scheduler.runtime import Runtime
+
+    (in_tmp / "smtp.pw").write_text("hunter2\n")
+    (in_tmp / "smtp.pw").chmod(0o600)
+    text = BASE + (
+        "mail:\n  smtp: {host: smtp.acme.example, username: cp, password_file: smtp.pw, "
+        "timeout: 7.5}\n"
+    )
+    settings = load_settings(write(in_tmp, text))
+    assert settings.mail.smtp_timeout == 7.5
+    mailer = Runtime(settings, None).mailer()  # type: ignore[arg-type]
+    assert mailer.timeout == 7.5  # type: ignore[union-attr]
+
+
+def test_names_are_kept_on_one_line_with_single_spaces(in_tmp: Path) -> None:
+    text = BASE.replace("name: Sara Ek", "name: '  Sara   Ek '")
+    team = load_settings(write(in_tmp, text)).organisation.team("nordics")
+    assert team.sellers[1].name == "Sara Ek"
+
+
+def test_anchors_within_the_budget_still_work_and_are_not_expanded_for_lines() -> None:
+    """Shared working hours by anchor are fine; the line map walks each node once, so
+    a value reached through an alias is reported where the alias is used."""
+    text = BASE.replace(
+        '  working_hours: {start: "08:00", end: "17:00"}',
+        '  working_hours: &hours {start: "08:00", end: "17:00"}',
+    ).replace(SARA, SARA[:-1] + ", working_hours: *hours}")
+    loaded = parse_yaml(text, Path("x.yaml"))
+    assert loaded.data["teams"][0]["sellers"][1]["working_hours"] == {
+        "start": "08:00",
+        "end": "17:00",
+    }
+    assert loaded.line_of(("teams", 0, "sellers", 1, "working_hours", "start")) == 16
+    assert loaded.line_of(("policy", "working_hours", "start")) == 9
+
+
+def test_a_csv_row_cannot_point_the_local_connector_outside_its_folder(in_tmp: Path) -> None:
+    (in_tmp / "people.csv").write_text(
+        "team,id,name,email,calendar\n"
+        "nordics,nils,Nils Ek,nils@acme.example,/etc/passwd\n"
+        "nordics,ola,Ola Ek,ola@acme.example,../outside.ics\n"
+        "nordics,pia,Pia Ek,pia@acme.example,team/pia.ics\n"
+    )
+    assert validate_file(write(in_tmp, BASE + "people_csv: people.csv\n")) == [
+        "people.csv:2: calendar: '/etc/passwd' is an absolute path: give the calendar "
+        "relative to the local connector's folder (connectors.local.path)",
+        "people.csv:3: calendar: '../outside.ics' leaves the local connector's folder ('..'): "
+        "give a path inside it",
+    ]
