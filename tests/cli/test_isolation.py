@@ -53,7 +53,7 @@ def _person(pid: str) -> dict[str, Any]:
     }
 
 
-def write_google_org(folder: Path, fake: FakeGoogle, key_file: Path) -> Path:
+def write_google_org(folder: Path, server: FakeGoogle, key_file: Path) -> Path:
     """Two teams on Google: `t1` (manager boss) and `t2` (manager ghost, who is not
     a user of the domain until a test adds them: impersonation is refused)."""
     teams = [
@@ -71,7 +71,7 @@ def write_google_org(folder: Path, fake: FakeGoogle, key_file: Path) -> Path:
         },
     ]
     for email in ["boss", "s1", "s2", "s3", "s4"]:
-        fake.add_user(f"{email}@example.com")
+        server.add_user(f"{email}@example.com")
     config = {
         "organisation": {
             "id": "acme",
@@ -91,7 +91,7 @@ def write_google_org(folder: Path, fake: FakeGoogle, key_file: Path) -> Path:
         "teams": teams,
         "leadership": [{"name": "Chief", "email": "chief@example.com"}],
         "connectors": {
-            "google": connector_options(fake, key_file, max_attempts=2, page_size=50),
+            "google": connector_options(server, key_file, max_attempts=2, page_size=50),
         },
         "mail": {"from": "Coachpass <coachpass@example.com>", "outbox": "outbox"},
         "store": {"url": "sqlite:///coachpass.db"},
