@@ -102,10 +102,10 @@ def write_google_org(folder: Path, server: FakeGoogle, key_file: Path) -> Path:
     return path
 
 
-def _tagged(fake: FakeGoogle, manager: str) -> dict[str, int]:
+def _tagged(server: FakeGoogle, manager: str) -> dict[str, int]:
     """Live Coachpass events per session key in `manager`'s calendar (the fake's view)."""
     counts: dict[str, int] = {}
-    for event in fake.store.events(f"{manager}@example.com"):
+    for event in server.store.events(f"{manager}@example.com"):
         key = event.get("extendedProperties", {}).get("private", {}).get(SESSION_TAG)
         if key and event.get("status") != "cancelled":
             counts[key] = counts.get(key, 0) + 1
