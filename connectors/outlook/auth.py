@@ -134,7 +134,8 @@ def _tls_failure(exc: BaseException) -> str | None:
         if isinstance(seen, ssl.SSLError):
             return str(getattr(seen, "reason", None) or seen)
         if "CERTIFICATE_VERIFY_FAILED" in str(seen) or "[SSL" in str(seen):
-            return str(seen).split("] ", 1)[-1][:120]
+            # "[SSL: X] certificate verify failed: self-signed certificate (_ssl.c:1006)"
+            return str(seen).split("] ", 1)[-1].split(" (_ssl.c", 1)[0][:120]
         seen = seen.__cause__ or seen.__context__
     return None
 
