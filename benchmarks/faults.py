@@ -478,26 +478,29 @@ def _quiet(call: Callable[[], int]) -> int:
             os.close(saved[1])
 
 
-def kill_at_random(launcher: Launcher, pid: int, marker: Path, window: list[float]) -> bool:
-    """Wait until booking has started (the marker), then SIGKILL the child after a
-    random share of the longest booking seen so far, unless it finished first.
-    Returns whether it was killed."""
+def kill_at_random(
+    launcher: Launcher, pid: int, marker: Path, window: float | None
+) -> tuple[bool, float | None]:
+    """Wait until booking has started (the marker), then SIGKILL the child at a
+    random point within `window` seconds, unless it finished first (`None`: let
+    it finish). Returns whether it was killed, and how long booking took when it
+    finished."""
     deadline = time.monotonic() + 120
     while not marker.exists():
         if time.monotonic() > deadline or not _alive(pid):
             launcher.wait()
-            return False
+            return False, None
         time.sleep(0.002)
     started = time.monotonic()
-    at = started + random.uniform(0.0, window[0])
+    at = started + (random.uniform(0.0, window) if window is not None else 1e9)
     while time.monotonic() < at:
         if not _alive(pid):
-            window[0] = max(window[0], time.monotonic() - started)
+            took = time.monotonic() - started
             launcher.wait()
-            return False
+            return False, took
         time.sleep(0.002)
     os.kill(pid, signal.SIGKILL)
-    return launcher.wait() == -signal.SIGKILL
+    return launcher.wait() == -signal.SIGKILL, None
 
 
 def _alive(pid: int) -> bool:
@@ -531,9 +534,10 @@ def trial(
             {"COACHPASS_NOW": NOW, **provider.child_env()},
             ["--config", str(config), "book", "--month", MONTH],
         )
-        tally.killed += kill_at_random(launcher, pid, marker, window if kill else [1e9])
-        if not kill:
-            window[0] = max(window[0], time.monotonic() - began)
+        killed, took = kill_at_random(launcher, pid, marker, window[0] if kill else None)
+        tally.killed += killed
+        if not kill and took is not None:
+            window[0] = took
         provider.faults_off()
         for _ in range(3):
             tally.reruns += 1
@@ -576,7 +580,12 @@ PROVIDERS: dict[str, type[Provider]] = {
 
 
 def run(
-    names: list[str], trials: int, seed: int, echo: Callable[[str], None] = print
+    names: list[str],
+    trials: int,
+    seed: int,
+    echo: Callable[[str], None] = print,
+    *,
+    calibrate: bool = True,
 ) -> dict[str, Tally]:
     os.environ["COACHPASS_NOW"] = NOW
     results: dict[str, Tally] = {}
@@ -591,10 +600,11 @@ def run(
         rng = random.Random(seed)
         random.seed(seed)
         tally = Tally()
-        # The kill falls in [0, window] s after booking started: calibrated by one
-        # run left to finish (not counted), widened when a child finishes first.
-        window = [0.0]
-        trial(provider, launcher, rng, Tally(), window, kill=False)
+        # The kill falls in [0, window] s after booking started, window being how
+        # long one faulted booking took when left to finish (not counted).
+        window = [1.0]
+        if calibrate:
+            trial(provider, launcher, rng, Tally(), window, kill=False)
         try:
             for _ in range(trials):
                 trial(provider, launcher, rng, tally, window)
