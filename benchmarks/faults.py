@@ -264,7 +264,10 @@ class GoogleProvider(Provider):
     def start(self) -> None:
         from tests.fakes.google_server import FakeGoogle
 
-        self.fake = FakeGoogle().start()
+        self.fake = FakeGoogle()
+        # A killed child leaves connections reset mid-request: expected, not news.
+        self.fake._httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
+        self.fake.start()
         self.keys = Path(tempfile.mkdtemp(prefix="coachpass-faults-key-"))
         self.key_file = self.fake.tokens.service_account_file(self.keys)
 
@@ -343,6 +346,8 @@ class GraphProvider(Provider):
         self.stop()
         mailboxes = [email(p) for m, s in TEAMS.items() for p in [m, *s]]
         self.fake = FakeGraph(mailboxes).start()
+        assert self.fake._server is not None
+        self.fake._server.handle_error = lambda *_args: None  # type: ignore[method-assign]
         route_graph_to(self.fake.port)  # for the reruns in this process
         options = self.fake.options(backoff_seconds=0.01, timeout_seconds=5)
         return write_config(folder, "outlook", options)
