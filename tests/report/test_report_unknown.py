@@ -45,6 +45,15 @@ class KillingSink:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
         self.victim: int | None = None
+        self.refuse: set[str] = set()  # mailboxes answered 550
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
@@ -242,3 +251,23 @@ def test_service_job_logs_unknown_outcome_as_error_and_never_resends(
     assert any(
         r.levelno == logging.ERROR and "outcome unknown" in r.getMessage() for r in caplog.records
     )
+
+
+def test_one_refused_recipient_does_not_stop_the_others(
+    config: Path, sink: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Isolation in the report: the server refuses one mailbox; the other recipient
+    gets the report, the refused one is listed (exit 3) and sent by a later run."""
+    handler, _ = sink
+    handler.refuse.add(CHIEF)
+    args = ["--config", str(config), "report", "--month", "2031-03", "--send"]
+    code, out, err = run(args, capsys)
+    assert code == 3
+    assert f"{CHIEF}: failed" in out and f"{HEAD}: sent" in out
+    assert "550" in err and CHIEF in err and "Traceback" not in err
+    assert handler.count(HEAD) == 1 and handler.count(CHIEF) == 0
+    handler.refuse.clear()
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert f"{CHIEF}: sent" in out and f"{HEAD}: already sent" in out
+    assert handler.count(HEAD) == 1 and handler.count(CHIEF) == 1
