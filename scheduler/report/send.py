@@ -56,6 +56,32 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.lower().encode()).hexdigest()[:12]
 
 
+def build_month_report(
+    rt: Runtime, month: Month, now: datetime, recipients: list[str]
+) -> EmailMessage:
+    from scheduler.report.kpi import compute_month, trend
+    from scheduler.report.render import build_report
+
+    org = rt.org
+    sessions = rt.store.sessions(org_id=org.id, month=month)
+    history = rt.store.history(org_id=org.id, month=month)
+    kpi = compute_month(org, month, sessions, history)
+    months = [month]
+    for _ in range(5):
+        months.insert(0, months[0].previous())
+    points = trend(org, months, rt.store.sessions(org_id=org.id, months=months))
+    return build_report(
+        org,
+        month,
+        kpi,
+        points,
+        sender=rt.settings.mail.sender,
+        recipients=recipients,
+        templates_dir=rt.settings.templates_dir,
+        generated_at=now,
+    )
+
+
 def report_lock(rt: Runtime, month: Month) -> NamedLock:
     return NamedLock(rt.store.engine, f"report:{rt.org.id}:{month}")
 
@@ -110,8 +136,6 @@ def send_report(
     and one recipient's failure never stops the others (its outcome says why).
     Raises `AlreadySent` when every recipient had it already and this is no resend.
     """
-    from scheduler.service.jobs import build_month_report
-
     build = build or build_month_report
     recipients = _recipients(rt, only)
     lock = report_lock(rt, month)

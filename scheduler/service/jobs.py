@@ -13,12 +13,11 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from scheduler.errors import AlreadySent, PartialFailure
 from scheduler.model import Month
-from scheduler.report.send import NOT_DONE, SendOutcome, send_report
+from scheduler.report.send import NOT_DONE, SendOutcome, build_month_report, send_report
 from scheduler.runtime import Runtime
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
@@ -66,32 +65,6 @@ def period_of(job: str, fire_time: datetime, timezone: str) -> str:
 # -- report -----------------------------------------------------------------
 
 __all__ = ["SendOutcome", "build_month_report", "send_report"]  # re-exported for callers
-
-
-def build_month_report(
-    rt: Runtime, month: Month, now: datetime, recipients: list[str]
-) -> EmailMessage:
-    from scheduler.report.kpi import compute_month, trend
-    from scheduler.report.render import build_report
-
-    org = rt.org
-    sessions = rt.store.sessions(org_id=org.id, month=month)
-    history = rt.store.history(org_id=org.id, month=month)
-    kpi = compute_month(org, month, sessions, history)
-    months = [month]
-    for _ in range(5):
-        months.insert(0, months[0].previous())
-    points = trend(org, months, rt.store.sessions(org_id=org.id, months=months))
-    return build_report(
-        org,
-        month,
-        kpi,
-        points,
-        sender=rt.settings.mail.sender,
-        recipients=recipients,
-        templates_dir=rt.settings.templates_dir,
-        generated_at=now,
-    )
 
 
 # -- job bodies ---------------------------------------------------------------
