@@ -30,3 +30,18 @@ class AlreadySent(UserError):
 class ReportNotDue(UserError):
     """The month is not over, or this installation booked nothing in it: a report
     would mislead leadership (a 0 % month). `--force` sends it anyway."""
+
+
+class PartialFailure(Exception):
+    """Some of a command's work failed and the rest was done: exit code 3.
+
+    Not a `UserError` (part of the work *was* done) and not a bug: the command has
+    printed its summary already; the one error handler lists `failures` (one line
+    each, naming the person or team and the fix) on stderr and exits 3.
+    """
+
+    def __init__(self, what: str, failures: list[str]) -> None:
+        self.what = what
+        self.failures = failures
+        # The whole list in the message too: a job run records str(exc).
+        super().__init__(f"{what}: {len(failures)} failed: " + "; ".join(failures))

@@ -33,6 +33,7 @@ def our_events(path: Path, organizer_email: str, zone: tzinfo) -> tuple[dict[str
     epoch = "0"
     for index, file in enumerate(calendar_files(path)):
         text = read_text(file)
+        _check_calendar(file, text)
         if index == 0 and not path.is_dir():
             epoch = calendar_level_property(text, EPOCH_PROPERTY) or "0"
         zones = vtimezones(text)
@@ -50,6 +51,15 @@ def our_events(path: Path, organizer_email: str, zone: tzinfo) -> tuple[dict[str
             if state is not None:
                 states[key] = state
     return states, epoch
+
+
+def _check_calendar(file: Path, text: str) -> None:
+    """Raise ValueError unless `text` is one whole VCALENDAR. The event scanner is
+    lenient, so a damaged or truncated file would otherwise read as a calendar
+    without our events, and absence would look like deletion."""
+    body = text.lstrip("\ufeff \t\r\n").upper()
+    if not body.startswith("BEGIN:VCALENDAR") or "END:VCALENDAR" not in body[-200:]:
+        raise ValueError(f"{file} is not a whole iCalendar file (BEGIN/END:VCALENDAR missing)")
 
 
 def change_set(

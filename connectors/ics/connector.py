@@ -319,7 +319,19 @@ class LocalConnector:
                 "(check calendar_id)"
             )
         zone = _zone_or_error(organizer)
-        current, epoch = our_events(path, organizer.email, zone)
+        try:
+            current, epoch = our_events(path, organizer.email, zone)
+        except OSError as exc:
+            raise ConnectorUserError(
+                f"calendar of {organizer.person_id} ({organizer.email}): cannot read "
+                f"{exc.filename or path}: {exc.strerror}; fix the file or its permissions"
+            ) from None
+        except ValueError as exc:
+            # Unreadable is not empty: its sessions must not look deleted.
+            raise ConnectorUserError(
+                f"calendar of {organizer.person_id} ({organizer.email}): {exc}; restore "
+                "the file (e.g. from a backup) and run reconcile again"
+            ) from None
         return change_set(current, str(path.resolve()), epoch, cursor, start, end)
 
     def close(self) -> None:

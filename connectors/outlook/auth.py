@@ -17,6 +17,7 @@ Messages name the tenant, the app and what to do; never a token or secret.
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +27,14 @@ from urllib.parse import urlsplit
 import httpx
 import msal
 
-from connectors.base import AuthError, ConnectorContext, ConnectorUserError, resolve_secret
+from connectors.base import (
+    AuthError,
+    ConnectorContext,
+    ConnectorError,
+    ConnectorUserError,
+    TransientError,
+    resolve_secret,
+)
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
@@ -119,6 +127,60 @@ def _client_credential(
     return None
 
 
+def _tls_failure(exc: BaseException) -> str | None:
+    """The TLS reason when `exc` (or what caused it) is a failed TLS handshake."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(getattr(seen, "reason", None) or seen)
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen) or "[SSL" in str(seen):
+            # "[SSL: X] certificate verify failed: self-signed certificate (_ssl.c:1006)"
+            return str(seen).split("] ", 1)[-1].split(" (_ssl.c", 1)[0][:120]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def sign_in_failure(
+    options: Mapping[str, Any], exc: Exception, *, discovery: bool = True
+) -> ConnectorError:
+    """What msal's errors while it talks to the sign-in service mean to an admin.
+
+    msal fetches the tenant's OpenID configuration when its app object is built and
+    raises plain `ValueError`s and the HTTP client's errors; none of those may reach
+    the user as a traceback. The message names tenant, app and host, never a secret.
+    """
+    who = _who(options)
+    host = str(options.get("authority_host") or DEFAULT_AUTHORITY_HOST)
+    if isinstance(exc, ValueError) and not discovery:
+        return AuthError(
+            f"outlook connector ({who}): sign-in at {host} failed ({type(exc).__name__}): "
+            "check tenant_id, client_id and the credential (secret or certificate_file)"
+        )
+    if isinstance(exc, ValueError):
+        # msal turns a 4xx from the tenant's OpenID configuration into a ValueError:
+        # the directory is not known there (or the host is no sign-in service).
+        return ConnectorUserError(
+            f"outlook connector ({who}): the sign-in service at {host} does not know "
+            f"tenant_id {options.get('tenant_id')!r}: check tenant_id (the directory's "
+            "GUID or primary domain) and authority_host"
+        )
+    reason = _tls_failure(exc)
+    if reason is not None:
+        return ConnectorUserError(
+            f"outlook connector ({who}): TLS with the sign-in service at {host} failed "
+            f"({reason}): check authority_host; behind a proxy that inspects TLS, name its CA "
+            "in the connector's ca_bundle option"
+        )
+    if isinstance(exc, httpx.HTTPStatusError):
+        what = f"answered HTTP {exc.response.status_code}"
+    else:
+        what = f"could not be reached ({type(exc).__name__})"
+    return TransientError(
+        f"outlook connector ({who}): the sign-in service at {host} {what}; check "
+        "authority_host, the network and the proxy option; the next run tries again"
+    )
+
+
 class TokenSource:
     """Hands out a valid access token; msal caches and renews it."""
 
@@ -139,51 +201,39 @@ class TokenSource:
         client_id = _client_id(options)
         credential = _client_credential(options, context)
         self.cache_file = _path(options, context, "token_cache_file")
-        self.app: msal.ClientApplication
+        try:
+            self.app = self._build_app(client_id, authority, credential)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise sign_in_failure(options, exc) from None
+
+    def _build_app(
+        self, client_id: str, authority: str, credential: str | dict[str, str] | None
+    ) -> msal.ClientApplication:
+        """msal's app object; building it already asks the sign-in service for the
+        tenant's configuration (see `sign_in_failure` for what can go wrong)."""
         if credential is not None:
             self.delegated = False
-            self.app = self._reach(
-                lambda: msal.ConfidentialClientApplication(
-                    client_id,
-                    client_credential=credential,
-                    authority=authority,
-                    http_client=self._http,
-                    instance_discovery=False,
-                )
+            return msal.ConfidentialClientApplication(
+                client_id,
+                client_credential=credential,
+                authority=authority,
+                http_client=self._http,
+                instance_discovery=False,
             )
-        elif self.cache_file is not None:
+        if self.cache_file is not None:
             self.delegated = True
             cache = load_cache(self.cache_file, self.who)
-            self.app = self._reach(
-                lambda: msal.PublicClientApplication(
-                    client_id,
-                    authority=authority,
-                    http_client=self._http,
-                    instance_discovery=False,
-                    token_cache=cache,
-                )
+            return msal.PublicClientApplication(
+                client_id,
+                authority=authority,
+                http_client=self._http,
+                instance_discovery=False,
+                token_cache=cache,
             )
-        else:
-            raise ConnectorUserError(
-                f"outlook connector ({self.who}): no credentials: set client_secret_env, "
-                "client_secret_file or certificate_file (service), or token_cache_file "
-                "after `coachpass auth outlook`"
-            )
-
-    def _reach(self, build: Callable[[], msal.ClientApplication]) -> Any:
-        """msal reads the authority's metadata when the app is built: a network
-        failure there (proxy refused, DNS, TLS) is a message, not a traceback."""
-        try:
-            return build()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise AuthError(self._unreachable(exc)) from None
-
-    def _unreachable(self, exc: Exception) -> str:
-        return (
-            f"outlook connector ({self.who}): cannot reach the sign-in service at "
-            f"{self.options.get('authority_host') or DEFAULT_AUTHORITY_HOST}: "
-            f"{type(exc).__name__}; check authority_host and tenant_id, and proxy / "
-            "ca_bundle behind a corporate proxy"
+        raise ConnectorUserError(
+            f"outlook connector ({self.who}): no credentials: set client_secret_env, "
+            "client_secret_file or certificate_file (service), or token_cache_file "
+            "after `coachpass auth outlook`"
         )
 
     def renew(self) -> None:
@@ -206,7 +256,7 @@ class TokenSource:
                     assert isinstance(app, msal.ConfidentialClientApplication)
                     result = app.acquire_token_for_client([self.scope])
             except (httpx.HTTPError, ValueError) as exc:
-                raise AuthError(self._unreachable(exc)) from None
+                raise sign_in_failure(self.options, exc, discovery=False) from None
         if not result or "access_token" not in result:
             raise AuthError(token_error_message(self.who, result or {}))
         return str(result["access_token"])
@@ -294,13 +344,16 @@ def device_code_sign_in(
     cache = msal.SerializableTokenCache()
     if cache_file.exists():
         cache = load_cache(cache_file, who)
-    app = msal.PublicClientApplication(
-        _client_id(options),
-        authority=_authority(options),
-        http_client=MsalHttpClient(http),
-        instance_discovery=False,
-        token_cache=cache,
-    )
+    try:
+        app = msal.PublicClientApplication(
+            _client_id(options),
+            authority=_authority(options),
+            http_client=MsalHttpClient(http),
+            instance_discovery=False,
+            token_cache=cache,
+        )
+    except (httpx.HTTPError, ValueError) as exc:
+        raise sign_in_failure(options, exc) from None
     try:
         flow = app.initiate_device_flow(scopes=list(DELEGATED_SCOPES))
     except (httpx.HTTPError, ValueError) as exc:

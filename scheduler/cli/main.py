@@ -1,8 +1,16 @@
 """`coachpass`: the admin CLI. Commands parse, call one core function, print.
 
-The one error handler is `main()`: user errors (`UserError`, `ConnectorUserError`)
-print their message and exit 2 without a traceback; anything else is a bug and keeps
-its traceback.
+The one error handler is `main()`, and its exit codes are what a cron job or a
+systemd unit acts on:
+
+- 0: everything done;
+- 2: a user error (`UserError`, `ConnectorUserError`), nothing done: its message,
+  no traceback;
+- 3: partial: some teams, people or sessions failed and the rest is done
+  (`PartialFailure`, each failure listed on stderr), or a provider kept failing
+  (any other `ConnectorError`: a message, no traceback).
+
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from connectors.base import ConnectorUserError
+from connectors.base import ConnectorError, ConnectorUserError
 from scheduler.cli.common import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
@@ -29,7 +37,7 @@ from scheduler.cli.common import (
     plain_text,
 )
 from scheduler.cli.jobs import jobs_group
-from scheduler.errors import ConfigError, UserError
+from scheduler.errors import ConfigError, PartialFailure, UserError
 from scheduler.model import Month, SessionState
 
 
@@ -168,14 +176,15 @@ def _refuse_past(rt: Any, month: Month, verb: str) -> None:
 @pass_state
 def plan(state: CliState, month: Month | None, as_json: bool) -> None:
     """Dry run: show the slots the planner would book, and who cannot be booked and why."""
-    from scheduler.sessions.booking import plan_month
+    from scheduler.sessions.booking import TeamFailure, plan_month
 
     rt = _runtime(state)
     month = month or rt.month_of(now_utc()).next()
     _refuse_past(rt, month, "plan")
     progress = _Progress()
+    failures: list[TeamFailure] = []
     try:
-        plans, _ = plan_month(rt, month, now_utc(), progress)
+        plans, _ = plan_month(rt, month, now_utc(), progress, failures)
     finally:
         progress.close()
         rt.close()
@@ -214,8 +223,12 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
                     }
                     for p in plans
                 ],
+                "failed": [
+                    {"team": f.team_id, "person": f.person_id, "error": f.text} for f in failures
+                ],
             }
         )
+        _raise_partial("plan", [f.text for f in failures])
         return
     click.echo(
         f"Plan for {month}: {_count(len(proposals), 'session')}, "
@@ -238,13 +251,24 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
                 f"note: team {p.team_id}: search cut by the time limit, plan not proven "
                 f"optimal (at most {p.upper_bound} sellers possible)"
             )
+    _raise_partial("plan", [f.text for f in failures])
+
+
+def _raise_partial(what: str, failures: list[str]) -> None:
+    """After the summary is out: exit 3 with each failure listed (see `main`)."""
+    if failures:
+        raise PartialFailure(what, failures)
 
 
 @cli.command()
 @month_option(help_text="Month to book, YYYY-MM (default: next month).")
+@json_option
 @pass_state
-def book(state: CliState, month: Month | None) -> None:
-    """Plan and book the month's sessions. Safe to run again: books only what is missing."""
+def book(state: CliState, month: Month | None, as_json: bool) -> None:
+    """Plan and book the month's sessions. Safe to run again: books only what is missing.
+
+    Exit 0 when every session is booked (or unbookable, with its reason), 3 when
+    some teams or sessions failed (each listed on stderr; the rest is booked)."""
     from scheduler.sessions.booking import book_month
 
     rt = _runtime(state)
@@ -256,42 +280,87 @@ def book(state: CliState, month: Month | None) -> None:
     finally:
         progress.close()
         rt.close()
-    click.echo(
-        f"{month}: {summary.created} events created, {summary.adopted} already existed, "
-        f"{len(summary.unbookable)} sellers unbookable, {len(summary.failed)} failed"
-    )
-    for key, error in summary.failed:
-        click.echo(f"  failed {key}: {error}", err=True)
-    for seller, reason in summary.unbookable:
-        click.echo(f"  unbookable {seller}: {reason}")
+    failures = summary.failures()
+    if as_json:
+        echo_json(
+            {
+                "month": str(month),
+                "created": summary.created,
+                "adopted": summary.adopted,
+                "unbookable": [{"seller": s, "reason": r} for s, r in summary.unbookable],
+                "not_rebooked": [{"seller": s, "reason": r} for s, r in summary.not_rebooked],
+                "failed_teams": [
+                    {"team": f.team_id, "person": f.person_id, "error": f.text}
+                    for f in summary.failed_teams
+                ],
+                "failed": [{"session": k, "error": e} for k, e in summary.failed],
+                "ok": not failures,
+            }
+        )
+    else:
+        click.echo(
+            f"{month}: {summary.created} events created, {summary.adopted} already existed, "
+            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed"
+        )
+        for seller, reason in summary.unbookable:
+            click.echo(f"  unbookable {seller}: {reason}")
+    _raise_partial(f"book {month}", failures)
 
 
 @cli.command("reconcile")
 @click.option("--no-rebook", is_flag=True, help="Only follow up; do not rebook what fell through.")
+@json_option
 @pass_state
-def reconcile_cmd(state: CliState, no_rebook: bool) -> None:
-    """Read what happened in the calendars: declines, cancellations, moves, held sessions."""
+def reconcile_cmd(state: CliState, no_rebook: bool, as_json: bool) -> None:
+    """Read what happened in the calendars: declines, cancellations, moves, held sessions.
+
+    Exit 3 when some calendars could not be read or a rebook failed (each listed on
+    stderr); what could be read is recorded."""
     from scheduler.service.jobs import reconcile_and_rebook
     from scheduler.sessions.reconcile import reconcile
 
     rt = _runtime(state)
+    rebook_failures: list[str] = []
     try:
         if no_rebook:
             summary, rebooked = reconcile(rt, now_utc()), 0
         else:
-            summary, rebooked = reconcile_and_rebook(rt, now_utc())
+            summary, rebooked = reconcile_and_rebook(rt, now_utc(), failures=rebook_failures)
     finally:
         rt.close()
-    click.echo(
-        f"{summary.calendars_read} calendars read ({summary.full_reads} full), "
-        f"{len(summary.transitions)} changes, {rebooked} rebooked"
-    )
-    for t in summary.transitions:
-        click.echo(
-            f"  {t.seller_id} {t.month}: {t.from_state.value} -> {t.to_state.value} ({t.detail})"
+    failures = list(summary.errors) + rebook_failures
+    if as_json:
+        echo_json(
+            {
+                "calendars_read": summary.calendars_read,
+                "full_reads": summary.full_reads,
+                "changes": [
+                    {
+                        "session": t.key,
+                        "seller": t.seller_id,
+                        "month": str(t.month),
+                        "from": t.from_state.value,
+                        "to": t.to_state.value,
+                        "detail": t.detail,
+                    }
+                    for t in summary.transitions
+                ],
+                "rebooked": rebooked,
+                "failed": failures,
+                "ok": not failures,
+            }
         )
-    for error in summary.errors:
-        click.echo(f"  warning: {error}", err=True)
+    else:
+        click.echo(
+            f"{summary.calendars_read} calendars read ({summary.full_reads} full), "
+            f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        )
+        for t in summary.transitions:
+            click.echo(
+                f"  {t.seller_id} {t.month}: {t.from_state.value} -> {t.to_state.value} "
+                f"({t.detail})"
+            )
+    _raise_partial("reconcile", failures)
 
 
 # -- sessions ---------------------------------------------------------------------
@@ -456,43 +525,92 @@ def sessions_cancel(
 @cli.command()
 @month_option(help_text="Report month, YYYY-MM (default: last month).")
 @click.option("--send", is_flag=True, help="E-mail it to the leadership recipients.")
-@click.option("--resend", is_flag=True, help="Send again to recipients who had it already.")
-@click.option("--to", "only", multiple=True, help="Send only to this address (repeatable).")
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Send again to recipients who had it already, or whose earlier send has an "
+    "unknown outcome.",
+)
+@click.option(
+    "--mark-delivered",
+    is_flag=True,
+    help="Record that a send with an unknown outcome did arrive (nothing is sent).",
+)
+@click.option("--to", "only", multiple=True, help="Only this address (repeatable).")
 @click.option(
     "--force",
     is_flag=True,
     help="Send even for a month that is not over or had nothing booked by Coachpass.",
 )
+@json_option
 @pass_state
 def report(
     state: CliState,
     month: Month | None,
     send: bool,
     resend: bool,
+    mark_delivered: bool,
     only: tuple[str, ...],
     force: bool,
+    as_json: bool,
 ) -> None:
     """Show the month's coaching KPI report, or send it (--send) once per recipient.
+
     Sending is only for a month that is over and had sessions booked (else --force);
-    a preview of any month is always possible."""
+    a preview of any month is always possible. A send whose outcome is unknown (the
+    sender died after handing the mail over) is never repeated by itself: it exits 3
+    until --resend or --mark-delivered settles it."""
+    from scheduler.report.send import NOT_DONE
+    from scheduler.report.send import mark_delivered as record_delivered
     from scheduler.runtime import Runtime
     from scheduler.service.jobs import build_month_report, send_report
 
+    if mark_delivered and (send or resend):
+        raise UserError("--mark-delivered records an earlier send; use it without --send/--resend")
     rt = Runtime.open(state.settings())
     month = month or rt.month_of(now_utc()).previous()
     try:
-        if send or resend:
-            outcomes = send_report(
-                rt, month, now_utc(), resend=resend, only=list(only) or None, force=force
-            )
-            for o in outcomes:
-                click.echo(f"{o.recipient}: {o.status}")
-            where = rt.settings.mail.smtp_host or rt.settings.mail.outbox
-            click.echo(f"delivered via {where}")
+        if send or resend or mark_delivered:
+            if mark_delivered:
+                outcomes = record_delivered(rt, month, now_utc(), only=list(only) or None)
+            else:
+                outcomes = send_report(
+                    rt, month, now_utc(), resend=resend, only=list(only) or None, force=force
+                )
+            where = rt.settings.mail.smtp_host or str(rt.settings.mail.outbox)
+            failures = [
+                f"{o.recipient}: {o.status}: {o.detail}" for o in outcomes if o.status in NOT_DONE
+            ]
+            if as_json:
+                echo_json(
+                    {
+                        "month": str(month),
+                        "delivered_via": where,
+                        "recipients": [
+                            {
+                                "recipient": o.recipient,
+                                "status": o.status,
+                                "message_id": o.message_id,
+                                "detail": o.detail,
+                            }
+                            for o in outcomes
+                        ],
+                        "ok": not failures,
+                    }
+                )
+            else:
+                for o in outcomes:
+                    click.echo(f"{o.recipient}: {o.status}")
+                click.echo(f"delivered via {where}")
+            _raise_partial(f"report {month}", failures)
         else:
             message = build_month_report(rt, month, now_utc(), ["(preview)"])
             body = message.get_body(preferencelist=("plain",))
-            click.echo(body.get_content() if body is not None else message.as_string())
+            text = body.get_content() if body is not None else message.as_string()
+            if as_json:
+                echo_json({"month": str(month), "subject": str(message["Subject"]), "text": text})
+            else:
+                click.echo(text)
     finally:
         rt.close()
 
@@ -624,5 +742,16 @@ def main(argv: list[str] | None = None) -> None:
     except (UserError, ConnectorUserError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except PartialFailure as exc:
+        click.echo(f"{exc.what}: {len(exc.failures)} failed:", err=True)
+        for line in exc.failures:
+            click.echo(f"  failed: {line}", err=True)
+        sys.exit(3)
+    except ConnectorError as exc:
+        # A provider that kept failing (throttling, outage, lost connection) after
+        # the connector's retries: not a bug, and the run may have done part of its
+        # work, so 3 as for a partial run; the idempotent next run finishes it.
+        click.echo(f"error: {exc}; nothing is lost, run the command again later", err=True)
+        sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -34,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields, is_dataclass
@@ -333,6 +335,22 @@ def _plan_shared(index: int) -> TeamPlan:
     return plan_team(_SHARED[index])
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: a worker ends when the process that forked it is gone.
+
+    A forked worker inherits every open file of `book`, among them the booking lock
+    (a `flock`ed file, or the PostgreSQL connection holding the advisory lock). If
+    `book` is killed (`kill -9`, OOM) while planning, orphaned workers would keep
+    that lock forever and every later `book` would wait for it in vain."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> list[TeamPlan]:
     """Plan every team, in parallel processes (one per core by default); plans come
     back in the order of `problems`. `workers=1` plans in this process.
@@ -354,11 +372,18 @@ def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> l
         _SHARED = problems
         try:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=count, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(
+                max_workers=count,
+                mp_context=ctx,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            ) as pool:
                 return list(pool.map(_plan_shared, range(len(problems)), chunksize=chunk))
         finally:
             _SHARED = ()
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    with ProcessPoolExecutor(
+        max_workers=count, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         return list(pool.map(plan_team, problems, chunksize=chunk))
 
 

@@ -13,7 +13,6 @@ waiting hours for them to go stale.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -21,14 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import ConnectorUserError, TransientError
-from scheduler.errors import AlreadySent, ReportNotDue, UserError
+from scheduler.errors import AlreadySent, PartialFailure, ReportNotDue, UserError
 from scheduler.model import Month
+from scheduler.report.send import NOT_DONE, SendOutcome, build_month_report, send_report
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
@@ -79,130 +78,7 @@ def period_of(job: str, fire_time: datetime, timezone: str) -> str:
 
 # -- report -----------------------------------------------------------------
 
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.lower().encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    recipient: str
-    status: str  # sent | already sent | in flight elsewhere
-    message_id: str = ""
-
-
-def _in_flight(rt: Runtime, month: Month, recipient: str) -> bool:
-    rows = rt.store.sent_reports(rt.org.id, month)
-    mine = [r for r in rows if r["recipient"] == recipient.lower()]
-    return bool(mine) and mine[-1]["status"] == "sending"
-
-
-def build_month_report(
-    rt: Runtime, month: Month, now: datetime, recipients: list[str]
-) -> EmailMessage:
-    from scheduler.report.kpi import compute_month, trend
-    from scheduler.report.render import build_report
-
-    org = rt.org
-    sessions = rt.store.sessions(org_id=org.id, month=month)
-    history = rt.store.history(org_id=org.id, month=month)
-    kpi = compute_month(org, month, sessions, history)
-    months = [month]
-    for _ in range(5):
-        months.insert(0, months[0].previous())
-    points = trend(org, months, rt.store.sessions(org_id=org.id, months=months))
-    return build_report(
-        org,
-        month,
-        kpi,
-        points,
-        sender=rt.settings.mail.sender,
-        recipients=recipients,
-        templates_dir=rt.settings.templates_dir,
-        generated_at=now,
-    )
-
-
-def check_report_due(rt: Runtime, month: Month, now: datetime) -> None:
-    """Raise `ReportNotDue` unless `month` is over (in the organisation's zone) and
-    this installation booked sessions in it: a first run must not mail leadership a
-    0 % report for a month Coachpass never took part in."""
-    current = rt.month_of(now)
-    if (month.year, month.month) >= (current.year, current.month):
-        raise ReportNotDue(
-            f"the {month} report is not due: the month is not over yet (it ends "
-            f"{month.last_day}); preview it with `coachpass report --month {month}`, "
-            f"or add --force to send it anyway"
-        )
-    if rt.store.booked_in(rt.org.id, month) == 0:
-        raise ReportNotDue(
-            f"no report for {month}: this installation booked no sessions in it "
-            f"(the store was created {rt.store.created_at():%Y-%m-%d}); "
-            f"add --force to send it anyway"
-        )
-
-
-def send_report(
-    rt: Runtime,
-    month: Month,
-    now: datetime,
-    *,
-    resend: bool = False,
-    only: list[str] | None = None,
-    force: bool = False,
-) -> list[SendOutcome]:
-    """Send the month's report to each leadership recipient, once per recipient.
-
-    Each recipient gets their own message so a resend to one never repeats another's.
-    Raises `AlreadySent` when every recipient had it already and this is no resend,
-    and `ReportNotDue` (unless `force`) for a month that is not over or had nothing
-    booked by this installation.
-    """
-    if not force:
-        check_report_due(rt, month, now)
-    recipients = only or [r.email for r in rt.org.leadership]
-    if not recipients:
-        raise UserError(f"{rt.settings.source}: no 'leadership' recipients to send the report to")
-    mailer = rt.mailer()
-    domain = rt.settings.mail.sender.rsplit("@", 1)[-1].strip(">").strip() or "coachpass"
-    outcomes: list[SendOutcome] = []
-    for recipient in recipients:
-        # Built before the claim: a failure here leaves nothing half claimed.
-        message = build_month_report(rt, month, now, [recipient])
-        claim = rt.store.claim_report(
-            rt.org.id,
-            month,
-            recipient,
-            resend=resend,
-            now=now,
-            # One Message-ID per (org, month, recipient, send): two recipients' copies
-            # are two messages, and a crash-retried send repeats its own id.
-            message_id=f"<coachpass.report.{rt.org.id}.{month}.{_digest(recipient)}@{domain}>",
-        )
-        if claim is None:
-            status = "in flight elsewhere" if _in_flight(rt, month, recipient) else "already sent"
-            outcomes.append(SendOutcome(recipient, status))
-            continue
-        claim_id, message_id = claim
-        del message["Message-ID"]
-        message["Message-ID"] = message_id
-        try:
-            mailer.send(message)
-        except Exception as exc:
-            # Refused for certain (an error reply, no connection): free the claim so
-            # the next run tries again. If the data may have gone out, keep the claim:
-            # it is retried once stale, with the same Message-ID.
-            if not getattr(exc, "may_have_sent", False):
-                rt.store.release_report(claim_id)
-            raise
-        rt.store.mark_report_sent(claim_id, now=now)
-        outcomes.append(SendOutcome(recipient, "sent", message_id))
-    if not resend and all(o.status == "already sent" for o in outcomes):
-        raise AlreadySent(
-            f"the {month} report was sent already to {', '.join(recipients)}; "
-            f"use --resend to send it again"
-        )
-    return outcomes
+__all__ = ["SendOutcome", "build_month_report", "send_report"]  # re-exported for callers
 
 
 # -- job bodies ---------------------------------------------------------------
@@ -223,25 +99,44 @@ def top_up(rt: Runtime, now: datetime) -> list[BookingSummary]:
     return [book_month(rt, m, now) for m in (this, this.next())]
 
 
-def reconcile_and_rebook(rt: Runtime, now: datetime) -> tuple[ReconcileSummary, int]:
+def reconcile_and_rebook(
+    rt: Runtime, now: datetime, *, failures: list[str] | None = None
+) -> tuple[ReconcileSummary, int]:
+    """Reconcile, then book again what fell through. Failures of those bookings
+    (teams, sessions) are appended to `failures` when given."""
     summary = reconcile(rt, now)
     rebooked = 0
     for month in sorted(summary.months_to_rebook()):
         if month >= rt.month_of(now):
-            rebooked += sum(len(p.proposals) for p in book_month(rt, month, now).plans)
+            booking = book_month(rt, month, now)
+            rebooked += sum(len(p.proposals) for p in booking.plans)
+            if failures is not None:
+                failures.extend(f"rebook {month}: {line}" for line in booking.failures())
     return summary, rebooked
+
+
+def _partial(what: str, detail: str, failures: list[str]) -> str:
+    """The job's detail; with failures the run is recorded failed (the catch-up
+    retries it, and the rest is idempotent) and each failure is in the record."""
+    if failures:
+        raise PartialFailure(f"{what} ({detail})", failures)
+    return detail
 
 
 def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "book_next_month":
         s = book_month(rt, Month.parse(period), now)
-        return f"created {s.created}, adopted {s.adopted}, unbookable {len(s.unbookable)}"
+        detail = f"created {s.created}, adopted {s.adopted}, unbookable {len(s.unbookable)}"
+        return _partial(job, detail, s.failures())
     if job == "top_up":
         summaries = top_up(rt, now)
-        return "; ".join(f"{s.month}: created {s.created}" for s in summaries)
+        detail = "; ".join(f"{s.month}: created {s.created}" for s in summaries)
+        return _partial(job, detail, [f for s in summaries for f in s.failures()])
     if job == "reconcile":
-        summary, rebooked = reconcile_and_rebook(rt, now)
-        return f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        failures: list[str] = []
+        summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
+        detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        return _partial(job, detail, list(summary.errors) + failures)
     if job == "report":
         try:
             outcomes = send_report(rt, Month.parse(period), now)
@@ -249,11 +144,15 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
             return "already sent"
         except ReportNotDue as exc:
             return f"not sent: {exc}"
-        pending = [o.recipient for o in outcomes if o.status == "in flight elsewhere"]
-        if pending:
-            # Not done until every copy is known to be sent: the catch-up retries.
-            raise TransientError(f"report to {', '.join(pending)} still being sent elsewhere")
-        return ", ".join(f"{o.recipient}: {o.status}" for o in outcomes)
+        detail = ", ".join(f"{o.recipient}: {o.status}" for o in outcomes)
+        # Not done until every copy is known to be sent: the run is recorded failed
+        # and the catch-up looks again. An unknown outcome stays unknown (and is
+        # logged as an error each time) until an admin resolves it.
+        return _partial(
+            job,
+            detail,
+            [f"{o.recipient}: {o.status}: {o.detail}" for o in outcomes if o.status in NOT_DONE],
+        )
     raise ValueError(f"unknown job {job}")
 
 
@@ -328,6 +227,7 @@ def _record_end(
 #: Failures a job run can meet that are not bugs: logged in one line, no traceback.
 EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
     UserError,
+    PartialFailure,
     ConnectorUserError,
     TransientError,
     SQLAlchemyError,

@@ -9,6 +9,7 @@ answers `EXISTED` if the first call got through, so there is never a second even
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
+from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -61,6 +63,16 @@ class BookingSummary:
     failed: tuple[tuple[str, str], ...] = ()  # (session key, error)
     unbookable: tuple[tuple[str, str], ...] = ()  # (seller id, reason)
     not_rebooked: tuple[tuple[str, str], ...] = ()  # (seller id, why no new slot this month)
+    # Isolation: a team whose calendars could not be read is skipped (the others are
+    # booked); a person whose calendar alone could not be read is listed here too
+    # (that seller is also unbookable, with the same reason).
+    failed_teams: tuple[TeamFailure, ...] = ()
+
+    def failures(self) -> list[str]:
+        """One line per failure, naming the team, person or session and the fix."""
+        return [f.text for f in self.failed_teams] + [
+            f"session {key}: {error}" for key, error in self.failed
+        ]
 
 
 def month_window(month: Month) -> tuple[datetime, datetime]:
@@ -135,10 +147,18 @@ def _read_busy(
 
 
 def build_problems(
-    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+    rt: Runtime,
+    month: Month,
+    now: datetime,
+    progress: Progress = _no_progress,
+    failures: list[TeamFailure] | None = None,
 ) -> tuple[list[TeamProblem], dict[tuple[str, str], int]]:
     """One planning problem per team with sellers to book, and the attempt number
-    each (team, seller) is planned under."""
+    each (team, seller) is planned under.
+
+    With `failures`, a team whose calendars cannot be read at all (the manager
+    cannot be impersonated, the provider kept failing) is left out and listed
+    there, so one team never stops the others; without it the error propagates."""
     records = rt.store.sessions(org_id=rt.org.id, month=month)
     nearby = rt.store.sessions(org_id=rt.org.id, months=[month.previous(), month, month.next()])
     window = month_window(month)
@@ -168,7 +188,25 @@ def build_problems(
             and window[0] <= r.start < window[1]
             and (r.state.active or r.state is SessionState.HELD)
         )
-        busy, errors = _read_busy(rt, team, to_book, month)
+        try:
+            busy, errors = _read_busy(rt, team, to_book, month)
+        except ConnectorError as exc:
+            if failures is None:
+                raise
+            failures.append(team_failure(team, exc))
+            continue
+        if failures is not None:
+            names = {p.id: p for p in [team.manager, *team.sellers]}
+            failures.extend(
+                TeamFailure(
+                    team.id,
+                    pid,
+                    f"team {team.id}: calendar of {names[pid].name} <{names[pid].email}> "
+                    f"not read, so no slot for them this run: {error}",
+                )
+                for pid, error in sorted(errors.items())
+                if pid in names
+            )
         problems.append(
             TeamProblem(
                 team=team,
@@ -190,12 +228,17 @@ def build_problems(
 
 
 def plan_month(
-    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+    rt: Runtime,
+    month: Month,
+    now: datetime,
+    progress: Progress = _no_progress,
+    failures: list[TeamFailure] | None = None,
 ) -> tuple[list[TeamPlan], dict[tuple[str, str], int]]:
-    """Dry run: the plans the planner would book now. Writes nothing."""
+    """Dry run: the plans the planner would book now. Writes nothing. Teams whose
+    calendars could not be read go to `failures` (see `build_problems`)."""
     from scheduler.planning.planner import plan_teams
 
-    problems, attempts = build_problems(rt, month, now, progress)
+    problems, attempts = build_problems(rt, month, now, progress, failures)
     started = monotonic()
     plans = plan_teams(problems)
     metrics.observe_plans(monotonic() - started, [p.optimal for p in plans])
@@ -215,9 +258,13 @@ def book_month(
 
 def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) -> BookingSummary:
     # Planned rows whose time has passed are retired first, so this run plans anew.
+    # A calendar that refuses the clean-up fails that session alone (listed by
+    # push_planned, which tries again below).
     for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
-        _expire_if_passed(rt, rec, now)
-    plans, attempts = plan_month(rt, month, now, progress)
+        with contextlib.suppress(ConnectorError):
+            _expire_if_passed(rt, rec, now)
+    team_failures: list[TeamFailure] = []
+    plans, attempts = plan_month(rt, month, now, progress, team_failures)
     unbookable: list[tuple[str, str]] = []
     not_rebooked: list[tuple[str, str]] = []
     for plan in plans:
@@ -260,6 +307,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         failed=tuple(failed),
         unbookable=tuple(unbookable),
         not_rebooked=tuple(not_rebooked),
+        failed_teams=tuple(team_failures),
     )
 
 
@@ -400,14 +448,25 @@ def push_planned(
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     for rec in planned:
-        if _expire_if_passed(rt, rec, now):
-            failed.append((rec.key, SLOT_PASSED))
+        try:
+            if _expire_if_passed(rt, rec, now):
+                failed.append((rec.key, f"{who(rt, rec)}: {SLOT_PASSED}"))
+                continue
+            _retire_declined(rt, rec, now)
+        except ConnectorError as exc:
+            # Its calendar refused the clean-up: this session waits, the others go on.
+            failed.append((rec.key, f"{who(rt, rec)}: {exc}; the next book tries again"))
             continue
-        _retire_declined(rt, rec, now)
         team = rt.team_of(rec.team_id)
         seller = rt.person(rec.seller_id)
         if team is None or seller is None or rec.start is None or rec.end is None:
-            failed.append((rec.key, f"seller {rec.seller_id} or team {rec.team_id} not in config"))
+            failed.append(
+                (
+                    rec.key,
+                    f"{who(rt, rec)}: seller {rec.seller_id} or team {rec.team_id} is no "
+                    "longer in the config; cancel the session or put them back",
+                )
+            )
             continue
         manager = team.manager
         video = None
@@ -457,7 +516,24 @@ def push_planned(
         sent = rt.store.sent_before(keys)
         rt.store.mark_sent([k for k in keys if k not in sent], now=now)
         events = [dataclasses.replace(e, may_exist=rec.key in sent) for rec, e in items]
-        results = rt.connector(name).create(events)
+        try:
+            results = rt.connector(name).create(events)
+        except ConnectorError as exc:
+            # The whole call failed (sign-in refused, provider unreachable or still
+            # throttling after the retries), possibly after some creates got through.
+            # The store says "create sent" for each of them, so the next book looks
+            # every key up and adopts what exists; until then each one is listed,
+            # never left `planned` in silence.
+            for rec, _event in items:
+                error = (
+                    f"outcome unknown, the invitation may have gone out ({exc}); "
+                    "the next book looks it up by its key and adopts it"
+                )
+                rt.store.set_fields(rec.key, now=now, reason=error)
+                failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+            done += len(items)
+            progress("creating events", done, total)
+            continue
         for (rec, _event), result in zip(items, results, strict=True):
             if result.ok:
                 booked = rt.store.transition(
@@ -475,7 +551,10 @@ def push_planned(
                     # Cancelled by an admin while we were creating it: take it back.
                     current = rt.store.get(rec.key)
                     if current is not None and not current.state.active:
-                        _cancel_by_key(rt, current, "this session was cancelled")
+                        try:
+                            _cancel_by_key(rt, current, "this session was cancelled")
+                        except ConnectorError as exc:
+                            failed.append((rec.key, f"{who(rt, rec)}: cancelled here but {exc}"))
                     continue
                 if result.outcome is Outcome.EXISTED:
                     adopted += 1
@@ -483,8 +562,12 @@ def push_planned(
                     created += 1
             else:
                 error = result.error or "unknown error"
+                if result.retryable:
+                    # A lost answer or a fault after the retries: the create may
+                    # have landed, and the next book looks it up by key.
+                    error += "; the next book tries again (and adopts it if it got through)"
                 rt.store.set_fields(rec.key, now=now, reason=error)
-                failed.append((rec.key, error))
+                failed.append((rec.key, f"{who(rt, rec)}: {error}"))
         done += len(items)
         progress("creating events", done, total)
     return created, adopted, failed

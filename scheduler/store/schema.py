@@ -115,7 +115,7 @@ sent_reports = Table(
     Column("month", String(7), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("sequence", Integer, nullable=False),  # 0 first send, 1.. explicit resends
-    Column("status", String(20), nullable=False),  # sending | sent
+    Column("status", String(20), nullable=False),  # sending | sent | unknown | resent
     Column("message_id", String(300), nullable=False),
     Column("claimed_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime()),

@@ -38,6 +38,9 @@ from scheduler.model import Month, SessionRecord, SessionState, StateChange
 from scheduler.store.schema import job_runs, sent_reports, session_history, sessions, sync_cursors
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: `sent_reports.status`: claimed and being sent; handed over; sender died while
+#: sending (outcome unknown); an unknown send superseded by an explicit resend.
+SENDING, SENT, UNKNOWN, RESENT = "sending", "sent", "unknown", "resent"
 #: History detail written just before a session's create is sent to the calendar.
 SENT_TO_CALENDAR = "create sent to the calendar"
 #: The `job_runs` row whose start is the store's creation: a fresh store acts only
@@ -609,41 +612,22 @@ class Store:
         resend: bool,
         now: datetime,
         message_id: str,
-        stale_after: timedelta = timedelta(minutes=30),
     ) -> tuple[int, str] | None:
         """Claim the right to send the month's report to `recipient`.
 
         Returns (claim id, Message-ID to use) or None when it was sent already (and
-        this is not an explicit resend). A claim left `sending` by a crash is retried
-        after `stale_after` with the *same* Message-ID, so a mail system that already
-        got the first copy can tell the two apart.
+        this is not an explicit resend), or when the last claim is still `sending`.
+        A `sending` claim is never taken over here, however old: its sender may have
+        handed the mail over just before it died. The caller tells a live sender
+        from a dead one by the report lock (`send_report`), records a dead one's
+        claim as `unknown`, and only an explicit resend or mark-delivered moves on.
         """
         recipient = recipient.lower()
-        base = and_(
-            sent_reports.c.org_id == org_id,
-            sent_reports.c.month == str(month),
-            sent_reports.c.recipient == recipient,
-        )
-        with self._tx() as conn:
-            rows = conn.execute(select(sent_reports).where(base).order_by(sent_reports.c.sequence))
-            existing = list(rows)
-        if existing:
-            last = existing[-1]
-            if last.status == "sending":
-                if now - last.claimed_at < stale_after:
-                    return None
-                # Take the stale claim over; of two takers only one updates the row.
-                with self._tx() as conn:
-                    taken = conn.execute(
-                        update(sent_reports)
-                        .where(sent_reports.c.id == last.id)
-                        .where(sent_reports.c.claimed_at == last.claimed_at)
-                        .values(claimed_at=now)
-                    ).rowcount
-                return (last.id, last.message_id) if taken else None
-            if not resend:
+        last = self.last_report_claim(org_id, month, recipient)
+        if last is not None:
+            if last["status"] == SENDING or not resend:
                 return None
-            sequence = last.sequence + 1
+            sequence = int(last["sequence"]) + 1
         else:
             sequence = 0
         msg_id = message_id.replace("@", f".{sequence}@", 1)
@@ -655,7 +639,7 @@ class Store:
                         month=str(month),
                         recipient=recipient,
                         sequence=sequence,
-                        status="sending",
+                        status=SENDING,
                         message_id=msg_id,
                         claimed_at=now,
                     )
@@ -664,6 +648,65 @@ class Store:
         except IntegrityError:
             return None  # another instance claimed it at the same moment
         return claim_id, msg_id
+
+    def last_report_claim(self, org_id: str, month: Month, recipient: str) -> dict[str, Any] | None:
+        """The latest send (or claim) of the month's report to `recipient`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sent_reports)
+                .where(
+                    and_(
+                        sent_reports.c.org_id == org_id,
+                        sent_reports.c.month == str(month),
+                        sent_reports.c.recipient == recipient.lower(),
+                    )
+                )
+                .order_by(sent_reports.c.sequence.desc())
+                .limit(1)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def mark_report_unknown(self, claim_id: int) -> None:
+        """Its sender died (or lost the connection) after the mail may have been
+        handed over: nobody knows whether it arrived. Only a person resolves it."""
+        with self._tx() as conn:
+            conn.execute(
+                update(sent_reports)
+                .where(sent_reports.c.id == claim_id)
+                .where(sent_reports.c.status == SENDING)
+                .values(status=UNKNOWN)
+            )
+
+    def resolve_report(self, claim_id: int, *, delivered: bool, now: datetime) -> None:
+        """An admin's answer for an `unknown` send: it arrived (`sent`), or it did
+        not and is being sent again (`resent`: the next sequence carries the copy)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(sent_reports)
+                .where(sent_reports.c.id == claim_id)
+                .values(status="sent", sent_at=now)
+                if delivered
+                else update(sent_reports).where(sent_reports.c.id == claim_id).values(status=RESENT)
+            )
+
+    def reports_with_unknown_outcome(
+        self,
+        *,
+        now: datetime,
+        org_id: str | None = None,
+        stale_after: timedelta = timedelta(minutes=30),
+    ) -> list[dict[str, Any]]:
+        """Report sends whose outcome nobody knows, for health checks and alerts:
+        those recorded `unknown`, and `sending` claims older than `stale_after` (a
+        live send takes seconds; one that old has lost its sender, even if no run
+        has looked at it yet). Resolved only by `report --resend` or
+        `report --mark-delivered`."""
+        query = select(sent_reports).where(sent_reports.c.status.in_([UNKNOWN, SENDING]))
+        if org_id is not None:
+            query = query.where(sent_reports.c.org_id == org_id)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query.order_by(sent_reports.c.id))]
+        return [r for r in rows if r["status"] == UNKNOWN or now - r["claimed_at"] >= stale_after]
 
     def mark_report_sent(self, claim_id: int, *, now: datetime) -> None:
         with self._tx() as conn:
@@ -687,22 +730,6 @@ class Store:
                 .order_by(sent_reports.c.id)
             )
             return [dict(r._mapping) for r in rows]
-
-    def reports_with_unknown_outcome(
-        self, *, now: datetime, older_than: timedelta = timedelta(minutes=10)
-    ) -> list[dict[str, Any]]:
-        """Report sends claimed but never confirmed: the process died (or the mail
-        server stopped answering) between the claim and the server's reply, so
-        nobody knows whether the copy went out. They are retried once stale, with
-        the same Message-ID; until then an operator should look."""
-        query = (
-            select(sent_reports)
-            .where(sent_reports.c.status == "sending")
-            .where(sent_reports.c.claimed_at < now - older_than)
-            .order_by(sent_reports.c.id)
-        )
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def replace(record: SessionRecord, **changes: Any) -> SessionRecord:

@@ -214,7 +214,7 @@ class FakeGraph(EntraEndpoints):
                     token = headers.get("authorization", "")[7:]
                     self.tokens.pop(token, None)  # expired: only a new token works
                 return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": ""}}
-            if fault in ("429", "503"):
+            if fault in ("429", "503", "504"):
                 return self._fault_answer(fault)
             return self._graph(method, path[5:], query, headers, body, top=True)
         with self.lock:
@@ -228,6 +228,8 @@ class FakeGraph(EntraEndpoints):
                 {"Retry-After": self.faults.retry_after},
                 {"error": {"code": "TooManyRequests", "message": "Application is over its limit."}},
             )
+        if fault == "504":
+            return 504, {}, {"error": {"code": "GatewayTimeout", "message": "Timed out."}}
         return 503, {}, {"error": {"code": "ServiceUnavailable", "message": "Try again."}}
 
     def _graph(

@@ -110,14 +110,24 @@ def test_report_claims(store: Store) -> None:
     assert [r["sequence"] for r in store.sent_reports("acme", MONTH)] == [0, 1]
 
 
-def test_stale_report_claim_is_retried_with_same_message_id(store: Store) -> None:
+def test_stale_report_claim_is_never_taken_over_but_reported_unknown(store: Store) -> None:
+    """Finding 7: a `sending` claim may have reached the recipient; age alone must
+    not turn it into a second send. It is reported until someone resolves it."""
     mid = "<r@coachpass>"
     first = store.claim_report("acme", MONTH, "a@x", resend=False, now=NOW, message_id=mid)
     assert first is not None
-    retry = store.claim_report(
-        "acme", MONTH, "a@x", resend=False, now=NOW + timedelta(hours=1), message_id=mid
-    )
-    assert retry == first
+    later = NOW + timedelta(hours=1)
+    assert store.claim_report("acme", MONTH, "a@x", resend=False, now=later, message_id=mid) is None
+    assert store.reports_with_unknown_outcome(now=NOW) == [], "a fresh claim is a live send"
+    stale = store.reports_with_unknown_outcome(now=later)
+    assert [(r["recipient"], r["status"]) for r in stale] == [("a@x", "sending")]
+    store.mark_report_unknown(first[0])
+    assert [r["status"] for r in store.reports_with_unknown_outcome(now=NOW)] == ["unknown"]
+    assert store.claim_report("acme", MONTH, "a@x", resend=False, now=later, message_id=mid) is None
+    store.resolve_report(first[0], delivered=False, now=later)
+    again = store.claim_report("acme", MONTH, "a@x", resend=True, now=later, message_id=mid)
+    assert again is not None and again[1] != first[1]
+    assert store.reports_with_unknown_outcome(now=later + timedelta(minutes=1)) == []
 
 
 def test_two_processes_racing_for_one_job_claim(store_url: str) -> None:
