@@ -129,6 +129,21 @@ def _read_busy(
     return busy, errors
 
 
+def _live_lying_in(rt: Runtime, month: Month) -> dict[str, int]:
+    """Live (or held) sessions per seller that lie in `month` by their time, whatever
+    month they were booked for: where a session lies decides which month it counts
+    for, so a session moved here from another month fills this month's place."""
+    counts: dict[str, int] = defaultdict(int)
+    for rec in rt.store.sessions(org_id=rt.org.id, starting=month_window(month)):
+        if (
+            rec.start is not None
+            and rt.month_of(rec.start) == month
+            and (rec.state.active or rec.state is SessionState.HELD)
+        ):
+            counts[rec.seller_id] += 1
+    return counts
+
+
 def build_problems(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[list[TeamProblem], dict[tuple[str, str], int]]:
@@ -142,10 +157,15 @@ def build_problems(
     problems: list[TeamProblem] = []
     attempts: dict[tuple[str, str], int] = {}
     teams = rt.org.teams
+    lying = _live_lying_in(rt, month)
     for n, team in enumerate(teams):
         to_book = []
         for seller in team.sellers:
             attempt = _needs_slot(rt, latest.get(seller.id))
+            if attempt is not None and lying.get(seller.id, 0) >= rt.org.policy.sessions_per_seller:
+                # A live session lies in this month already, though booked for
+                # another (moved here): it counts here, so no second one.
+                continue
             if attempt is not None:
                 to_book.append(seller.id)
                 attempts[(team.id, seller.id)] = attempt
