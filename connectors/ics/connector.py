@@ -208,19 +208,18 @@ class LocalConnector:
         *,
         missing_only: bool = False,
     ) -> None:
-        """Invite each attendee: the e-mail, then the copy in their calendar. A copy in
-        place therefore means its e-mail went out: `missing_only` (a retry after a
-        crash) skips those attendees."""
+        """Invite each attendee: the e-mail, then the copy in their calendar.
+        `missing_only` (a retry after a crash) writes only what is not there yet: an
+        e-mail whose file is in the outbox, or a copy in place, is left alone."""
         key = ics_events.key_of(str(vevent.get("UID", "")), str(vevent.get(SESSION_TAG, "")))
         assert key is not None
         for email in ics_events.attendee_emails(vevent):
-            copy = copies.get(email)
-            has_calendar = copy is not None and copy != org_path
-            if missing_only and has_calendar and self._holds(copy, key):
-                continue
             attendee = Attendee(email, ics_events.attendee_name(vevent, email))
-            self._send("REQUEST", vevent, key, organizer, attendee)
-            if copy is not None and has_calendar:
+            self._send("REQUEST", vevent, key, organizer, attendee, only_new=missing_only)
+            copy = copies.get(email)
+            if copy is None or copy == org_path:
+                continue
+            if not (missing_only and self._holds(copy, key)):
                 self._put_copy(copy, key, block)
 
     def _complete(
@@ -268,7 +267,14 @@ class LocalConnector:
         write_text(calendar, text)
 
     def _send(
-        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Attendee
+        self,
+        method: str,
+        vevent: icalendar.Event,
+        key: str,
+        organizer: str,
+        attendee: Attendee,
+        *,
+        only_new: bool = False,
     ) -> None:
         message = invitation(
             method,
@@ -280,6 +286,9 @@ class LocalConnector:
             attendee_name=attendee.name,
             now=self._clock(),
         )
+        stem = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
+        if only_new and (self.outbox / f"{stem}.eml").exists():
+            return  # this very message went out before the crash: not twice
         write_to_outbox(self.outbox, message)
 
     # --- update -----------------------------------------------------------------------

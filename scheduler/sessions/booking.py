@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -38,6 +38,7 @@ from scheduler.model import (
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.sessions.agenda import Agenda, render_agenda
+from scheduler.sessions.moved import follow_moves
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -145,10 +146,14 @@ def _live_lying_in(rt: Runtime, month: Month) -> dict[str, int]:
 
 
 def build_problems(
-    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+    rt: Runtime,
+    month: Month,
+    now: datetime,
+    progress: Progress = _no_progress,
+    skip: Collection[str] = (),
 ) -> tuple[list[TeamProblem], dict[tuple[str, str], int]]:
-    """One planning problem per team with sellers to book, and the attempt number
-    each (team, seller) is planned under."""
+    """One planning problem per team with sellers to book (none of `skip`), and the
+    attempt number each (team, seller) is planned under."""
     records = rt.store.sessions(org_id=rt.org.id, month=month)
     nearby = rt.store.sessions(org_id=rt.org.id, months=[month.previous(), month, month.next()])
     window = month_window(month)
@@ -162,7 +167,9 @@ def build_problems(
         to_book = []
         for seller in team.sellers:
             attempt = _needs_slot(rt, latest.get(seller.id))
-            if attempt is not None and lying.get(seller.id, 0) >= rt.org.policy.sessions_per_seller:
+            if attempt is not None and (
+                lying.get(seller.id, 0) >= rt.org.policy.sessions_per_seller or seller.id in skip
+            ):
                 # A live session lies in this month already, though booked for
                 # another (moved here): it counts here, so no second one.
                 continue
@@ -205,12 +212,16 @@ def build_problems(
 
 
 def plan_month(
-    rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
+    rt: Runtime,
+    month: Month,
+    now: datetime,
+    progress: Progress = _no_progress,
+    skip: Collection[str] = (),
 ) -> tuple[list[TeamPlan], dict[tuple[str, str], int]]:
     """Dry run: the plans the planner would book now. Writes nothing."""
     from scheduler.planning.planner import plan_teams
 
-    problems, attempts = build_problems(rt, month, now, progress)
+    problems, attempts = build_problems(rt, month, now, progress, skip)
     return plan_teams(problems), attempts
 
 
@@ -229,9 +240,16 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     # Planned rows whose time has passed are retired first, so this run plans anew.
     for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
         _expire_if_passed(rt, rec, now)
-    plans, attempts = plan_month(rt, month, now, progress)
+    # Sessions dragged into this month since the last reconcile count here.
+    uncertain = follow_moves(rt, month, now)
+    plans, attempts = plan_month(rt, month, now, progress, skip=uncertain)
     unbookable: list[tuple[str, str]] = []
-    not_rebooked: list[tuple[str, str]] = []
+    latest = latest_by_seller(rt.store.sessions(org_id=rt.org.id, month=month))
+    not_rebooked: list[tuple[str, str]] = [
+        (sid, f"a session of a neighbouring month could not be looked up ({why}); next run")
+        for sid, why in sorted(uncertain.items())
+        if _needs_slot(rt, latest.get(sid)) is not None
+    ]
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
@@ -373,6 +391,28 @@ def _expire_if_passed(rt: Runtime, rec: SessionRecord, now: datetime) -> bool:
     return True
 
 
+def _taken_by_a_moved_session(
+    rt: Runtime, rec: SessionRecord, lying: dict[str, int], now: datetime
+) -> bool:
+    """A planned session whose seller meanwhile got a session moved into this month
+    (a crash left the plan unsent, then the manager dragged one here): the moved one
+    is this month's, so the plan is withdrawn, never sent beside it."""
+    own = rec.start is not None and rt.month_of(rec.start) == rec.month
+    if lying.get(rec.seller_id, 0) - own < rt.org.policy.sessions_per_seller:
+        return False
+    _cancel_by_key(rt, rec, "this seller already has a coaching session this month")
+    rt.store.transition(
+        rec.key,
+        SessionState.CANCELLED,
+        now=now,
+        expect={SessionState.PLANNED},
+        detail="a session moved into this month takes its place",
+        reason=f"{NO_REBOOK}a session moved into this month takes its place",
+    )
+    lying[rec.seller_id] -= own
+    return True
+
+
 def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
     """Before a rebook is sent, cancel the declined attempt's event: a seller who
     accepted the old one again later would otherwise have two sessions."""
@@ -401,9 +441,12 @@ def push_planned(
     previous = _previous_sessions(rt, month)
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
+    lying = _live_lying_in(rt, month)
     for rec in planned:
         if _expire_if_passed(rt, rec, now):
             failed.append((rec.key, SLOT_PASSED))
+            continue
+        if _taken_by_a_moved_session(rt, rec, lying, now):
             continue
         _retire_declined(rt, rec, now)
         team = rt.team_of(rec.team_id)
