@@ -26,8 +26,8 @@ from tests.invariant.backends import caldav_world, google_world, graph_world, lo
 from tests.invariant.machine import REACHED, CalendarMachine
 from tests.invariant.worlds import World
 
-EXAMPLES = int(os.environ.get("COACHPASS_INVARIANT_EXAMPLES", "4"))
-STEPS = 20
+EXAMPLES = int(os.environ.get("COACHPASS_INVARIANT_EXAMPLES", "3"))
+STEPS = 10
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 SHRINK = (*NO_SHRINK, Phase.shrink)
 
@@ -65,7 +65,8 @@ def test_local_calendars_keep_the_invariant() -> None:
 
 
 def test_caldav_calendars_keep_the_invariant(radicale: RadicaleServer) -> None:
-    hunt(lambda: caldav_world(radicale))
+    # Every step goes through Radicale's real storage: one example fewer.
+    hunt(lambda: caldav_world(radicale), max(1, EXAMPLES - 1))
 
 
 def test_google_calendars_keep_the_invariant(
