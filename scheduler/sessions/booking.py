@@ -241,14 +241,19 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
         _expire_if_passed(rt, rec, now)
     # Sessions dragged into this month since the last reconcile count here.
-    uncertain = follow_moves(rt, month, now)
+    latest = latest_by_seller(rt.store.sessions(org_id=rt.org.id, month=month))
+    wanted = [
+        s.id
+        for team in rt.org.teams
+        for s in team.sellers
+        if _needs_slot(rt, latest.get(s.id)) is not None
+    ]
+    uncertain = follow_moves(rt, month, now, wanted)
     plans, attempts = plan_month(rt, month, now, progress, skip=uncertain)
     unbookable: list[tuple[str, str]] = []
-    latest = latest_by_seller(rt.store.sessions(org_id=rt.org.id, month=month))
     not_rebooked: list[tuple[str, str]] = [
         (sid, f"a session of a neighbouring month could not be looked up ({why}); next run")
         for sid, why in sorted(uncertain.items())
-        if _needs_slot(rt, latest.get(sid)) is not None
     ]
     for plan in plans:
         team = rt.org.team(plan.team_id)

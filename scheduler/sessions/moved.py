@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime
 
 from connectors.base import ConnectorError
@@ -33,14 +34,20 @@ def neighbours(month: Month) -> list[Month]:
     return before[1:] + after[1:]
 
 
-def follow_moves(rt: Runtime, month: Month, now: datetime) -> dict[str, str]:
-    """Record the current times of the live sessions booked for the months around
+def follow_moves(
+    rt: Runtime, month: Month, now: datetime, sellers: Collection[str]
+) -> dict[str, str]:
+    """Record the current times of the live sessions of `sellers` (those about to be
+    booked: a run with nothing to book looks nothing up) booked for the months around
     `month`. Returns {seller id: why} for sellers whose session could not be looked
     up: they must not be booked in `month` now."""
+    if not sellers:
+        return {}
+    wanted = set(sellers)
     live = (SessionState.BOOKED, SessionState.RESCHEDULED)
     groups: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
     for rec in rt.store.sessions(org_id=rt.org.id, months=neighbours(month), states=live):
-        if rec.event_id:
+        if rec.event_id and rec.seller_id in wanted:
             groups[(rec.connector, rec.manager_id)].append(rec)
     uncertain: dict[str, str] = {}
     for (name, manager_id), recs in sorted(groups.items()):
