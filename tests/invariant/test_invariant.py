@@ -2,8 +2,8 @@
 
 Budgets: the four machines together stay under a minute in the suite, and are still
 enough to reach the paths that matter (moved beyond the window, then a full read
-after a cursor expired or the month rolled over). `COACHPASS_INVARIANT_EXAMPLES`
-raises the number of examples for a longer hunt.
+after a cursor expired or the month rolled over). `COACHPASS_INVARIANT_EXAMPLES` and
+`COACHPASS_INVARIANT_STEPS` raise the numbers of examples and steps for a longer hunt.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.invariant.machine import REACHED, CalendarMachine
 from tests.invariant.worlds import World
 
 EXAMPLES = int(os.environ.get("COACHPASS_INVARIANT_EXAMPLES", "3"))
-STEPS = 10
+STEPS = int(os.environ.get("COACHPASS_INVARIANT_STEPS", "10"))
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 SHRINK = (*NO_SHRINK, Phase.shrink)
 
