@@ -12,7 +12,10 @@ apart), per manager, for:
   out the sync token;
 - a reconcile with no changes: `changes` with that sync token;
 - a reconcile after the organiser cancelled one session in their calendar (the sync
-  answer carries the cancelled event's details: no extra read per cancellation).
+  answer carries the cancelled event's details: no extra read per cancellation);
+- a full read (cursor expired, month rolled over) after the organiser dragged one
+  session beyond the window: the read, plus the look-up by key of the session it
+  no longer lists (one `events.get` in a batch per organiser).
 
 The connector runs as in production: a service account with domain-wide delegation,
 impersonating each manager (so one token per manager, fetched once and reused).
@@ -126,6 +129,25 @@ def main() -> None:
     for manager, sellers in teams:
         fake.store.delete(manager.email, sessions(manager, sellers)[0].key)
     phase("reconcile, one session cancelled", reconcile_one_cancelled)
+
+    moved: dict[str, str] = {}
+
+    def full_read_with_a_moved_session() -> None:
+        """Issue 9: a session dragged beyond the window is missing from a full read;
+        reconcile looks it up by key (events.get) before concluding anything."""
+        for manager, _sellers in teams:
+            answer = connector.changes(manager, None, *WINDOW)
+            missing = [moved[manager.email]]
+            assert missing[0] not in {e.key for e in answer.events}
+            found = connector.lookup(manager, missing).found[missing[0]]
+            assert found is not None and found.start >= WINDOW[1], found
+
+    later = WINDOW[1] + timedelta(days=40)
+    for manager, sellers in teams:
+        key = sessions(manager, sellers)[1].key
+        fake.store.move(manager.email, key, later, later + timedelta(minutes=45))
+        moved[manager.email] = key
+    phase("full read + look-up of a moved session", full_read_with_a_moved_session)
     connector.close()
     fake.stop()
 
@@ -135,6 +157,7 @@ def main() -> None:
     for name, api, tokens, seconds in figures:
         print(f"{name:36} {api:9d} {api / n:8.2f} {tokens:7d} {seconds:8.1f}")
     print("targets: plan+book <= 3 per manager, reconcile <= 1 per manager")
+    print("a full read with sessions missing from it: 1 more request per organiser")
 
 
 if __name__ == "__main__":

@@ -286,6 +286,25 @@ class ChangeSet:
     removed: tuple[str, ...] = ()  # keys (or provider ids) reported deleted
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """Answer of `lookup`: each asked key's event as it is now, wherever it lies.
+
+    `found[key]` is the event (at any time, far outside every read window too), or
+    None when it is really gone: deleted, or cancelled by the organiser. A key the
+    back end could not tell about (network, throttling, an unreadable file) is in
+    `errors` with a readable reason instead, and never in `found`: "could not tell"
+    must not be mistaken for "gone", or a moved session would be booked twice."""
+
+    found: Mapping[str, EventState | None]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        both = set(self.found) & set(self.errors)
+        if both:
+            raise ValueError(f"keys both found and in error: {sorted(both)}")
+
+
 # ---------------------------------------------------------------------------
 # Protocols
 # ---------------------------------------------------------------------------
@@ -303,6 +322,10 @@ class CalendarConnector(Protocol):
     - `update` moves or cancels; cancelling what is already gone is success (`GONE`).
     - `changes` lists only events carrying our tag; an expired or unknown cursor falls
       back to a full read of the window (`full=True`), never an error.
+    - `lookup` finds events by session key directly, whatever their time: a moved
+      event is found at its new time, a deleted or cancelled one is None, and a key
+      that could not be looked up is in `errors` (never None). Absence from a read
+      proves nothing; only this answer may conclude that a session is gone.
     - results come back in the order of the input.
     """
 
@@ -319,6 +342,8 @@ class CalendarConnector(Protocol):
     def changes(
         self, organizer: CalendarRef, cursor: str | None, start: datetime, end: datetime
     ) -> ChangeSet: ...
+
+    def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup: ...
 
     def close(self) -> None: ...
 

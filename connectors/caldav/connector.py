@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,7 +49,9 @@ from connectors.base import (
     ConnectorContext,
     ConnectorUserError,
     EventChange,
+    EventState,
     FreeBusy,
+    Lookup,
     NewEvent,
     Outcome,
     Result,
@@ -307,6 +310,30 @@ class CaldavConnector:
             raise ConnectorUserError(f"calendar of {who}: {exc}") from None
         except DavFailed as exc:
             raise TransientError(f"calendar of {who}: {exc}") from None
+
+    # --- lookup -----------------------------------------------------------------------
+
+    def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
+        """Each session at `<key>.ics`, else by UID anywhere in the organiser's
+        calendar (whatever its time); a cancelled one counts as gone. A calendar that
+        cannot be read is an error for its keys, never "gone"."""
+        found: dict[str, EventState | None] = {}
+        errors: dict[str, str] = {}
+        who = _who(organizer)
+        for key in dict.fromkeys(keys):
+            try:
+                calendar = self.server.calendar_url(organizer)
+                zone = _zone(organizer)
+                stored = self.server.find(calendar, key)
+            except (CalendarMissing, BadCalendarRef, DavFailed, ConnectorUserError) as exc:
+                errors[key] = f"cannot look up session {key} in the calendar of {who}: {exc}"
+                continue
+            if stored is None or stored.cancelled:
+                found[key] = None
+                continue
+            state = ics_events.event_state(stored.vevent, key, zone)
+            found[key] = replace(state, event_id=stored.path) if state is not None else None
+        return Lookup(found, errors)
 
     def close(self) -> None:
         self.http.client.close()

@@ -48,6 +48,7 @@ from connectors.base import (
     ConnectorContext,
     EventChange,
     FreeBusy,
+    Lookup,
     NewEvent,
     Outcome,
     Result,
@@ -58,6 +59,7 @@ from connectors.google.auth import CredentialSource, http_transport
 from connectors.google.batch import Backoff, run_batch
 from connectors.google.busy import FreeBusyReader
 from connectors.google.changes import ChangeReader
+from connectors.google.lookup import KeyLookup
 from connectors.google.meet import MeetSettler
 from connectors.google.wire import (
     FREEBUSY_MAX_CALENDARS,
@@ -347,6 +349,17 @@ class GoogleConnector:
         answer: ChangeSet = self._call(
             organizer.email, partial(reader.read, organizer, cursor, start, end)
         )
+        return answer
+
+    def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
+        """By key, which is the event id: one batch of `events.get` (see lookup.py).
+        A refused impersonation or an unreachable token endpoint is an error for
+        every key, never "gone"."""
+        reader = KeyLookup(self._events(), self.batch_uri, self.backoff)
+        try:
+            answer: Lookup = self._call(organizer.email, partial(reader.lookup, organizer, keys))
+        except (AuthError, TransientError) as exc:
+            return Lookup({}, {key: str(exc) for key in keys})
         return answer
 
     def close(self) -> None:

@@ -14,10 +14,16 @@ same folder, so their busy time shows it. An attendee's calendar is found as
 `<path>/<email>.ics`, else `<path>/<email>/` (a folder calendar), else a top-level
 `.ics` file whose VCALENDAR has `X-COACHPASS-OWNER:mailto:<email>`.
 
-Crash order: attendee copies and invitation e-mails are written first, the organiser's
-calendar last. The organiser's calendar is the record: once the event is there, a retry
-answers EXISTED; before that, a retry rewrites the same copies and the same e-mail files
-(names derived from key and SEQUENCE), so nobody ends up with two.
+Crash order. Creating: the organiser's calendar first, then the attendees' copies and
+invitation e-mails. The organiser's calendar is the record: a crash can leave an event
+there without copies, which the retry (EXISTED) completes, but never a copy nobody
+knows of (an orphan that no cancellation or expiry would reach). The retry rewrites the
+same copies and the same e-mail files (names derived from key and SEQUENCE), so nobody
+ends up with two. Moving and cancelling: copies and e-mails first, the organiser's
+calendar last, so a change the record shows done has reached everybody; a cancel of a
+session the organiser's calendar does not hold still cancels copies of it found
+anywhere in the folder (written in the old order by an earlier version). Temp files
+left by an interrupted write are removed when the connector is opened.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 
 from connectors.base import (
+    SESSION_TAG,
     Attendee,
     Busy,
     CalendarRef,
@@ -40,7 +47,9 @@ from connectors.base import (
     ConnectorContext,
     ConnectorUserError,
     EventChange,
+    EventState,
     FreeBusy,
+    Lookup,
     NewEvent,
     Outcome,
     Result,
@@ -62,6 +71,7 @@ from connectors.ics.files import (
 )
 from connectors.ics.folder import attendee_calendars
 from connectors.ics.itip import invitation, write_to_outbox
+from connectors.ics.recovery import copies_of, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +94,7 @@ class LocalConnector:
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._parse_cache = ParseCache()
+        remove_stale_temp_files([root, outbox])
 
     # --- paths ----------------------------------------------------------------------
 
@@ -152,7 +163,8 @@ class LocalConnector:
         copies = self.attendee_calendars(a.email for e in events for a in e.attendees)
         lock_set = {org_path, *copies.values()}
         results: dict[str, Result] = {}
-        wrote = False
+        fresh: list[tuple[NewEvent, icalendar.Event, str]] = []
+        adopted: list[str] = []  # blocks of events the organiser's calendar holds already
         now = self._clock()
         with locked_all(lock_set):
             text, org_file = self._organiser_text(org_path)
@@ -163,14 +175,11 @@ class LocalConnector:
                 if found is not None:
                     uid = (found.uid if found else None) or ics_events.uid_of(event.key)
                     results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
+                    adopted.append(text[found.start : found.end])
                     continue
                 vevent = ics_events.session_event(event, now, self.organizer_name)
                 block = ics_events.to_block(vevent)
-                for attendee in event.attendees:
-                    copy = copies.get(attendee.email.lower())
-                    if copy is not None and copy != org_path:
-                        self._put_copy(copy, event.key, block)
-                    self._send("REQUEST", vevent, event.key, event.organizer.email, attendee)
+                fresh.append((event, vevent, block))
                 if org_file is None:
                     # Folder calendar: one file per event, named by key.
                     write_text(
@@ -178,12 +187,69 @@ class LocalConnector:
                     )
                 else:
                     text = append_vevent(text, block)
-                    wrote = True
                 uid = ics_events.uid_of(event.key)
                 results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
-            if org_file is not None and wrote:
+            if org_file is not None and fresh:
                 write_text(org_file, text)
+            # Only once the organiser's calendar holds them: copies and invitations.
+            for event, vevent, block in fresh:
+                self._deliver(org_path, copies, vevent, block, event.organizer.email)
+            for block in adopted:
+                self._complete(org_path, copies, block, events[0].organizer.email)
         return results
+
+    def _deliver(
+        self,
+        org_path: Path,
+        copies: Mapping[str, Path],
+        vevent: icalendar.Event,
+        block: str,
+        organizer: str,
+        *,
+        missing_only: bool = False,
+    ) -> None:
+        """Invite each attendee: the e-mail, then the copy in their calendar.
+        `missing_only` (a retry after a crash) writes only what is not there yet: an
+        e-mail whose file is in the outbox, or a copy in place, is left alone."""
+        key = ics_events.key_of(str(vevent.get("UID", "")), str(vevent.get(SESSION_TAG, "")))
+        assert key is not None
+        for email in ics_events.attendee_emails(vevent):
+            attendee = Attendee(email, ics_events.attendee_name(vevent, email))
+            self._send("REQUEST", vevent, key, organizer, attendee, only_new=missing_only)
+            copy = copies.get(email)
+            if copy is None or copy == org_path:
+                continue
+            if not (missing_only and self._holds(copy, key)):
+                self._put_copy(copy, key, block)
+
+    def _complete(
+        self, org_path: Path, copies: Mapping[str, Path], block: str, organizer: str
+    ) -> None:
+        """An event the organiser's calendar holds already (a retry): send what a
+        crash after writing it may have left unsent. Same e-mail file names, so an
+        invitation that did go out is rewritten, not doubled."""
+        vevent = ics_events.parse_block(block)
+        if str(vevent.get("STATUS", "")).upper() == "CANCELLED":
+            return  # the cancellation went (or goes) out by `update`
+        wanted = {e for e in ics_events.attendee_emails(vevent)} - set(copies)
+        copies = {**copies, **self.attendee_calendars(wanted)}
+        self._deliver(
+            org_path,
+            copies,
+            vevent,
+            block,
+            ics_events.organizer_email(vevent) or organizer,
+            missing_only=True,
+        )
+
+    @staticmethod
+    def _holds(calendar: Path | None, key: str) -> bool:
+        if calendar is None:
+            return False
+        return any(
+            ics_events.find_session(vevent_spans(read_text(f)), key) is not None
+            for f in calendar_files(calendar)
+        )
 
     def _organiser_text(self, org_path: Path) -> tuple[str, Path | None]:
         """The text to search for our events; the file to rewrite (None for folders)."""
@@ -201,7 +267,14 @@ class LocalConnector:
         write_text(calendar, text)
 
     def _send(
-        self, method: str, vevent: icalendar.Event, key: str, organizer: str, attendee: Attendee
+        self,
+        method: str,
+        vevent: icalendar.Event,
+        key: str,
+        organizer: str,
+        attendee: Attendee,
+        *,
+        only_new: bool = False,
     ) -> None:
         message = invitation(
             method,
@@ -213,6 +286,9 @@ class LocalConnector:
             attendee_name=attendee.name,
             now=self._clock(),
         )
+        stem = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
+        if only_new and (self.outbox / f"{stem}.eml").exists():
+            return  # this very message went out before the crash: not twice
         write_to_outbox(self.outbox, message)
 
     # --- update -----------------------------------------------------------------------
@@ -233,7 +309,7 @@ class LocalConnector:
         located = self._locate(org_path, key)
         if located is None:
             if change.action is ChangeAction.CANCEL:
-                return Result(key, Outcome.GONE)
+                return self._cancel_orphans(org_path, change)
             return Result(
                 key,
                 Outcome.FAILED,
@@ -286,6 +362,30 @@ class LocalConnector:
             write_text(file, replace_span(text, span, block))
         return Result(key, outcome, uid)
 
+    def _cancel_orphans(self, org_path: Path, change: EventChange) -> Result:
+        """Copies of a session the organiser's calendar does not hold (an older
+        version wrote copies first and may have died before the organiser's
+        calendar): cancel each, and tell its owner, so none stays live."""
+        skip = {org_path, *calendar_files(org_path)} if org_path.exists() else set()
+        done = False
+        for file, _span in copies_of(self.root, change.key, skip):
+            with locked_all({file}):
+                text = read_text(file)
+                span = ics_events.find_session(vevent_spans(text), change.key)
+                if span is None:
+                    continue
+                vevent = ics_events.parse_block(text[span.start : span.end])
+                if str(vevent.get("STATUS", "")).upper() == "CANCELLED":
+                    continue
+                ics_events.cancelled(vevent, self._clock(), change.comment)
+                organizer = ics_events.organizer_email(vevent) or change.organizer.email
+                for email in ics_events.attendee_emails(vevent):
+                    attendee = Attendee(email, ics_events.attendee_name(vevent, email))
+                    self._send("CANCEL", vevent, change.key, organizer, attendee)
+                write_text(file, replace_span(text, span, ics_events.to_block(vevent)))
+                done = True
+        return Result(change.key, Outcome.CANCELLED if done else Outcome.GONE)
+
     def _locate(self, org_path: Path, key: str) -> tuple[Path, Span] | None:
         if not org_path.exists():
             return None
@@ -333,6 +433,40 @@ class LocalConnector:
                 "the file (e.g. from a backup) and run reconcile again"
             ) from None
         return change_set(current, str(path.resolve()), epoch, cursor, start, end)
+
+    def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
+        """By UID/tag in the organiser's calendar, whatever the time. The organiser's
+        calendar is the record: an event deleted or cancelled there is gone, even if
+        an attendee's copy is still live; cancelling the session (`update`) then
+        finds such copies anywhere in the folder and cancels them too."""
+        path = self.calendar_path(organizer)
+        who = f"calendar of {organizer.person_id} ({organizer.email})"
+        if not path.exists():
+            problem = f"{who}: {path} does not exist (check calendar_id)"
+            return Lookup({}, {k: problem for k in keys})
+        try:
+            zone = _zone(organizer)
+        except _Unreadable as exc:
+            return Lookup({}, {k: f"{who}: {exc}" for k in keys})
+        found: dict[str, EventState | None] = {}
+        errors: dict[str, str] = {}
+        for key in dict.fromkeys(keys):
+            try:
+                found[key] = self._state_of(path, key, zone)
+            except OSError as exc:
+                errors[key] = f"{who}: cannot read {exc.filename or path}: {exc.strerror}"
+            except ValueError as exc:
+                errors[key] = f"{who}: session {key} cannot be read: {exc}"
+        return Lookup(found, errors)
+
+    def _state_of(self, path: Path, key: str, zone: tzinfo) -> EventState | None:
+        located = self._locate(path, key)
+        if located is None:
+            return None
+        file, span = located
+        vevent = ics_events.parse_block(read_text(file)[span.start : span.end])
+        state = ics_events.event_state(vevent, key, zone)
+        return None if state is None or state.cancelled else state
 
     def close(self) -> None:
         """Nothing held open between calls: every call opens and closes its files."""

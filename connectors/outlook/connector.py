@@ -55,8 +55,11 @@ from connectors.base import (
     ChangeAction,
     ChangeSet,
     ConnectorContext,
+    ConnectorError,
     EventChange,
+    EventState,
     FreeBusy,
+    Lookup,
     NewEvent,
     Outcome,
     Result,
@@ -65,6 +68,7 @@ from connectors.base import (
 from connectors.outlook.create import Creator, failed
 from connectors.outlook.delta import DeltaReader
 from connectors.outlook.events import (
+    event_state,
     graph_time,
     prop_filter,
     schedule_busy,
@@ -78,6 +82,8 @@ SCHEDULE_LIMIT = 20
 # What `create` needs to finish an event found by its tag: whether the file, the
 # attendees and a video link (native, or the fallback in the body) are on it.
 LOOKUP_FIELDS = "id,hasAttachments,onlineMeeting,attendees,body"
+# What reconcile needs to settle a session found by its tag (see `lookup`).
+STATE_FIELDS = "id,start,end,isCancelled,attendees"
 INTERVAL_MINUTES = 15
 
 
@@ -198,16 +204,40 @@ class OutlookConnector:
 
     # -- look-ups by tag ----------------------------------------------------------------
 
-    def _lookup(self, items: Sequence[tuple[str, str]]) -> dict[str, Answer]:
+    def _lookup(
+        self, items: Sequence[tuple[str, str]], fields: str = LOOKUP_FIELDS
+    ) -> dict[str, Answer]:
         """(mailbox, key) -> the answer of a `$filter` on our tag, by key."""
         parts = []
         for box, key in items:
             query = urlencode(
-                {"$filter": prop_filter(key), "$select": LOOKUP_FIELDS},
+                {"$filter": prop_filter(key), "$select": fields},
                 quote_via=quote,
             )
             parts.append(Part(key, "GET", f"{user_path(box)}/events?{query}", box.lower()))
         return self._run(parts)
+
+    def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
+        """Sessions by their single-value tag, whatever their time (the filter is not
+        bound to a window). A deleted event leaves the calendar for Deleted Items,
+        where the filter no longer finds it (an empty answer: gone); a cancelled
+        one still found is gone too. A failed query is an error for that key."""
+        unique = list(dict.fromkeys(keys))
+        box = organizer.calendar_id
+        try:
+            answers = self._lookup([(box, k) for k in unique], STATE_FIELDS)
+        except ConnectorError as exc:
+            return Lookup({}, {k: f"cannot look up session {k} of {box}: {exc}" for k in unique})
+        found: dict[str, EventState | None] = {}
+        errors: dict[str, str] = {}
+        for key in unique:
+            answer = answers[key]
+            if not answer.ok:
+                errors[key] = f"cannot look up session {key} of {box}: {answer.error_text()}"
+                continue
+            items = [i for i in (answer.body or {}).get("value", []) if not i.get("isCancelled")]
+            found[key] = event_state(items[0], key) if items else None
+        return Lookup(found, errors)
 
     # -- create -----------------------------------------------------------------------
 

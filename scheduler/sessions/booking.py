@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
@@ -45,6 +45,7 @@ from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.sessions.failures import TeamFailure, team_failure, who
+from scheduler.sessions.moved import follow_moves
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -146,15 +147,31 @@ def _read_busy(
     return busy, errors
 
 
+def _live_lying_in(rt: Runtime, month: Month) -> dict[str, int]:
+    """Live (or held) sessions per seller that lie in `month` by their time, whatever
+    month they were booked for: where a session lies decides which month it counts
+    for, so a session moved here from another month fills this month's place."""
+    counts: dict[str, int] = defaultdict(int)
+    for rec in rt.store.sessions(org_id=rt.org.id, starting=month_window(month)):
+        if (
+            rec.start is not None
+            and rt.month_of(rec.start) == month
+            and (rec.state.active or rec.state is SessionState.HELD)
+        ):
+            counts[rec.seller_id] += 1
+    return counts
+
+
 def build_problems(
     rt: Runtime,
     month: Month,
     now: datetime,
     progress: Progress = _no_progress,
     failures: list[TeamFailure] | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[list[TeamProblem], dict[tuple[str, str], int]]:
-    """One planning problem per team with sellers to book, and the attempt number
-    each (team, seller) is planned under.
+    """One planning problem per team with sellers to book (none of `skip`), and the
+    attempt number each (team, seller) is planned under.
 
     With `failures`, a team whose calendars cannot be read at all (the manager
     cannot be impersonated, the provider kept failing) is left out and listed
@@ -167,10 +184,17 @@ def build_problems(
     problems: list[TeamProblem] = []
     attempts: dict[tuple[str, str], int] = {}
     teams = rt.org.teams
+    lying = _live_lying_in(rt, month)
     for n, team in enumerate(teams):
         to_book = []
         for seller in team.sellers:
             attempt = _needs_slot(rt, latest.get(seller.id))
+            if attempt is not None and (
+                lying.get(seller.id, 0) >= rt.org.policy.sessions_per_seller or seller.id in skip
+            ):
+                # A live session lies in this month already, though booked for
+                # another (moved here): it counts here, so no second one.
+                continue
             if attempt is not None:
                 to_book.append(seller.id)
                 attempts[(team.id, seller.id)] = attempt
@@ -233,12 +257,13 @@ def plan_month(
     now: datetime,
     progress: Progress = _no_progress,
     failures: list[TeamFailure] | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[list[TeamPlan], dict[tuple[str, str], int]]:
     """Dry run: the plans the planner would book now. Writes nothing. Teams whose
     calendars could not be read go to `failures` (see `build_problems`)."""
     from scheduler.planning.planner import plan_teams
 
-    problems, attempts = build_problems(rt, month, now, progress, failures)
+    problems, attempts = build_problems(rt, month, now, progress, failures, skip)
     started = monotonic()
     plans = plan_teams(problems)
     metrics.observe_plans(monotonic() - started, [p.optimal for p in plans])
@@ -263,10 +288,22 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     for rec in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED]):
         with contextlib.suppress(ConnectorError):
             _expire_if_passed(rt, rec, now)
+    # Sessions dragged into this month since the last reconcile count here.
+    latest = latest_by_seller(rt.store.sessions(org_id=rt.org.id, month=month))
+    wanted = [
+        s.id
+        for team in rt.org.teams
+        for s in team.sellers
+        if _needs_slot(rt, latest.get(s.id)) is not None
+    ]
+    uncertain = follow_moves(rt, month, now, wanted)
     team_failures: list[TeamFailure] = []
-    plans, attempts = plan_month(rt, month, now, progress, team_failures)
+    plans, attempts = plan_month(rt, month, now, progress, team_failures, skip=uncertain)
     unbookable: list[tuple[str, str]] = []
-    not_rebooked: list[tuple[str, str]] = []
+    not_rebooked: list[tuple[str, str]] = [
+        (sid, f"a session of a neighbouring month could not be looked up ({why}); next run")
+        for sid, why in sorted(uncertain.items())
+    ]
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
@@ -409,6 +446,28 @@ def _expire_if_passed(rt: Runtime, rec: SessionRecord, now: datetime) -> bool:
     return True
 
 
+def _taken_by_a_moved_session(
+    rt: Runtime, rec: SessionRecord, lying: dict[str, int], now: datetime
+) -> bool:
+    """A planned session whose seller meanwhile got a session moved into this month
+    (a crash left the plan unsent, then the manager dragged one here): the moved one
+    is this month's, so the plan is withdrawn, never sent beside it."""
+    own = rec.start is not None and rt.month_of(rec.start) == rec.month
+    if lying.get(rec.seller_id, 0) - own < rt.org.policy.sessions_per_seller:
+        return False
+    _cancel_by_key(rt, rec, "this seller already has a coaching session this month")
+    rt.store.transition(
+        rec.key,
+        SessionState.CANCELLED,
+        now=now,
+        expect={SessionState.PLANNED},
+        detail="a session moved into this month takes its place",
+        reason=f"{NO_REBOOK}a session moved into this month takes its place",
+    )
+    lying[rec.seller_id] -= own
+    return True
+
+
 def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
     """Before a rebook is sent, cancel the declined attempt's event: a seller who
     accepted the old one again later would otherwise have two sessions."""
@@ -447,10 +506,13 @@ def push_planned(
     previous = _previous_sessions(rt, month)
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
+    lying = _live_lying_in(rt, month)
     for rec in planned:
         try:
             if _expire_if_passed(rt, rec, now):
                 failed.append((rec.key, f"{who(rt, rec)}: {SLOT_PASSED}"))
+                continue
+            if _taken_by_a_moved_session(rt, rec, lying, now):
                 continue
             _retire_declined(rt, rec, now)
         except ConnectorError as exc:

@@ -1,7 +1,12 @@
 """Follow each booked session in the organiser's calendar and settle what happened.
 
 Reads only what changed since the stored cursor (`changes`), maps it onto session
-states, then settles by time: a session whose end has passed, not cancelled and not
+states, then settles by time. Absence from a read proves nothing: a session missing
+from a full read, or reported removed by an incremental one, is looked up by its key
+(`lookup`) before anything is concluded. Found elsewhere = moved (the new time is
+kept, and where it lies decides which month it counts for); really gone = cancelled;
+the look-up failed = no conclusion (the session waits, and is listed in the errors).
+Then, by time: a session whose end has passed, not cancelled and not
 declined, is presumed held (verified where the provider reports attendance or a
 manager marks it). Declined and cancelled sessions are rebooked by the next top-up
 while the month has room (`book_month` plans a new attempt for them).
@@ -10,11 +15,20 @@ while the month has room (`book_month` plans a new attempt for them).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import ConnectorError, EventState, Response
+from connectors.base import (
+    CalendarConnector,
+    CalendarRef,
+    ChangeAction,
+    ConnectorError,
+    EventChange,
+    EventState,
+    Lookup,
+    Response,
+)
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.sessions.booking import month_window
@@ -94,12 +108,26 @@ def reconcile(
         return _reconcile(rt, now, months)
 
 
+def _records(rt: Runtime, months: Sequence[Month]) -> list[SessionRecord]:
+    """Sessions booked for `months`, and those booked for other months that now lie
+    in them (moved there): those are followed where they are."""
+    window = (month_window(min(months))[0], month_window(max(months))[1])
+    booked = rt.store.sessions(org_id=rt.org.id, months=months)
+    keys = {r.key for r in booked}
+    moved_in = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, starting=window)
+        if r.key not in keys and rt.month_of(r.start or window[0]) in months
+    ]
+    return booked + moved_in
+
+
 def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> ReconcileSummary:
     months = list(months or default_months(rt.month_of(now)))
     window_start = month_window(min(months))[0]
     window_end = month_window(max(months))[1]
     label = f"{min(months)}..{max(months)}"
-    records = rt.store.sessions(org_id=rt.org.id, months=months)
+    records = _records(rt, months)
     by_key = {r.key: r for r in records}
     transitions: list[Transition] = []
     errors: list[str] = []
@@ -113,11 +141,28 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             return updated
         return rec
 
+    def follow(rec: SessionRecord, ev: EventState) -> None:
+        seller = rt.person(rec.seller_id)
+        to, detail = _decide(rec, ev, seller.email if seller else "")
+        moved = rec.start != ev.start or rec.end != ev.end
+        if to is not rec.state or moved:
+            # Times are kept whatever else happened (moved, then declined).
+            fields: dict[str, object] = {}
+            if moved:
+                fields = {"start": ev.start, "end": ev.end, "moved": True}
+            rec = move(rec, to, detail or f"moved to {ev.start.isoformat()}", **fields)
+        if ev.attended is not None and seller and rec.state.active and ev.end <= now:
+            attended = ev.attended.get(seller.email.lower())
+            if attended is not None:
+                outcome = SessionState.HELD if attended else SessionState.NO_SHOW
+                move(rec, outcome, "attendance reported by the provider", verified=True)
+
     organisers: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
     for rec in _followed(records, rt.month_of(now)):
         organisers[(rec.connector, rec.manager_id)].append(rec)
     full_reads = 0
     unread: set[str] = set()  # managers whose calendar could not be read this time
+    undecided: set[str] = set()  # sessions whose look-up failed: nothing concluded
     for (connector_name, manager_id), recs in sorted(organisers.items()):
         manager = rt.person(manager_id)
         if manager is None:
@@ -126,8 +171,9 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             continue
         ref = manager.calendar()
         cursor = rt.store.cursor(connector_name, ref.calendar_id, label)
+        connector = rt.connector(connector_name)
         try:
-            changes = rt.connector(connector_name).changes(ref, cursor, window_start, window_end)
+            changes = connector.changes(ref, cursor, window_start, window_end)
         except ConnectorError as exc:
             # One calendar must not stop the others; its sessions wait (and are not
             # presumed held on time alone while nobody could look at them).
@@ -141,32 +187,42 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             found = by_key.get(ev.key)
             if found is None or found.key not in followed:
                 continue
-            rec = found
             seen.add(ev.key)
-            seller = rt.person(rec.seller_id)
-            to, detail = _decide(rec, ev, seller.email if seller else "")
-            moved = rec.start != ev.start or rec.end != ev.end
-            if to is not rec.state or moved:
-                # Times are kept whatever else happened (moved, then declined).
-                fields: dict[str, object] = {}
-                if moved:
-                    fields = {"start": ev.start, "end": ev.end, "moved": True}
-                rec = move(rec, to, detail or f"moved to {ev.start.isoformat()}", **fields)
-            if ev.attended is not None and seller and rec.state.active and ev.end <= now:
-                attended = ev.attended.get(seller.email.lower())
-                if attended is not None:
-                    outcome = SessionState.HELD if attended else SessionState.NO_SHOW
-                    move(rec, outcome, "attendance reported by the provider", verified=True)
+            follow(found, ev)
         removed = set(changes.removed)
-        for rec in recs:
-            current = by_key[rec.key]
-            gone = rec.key in removed or (rec.event_id in removed)
-            # A full read lists every event of ours in the window: one that is
-            # missing was deleted in the calendar.
-            if changes.full and rec.key not in seen:
-                gone = True
-            if gone and current.state.active:
-                move(current, SessionState.CANCELLED, "deleted from the calendar")
+        # Missing from a full read (moved out of the window, or deleted), or reported
+        # removed: only a look-up by key can tell which.
+        missing = [
+            rec.key
+            for rec in recs
+            if rec.key not in seen
+            and (changes.full or rec.key in removed or rec.event_id in removed)
+        ]
+        answer = _look_up(connector.lookup, ref, missing) if missing else Lookup({})
+        for key, problem in answer.errors.items():
+            undecided.add(key)
+            rec = by_key[key]
+            errors.append(
+                f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
+                f"{manager.name} as read, and could not be looked up: {problem}; it stays "
+                f"{rec.state.value} until the next run can tell"
+            )
+        gone = []
+        for key, state in answer.found.items():
+            if state is not None:
+                follow(by_key[key], state)
+            elif by_key[key].state.active:
+                gone.append(by_key[key])
+        for rec, problem in _withdraw(connector, ref, gone).items():
+            if problem:
+                undecided.add(rec.key)
+                errors.append(
+                    f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
+                    f"calendar of {manager.name}, but its invitations could not be "
+                    f"withdrawn: {problem}; it stays {rec.state.value} until they are"
+                )
+            else:
+                move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
         rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
 
     for rec in list(by_key.values()):
@@ -176,6 +232,51 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             and rec.end is not None
             and rec.end <= now
             and rec.manager_id not in unread
+            and rec.key not in undecided
         ):
             move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
     return ReconcileSummary(tuple(transitions), len(organisers), full_reads, tuple(errors))
+
+
+def _look_up(
+    lookup: Callable[[CalendarRef, Sequence[str]], Lookup], ref: CalendarRef, keys: list[str]
+) -> Lookup:
+    """The connector's answer, with a failure of the whole call as an error per key
+    and a key it left out as an error too: silence is never "gone"."""
+    try:
+        answer = lookup(ref, keys)
+    except ConnectorError as exc:
+        return Lookup({}, {k: str(exc) for k in keys})
+    left_out = [k for k in keys if k not in answer.found and k not in answer.errors]
+    if not left_out:
+        return answer
+    errors = {**answer.errors, **{k: "the calendar gave no answer for it" for k in left_out}}
+    return Lookup(answer.found, errors)
+
+
+def _withdraw(
+    connector: CalendarConnector, ref: CalendarRef, gone: Sequence[SessionRecord]
+) -> dict[SessionRecord, str]:
+    """Cancel what may be left of sessions gone from the organiser's calendar (an
+    attendee's copy, an invitation not withdrawn): a rebook must not stand beside a
+    live leftover. Nothing left is success; the value is the error, "" when done."""
+    if not gone:
+        return {}
+    changes = [
+        EventChange(
+            rec.key,
+            ref,
+            ChangeAction.CANCEL,
+            event_id=rec.event_id,
+            comment="this coaching session was removed from the organiser's calendar",
+        )
+        for rec in gone
+    ]
+    try:
+        results = connector.update(changes)
+    except ConnectorError as exc:
+        return {rec: str(exc) or type(exc).__name__ for rec in gone}
+    return {
+        rec: "" if result.ok else (result.error or "failed")
+        for rec, result in zip(gone, results, strict=True)
+    }

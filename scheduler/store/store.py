@@ -296,7 +296,10 @@ class Store:
         states: Iterable[SessionState] | None = None,
         manager_id: str | None = None,
         seller_id: str | None = None,
+        starting: tuple[datetime, datetime] | None = None,
     ) -> list[SessionRecord]:
+        """Sessions matching every filter given. `starting` = [from, to): by where the
+        session lies now, whatever month it was booked for (a moved one counts there)."""
         query = select(sessions)
         if org_id is not None:
             query = query.where(sessions.c.org_id == org_id)
@@ -310,6 +313,10 @@ class Store:
             query = query.where(sessions.c.manager_id == manager_id)
         if seller_id is not None:
             query = query.where(sessions.c.seller_id == seller_id)
+        if starting is not None:
+            query = query.where(
+                sessions.c.start_at >= starting[0], sessions.c.start_at < starting[1]
+            )
         query = query.order_by(
             sessions.c.month,
             sessions.c.team_id,

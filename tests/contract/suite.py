@@ -38,6 +38,7 @@ from connectors.base import (
     EventChange,
     EventState,
     FreeBusy,
+    Lookup,
     NewEvent,
     Outcome,
     Response,
@@ -357,3 +358,60 @@ class ConnectorContract:
         )
         assert answer.full
         assert event.key in by_key(answer)
+
+    # --- lookup by key -----------------------------------------------------------------
+
+    def look_up(self, harness: Harness, *keys: str) -> Lookup:
+        answer = harness.connector.lookup(harness.ref("manager"), list(keys))
+        assert not answer.errors, f"look-up failed: {dict(answer.errors)}"
+        assert set(answer.found) == set(keys), "every key asked gets an answer"
+        for state in answer.found.values():
+            if state is not None:
+                assert aware(state.start) and aware(state.end), f"naive time in {state}"
+        return answer
+
+    def test_lookup_finds_event_moved_to_another_month(self, harness: Harness) -> None:
+        """Moved out of every read window: a full read of March does not list it,
+        the look-up by key finds it at its new time (the cure of a double booking)."""
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        new_start = datetime(2031, 5, 14, 10, 0, tzinfo=STOCKHOLM)
+        new_end = new_start + timedelta(minutes=45)
+        harness.move_in_calendar(event.key, new_start, new_end)
+        assert event.key not in by_key(read_changes(harness, None))
+        state = self.look_up(harness, event.key).found[event.key]
+        assert state is not None and state.key == event.key and not state.cancelled
+        assert (state.start, state.end) == (new_start, new_end)
+
+    def test_lookup_finds_event_in_place_with_replies(self, harness: Harness) -> None:
+        event = session(harness, "seller2", at(12, 15))
+        harness.connector.create([event])
+        harness.respond(event.key, "seller2", Response.DECLINED)
+        state = self.look_up(harness, event.key).found[event.key]
+        assert state is not None and (state.start, state.end) == (event.start, event.end)
+        assert state.responses.get("seller2@example.com") is Response.DECLINED
+
+    def test_lookup_of_deleted_event_is_none(self, harness: Harness) -> None:
+        event = session(harness, "seller1", at(11, 9))
+        harness.connector.create([event])
+        harness.cancel_in_calendar(event.key)
+        assert self.look_up(harness, event.key).found == {event.key: None}
+
+    def test_lookup_of_cancelled_event_is_none(self, harness: Harness) -> None:
+        event = session(harness, "seller3", at(13, 10))
+        harness.connector.create([event])
+        harness.connector.update([EventChange(event.key, event.organizer, ChangeAction.CANCEL)])
+        assert self.look_up(harness, event.key).found == {event.key: None}
+
+    def test_lookup_answers_each_key_of_a_batch(self, harness: Harness) -> None:
+        live, deleted = (
+            session(harness, "seller1", at(17, 9)),
+            session(harness, "seller2", at(18, 9)),
+        )
+        harness.connector.create([live, deleted])
+        harness.cancel_in_calendar(deleted.key)
+        never = new_key()
+        found = self.look_up(harness, live.key, deleted.key, never).found
+        assert found[deleted.key] is None and found[never] is None
+        state = found[live.key]
+        assert state is not None and (state.start, state.end) == (live.start, live.end)

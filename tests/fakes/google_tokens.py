@@ -89,6 +89,7 @@ class TokenIssuer:
             "token_uri": self.token_uri,
         }
         path.write_text(json.dumps(info), encoding="utf-8")
+        path.chmod(0o600)  # as an admin keeps a key: config checks refuse a world-readable one
         return path
 
     def authorized_user_file(self, folder: Path, account: str, scopes: frozenset[str]) -> Path:

@@ -274,21 +274,25 @@ def test_a_slot_that_passed_is_not_pushed_but_planned_again(
 
 
 def test_a_session_moved_into_next_month_counts_against_its_caps(tmp_path: Path) -> None:
+    """s1's March session dragged to 3 April: it is s1's April session (no second
+    one), and it takes the manager's one session of that day (s2 cannot have it)."""
     rt = _rt(
         tmp_path,
-        sellers=1,
+        sellers=2,
         policy={"earliest_day": 3, "latest_day": 3, "max_sessions_per_manager_day": 1},
     )
     try:
         book_month(rt, MARCH, BOOKED_AT)
-        rec = _first(rt)
+        rec = next(r for r in rt.store.sessions(month=MARCH) if r.start is not None)
         moved = (rec.start + timedelta(days=31), rec.end + timedelta(days=31))  # type: ignore[operator]
         _edit(rt, rec.key, _move(*moved))
         reconcile(rt, datetime(2031, 3, 2, 6, tzinfo=UTC))
         assert rt.store.get(rec.key).start == moved[0]  # type: ignore[union-attr]
         summary = book_month(rt, APRIL, datetime(2031, 3, 20, 8, tzinfo=UTC))
         assert summary.created == 0, "3 April already holds the manager's one session"
-        assert summary.unbookable and "cap" in summary.unbookable[0][1]
+        assert [r.seller_id for r in rt.store.sessions(month=APRIL, seller_id=rec.seller_id)] == []
+        assert len(summary.unbookable) == 1 and "cap" in summary.unbookable[0][1]
+        assert summary.unbookable[0][0] != rec.seller_id
     finally:
         rt.close()
 
