@@ -107,6 +107,10 @@ class FencedMailer:
         with _Observed("mail", "send"):
             return self.inner.send(message)
 
+    def __getattr__(self, name: str) -> object:
+        # Settings of the mailer (host, timeout, ...) read through, as on FencedConnector.
+        return getattr(self.inner, name)
+
 
 @dataclass
 class Runtime:

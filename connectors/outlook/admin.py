@@ -20,6 +20,7 @@ from connectors.base import (
     ConnectorContext,
     ConnectorError,
     ConnectorUserError,
+    TransientError,
 )
 from connectors.checking import PROBE_SUMMARY, Finding, ok, probe_window, problem, warning
 from connectors.outlook.auth import device_code_sign_in
@@ -62,7 +63,7 @@ def check(
     """
     try:
         connector = OutlookConnector(options, context, transport=transport)
-    except AuthError as exc:  # the sign-in service, not the settings
+    except (AuthError, TransientError) as exc:  # the sign-in service, not the settings
         return [problem(str(exc))]
     except ConnectorUserError as exc:
         return [problem(str(exc), config=True)]
@@ -70,7 +71,7 @@ def check(
     try:
         try:
             token = connector.tokens.token()
-        except AuthError as exc:
+        except (AuthError, TransientError) as exc:
             return [problem(str(exc))]
         findings = [ok(f"signed in ({who}, scope {connector.tokens.scope})")]
         findings += _permissions(token, connector.tokens.delegated)

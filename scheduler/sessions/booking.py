@@ -68,12 +68,17 @@ class BookingSummary:
     # booked); a person whose calendar alone could not be read is listed here too
     # (that seller is also unbookable, with the same reason).
     failed_teams: tuple[TeamFailure, ...] = ()
+    # Sellers not planned because a session of theirs in a neighbouring month could
+    # not be looked up (it may have moved into this month): a failure, retried.
+    unchecked: tuple[tuple[str, str], ...] = ()  # (seller id, why)
 
     def failures(self) -> list[str]:
         """One line per failure, naming the team, person or session and the fix."""
-        return [f.text for f in self.failed_teams] + [
-            f"session {key}: {error}" for key, error in self.failed
-        ]
+        return (
+            [f.text for f in self.failed_teams]
+            + [f"session {key}: {error}" for key, error in self.failed]
+            + [f"seller {sid}: {why}" for sid, why in self.unchecked]
+        )
 
 
 def month_window(month: Month) -> tuple[datetime, datetime]:
@@ -300,10 +305,11 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     team_failures: list[TeamFailure] = []
     plans, attempts = plan_month(rt, month, now, progress, team_failures, skip=uncertain)
     unbookable: list[tuple[str, str]] = []
-    not_rebooked: list[tuple[str, str]] = [
+    unchecked = [
         (sid, f"a session of a neighbouring month could not be looked up ({why}); next run")
         for sid, why in sorted(uncertain.items())
     ]
+    not_rebooked: list[tuple[str, str]] = list(unchecked)
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
@@ -345,6 +351,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         unbookable=tuple(unbookable),
         not_rebooked=tuple(not_rebooked),
         failed_teams=tuple(team_failures),
+        unchecked=tuple(unchecked),
     )
 
 

@@ -95,6 +95,7 @@ def test_service_account_missing_unparsable_or_without_delegation(
     code, _, err = validate(config, capsys)
     assert code == 2 and f"no such file: {tmp_path / 'sa.json'}" in err
     (tmp_path / "sa.json").write_text("{not json")
+    (tmp_path / "sa.json").chmod(0o600)
     code, _, err = validate(config, capsys)
     assert code == 2 and "not a service account key" in err
     key = "-----BEGIN PRIVATE KEY-----\nMIIEv" + SECRET + "\n-----END PRIVATE KEY-----\n"

@@ -131,7 +131,8 @@ def test_proxy_option_is_used_and_proxy_variables_are_not(
         )
     assert proxy.targets and set(proxy.targets) == {"login.fake.test:443"}
     assert len(findings) == 1 and findings[0].level is Level.PROBLEM
-    assert "cannot reach the sign-in service" in findings[0].message
+    assert "sign-in service at https://login.fake.test could not be reached" in findings[0].message
+    assert "proxy option" in findings[0].message
     assert exit_code(findings) == 3
 
 
