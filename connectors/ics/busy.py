@@ -2,7 +2,8 @@
 
 What decides "busy" (each case has a fixture in tests/connectors/ics/fixtures/):
 - recurring series are expanded with `recurring_ical_events` (RRULE, RDATE, EXDATE,
-  RECURRENCE-ID overrides, DST kept in the series' own zone);
+  RECURRENCE-ID overrides, DST kept in the series' own zone); a series it cannot
+  expand is an error, never skipped (`ics.read` checks, bounds and calls this);
 - STATUS:CANCELLED (series or single occurrence) is free;
 - Outlook's X-MICROSOFT-CDO-BUSYSTATUS wins when present (FREE and WORKINGELSEWHERE
   free, TENTATIVE tentative, OOF out of office, BUSY busy), because Outlook writes
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
 import icalendar
@@ -41,32 +41,10 @@ _CDO_KIND: dict[str, BusyKind | None] = {
 
 def parse_calendars(data: bytes) -> list[icalendar.Calendar]:
     """All VCALENDARs in one file (some exporters concatenate several), with custom
-    time zones kept apart from other files' (see `ics.zones`)."""
+    time zones kept apart from other files' (see `ics.zones`). For reading our own
+    events back (`ics.changes`); busy time goes through `read_busy`."""
     text = isolate_custom_zones(data.decode("utf-8", errors="replace"))
     return list(icalendar.Calendar.from_ical(text, multiple=True))
-
-
-class ParseCache:
-    """Parsed calendars per file, reused while the file is unchanged: parsing is most
-    of the cost of `busy`, and a running service reads the same files every cycle.
-    Writes through `ics.files.atomic_write` replace the file (new inode); an editor
-    writing in place changes size or mtime."""
-
-    def __init__(self, max_files: int = 512) -> None:
-        self.max_files = max_files
-        self._entries: dict[Path, tuple[tuple[int, int, int], list[icalendar.Calendar]]] = {}
-
-    def calendars(self, file: Path) -> list[icalendar.Calendar]:
-        info = file.stat()
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        cached = self._entries.get(file)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        calendars = parse_calendars(file.read_bytes())
-        if len(self._entries) >= self.max_files:
-            self._entries.pop(next(iter(self._entries)))  # oldest first
-        self._entries[file] = (stamp, calendars)
-        return calendars
 
 
 def to_aware(value: date | datetime, zone: tzinfo) -> datetime:
@@ -151,9 +129,7 @@ def busy_intervals(
     owner = owner_email.strip().lower()
     found: list[Busy] = []
     for calendar in calendars:
-        occurrences = recurring_ical_events.of(calendar, skip_bad_series=True).between(
-            start - _MARGIN, end + _MARGIN
-        )
+        occurrences = recurring_ical_events.of(calendar).between(start - _MARGIN, end + _MARGIN)
         for component in occurrences:
             kind = busy_kind(component, owner)
             span = occurrence_span(component, zone) if kind is not None else None

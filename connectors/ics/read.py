@@ -1,0 +1,233 @@
+"""One person's busy time from scanned calendar files: all of it, or a defect.
+
+The steps, each bounded:
+1. the calendar's size and event count against the limits (`ics.limits`);
+2. only the events that can touch the window are parsed: recurring series and
+   overrides always, single events when their coarse span (`ics.scan`) meets it;
+3. each parsed event is checked: a property icalendar could not read (DTSTART,
+   DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID), a missing DTSTART, an end
+   before the start, an RRULE dateutil rejects: each a `CalendarDefect` naming the
+   file, line and UID. Skipping such an event would make its time look free.
+   A TZID that is neither known nor defined in the file is read in the owner's zone
+   and reported as a warning (see `BusyRead.warnings`);
+4. series are moved close to the window and counted (`ics.rules`) against the
+   occurrence limit, then expanded by `recurring_ical_events`, all under one step
+   budget (`ics.budget`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import icalendar
+
+from connectors.base import Busy
+from connectors.ics.budget import STEPS, BudgetExceeded, StepBudget
+from connectors.ics.busy import busy_intervals, to_aware
+from connectors.ics.defects import CalendarDefect, at
+from connectors.ics.limits import Limits
+from connectors.ics.rules import occurrences_in, rules_of, skip_ahead
+from connectors.ics.scan import CalendarText, EventBlock, ScannedFile
+
+log = logging.getLogger(__name__)
+
+#: Properties whose value decides when an event is; one that does not read makes the
+#: event's time unknown.
+TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+_ZONED = ("DTSTART", "DTEND", "RECURRENCE-ID", "RDATE", "EXDATE")
+#: Floating times and all-day spans can sit up to 14 h off UTC, and an event may
+#: start before the window and last into it: days kept around the window when
+#: deciding from the text alone which single events to parse.
+_DAYS_AROUND = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class BusyRead:
+    intervals: tuple[Busy, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def read_busy(
+    label: str,
+    files: Sequence[ScannedFile],
+    owner_email: str,
+    zone: tzinfo,
+    start: datetime,
+    end: datetime,
+    limits: Limits,
+    limit_hint: str = "options of the local connector",
+) -> BusyRead:
+    """Busy time in [start, end) of the calendar `label` made of `files`; raises
+    `CalendarDefect` when any part of it cannot be read."""
+    events = sum(f.event_count for f in files)
+    if events > limits.max_events:
+        raise CalendarDefect(
+            f"{label} holds {events} events, above the limit of {limits.max_events} "
+            f"(max_events, {limit_hint})"
+        )
+    budget = StepBudget(STEPS)
+    parsed: list[icalendar.Calendar] = []
+    warnings: dict[tuple[str, str], str] = {}
+    counted: list[tuple[int, str, int | None, str | None, str]] = []
+    lo_wall = start.astimezone(UTC).replace(tzinfo=None) - timedelta(days=2)
+    hi_wall = end.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
+    total = 0
+    for file in files:
+        for calendar in file.calendars:
+            blocks = _near(calendar.events, start.date() - _DAYS_AROUND, end.date() + _DAYS_AROUND)
+            if not blocks:
+                continue
+            parsed_calendar = _parse(file.source, calendar, blocks)
+            vevents = [c for c in parsed_calendar.subcomponents if c.name == "VEVENT"]
+            located: list[EventBlock | None] = list(blocks)
+            if len(vevents) != len(blocks):
+                located = [None] * len(vevents)  # cannot happen after the scan; be safe
+            for component, block in zip(vevents, located, strict=True):
+                line, uid = (block.line, block.uid) if block else (None, _uid(component))
+                where = at(file.source, line, uid)
+                _check(component, where, zone)
+                for tzid in _unknown_tzids(component):
+                    warnings.setdefault(
+                        (file.source, tzid),
+                        f"{where}: TZID {tzid!r} is neither a known time zone nor defined "
+                        f"by a VTIMEZONE in the file; read in the owner's zone {zone}",
+                    )
+                if not rules_of(component) and component.get("RDATE") is None:
+                    total += 1
+                    continue
+                duration = _duration(component, zone)
+                skip_ahead(component, lo_wall - duration - timedelta(days=1))
+                try:
+                    with budget.guard():
+                        found, rule = occurrences_in(
+                            component, lo_wall - duration, hi_wall, limits.max_occurrences
+                        )
+                except BudgetExceeded:
+                    raise CalendarDefect(
+                        f"{where}: RRULE {_rules(component)} needs more than {STEPS} steps to "
+                        f"reach {start:%Y-%m-%d}: a COUNT with BY... parts cannot be skipped "
+                        "ahead, or the rule matches (almost) nothing; end the series with "
+                        "UNTIL instead"
+                    ) from None
+                except ValueError as exc:
+                    raise CalendarDefect(
+                        f"{where}: RRULE {_rules(component)} is not valid: {exc}"
+                    ) from None
+                total += found
+                counted.append((found, file.source, line, uid, rule))
+            parsed.append(parsed_calendar)
+    if total > limits.max_occurrences:
+        most = max(counted, default=None)
+        culprit = f"; the most from {at(*most[1:4])} ({most[4]})" if most else ""
+        raise CalendarDefect(
+            f"{label} has more than {limits.max_occurrences} occurrences between "
+            f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint}){culprit}"
+        )
+    try:
+        with budget.guard():
+            intervals = busy_intervals(parsed, owner_email, zone, start, end)
+    except BudgetExceeded:
+        raise CalendarDefect(
+            f"{label}: expanding its recurring events needs more than {STEPS} steps"
+        ) from None
+    except Exception as exc:  # the library's own checks; anything left is this file's
+        log.debug("expanding %s failed", label, exc_info=True)
+        raise CalendarDefect(f"{label}: cannot expand its events: {_short(exc)}") from None
+    for message in warnings.values():
+        log.warning("%s", message)
+    return BusyRead(intervals, tuple(warnings.values()))
+
+
+def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBlock]:
+    return [
+        e
+        for e in events
+        if e.recurring or e.first is None or e.last is None or (e.first <= last and e.last >= first)
+    ]
+
+
+def _parse(source: str, calendar: CalendarText, blocks: Sequence[EventBlock]) -> icalendar.Calendar:
+    parts = ["BEGIN:VCALENDAR\r\n", calendar.header, calendar.zones]
+    for block in blocks:
+        parts.append(block.text if block.text.endswith("\n") else block.text + "\r\n")
+    parts.append("END:VCALENDAR\r\n")
+    try:
+        return icalendar.Calendar.from_ical("".join(parts))
+    except Exception as exc:  # icalendar raises ValueError and worse on broken input
+        raise CalendarDefect(
+            f"{at(source, calendar.line)}: the calendar does not read as iCalendar: {_short(exc)}"
+        ) from None
+
+
+def _check(component: icalendar.Component, where: str, zone: tzinfo) -> None:
+    for name, error in getattr(component, "errors", ()):
+        if str(name).upper() in TIME_PROPERTIES:
+            raise CalendarDefect(f"{where}: {str(name).upper()} does not read: {_short(error)}")
+    start = component.get("DTSTART")
+    if start is None:
+        raise CalendarDefect(f"{where}: the event has no DTSTART, so its time is unknown")
+    end = component.get("DTEND")
+    if end is not None and to_aware(end.dt, zone) < to_aware(start.dt, zone):
+        raise CalendarDefect(f"{where}: DTEND is before DTSTART")
+    duration = component.get("DURATION")
+    if duration is not None and duration.dt < timedelta(0):
+        raise CalendarDefect(f"{where}: DURATION is negative")
+
+
+def _duration(component: icalendar.Component, zone: tzinfo) -> timedelta:
+    """How long one occurrence lasts (to let one that starts before the window in)."""
+    start: date | datetime = _prop(component, "DTSTART").dt
+    end = _prop(component, "DTEND")
+    if end is not None:
+        return max(timedelta(0), to_aware(end.dt, zone) - to_aware(start, zone))
+    duration = _prop(component, "DURATION")
+    if duration is not None:
+        return max(timedelta(0), duration.dt)
+    return timedelta(days=1) if not isinstance(start, datetime) else timedelta(0)
+
+
+def _prop(component: icalendar.Component, name: str) -> Any:
+    """A property (icalendar's union type does not say which kind; _check did)."""
+    return component.get(name)
+
+
+def _unknown_tzids(component: icalendar.Component) -> list[str]:
+    """TZIDs icalendar could not resolve: it leaves such times naive (floating)."""
+    found = []
+    for name in _ZONED:
+        for prop in _as_list(component.get(name)):
+            tzid = getattr(prop, "params", {}).get("TZID")
+            values = [getattr(prop, "dt", None)] + [d.dt for d in getattr(prop, "dts", ())]
+            naive = any(isinstance(v, datetime) and v.tzinfo is None for v in values)
+            if tzid and naive and tzid not in found:
+                found.append(str(tzid))
+    return found
+
+
+def _rules(component: icalendar.Component) -> str:
+    rules = [r.to_ical().decode("utf-8", errors="replace") for r in rules_of(component)]
+    return repr(_short("; ".join(rules)) if rules else "")
+
+
+def _uid(component: icalendar.Component) -> str | None:
+    uid = component.get("UID")
+    return str(uid) if uid is not None else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _short(value: object, limit: int = 160) -> str:
+    """An error text kept to one short line (messages must not echo whole files)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = ["BusyRead", "read_busy"]
