@@ -25,9 +25,9 @@ import dateutil.rrule
 
 _RRULE_FILE = dateutil.rrule.__file__
 
-#: Calls inside dateutil.rrule one calendar may make: about a second of work on a
-#: slow machine; a normal month of a normal calendar takes a few thousand.
-STEPS = 300_000
+#: Calls inside dateutil.rrule one calendar may make: well under a second of work
+#: (benchmarks/ics_busy.py); a normal month of a normal calendar takes a few hundred.
+STEPS = 50_000
 
 
 class BudgetExceeded(Exception):

@@ -30,7 +30,7 @@ from connectors.ics.budget import STEPS, BudgetExceeded, StepBudget
 from connectors.ics.busy import busy_intervals, to_aware
 from connectors.ics.defects import CalendarDefect, at
 from connectors.ics.limits import Limits
-from connectors.ics.rules import occurrences_in, rules_of, skip_ahead
+from connectors.ics.rules import MAX_WALK, occurrences_in, rules_of, skip_ahead, walk_length
 from connectors.ics.scan import CalendarText, EventBlock, ScannedFile
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,15 @@ def read_busy(
                     total += 1
                     continue
                 duration = _duration(component, zone)
-                skip_ahead(component, lo_wall - duration - timedelta(days=1))
+                skip_ahead(component, lo_wall - duration)
+                walk, walked = walk_length(component, hi_wall)
+                if walk > MAX_WALK:
+                    raise CalendarDefect(
+                        f"{where}: RRULE {_short(walked)!r} has to be walked through {walk} "
+                        f"periods to reach {end:%Y-%m-%d} (limit {MAX_WALK}): too frequent for "
+                        "a calendar, or a COUNT with BY... parts that cannot be skipped ahead; "
+                        "end the series with UNTIL or make it less frequent"
+                    )
                 try:
                     with budget.guard():
                         found, rule = occurrences_in(
@@ -109,9 +117,8 @@ def read_busy(
                 except BudgetExceeded:
                     raise CalendarDefect(
                         f"{where}: RRULE {_rules(component)} needs more than {STEPS} steps to "
-                        f"reach {start:%Y-%m-%d}: a COUNT with BY... parts cannot be skipped "
-                        "ahead, or the rule matches (almost) nothing; end the series with "
-                        "UNTIL instead"
+                        f"reach {start:%Y-%m-%d}: it matches (almost) no date, or a COUNT with "
+                        "BY... parts cannot be skipped ahead; end the series with UNTIL instead"
                     ) from None
                 except ValueError as exc:
                     raise CalendarDefect(

@@ -46,6 +46,12 @@ _BY_PARTS = (
     "BYMONTH",
     "BYSETPOS",
 )
+#: Periods dateutil may walk for one rule with a fixed period (SECONDLY to WEEKLY).
+#: A period can cost a loop of up to 86,400 steps inside dateutil without a single
+#: Python call (SECONDLY with BYHOUR/BYMINUTE filters), which the step budget does
+#: not see, so the walk is measured before it starts. A month of a MINUTELY rule is
+#: ~50k periods; SECONDLY (2.7M) is refused.
+MAX_WALK = 500_000
 _UNTIL = re.compile(r"UNTIL=(\d{8})(T\d{6})?Z?", re.I)
 
 
@@ -113,6 +119,25 @@ def skip_ahead(component: icalendar.Component, earliest: datetime) -> None:
             moved = icalendar.vDDDTypes(prop.dt + shift)
             moved.params = prop.params
             component[name] = moved
+
+
+def walk_length(component: icalendar.Component, hi: datetime) -> tuple[int, str]:
+    """The most periods one of the component's rules walks from DTSTART to `hi` (naive
+    wall clock), and that rule's text; 0 for MONTHLY/YEARLY (bounded by the year 1)."""
+    start_prop: Any = component["DTSTART"]
+    start = wall_clock(start_prop.dt)
+    longest, text = 0, ""
+    for rule in rules_of(component):
+        freq = str((rule.get("FREQ") or [""])[0]).upper()
+        try:
+            interval = max(1, int((rule.get("INTERVAL") or [1])[0]))
+        except (TypeError, ValueError):
+            continue  # reported by the validity check
+        if freq in _PERIOD_SECONDS:
+            periods = int((hi - start).total_seconds()) // (interval * _PERIOD_SECONDS[freq])
+            if periods > longest:
+                longest, text = periods, rule_text(rule)
+    return longest, text
 
 
 def occurrences_in(
