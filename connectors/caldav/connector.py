@@ -77,7 +77,7 @@ from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import append_vevent, empty_calendar
 from connectors.ics.limits import DEFAULT_LIMITS, Limits, limits_from_options
 from connectors.ics.read import BusyRead, read_busy
-from connectors.ics.scan import scan
+from connectors.ics.scan import scan, too_big
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,8 @@ class CaldavConnector:
             for path, _etag, data in items:
                 raw = data.encode("utf-8")
                 if len(raw) > self.limits.max_bytes:
-                    raise CalendarDefect(
-                        f"{path} is {len(raw) / 1024 / 1024:.1f} MB, above the limit of "
-                        f"{self.limits.max_file_mb:g} MB (max_file_mb, {hint})"
-                    )
+                    size = too_big(len(raw), self.limits.max_file_mb, f"max_file_mb, {hint}")
+                    raise CalendarDefect(f"{path} is {size}")
                 files.append(scan(path, raw))
             return read_busy(
                 str(ref.calendar_id), files, ref.email, zone, start, end, self.limits, hint

@@ -128,7 +128,7 @@ class LocalConnector:
         hint = "options of the local connector"
         try:
             files = [
-                self._scans.scanned(file, self.limits.max_bytes, f"max_file_mb, {hint}")
+                self._scans.scanned(file, self.limits.max_file_mb, f"max_file_mb, {hint}")
                 for file in calendar_files(path)
             ]
             return read_busy(str(path), files, ref.email, zone, start, end, self.limits, hint)

@@ -26,7 +26,7 @@ from typing import Any
 import icalendar
 
 from connectors.base import Busy
-from connectors.ics.budget import STEPS, BudgetExceeded, StepBudget
+from connectors.ics.budget import PER_OCCURRENCE, STEPS, BudgetExceeded, StepBudget
 from connectors.ics.busy import busy_intervals, to_aware
 from connectors.ics.defects import CalendarDefect, at
 from connectors.ics.limits import Limits
@@ -112,13 +112,18 @@ def read_busy(
                 try:
                     with budget.guard():
                         found, rule = occurrences_in(
-                            component, lo_wall - duration, hi_wall, limits.max_occurrences
+                            component,
+                            lo_wall - duration,
+                            hi_wall,
+                            limits.max_occurrences,
+                            lambda: budget.grant(PER_OCCURRENCE),
                         )
                 except BudgetExceeded:
                     raise CalendarDefect(
-                        f"{where}: RRULE {_rules(component)} needs more than {STEPS} steps to "
-                        f"reach {start:%Y-%m-%d}: it matches (almost) no date, or a COUNT with "
-                        "BY... parts cannot be skipped ahead; end the series with UNTIL instead"
+                        f"{where}: RRULE {_rules(component)} needs more than {budget.steps} "
+                        f"steps to reach {start:%Y-%m-%d}: it matches (almost) no date, or a "
+                        "COUNT with BY... parts cannot be skipped ahead; end the series with "
+                        "UNTIL instead"
                     ) from None
                 except ValueError as exc:
                     raise CalendarDefect(
@@ -134,12 +139,14 @@ def read_busy(
             f"{label} has more than {limits.max_occurrences} occurrences between "
             f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint}){culprit}"
         )
+    # Expanding walks the same rules again: the same allowance once more.
+    budget = StepBudget(STEPS + PER_OCCURRENCE * total)
     try:
         with budget.guard():
             intervals = busy_intervals(parsed, owner_email, zone, start, end)
     except BudgetExceeded:
         raise CalendarDefect(
-            f"{label}: expanding its recurring events needs more than {STEPS} steps"
+            f"{label}: expanding its recurring events needs more than {budget.steps} steps"
         ) from None
     except Exception as exc:  # the library's own checks; anything left is this file's
         log.debug("expanding %s failed", label, exc_info=True)

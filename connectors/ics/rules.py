@@ -20,6 +20,7 @@ proportional to the occurrences inside the window instead:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from math import lcm
 from typing import Any
@@ -141,7 +142,11 @@ def walk_length(component: icalendar.Component, hi: datetime) -> tuple[int, str]
 
 
 def occurrences_in(
-    component: icalendar.Component, lo: datetime, hi: datetime, cap: int
+    component: icalendar.Component,
+    lo: datetime,
+    hi: datetime,
+    cap: int,
+    on_occurrence: Callable[[], None] = lambda: None,
 ) -> tuple[int, str]:
     """How many occurrences the component's rules and RDATEs put in [lo, hi] (naive
     wall clock), counting at most `cap + 1`; and the rule text, for messages.
@@ -162,6 +167,7 @@ def occurrences_in(
             if when > hi or total > cap:
                 break
             total += 1
+            on_occurrence()
     for rdates in _as_list(component.get("RDATE")):
         total += len(getattr(rdates, "dts", ()))
     return (total if texts or component.get("RDATE") else 1), "; ".join(texts)

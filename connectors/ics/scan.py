@@ -204,6 +204,17 @@ def _duration_days(value: str) -> int | None:
     return total.days + 1
 
 
+def too_big(size: int, max_file_mb: float, limit_hint: str) -> str:
+    """`<size>, above the limit of <limit>` in units a person reads at a glance."""
+    mb = 1024 * 1024
+    if size >= mb:
+        return f"{size / mb:.1f} MB, above the limit of {max_file_mb:g} MB ({limit_hint})"
+    return (
+        f"{size} bytes, above the limit of {max_file_mb:g} MB = {int(max_file_mb * mb)} bytes "
+        f"({limit_hint})"
+    )
+
+
 class ScanCache:
     """Scans per file, reused while the file is unchanged: a running service reads the
     same files every cycle. Writes through `ics.files.atomic_write` replace the file
@@ -213,13 +224,10 @@ class ScanCache:
         self.max_files = max_files
         self._entries: dict[Path, tuple[tuple[int, int, int], ScannedFile]] = {}
 
-    def scanned(self, file: Path, max_bytes: int, limit_hint: str) -> ScannedFile:
+    def scanned(self, file: Path, max_file_mb: float, limit_hint: str) -> ScannedFile:
         info = file.stat()
-        if info.st_size > max_bytes:
-            raise CalendarDefect(
-                f"{file} is {info.st_size / 1024 / 1024:.1f} MB, above the limit of "
-                f"{max_bytes / 1024 / 1024:g} MB ({limit_hint})"
-            )
+        if info.st_size > max_file_mb * 1024 * 1024:
+            raise CalendarDefect(f"{file} is {too_big(info.st_size, max_file_mb, limit_hint)}")
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         cached = self._entries.get(file)
         if cached is not None and cached[0] == stamp:
