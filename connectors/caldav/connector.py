@@ -154,6 +154,9 @@ class CaldavConnector:
             )
         except CalendarDefect as exc:
             return str(exc)
+        except Exception as exc:  # a bug, but one calendar must not stop everyone's plan
+            log.warning("reading %s failed", ref.calendar_id, exc_info=True)
+            return f"cannot read {ref.calendar_id} (an unexpected {type(exc).__name__})"
 
     # --- create -----------------------------------------------------------------------
 

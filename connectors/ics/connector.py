@@ -136,6 +136,9 @@ class LocalConnector:
             raise _Unreadable(f"cannot read {exc.filename or path}: {exc.strerror}") from None
         except CalendarDefect as exc:
             raise _Unreadable(str(exc)) from None
+        except Exception as exc:  # a bug, but one calendar must not stop everyone's plan
+            log.warning("reading %s failed", path, exc_info=True)
+            raise _Unreadable(f"cannot read {path} (an unexpected {type(exc).__name__})") from None
 
     # --- create -----------------------------------------------------------------------
 

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 #: Properties whose value decides when an event is; one that does not read makes the
 #: event's time unknown.
 TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+#: Dates a calendar event can sensibly have; far outside, date arithmetic (windows,
+#: margins, zone offsets) overflows Python's year 1..9999 range.
+_YEARS = (1000, 8999)
+_LONGEST = timedelta(days=1000 * 365)
+_ONCE = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")  # RFC 5545: at most once
 _ZONED = ("DTSTART", "DTEND", "RECURRENCE-ID", "RDATE", "EXDATE")
 #: Floating times and all-day spans can sit up to 14 h off UTC, and an event may
 #: start before the window and last into it: days kept around the window when
@@ -69,19 +74,24 @@ def read_busy(
             f"{label} holds {events} events, above the limit of {limits.max_events} "
             f"(max_events, {limit_hint})"
         )
-    budget = StepBudget(STEPS)
+    window = _Window(start, end, limits.max_occurrences)
     parsed: list[icalendar.Calendar] = []
     warnings: dict[tuple[str, str], str] = {}
-    counted: list[tuple[int, str, int | None, str | None, str]] = []
-    lo_wall = start.astimezone(UTC).replace(tzinfo=None) - timedelta(days=2)
-    hi_wall = end.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
+    counted: list[tuple[int, str, str]] = []  # (occurrences, where, rule)
     total = 0
     for file in files:
         for calendar in file.calendars:
             blocks = _near(calendar.events, start.date() - _DAYS_AROUND, end.date() + _DAYS_AROUND)
             if not blocks:
                 continue
-            parsed_calendar = _parse(file.source, calendar, blocks)
+            try:
+                with window.budget.guard():  # custom VTIMEZONEs are expanded while parsing
+                    parsed_calendar = _parse(file.source, calendar, blocks)
+            except BudgetExceeded:
+                raise CalendarDefect(
+                    f"{at(file.source, calendar.line)}: its time zone definitions need more "
+                    f"than {window.budget.steps} steps to read"
+                ) from None
             vevents = [c for c in parsed_calendar.subcomponents if c.name == "VEVENT"]
             located: list[EventBlock | None] = list(blocks)
             if len(vevents) != len(blocks):
@@ -89,52 +99,26 @@ def read_busy(
             for component, block in zip(vevents, located, strict=True):
                 line, uid = (block.line, block.uid) if block else (None, _uid(component))
                 where = at(file.source, line, uid)
-                _check(component, where, zone)
+                try:
+                    _check(component, where, zone)
+                    found, rule = _occurrences(component, where, zone, window)
+                except OverflowError:
+                    raise CalendarDefect(
+                        f"{where}: its dates are too far in the past or future to compute with"
+                    ) from None
                 for tzid in _unknown_tzids(component):
                     warnings.setdefault(
                         (file.source, tzid),
                         f"{where}: TZID {tzid!r} is neither a known time zone nor defined "
                         f"by a VTIMEZONE in the file; read in the owner's zone {zone}",
                     )
-                if not rules_of(component) and component.get("RDATE") is None:
-                    total += 1
-                    continue
-                duration = _duration(component, zone)
-                skip_ahead(component, lo_wall - duration)
-                walk, walked = walk_length(component, hi_wall)
-                if walk > MAX_WALK:
-                    raise CalendarDefect(
-                        f"{where}: RRULE {_short(walked)!r} has to be walked through {walk} "
-                        f"periods to reach {end:%Y-%m-%d} (limit {MAX_WALK}): too frequent for "
-                        "a calendar, or a COUNT with BY... parts that cannot be skipped ahead; "
-                        "end the series with UNTIL or make it less frequent"
-                    )
-                try:
-                    with budget.guard():
-                        found, rule = occurrences_in(
-                            component,
-                            lo_wall - duration,
-                            hi_wall,
-                            limits.max_occurrences,
-                            lambda: budget.grant(PER_OCCURRENCE),
-                        )
-                except BudgetExceeded:
-                    raise CalendarDefect(
-                        f"{where}: RRULE {_rules(component)} needs more than {budget.steps} "
-                        f"steps to reach {start:%Y-%m-%d}: it matches (almost) no date, or a "
-                        "COUNT with BY... parts cannot be skipped ahead; end the series with "
-                        "UNTIL instead"
-                    ) from None
-                except ValueError as exc:
-                    raise CalendarDefect(
-                        f"{where}: RRULE {_rules(component)} is not valid: {exc}"
-                    ) from None
                 total += found
-                counted.append((found, file.source, line, uid, rule))
+                if rule:
+                    counted.append((found, where, rule))
             parsed.append(parsed_calendar)
     if total > limits.max_occurrences:
         most = max(counted, default=None)
-        culprit = f"; the most from {at(*most[1:4])} ({most[4]})" if most else ""
+        culprit = f"; the most from {most[1]} ({most[2]})" if most else ""
         raise CalendarDefect(
             f"{label} has more than {limits.max_occurrences} occurrences between "
             f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint}){culprit}"
@@ -154,6 +138,56 @@ def read_busy(
     for message in warnings.values():
         log.warning("%s", message)
     return BusyRead(intervals, tuple(warnings.values()))
+
+
+class _Window:
+    """The window in naive wall-clock time (how dateutil walks), widened by the two
+    days a zone's offset and an all-day span can shift it, and the step budget of
+    the occurrences counted in it."""
+
+    def __init__(self, start: datetime, end: datetime, max_occurrences: int) -> None:
+        self.start, self.end = start, end
+        self.lo = start.astimezone(UTC).replace(tzinfo=None) - timedelta(days=2)
+        self.hi = end.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
+        self.max_occurrences = max_occurrences
+        self.budget = StepBudget(STEPS)
+
+
+def _occurrences(
+    component: icalendar.Component, where: str, zone: tzinfo, window: _Window
+) -> tuple[int, str]:
+    """A checked event's occurrences in the window (counted up to the limit) after
+    moving its series close to the window, and its rules' text ("" for no rule)."""
+    if not rules_of(component) and component.get("RDATE") is None:
+        return 1, ""
+    duration = _duration(component, zone)
+    skip_ahead(component, window.lo - duration)
+    walk, walked = walk_length(component, window.hi)
+    if walk > MAX_WALK:
+        raise CalendarDefect(
+            f"{where}: RRULE {_short(walked)!r} has to be walked through {walk} periods to "
+            f"reach {window.end:%Y-%m-%d} (limit {MAX_WALK}): too frequent for a calendar, "
+            "or a COUNT with BY... parts that cannot be skipped ahead; end the series with "
+            "UNTIL or make it less frequent"
+        )
+    budget = window.budget
+    try:
+        with budget.guard():
+            return occurrences_in(
+                component,
+                window.lo - duration,
+                window.hi,
+                window.max_occurrences,
+                lambda: budget.grant(PER_OCCURRENCE),
+            )
+    except BudgetExceeded:
+        raise CalendarDefect(
+            f"{where}: RRULE {_rules(component)} needs more than {budget.steps} steps to reach "
+            f"{window.start:%Y-%m-%d}: it matches (almost) no date, or a COUNT with BY... "
+            "parts cannot be skipped ahead; end the series with UNTIL instead"
+        ) from None
+    except ValueError as exc:
+        raise CalendarDefect(f"{where}: RRULE {_rules(component)} is not valid: {exc}") from None
 
 
 def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBlock]:
@@ -181,15 +215,30 @@ def _check(component: icalendar.Component, where: str, zone: tzinfo) -> None:
     for name, error in getattr(component, "errors", ()):
         if str(name).upper() in TIME_PROPERTIES:
             raise CalendarDefect(f"{where}: {str(name).upper()} does not read: {_short(error)}")
+    for name in _ONCE:
+        value = component.get(name)
+        if isinstance(value, list):
+            raise CalendarDefect(f"{where}: {name} appears {len(value)} times; an event has one")
+    if component.get("DTEND") is not None and component.get("DURATION") is not None:
+        raise CalendarDefect(f"{where}: the event has both DTEND and DURATION; it has one or none")
     start = component.get("DTSTART")
     if start is None:
         raise CalendarDefect(f"{where}: the event has no DTSTART, so its time is unknown")
+    for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+        value = getattr(component.get(name), "dt", None)
+        if isinstance(value, date) and not _YEARS[0] <= value.year <= _YEARS[1]:
+            raise CalendarDefect(
+                f"{where}: {name} is in the year {value.year}; dates from {_YEARS[0]} to "
+                f"{_YEARS[1]} are read"
+            )
     end = component.get("DTEND")
     if end is not None and to_aware(end.dt, zone) < to_aware(start.dt, zone):
         raise CalendarDefect(f"{where}: DTEND is before DTSTART")
     duration = component.get("DURATION")
     if duration is not None and duration.dt < timedelta(0):
         raise CalendarDefect(f"{where}: DURATION is negative")
+    if _duration(component, zone) > _LONGEST:
+        raise CalendarDefect(f"{where}: the event lasts more than {_LONGEST.days // 365} years")
 
 
 def _duration(component: icalendar.Component, zone: tzinfo) -> timedelta:

@@ -23,6 +23,7 @@ from connectors.ics.zones import isolate_custom_zones
 
 _BEGIN_END = re.compile(r"^(BEGIN|END):([^\r\n]*?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
 _RECURRING = re.compile(r"^(?:RRULE|RDATE|EXRULE|RECURRENCE-ID)[;:]", re.MULTILINE | re.I)
+_ZONE_RULE = re.compile(r"^RRULE[;:]([^\r\n]*)", re.MULTILINE | re.I)
 _DATE_VALUE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T\d{6}Z?)?$")
 _DURATION = re.compile(r"^\+?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
@@ -135,6 +136,7 @@ class _Scanner:
                 if name == "VEVENT":
                     events.append(_event_block(open_line, block))
                 elif name == "VTIMEZONE":
+                    _check_zone_rules(self.source, open_line, block)
                     zones.append(block)
                 inside_from = end
             elif not stack:  # the calendar ends here
@@ -158,6 +160,19 @@ class _Scanner:
         return ScannedFile(self.source, tuple(calendars))
 
 
+def _check_zone_rules(source: str, line: int, block: str) -> None:
+    """Zone offsets change at most a few times a year, and icalendar expands a custom
+    VTIMEZONE's rules from their DTSTART (often 1601) when it reads the file: a rule
+    more frequent than yearly would stall it for hours."""
+    for match in _ZONE_RULE.finditer(block):
+        freq = re.search(r"FREQ=([A-Z]+)", match.group(1).upper())
+        if freq is None or freq.group(1) != "YEARLY":
+            raise CalendarDefect(
+                f"{at(source, line)}: a VTIMEZONE rule must be FREQ=YEARLY, not "
+                f"{match.group(1).strip()[:60]!r}"
+            )
+
+
 def _after_eol(text: str, offset: int) -> int:
     if text.startswith("\r\n", offset):
         return offset + 2
@@ -171,6 +186,8 @@ def _event_block(line: int, block: str) -> EventBlock:
     recurring = _RECURRING.search(block) is not None
     first = _day(property_value(block, "DTSTART"))
     last: date | None = None
+    if first is not None and date.max - first < timedelta(days=400):
+        first = None  # near the end of time: parsed, and refused with the reason
     if first is not None:
         end = property_value(block, "DTEND")
         duration = property_value(block, "DURATION")
@@ -200,8 +217,11 @@ def _duration_days(value: str) -> int | None:
     if match is None:
         return None
     weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return total.days + 1
+    try:
+        total = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        return None
+    return total.days + 1 if total.days < 100_000 else None
 
 
 def too_big(size: int, max_file_mb: float, limit_hint: str) -> str:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.ics.busy import busy_intervals, parse_calendars
+from connectors.ics.defects import CalendarDefect
 from connectors.ics.limits import Limits
 from connectors.ics.read import read_busy
 from connectors.ics.scan import scan
@@ -71,7 +72,16 @@ def series(draw: st.DrawFn) -> str:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(series())
 def test_skipping_ahead_gives_the_same_busy_time_as_expanding_from_the_start(text: str) -> None:
-    expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
     files = [scan("s.ics", text.encode())]
     limits = Limits(max_occurrences=1_000_000)
-    assert read_busy("s.ics", files, "o@x", OWNER, START, END, limits).intervals == expected
+    try:
+        found = read_busy("s.ics", files, "o@x", OWNER, START, END, limits).intervals
+    except CalendarDefect as exc:
+        # A rule whose INTERVAL never meets its BY... parts (FREQ=DAILY;INTERVAL=7;BYDAY=MO
+        # from a Saturday) matches nothing: the reference would walk to the year 9999.
+        message = str(exc)
+        empty = "it matches (almost) no date" in message or "generates an empty set" in message
+        assert empty and "BY" in text, message
+        return
+    expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
+    assert found == expected
