@@ -31,6 +31,9 @@ _RRULE_FILE = dateutil.rrule.__file__
 #: a normal month of a normal calendar takes a few hundred.
 STEPS = 20_000
 PER_OCCURRENCE = 8
+#: Each series gets a few steps of its own too: a calendar of 2,000 weekly series that
+#: ended years ago is normal, and each takes ~10 steps to find it has nothing to say.
+PER_SERIES = 100
 
 
 class BudgetExceeded(Exception):

@@ -26,7 +26,13 @@ from typing import Any
 import icalendar
 
 from connectors.base import Busy
-from connectors.ics.budget import PER_OCCURRENCE, STEPS, BudgetExceeded, StepBudget
+from connectors.ics.budget import (
+    PER_OCCURRENCE,
+    PER_SERIES,
+    STEPS,
+    BudgetExceeded,
+    StepBudget,
+)
 from connectors.ics.busy import busy_intervals, to_aware
 from connectors.ics.defects import CalendarDefect, at
 from connectors.ics.limits import Limits
@@ -124,7 +130,7 @@ def read_busy(
             f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint}){culprit}"
         )
     # Expanding walks the same rules again: the same allowance once more.
-    budget = StepBudget(STEPS + PER_OCCURRENCE * total)
+    budget = StepBudget(STEPS + PER_OCCURRENCE * total + PER_SERIES * window.series)
     try:
         with budget.guard():
             intervals = busy_intervals(parsed, owner_email, zone, start, end)
@@ -151,6 +157,7 @@ class _Window:
         self.hi = end.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
         self.max_occurrences = max_occurrences
         self.budget = StepBudget(STEPS)
+        self.series = 0
 
 
 def _occurrences(
@@ -171,6 +178,8 @@ def _occurrences(
             "UNTIL or make it less frequent"
         )
     budget = window.budget
+    budget.grant(PER_SERIES)
+    window.series += 1
     try:
         with budget.guard():
             return occurrences_in(

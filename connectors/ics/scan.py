@@ -18,10 +18,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from connectors.ics.defects import CalendarDefect, at
-from connectors.ics.files import property_value
+from connectors.ics.files import unfold
 from connectors.ics.zones import isolate_custom_zones
 
 _BEGIN_END = re.compile(r"^(BEGIN|END):([^\r\n]*?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
+_INDEXED = re.compile(
+    r"^(UID|DTSTART|DTEND|DURATION)(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.IGNORECASE
+)
 _RECURRING = re.compile(r"^(?:RRULE|RDATE|EXRULE|RECURRENCE-ID)[;:]", re.MULTILINE | re.I)
 _ZONE_RULE = re.compile(r"^RRULE[;:]([^\r\n]*)", re.MULTILINE | re.I)
 _DATE_VALUE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T\d{6}Z?)?$")
@@ -182,15 +185,19 @@ def _after_eol(text: str, offset: int) -> int:
 
 
 def _event_block(line: int, block: str) -> EventBlock:
-    uid = property_value(block, "UID")
+    # One pass over the unfolded block for the four properties the index needs
+    # (the first of each; a second one is reported when the event is parsed).
+    values: dict[str, str] = {}
+    for match in _INDEXED.finditer(unfold(block)):
+        values.setdefault(match.group(1).upper(), match.group(2))
+    uid = values.get("UID")
     recurring = _RECURRING.search(block) is not None
-    first = _day(property_value(block, "DTSTART"))
+    first = _day(values.get("DTSTART"))
     last: date | None = None
     if first is not None and date.max - first < timedelta(days=400):
         first = None  # near the end of time: parsed, and refused with the reason
     if first is not None:
-        end = property_value(block, "DTEND")
-        duration = property_value(block, "DURATION")
+        end, duration = values.get("DTEND"), values.get("DURATION")
         if end is not None:
             last = _day(end)
         elif duration is not None:
