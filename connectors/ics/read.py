@@ -2,8 +2,9 @@
 
 The steps, each bounded:
 1. the calendar's size and event count against the limits (`ics.limits`);
-2. only the events that can touch the window are parsed: recurring series and
-   overrides always, single events when their coarse span (`ics.scan`) meets it;
+2. only the events that can touch the window are parsed: those whose coarse span
+   (`ics.scan`: DTSTART to DTEND, or to UNTIL for a series) meets it, and every
+   event whose span the text does not tell (overrides, RDATEs, COUNT);
 3. each parsed event is checked: a property icalendar could not read (DTSTART,
    DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID), a missing DTSTART, an end
    before the start, an RRULE dateutil rejects: each a `CalendarDefect` naming the
@@ -203,7 +204,7 @@ def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBl
     return [
         e
         for e in events
-        if e.recurring or e.first is None or e.last is None or (e.first <= last and e.last >= first)
+        if e.first is None or e.last is None or (e.first <= last and e.last >= first)
     ]
 
 

@@ -18,14 +18,17 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from connectors.ics.defects import CalendarDefect, at
-from connectors.ics.files import unfold
+from connectors.ics.files import property_value
 from connectors.ics.zones import isolate_custom_zones
 
-_BEGIN_END = re.compile(r"^(BEGIN|END):([^\r\n]*?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
-_INDEXED = re.compile(
-    r"^(UID|DTSTART|DTEND|DURATION)(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.IGNORECASE
+#: BEGIN/END lines (groups 1, 2) and the property lines the index reads (3, 4).
+_LINES = re.compile(
+    r"^(?:(BEGIN|END):([^\r\n]*?)[ \t]*"
+    r"|(DTSTART|DTEND|DURATION|RRULE|RDATE|EXRULE|RECURRENCE-ID)(?:;[^:\r\n]*)?:([^\r\n]*?))"
+    r"\r?$",
+    re.MULTILINE | re.IGNORECASE,
 )
-_RECURRING = re.compile(r"^(?:RRULE|RDATE|EXRULE|RECURRENCE-ID)[;:]", re.MULTILINE | re.I)
+_UNTIL_DAY = re.compile(r"UNTIL=(\d{8})", re.IGNORECASE)
 _ZONE_RULE = re.compile(r"^RRULE[;:]([^\r\n]*)", re.MULTILINE | re.I)
 _DATE_VALUE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T\d{6}Z?)?$")
 _DURATION = re.compile(r"^\+?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
@@ -33,16 +36,20 @@ _DURATION = re.compile(r"^\+?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?
 
 @dataclass(frozen=True)
 class EventBlock:
-    """One top-level VEVENT, as text. `first`/`last` bound the days it can touch
-    (None when DTSTART/DTEND/DURATION do not read cleanly: then it is always parsed,
-    so the defect is reported)."""
+    """One top-level VEVENT, as text. `first`/`last` bound the days its occurrences
+    can touch; None when that cannot be told from the text alone (overrides, RDATEs,
+    values that do not read cleanly): such a block is always parsed, so a defect in
+    it is reported."""
 
     line: int
     text: str
-    uid: str | None
-    recurring: bool
     first: date | None
     last: date | None
+
+    @property
+    def uid(self) -> str | None:
+        value = property_value(self.text, "UID")
+        return value.strip() if value else None
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,14 @@ class _Scanner:
         header: list[str] = []
         zones: list[str] = []
         events: list[EventBlock] = []
+        props: dict[str, list[str]] = {}  # of the top-level VEVENT being read
         outside_from = 0  # where the text outside any calendar starts
         inside_from = 0  # where the current calendar's own (header) text starts
-        for match in _BEGIN_END.finditer(text):
+        for match in _LINES.finditer(text):
+            if match.group(1) is None:  # a property line the index needs
+                if len(stack) == 2 and stack[1][0] == "VEVENT":
+                    props.setdefault(match.group(3).upper(), []).append(match.group(4))
+                continue
             kind, name = match.group(1).upper(), match.group(2).strip().upper()
             if not stack and kind == "BEGIN":
                 self._blank_or_fail(outside_from, match.start())
@@ -122,6 +134,8 @@ class _Scanner:
                 if len(stack) == 1:
                     header.append(text[inside_from : match.start()])
                 stack.append((name, line, match.start()))
+                if len(stack) == 2:
+                    props = {}
                 if len(stack) == 1:
                     inside_from = _after_eol(text, match.end())
                 continue
@@ -137,7 +151,7 @@ class _Scanner:
             if len(stack) == 1:  # a top-level component of the calendar ends here
                 block = text[open_at:end]
                 if name == "VEVENT":
-                    events.append(_event_block(open_line, block))
+                    events.append(_event_block(open_line, block, props))
                 elif name == "VTIMEZONE":
                     _check_zone_rules(self.source, open_line, block)
                     zones.append(block)
@@ -184,36 +198,43 @@ def _after_eol(text: str, offset: int) -> int:
     return offset
 
 
-def _event_block(line: int, block: str) -> EventBlock:
-    # One pass over the unfolded block for the four properties the index needs
-    # (the first of each; a second one is reported when the event is parsed).
-    values: dict[str, str] = {}
-    for match in _INDEXED.finditer(unfold(block)):
-        values.setdefault(match.group(1).upper(), match.group(2))
-    uid = values.get("UID")
-    recurring = _RECURRING.search(block) is not None
-    first = _day(values.get("DTSTART"))
-    last: date | None = None
-    if first is not None and date.max - first < timedelta(days=400):
-        first = None  # near the end of time: parsed, and refused with the reason
-    if first is not None:
-        end, duration = values.get("DTEND"), values.get("DURATION")
-        if end is not None:
-            last = _day(end)
-        elif duration is not None:
-            days = _duration_days(duration)
-            last = first + timedelta(days=days) if days is not None else None
-        else:
-            last = first + timedelta(days=1)
-    return EventBlock(line, block, uid.strip() if uid else None, recurring, first, last)
+def _event_block(line: int, block: str, props: dict[str, list[str]]) -> EventBlock:
+    """The block with the days it can touch, read from its first DTSTART, DTEND or
+    DURATION and its RRULE's UNTIL (a second DTSTART is reported when parsed)."""
+    first = _day(_first(props, "DTSTART"))
+    if first is None or date.max - first < timedelta(days=400):
+        return EventBlock(line, block, None, None)  # parsed, and refused if need be
+    end, duration = _first(props, "DTEND"), _first(props, "DURATION")
+    if end is not None:
+        last = _day(end)
+    elif duration is not None:
+        days = _duration_days(duration)
+        last = first + timedelta(days=days) if days is not None else None
+    else:
+        last = first + timedelta(days=1)
+    if last is None or any(name in props for name in ("RECURRENCE-ID", "RDATE", "EXRULE")):
+        return EventBlock(line, block, None, None)
+    rules = props.get("RRULE", [])
+    if not rules:
+        return EventBlock(line, block, first, last)
+    until = _UNTIL_DAY.search(rules[0]) if len(rules) == 1 else None
+    ends = _day(until.group(1)) if until else None
+    if ends is None or ends > date.max - (last - first) - timedelta(days=1):
+        return EventBlock(line, block, first, date.max)  # open-ended or COUNT
+    return EventBlock(line, block, first, ends + (last - first) + timedelta(days=1))
+
+
+def _first(props: dict[str, list[str]], name: str) -> str | None:
+    values = props.get(name)
+    return values[0] if values else None
 
 
 def _day(value: str | None) -> date | None:
-    match = _DATE_VALUE.match(value.strip()) if value else None
-    if match is None:
+    value = value.strip() if value else ""
+    if len(value) < 8 or not value[:8].isdigit() or not _DATE_VALUE.match(value):
         return None
     try:
-        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except ValueError:
         return None
 

@@ -39,7 +39,8 @@ def series(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         parts.append(f"COUNT={draw(st.integers(1, 3000))}")
     elif draw(st.booleans()):
-        parts.append(f"UNTIL={draw(st.sampled_from(['20310310T120000Z', '20310415T000000Z']))}")
+        until = draw(st.sampled_from(["20310201T000000Z", "20310310T120000Z", "20310415T000000Z"]))
+        parts.append(f"UNTIL={until}")
     back = timedelta(minutes=draw(st.integers(0, 400 * 24 * 60)))
     first = datetime(2031, 3, 1, 0, 0) - back
     stamp = first.strftime("%Y%m%dT%H%M00")
