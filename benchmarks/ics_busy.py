@@ -113,6 +113,7 @@ def run(code: Path, folder: Path, file: str, timeout: float, memory_mb: int) -> 
             text=True,
             timeout=timeout,
             env=env,
+            cwd=code,  # `python -c` puts the working folder first on sys.path
             check=False,
         )
     except subprocess.TimeoutExpired:
