@@ -161,6 +161,11 @@ def occurrences(query: Any, start: datetime, end: datetime) -> list[_Occurrence]
         return [(o.start, o.end, o._adapter._component) for o in found]
     except AttributeError:
         log.warning("recurring_ical_events changed its internals; reading the slower way")
+    return public_occurrences(query, start, end)
+
+
+def public_occurrences(query: Any, start: datetime, end: datetime) -> list[_Occurrence]:
+    """`occurrences` through recurring_ical_events' public API (a copy per occurrence)."""
     return [(c["DTSTART"].dt, _end_of(c), c) for c in query.between(start, end)]
 
 
