@@ -85,7 +85,6 @@ def read_busy(
     parsed: list[icalendar.Calendar] = []
     warnings: dict[tuple[str, str], str] = {}
     counted: list[tuple[int, str, str]] = []  # (occurrences, where, rule)
-    total = 0
     for file in files:
         for calendar in file.calendars:
             blocks = _near(calendar.events, start.date() - _DAYS_AROUND, end.date() + _DAYS_AROUND)
@@ -119,19 +118,20 @@ def read_busy(
                         f"{where}: TZID {tzid!r} is neither a known time zone nor defined "
                         f"by a VTIMEZONE in the file; read in the owner's zone {zone}",
                     )
-                total += found
+                window.counted += found
                 if rule:
                     counted.append((found, where, rule))
+                if window.counted > limits.max_occurrences:  # stop counting at once
+                    most = max(counted, default=None)
+                    culprit = f"; the most from {most[1]} ({most[2]})" if most else ""
+                    raise CalendarDefect(
+                        f"{label} has more than {limits.max_occurrences} occurrences between "
+                        f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint})"
+                        f"{culprit}"
+                    )
             parsed.append(parsed_calendar)
-    if total > limits.max_occurrences:
-        most = max(counted, default=None)
-        culprit = f"; the most from {most[1]} ({most[2]})" if most else ""
-        raise CalendarDefect(
-            f"{label} has more than {limits.max_occurrences} occurrences between "
-            f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint}){culprit}"
-        )
     # Expanding walks the same rules again: the same allowance once more.
-    budget = StepBudget(STEPS + PER_OCCURRENCE * total + PER_SERIES * window.series)
+    budget = StepBudget(STEPS + PER_OCCURRENCE * window.counted + PER_SERIES * window.series)
     try:
         with budget.guard():
             intervals = busy_intervals(parsed, owner_email, zone, start, end)
@@ -158,7 +158,8 @@ class _Window:
         self.hi = end.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
         self.max_occurrences = max_occurrences
         self.budget = StepBudget(STEPS)
-        self.series = 0
+        self.series = 0  # series counted so far
+        self.counted = 0  # occurrences counted so far
 
 
 def _occurrences(
@@ -187,7 +188,7 @@ def _occurrences(
                 component,
                 window.lo - duration,
                 window.hi,
-                window.max_occurrences,
+                window.max_occurrences - window.counted,  # what is left of the limit
                 lambda: budget.grant(PER_OCCURRENCE),
             )
     except BudgetExceeded:
