@@ -222,6 +222,19 @@ def test_a_calendar_above_a_limit_is_an_error(name: str, tmp_path: Path) -> None
     assert len(read(tmp_path, text)[0].intervals["anna"]) == 31
 
 
+def test_many_events_near_the_window_are_refused_before_they_are_parsed(tmp_path: Path) -> None:
+    days = ("20310228T090000Z", "20310303T090000Z", "20310304T090000Z", "20310403T090000Z")
+    text = HEAD + "".join(event(f"DTSTART:{d}", uid=f"{n}@x") for n, d in enumerate(days))
+    answer, file = read(tmp_path, text + TAIL, Limits(max_occurrences=1))
+    assert answer.errors == {
+        "anna": f"calendar of anna (anna@example.com): {file} has 4 events within 3 days of "
+        "2031-03-01 to 2031-04-01, more than twice the limit of 1 occurrences "
+        "(max_occurrences, options of the local connector)"
+    }
+    # Up to twice the limit they are parsed and counted exactly: two are in March.
+    assert read(tmp_path, text + TAIL, Limits(max_occurrences=2))[0].errors == {}
+
+
 def test_limits_come_from_the_connector_options(tmp_path: Path) -> None:
     context = ConnectorContext(base_dir=tmp_path)
     options = {"path": str(tmp_path), "max_file_mb": 2, "max_events": 10, "max_occurrences": 5}
