@@ -10,7 +10,8 @@ The loop makes one Python call per period (its day-set helpers), so counting the
 calls made inside `dateutil.rrule` bounds it: above the budget the expansion is
 aborted with `BudgetExceeded`, the same way for the same input on every machine (no
 clock). Only the current thread is traced; a tracer already installed (a debugger,
-coverage) keeps running.
+coverage) keeps running. (Within one period, SECONDLY/MINUTELY rules with BYHOUR or
+BYMINUTE filters loop without a call; `ics.rules.MAX_WALK` bounds those up front.)
 """
 
 from __future__ import annotations
