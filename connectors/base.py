@@ -118,6 +118,10 @@ class FreeBusy:
 
     intervals: Mapping[str, tuple[Busy, ...]]
     errors: Mapping[str, str] = field(default_factory=dict)
+    #: Calendars read completely but with a guess the admin should know about (an
+    #: unknown TZID read in the owner's zone): person -> messages. Their intervals
+    #: are used; fixing the calendar removes the warning.
+    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

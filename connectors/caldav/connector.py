@@ -6,6 +6,8 @@ Options (config `connectors: caldav:`):
 - `username`, and the password from `password_env` or `password_file` (never inline);
 - `timeout_seconds` (default 30), `max_attempts` (default 5), `concurrency` (parallel
   busy reads, default 4), `organizer_name` (display name on the ORGANIZER line);
+- `max_file_mb`, `max_events`, `max_occurrences`: per-calendar limits, as for the
+  `local` connector (`ics.limits`); events are checked the same way (`ics.read`);
 - `calendar_template`: the calendar of a person whose `calendar_id` is a bare name or
   e-mail (no `/`), from `{id}`, `{email}` and `{user}` (the part before `@`), e.g.
   `{user}/calendar/` (Radicale), `remote.php/dav/calendars/{user}/personal/`
@@ -39,7 +41,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-import icalendar
 
 from connectors.base import (
     Busy,
@@ -75,8 +76,11 @@ from connectors.caldav.protocol import (
 )
 from connectors.caldav.server import DavServer
 from connectors.ics import events as ics_events
-from connectors.ics.busy import busy_intervals, parse_calendars
+from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import append_vevent, empty_calendar
+from connectors.ics.limits import DEFAULT_LIMITS, Limits, limits_from_options
+from connectors.ics.read import BusyRead, read_busy
+from connectors.ics.scan import scan, too_big
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +104,10 @@ class CaldavConnector:
         concurrency: int = 4,
         calendar_template: str = "",
         clock: Callable[[], datetime] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.server = DavServer(url, http, calendar_template)
+        self.limits = limits
         self.http = http
         self.organizer_name = organizer_name
         self.concurrency = max(1, concurrency)
@@ -112,35 +118,48 @@ class CaldavConnector:
     def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
         intervals: dict[str, tuple[Busy, ...]] = {}
         errors: dict[str, str] = {}
+        warnings: dict[str, tuple[str, ...]] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             answers = list(pool.map(lambda ref: self._busy_of(ref, start, end), calendars))
-        for ref, (found, error) in zip(calendars, answers, strict=True):
-            if error is not None:
-                errors[ref.person_id] = f"calendar of {_who(ref)}: {error}"
-            else:
-                intervals[ref.person_id] = found
-        return FreeBusy(intervals=intervals, errors=errors)
+        for ref, answer in zip(calendars, answers, strict=True):
+            if isinstance(answer, str):
+                errors[ref.person_id] = f"calendar of {_who(ref)}: {answer}"
+                continue
+            intervals[ref.person_id] = answer.intervals
+            if answer.warnings:
+                warnings[ref.person_id] = answer.warnings
+        return FreeBusy(intervals=intervals, errors=errors, warnings=warnings)
 
-    def _busy_of(
-        self, ref: CalendarRef, start: datetime, end: datetime
-    ) -> tuple[tuple[Busy, ...], str | None]:
+    def _busy_of(self, ref: CalendarRef, start: datetime, end: datetime) -> BusyRead | str:
+        """The calendar's busy time, or why it cannot be read (never a partial answer:
+        a resource that cannot be read would look free). Resources are read with the
+        local connector's checks and limits (`ics.read`)."""
         try:
             zone = _zone(ref)
             calendar = self.server.calendar_url(ref)
             body = calendar_query(start - QUERY_MARGIN, end + QUERY_MARGIN)
             items = self.server.query(calendar, body)
         except CalendarMissing as exc:
-            return (), f"{exc} (check calendar_id and the account's rights)"
+            return f"{exc} (check calendar_id and the account's rights)"
         except (BadCalendarRef, DavFailed) as exc:
-            return (), str(exc)
-        parsed: list[icalendar.Calendar] = []
+            return str(exc)
+        hint = "options of the caldav connector"
         try:
-            for _path, _etag, data in items:
-                parsed.extend(parse_calendars(data.encode("utf-8")))
-            return busy_intervals(parsed, ref.email, zone, start, end), None
-        except Exception as exc:  # a broken event must not crash the whole plan
-            log.warning("expanding %s failed", ref.calendar_id, exc_info=True)
-            return (), f"cannot read the events of {ref.calendar_id}: {exc}"
+            files = []
+            for path, _etag, data in items:
+                raw = data.encode("utf-8")
+                if len(raw) > self.limits.max_bytes:
+                    size = too_big(len(raw), self.limits.max_file_mb, f"max_file_mb, {hint}")
+                    raise CalendarDefect(f"{path} is {size}")
+                files.append(scan(path, raw))
+            return read_busy(
+                str(ref.calendar_id), files, ref.email, zone, start, end, self.limits, hint
+            )
+        except CalendarDefect as exc:
+            return str(exc)
+        except Exception as exc:  # a bug, but one calendar must not stop everyone's plan
+            log.warning("reading %s failed", ref.calendar_id, exc_info=True)
+            return f"cannot read {ref.calendar_id} (an unexpected {type(exc).__name__})"
 
     # --- create -----------------------------------------------------------------------
 
@@ -364,6 +383,7 @@ def make_connector(
     concurrency: int = 4,
     organizer_name: str = "",
     calendar_template: str = "",
+    limits: Limits = DEFAULT_LIMITS,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] | None = None,
@@ -391,6 +411,7 @@ def make_connector(
         concurrency=concurrency,
         calendar_template=calendar_template,
         clock=clock,
+        limits=limits,
     )
 
 
@@ -422,6 +443,7 @@ def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> Cal
             concurrency=int(options.get("concurrency", 4)),
             organizer_name=str(options.get("organizer_name", "") or ""),
             calendar_template=str(options.get("calendar_template", "") or ""),
+            limits=limits_from_options(options, "caldav"),
         )
     except (TypeError, ValueError) as exc:
         raise ConnectorUserError(

@@ -4,7 +4,9 @@ Options (config `connectors: local:`):
 - `path`: the folder of calendars (relative to the config's folder);
 - `outbox`: where iTIP invitation e-mails go (default: the organisation's outbox,
   else `<path>/outbox`);
-- `organizer_name`: display name on invitations (optional).
+- `organizer_name`: display name on invitations (optional);
+- `max_file_mb`, `max_events`, `max_occurrences`: per-calendar limits (`ics.limits`);
+  a calendar above one is an error for its owner, never free time.
 
 A person's `CalendarRef.calendar_id` is a `.ics` file, or a folder of `.ics` files,
 relative to `path` (absolute paths allowed).
@@ -56,8 +58,8 @@ from connectors.base import (
     in_order,
 )
 from connectors.ics import events as ics_events
-from connectors.ics.busy import ParseCache, busy_intervals
 from connectors.ics.changes import change_set, our_events
+from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import (
     Span,
     append_vevent,
@@ -71,7 +73,10 @@ from connectors.ics.files import (
 )
 from connectors.ics.folder import attendee_calendars
 from connectors.ics.itip import invitation, write_to_outbox
+from connectors.ics.limits import DEFAULT_LIMITS, Limits, limits_from_options
+from connectors.ics.read import BusyRead, read_busy
 from connectors.ics.recovery import copies_of, remove_stale_temp_files
+from connectors.ics.scan import ScanCache
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +93,14 @@ class LocalConnector:
         *,
         organizer_name: str = "",
         clock: Callable[[], datetime] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.root = root
+        self.limits = limits
         self.outbox = outbox
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._parse_cache = ParseCache()
+        self._scans = ScanCache()
         remove_stale_temp_files([root, outbox])
 
     # --- paths ----------------------------------------------------------------------
@@ -110,33 +117,39 @@ class LocalConnector:
     def busy(self, calendars: Sequence[CalendarRef], start: datetime, end: datetime) -> FreeBusy:
         intervals: dict[str, tuple[Busy, ...]] = {}
         errors: dict[str, str] = {}
+        warnings: dict[str, tuple[str, ...]] = {}
         for ref in calendars:
             path = self.calendar_path(ref)
             try:
-                intervals[ref.person_id] = self._busy_of(ref, path, start, end)
+                read = self._busy_of(ref, path, start, end)
             except _Unreadable as exc:
                 errors[ref.person_id] = f"calendar of {ref.person_id} ({ref.email}): {exc}"
-        return FreeBusy(intervals=intervals, errors=errors)
+                continue
+            intervals[ref.person_id] = read.intervals
+            if read.warnings:
+                warnings[ref.person_id] = read.warnings
+        return FreeBusy(intervals=intervals, errors=errors, warnings=warnings)
 
-    def _busy_of(
-        self, ref: CalendarRef, path: Path, start: datetime, end: datetime
-    ) -> tuple[Busy, ...]:
+    def _busy_of(self, ref: CalendarRef, path: Path, start: datetime, end: datetime) -> BusyRead:
+        """All of the calendar's busy time in the window, or `_Unreadable` (never a
+        partial answer: a part that cannot be read would look free)."""
         zone = _zone(ref)
         if not path.exists():
             raise _Unreadable(f"{path} does not exist (check calendar_id)")
-        parsed: list[icalendar.Calendar] = []
-        for file in calendar_files(path):
-            try:
-                parsed.extend(self._parse_cache.calendars(file))
-            except OSError as exc:
-                raise _Unreadable(f"cannot read {file}: {exc.strerror}") from None
-            except ValueError as exc:
-                raise _Unreadable(f"{file} is not valid iCalendar: {exc}") from None
+        hint = "options of the local connector"
         try:
-            return busy_intervals(parsed, ref.email, zone, start, end)
-        except Exception as exc:  # a broken series must not crash the whole plan
-            log.warning("expanding %s failed", path, exc_info=True)
-            raise _Unreadable(f"cannot expand events in {path}: {exc}") from None
+            files = [
+                self._scans.scanned(file, self.limits.max_file_mb, f"max_file_mb, {hint}")
+                for file in calendar_files(path)
+            ]
+            return read_busy(str(path), files, ref.email, zone, start, end, self.limits, hint)
+        except OSError as exc:
+            raise _Unreadable(f"cannot read {exc.filename or path}: {exc.strerror}") from None
+        except CalendarDefect as exc:
+            raise _Unreadable(str(exc)) from None
+        except Exception as exc:  # a bug, but one calendar must not stop everyone's plan
+            log.warning("reading %s failed", path, exc_info=True)
+            raise _Unreadable(f"cannot read {path} (an unexpected {type(exc).__name__})") from None
 
     # --- create -----------------------------------------------------------------------
 
@@ -526,4 +539,4 @@ def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> Loc
     else:
         outbox = context.outbox or root / "outbox"
     name = str(options.get("organizer_name", "") or "")
-    return LocalConnector(root, outbox, organizer_name=name)
+    return LocalConnector(root, outbox, organizer_name=name, limits=limits_from_options(options))

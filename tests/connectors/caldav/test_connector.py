@@ -21,6 +21,7 @@ from connectors import open_connector as open_by_name
 from connectors.base import (
     Attendee,
     AuthError,
+    Busy,
     BusyKind,
     CalendarRef,
     ChangeAction,
@@ -370,3 +371,36 @@ def session_for(organizer: CalendarRef) -> NewEvent:
         summary="Coaching",
         description_text="Agenda",
     )
+
+
+def test_busy_reads_resources_with_the_local_connectors_checks_and_limits(
+    radicale: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calendar above a limit, or with an event that does not read, is an error for its
+    owner naming the resource (never free time); the others go on (ics.read)."""
+    from tests.contract.test_caldav import RadicaleServer
+
+    assert isinstance(radicale, RadicaleServer)
+    monkeypatch.setenv(PASSWORD_ENV, USERS[SERVICE_USER])
+    limited = CaldavHarness(radicale, tmp_path, max_occurrences=20)
+    try:
+        daily = icalendar.Event()
+        daily.add("UID", "daily@client.example.com")
+        daily.add("DTSTAMP", datetime(2031, 1, 1, tzinfo=UTC))
+        daily.add("DTSTART", datetime(2031, 3, 1, 9, tzinfo=UTC))
+        daily.add("DTEND", datetime(2031, 3, 1, 10, tzinfo=UTC))
+        daily.add("RRULE", {"FREQ": "DAILY"})
+        href = limited.put_event("seller1", daily)
+        limited.add_busy("seller2", at(4, 10), at(4, 11))
+        refs = [limited.ref("seller1"), limited.ref("seller2")]
+        answer = limited.connector.busy(refs, WINDOW_START, WINDOW_END)
+        assert answer.intervals["seller2"] == (Busy(at(4, 10), at(4, 11)),)
+        ref = limited.ref("seller1")
+        assert answer.errors == {
+            "seller1": f"calendar of seller1 ({ref.email}): {ref.calendar_id} has more than 20 "
+            "occurrences between 2031-02-28 and 2031-04-02 (max_occurrences, options of the "
+            f"caldav connector); the most from {href}, line 4, event daily@client.example.com "
+            "(FREQ=DAILY)"
+        }
+    finally:
+        limited.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -196,3 +197,25 @@ def test_a_file_edited_in_place_is_read_again(tmp_path: Path) -> None:
     assert connector.busy([ref], *MARCH).intervals["anna"] == (
         Busy(utc(3, 6, 12), utc(3, 6, 13), T),
     )
+
+
+def test_same_occurrences_as_recurring_ical_events_public_api() -> None:
+    """`busy.occurrences` reads the library's Occurrence objects (no copy of the event
+    per occurrence); the public API it falls back to gives the same occurrences."""
+    import recurring_ical_events
+
+    from connectors.ics.busy import occurrences, parse_calendars, public_occurrences
+
+    def key(found: tuple[object, object, Any]) -> tuple[str, str, str]:
+        return (str(found[0]), str(found[1]), str(found[2].get("UID")))
+
+    checked = 0
+    for file in sorted(FIXTURES.glob("*.ics")):
+        if file.name == "broken.ics":
+            continue
+        for calendar in parse_calendars(file.read_bytes()):
+            query = recurring_ical_events.of(calendar)
+            fast = sorted(map(key, occurrences(query, *MARCH)))
+            assert fast == sorted(map(key, public_occurrences(query, *MARCH))), file
+            checked += len(fast)
+    assert checked > 30
