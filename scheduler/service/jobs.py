@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from connectors.base import TransientError
@@ -23,6 +24,9 @@ from scheduler.model import Month
 from scheduler.runtime import Runtime
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
+
+if TYPE_CHECKING:
+    from scheduler.report.render import ReportData
 
 JOBS = ("book_next_month", "top_up", "reconcile", "report")
 
@@ -87,27 +91,41 @@ def _in_flight(rt: Runtime, month: Month, recipient: str) -> bool:
 def build_month_report(
     rt: Runtime, month: Month, now: datetime, recipients: list[str]
 ) -> EmailMessage:
-    from scheduler.report.kpi import compute_month, trend
     from scheduler.report.render import build_report
+
+    data = month_report_data(rt, month)
+    return build_report(
+        data.org,
+        month,
+        data.kpi,
+        data.trend,
+        sender=rt.settings.mail.sender,
+        recipients=recipients,
+        templates_dir=rt.settings.templates_dir,
+        generated_at=now,
+        previous=data.previous,
+        sessions=data.sessions,
+        history=data.history,
+    )
+
+
+def month_report_data(rt: Runtime, month: Month) -> ReportData:
+    """The month's KPIs, last month's (for the changes), the six-month trend and the
+    sessions behind the per-session CSV, read from the store."""
+    from scheduler.report.kpi import compute_month, has_data, last_months, trend
+    from scheduler.report.render import ReportData
 
     org = rt.org
     sessions = rt.store.sessions(org_id=org.id, month=month)
     history = rt.store.history(org_id=org.id, month=month)
     kpi = compute_month(org, month, sessions, history)
-    months = [month]
-    for _ in range(5):
-        months.insert(0, months[0].previous())
-    points = trend(org, months, rt.store.sessions(org_id=org.id, months=months))
-    return build_report(
-        org,
-        month,
-        kpi,
-        points,
-        sender=rt.settings.mail.sender,
-        recipients=recipients,
-        templates_dir=rt.settings.templates_dir,
-        generated_at=now,
-    )
+    months = last_months(month)
+    window = rt.store.sessions(org_id=org.id, months=months)
+    previous = None
+    if has_data(org, month.previous(), window):
+        before = month.previous()
+        previous = compute_month(org, before, window, rt.store.history(org_id=org.id, month=before))
+    return ReportData(org, month, kpi, trend(org, months, window), previous, sessions, history)
 
 
 def send_report(

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import UserError
-from scheduler.model import Organisation, Person, Policy, Recipient, Team, WorkingHours
+from scheduler.model import (
+    Organisation,
+    Person,
+    Policy,
+    Recipient,
+    ReportThresholds,
+    Team,
+    WorkingHours,
+)
 from scheduler.settings import checks
 from scheduler.settings.people_csv import PersonRow
 from scheduler.settings.schema import (
@@ -171,6 +179,17 @@ def _store_url(config: CoachpassConfig, base_dir: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _thresholds(config: CoachpassConfig) -> ReportThresholds:
+    r = config.report
+    return ReportThresholds(
+        coverage_green=r.coverage_green / 100,
+        coverage_amber=r.coverage_amber / 100,
+        held_rate_green=r.held_rate_green / 100,
+        held_rate_amber=r.held_rate_amber / 100,
+        minutes_amber_share=r.minutes_amber / 100,
+    )
+
+
 def build_settings(
     config: CoachpassConfig, csv_rows: tuple[PersonRow, ...] | list[PersonRow], source: Path
 ) -> Settings:
@@ -212,6 +231,7 @@ def build_settings(
         teams=tuple(teams),
         leadership=tuple(Recipient(r.email, r.name) for r in config.leadership),
         guideline_url=org.guideline_url,
+        thresholds=_thresholds(config),
     )
     mail = config.mail
     outbox = (base_dir / mail.outbox).resolve()

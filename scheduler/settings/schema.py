@@ -225,6 +225,32 @@ class MailConfig(_Strict):
     smtp: SmtpConfig | None = Field(default=None, description="leave out: outbox only")
 
 
+# -- report status thresholds (scheduler.report.kpi; printed in the report's legend) --
+
+
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+class ReportConfig(_Strict):
+    """Where the report's status turns green and amber, in percent."""
+
+    coverage_green: Percent = 90
+    coverage_amber: Percent = 70
+    held_rate_green: Percent = 85
+    held_rate_amber: Percent = 70
+    minutes_amber: Percent = Field(
+        default=75, description="amber from this % of policy.target_minutes_per_manager_week"
+    )
+
+    @model_validator(mode="after")
+    def _amber_below_green(self) -> ReportConfig:
+        for name in ("coverage", "held_rate"):
+            green, amber = getattr(self, f"{name}_green"), getattr(self, f"{name}_amber")
+            if amber > green:
+                raise ValueError(f"{name}_amber {amber} is above {name}_green {green}")
+        return self
+
+
 class StoreConfig(_Strict):
     url: str = Field(
         default="sqlite:///coachpass.db",
@@ -267,6 +293,7 @@ class CoachpassConfig(_Strict):
         description="options per connector name; secrets only as <key>_env or <key>_file",
     )
     mail: MailConfig = Field(default_factory=MailConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     guidelines_dir: str | None = Field(default=None, description="default: bundled guidelines")
