@@ -78,6 +78,11 @@ class Runtime:
             password=password,
         )
 
+    def mailer_description(self) -> str:
+        """Where reports go, for messages: never a secret."""
+        mail = self.settings.mail
+        return f"SMTP server {mail.smtp_host}" if mail.smtp_host else f"outbox {mail.outbox}"
+
     def team_of(self, team_id: str) -> Team | None:
         return self._teams().get(team_id)
 

@@ -403,14 +403,35 @@ def sessions_cancel(
 @click.option("--send", is_flag=True, help="E-mail it to the leadership recipients.")
 @click.option("--resend", is_flag=True, help="Send again to recipients who had it already.")
 @click.option("--to", "only", multiple=True, help="Send only to this address (repeatable).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report's HTML (as mailed) to this file; nothing is sent.",
+)
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report's plain text (as mailed) to this file; nothing is sent.",
+)
 @pass_state
 def report(
-    state: CliState, month: Month | None, send: bool, resend: bool, only: tuple[str, ...]
+    state: CliState,
+    month: Month | None,
+    send: bool,
+    resend: bool,
+    only: tuple[str, ...],
+    html_file: Path | None,
+    text_file: Path | None,
 ) -> None:
-    """Show the month's coaching KPI report, or send it (--send) once per recipient."""
+    """Show the month's coaching KPI report, write it to files (--html, --text), or send
+    it (--send) once per recipient."""
     from scheduler.runtime import Runtime
     from scheduler.service.jobs import build_month_report, send_report
 
+    if (html_file or text_file) and (send or resend):
+        raise UserError("--html/--text write the report without sending it: leave out --send")
     rt = Runtime.open(state.settings())
     month = month or rt.month_of(now_utc()).previous()
     try:
@@ -418,12 +439,23 @@ def report(
             outcomes = send_report(rt, month, now_utc(), resend=resend, only=list(only) or None)
             for o in outcomes:
                 click.echo(f"{o.recipient}: {o.status}")
-            where = rt.settings.mail.smtp_host or rt.settings.mail.outbox
-            click.echo(f"delivered via {where}")
-        else:
-            message = build_month_report(rt, month, now_utc(), ["(preview)"])
+            click.echo(f"delivered via {rt.mailer_description()}")
+            return
+        message = build_month_report(rt, month, now_utc(), ["(preview)"])
+        if not (html_file or text_file):
             body = message.get_body(preferencelist=("plain",))
             click.echo(body.get_content() if body is not None else message.as_string())
+            return
+        for path, kind in ((html_file, "html"), (text_file, "plain")):
+            if path is None:
+                continue
+            part = message.get_body(preferencelist=(kind,))
+            assert part is not None  # build_report always makes both parts
+            try:
+                path.write_text(part.get_content(), encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"cannot write the report to {path}: {exc.strerror}") from None
+            click.echo(f"wrote the {month} report ({kind}) to {path}")
     finally:
         rt.close()
 
