@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ class MailSettings:
     smtp_password_env: str | None = None
     smtp_password_file: Path | None = None
     outbox: Path  # resolved absolute
+    backend: str = "outbox"  # smtp | graph | gmail | outbox
+    # graph/gmail: the outlook/google connector's options, then mail.graph/mail.gmail's.
+    provider_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,22 @@ def _store_url(config: CoachpassConfig, base_dir: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _provider_options(config: CoachpassConfig) -> dict[str, Any]:
+    """Graph and Gmail mailers use the calendar connector's app registration or service
+    account unless mail.graph / mail.gmail says otherwise; the sender defaults to the
+    address of mail.from."""
+    mail = config.mail
+    if mail.backend == "graph":
+        base, own = config.connectors.get("outlook") or {}, mail.graph or {}
+    elif mail.backend == "gmail":
+        base, own = config.connectors.get("google") or {}, mail.gmail or {}
+    else:
+        return {}
+    options = {**base, **own}
+    options.setdefault("sender", parseaddr(mail.sender)[1])
+    return options
+
+
 def _thresholds(config: CoachpassConfig) -> ReportThresholds:
     r = config.report
     return ReportThresholds(
@@ -247,6 +267,8 @@ def build_settings(
         smtp_password_file=(
             (base_dir / smtp.password_file).resolve() if smtp and smtp.password_file else None
         ),
+        backend=mail.backend or ("smtp" if smtp else "outbox"),
+        provider_options=_provider_options(config),
     )
     sched = config.schedule
     return Settings(

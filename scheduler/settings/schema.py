@@ -223,6 +223,26 @@ class MailConfig(_Strict):
     )
     outbox: str = Field(default="outbox", description="folder for .eml files without SMTP")
     smtp: SmtpConfig | None = Field(default=None, description="leave out: outbox only")
+    # -- report delivery back end (connectors.mail.open_report_mailer) --
+    backend: Literal["smtp", "graph", "gmail", "outbox"] | None = Field(
+        default=None,
+        description="how reports are sent; default: smtp when smtp is set, else outbox",
+    )
+    graph: Annotated[dict[str, Any], BeforeValidator(_empty_dict)] | None = Field(
+        default=None,
+        description="Graph sendMail options (sender, ...); default: connectors.outlook's",
+    )
+    gmail: Annotated[dict[str, Any], BeforeValidator(_empty_dict)] | None = Field(
+        default=None,
+        description="Gmail API options (sender, service_account_file, ...); "
+        "default: connectors.google's",
+    )
+
+    @model_validator(mode="after")
+    def _backend_has_settings(self) -> MailConfig:
+        if self.backend == "smtp" and self.smtp is None:
+            raise ValueError("backend smtp needs the smtp section (host, port, ...)")
+        return self
 
 
 # -- report status thresholds (scheduler.report.kpi; printed in the report's legend) --

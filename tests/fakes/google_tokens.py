@@ -36,6 +36,7 @@ KNOWN_SCOPES = frozenset(
         SCOPE_FULL,
         "https://www.googleapis.com/auth/calendar.readonly",
         "https://www.googleapis.com/auth/calendar.events.freebusy",
+        "https://www.googleapis.com/auth/gmail.send",  # the Gmail report mailer
     }
 )
 
