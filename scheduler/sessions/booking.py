@@ -38,6 +38,7 @@ from scheduler.model import (
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.sessions.agenda import Agenda, render_agenda
+from scheduler.sessions.month_theme import theme_of_month
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -311,10 +312,9 @@ def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tup
     """The agenda as a file; the written guidelines too unless they are linked."""
     files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
     if not guideline_url:
+        # HTML, not Markdown: mail and calendar clients show .md as raw text.
         files.append(
-            Attachment(
-                "coaching-guidelines.md", "text/markdown", agenda.guideline_markdown.encode()
-            )
+            Attachment("coaching-guidelines.html", "text/html", agenda.guideline_html.encode())
         )
     return tuple(files)
 
@@ -379,6 +379,7 @@ def push_planned(
     """
     planned = rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED])
     previous = _previous_sessions(rt, month)
+    theme = theme_of_month(rt, month, now) if planned else None
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     for rec in planned:
@@ -405,6 +406,9 @@ def push_planned(
             video_url=video,
             templates_dir=rt.settings.templates_dir,
             guidelines_dir=rt.settings.guidelines_dir,
+            start=rec.start,
+            end=rec.end,
+            theme=theme,
         )
         event = NewEvent(
             key=rec.key,
