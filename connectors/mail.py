@@ -312,25 +312,3 @@ def open_mailer(options: Mapping[str, Any], context: ConnectorContext) -> SmtpMa
         password=password,
         timeout=float(options.get("timeout", 30)),
     )
-
-
-def open_report_mailer(
-    backend: str,
-    options: Mapping[str, Any],
-    context: ConnectorContext,
-    **provider_kw: Any,
-) -> Any:
-    """The report mailer a config chose (`mail.backend`): `graph` (Microsoft Graph
-    sendMail), `gmail` (Gmail API), or `smtp` / `outbox` through `open_mailer`.
-    `provider_kw` reaches the Graph mailer only (a test's transport)."""
-    if backend == "graph":
-        from connectors.outlook.mail import GraphMailer
-
-        return GraphMailer(options, context, **provider_kw)
-    if backend == "gmail":
-        from connectors.google.mail import GmailMailer
-
-        return GmailMailer(options, context)
-    if backend in ("smtp", "outbox"):
-        return open_mailer(options, context)
-    raise MailError(f"mail backend {backend!r} is not one of smtp, graph, gmail, outbox")

@@ -67,13 +67,13 @@ class Runtime:
 
     def _open_mailer(self) -> Mailer:
         from connectors.base import resolve_secret
-        from connectors.mail import OutboxMailer, SmtpMailer, open_report_mailer
+        from connectors.mail import OutboxMailer, SmtpMailer
+        from connectors.mailers import open_report_mailer
 
         mail = self.settings.mail
         if mail.backend in ("graph", "gmail"):
             context = ConnectorContext(base_dir=self.settings.base_dir, organisation=self.org.name)
-            mailer: Mailer = open_report_mailer(mail.backend, mail.provider_options, context)
-            return mailer
+            return open_report_mailer(mail.backend, mail.provider_options, context)
         if mail.backend == "outbox" or not mail.smtp_host:
             return OutboxMailer(mail.outbox)
         options = {

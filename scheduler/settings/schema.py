@@ -223,7 +223,7 @@ class MailConfig(_Strict):
     )
     outbox: str = Field(default="outbox", description="folder for .eml files without SMTP")
     smtp: SmtpConfig | None = Field(default=None, description="leave out: outbox only")
-    # -- report delivery back end (connectors.mail.open_report_mailer) --
+    # -- report delivery back end (connectors.mailers.open_report_mailer) --
     backend: Literal["smtp", "graph", "gmail", "outbox"] | None = Field(
         default=None,
         description="how reports are sent; default: smtp when smtp is set, else outbox",

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectorContext
-from connectors.mail import open_report_mailer
+from connectors.mailers import open_report_mailer
 from scheduler.cli.main import main
 from scheduler.errors import AlreadySent
 from scheduler.model import Month
