@@ -83,7 +83,9 @@ def outcome_source(record: SessionRecord, changes: Sequence[StateChange] = ()) -
     state = record.state
     if state in (SessionState.HELD, SessionState.NO_SHOW):
         into = [c for c in changes if c.to_state is state]
-        if into and max(into, key=lambda c: c.at).detail.startswith(MARKED_PREFIX):
+        # The latest word counts; changes at the same instant keep the store's order
+        # (a mark made in the same run as the presumption comes after it).
+        if into and sorted(into, key=lambda c: c.at)[-1].detail.startswith(MARKED_PREFIX):
             return Source.MANAGER
         return Source.PROVIDER if record.verified else Source.PRESUMED
     if state is SessionState.UNBOOKABLE:

@@ -243,6 +243,13 @@ def test_how_a_held_session_was_known() -> None:
         StateChange(A1.key, datetime(2026, 3, 1, tzinfo=UTC), S.HELD, S.HELD, "marked by manager"),
     ]
     assert outcome_source(A1, marked_later) is Source.MANAGER
+    # Presumed and marked in the same run (same instant): the mark came last.
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    same_instant = [
+        StateChange(G1.key, at, S.BOOKED, S.HELD, "presumed held: the time passed"),
+        StateChange(G1.key, at, S.HELD, S.HELD, "marked by manager"),
+    ]
+    assert outcome_source(G1, same_instant) is Source.MANAGER
     assert outcome_source(H1) is Source.CALENDAR
     slot_passed = rec(SYD, "h", 1, S.CANCELLED, reason=SLOT_PASSED)
     assert outcome_source(slot_passed) is Source.COACHPASS

@@ -343,8 +343,8 @@ def test_terminal_text() -> None:
         in text
     )
     assert "Coverage: ~ 70% (close)" in text and "(target 120)" in text
-    assert "Top managers: Anna Berg (✓ 100%)" in text
-    assert "Needs attention: Per Lund (✗ 33%)" in text
+    assert "Highest coverage: Anna Berg (✓ 100%)" in text
+    assert "Lowest coverage: Per Lund (✗ 33%)" in text
     (total,) = [line for line in text.splitlines() if line.startswith("Total")]
     assert total.split() == ["Total", "7/10", "~", "70%", "~", "78%", "✗", "29"]
     assert "  2025-09" not in text and "  2026-02  ██████████████" in text
