@@ -101,28 +101,31 @@ def row(name: str, teams: str, k: KpiFigures, t: Mapping[str, Any], lang: str, t
 
 
 def card(name: str, teams: str, k: KpiFigures, t: Mapping[str, Any]) -> Card:
+    """Outcomes that happened only (zeros left out, so a card stays short on a phone
+    and a mail with hundreds of managers stays small); they still add up to Sellers."""
+    outcomes = (
+        (str(t["report_held_verified"]), k.held_verified),
+        (str(t["report_held_recorded"]), k.held_recorded),
+        (str(t["report_held_presumed"]), k.held_presumed),
+        (str(t["report_no_show"]), k.no_show_sellers),
+        (str(t["report_cancelled_by_manager"]), k.cancelled_sellers),
+        (str(t["report_declined_by_seller"]), k.declined_sellers),
+        (str(t["report_unbookable"]), k.unbookable),
+        (str(t["report_not_booked"]), k.not_booked),
+        (str(t["report_ahead"]), k.ahead),
+    )
+    sessions = (
+        (str(t["report_cancelled_by_manager"]), k.cancelled),
+        (str(t["report_declined_by_seller"]), k.declined),
+        (str(t["report_rebooked"]), k.rebooked),
+        (str(t["report_rebooked_held"]), k.rebooked_held),
+        (str(t["report_moved"]), k.moved),
+    )
     return Card(
         name,
         teams,
-        sellers=(
-            (str(t["report_sellers"]), k.active_sellers),
-            (str(t["report_held_verified"]), k.held_verified),
-            (str(t["report_held_recorded"]), k.held_recorded),
-            (str(t["report_held_presumed"]), k.held_presumed),
-            (str(t["report_no_show"]), k.no_show_sellers),
-            (str(t["report_cancelled_by_manager"]), k.cancelled_sellers),
-            (str(t["report_declined_by_seller"]), k.declined_sellers),
-            (str(t["report_unbookable"]), k.unbookable),
-            (str(t["report_not_booked"]), k.not_booked),
-            (str(t["report_ahead"]), k.ahead),
-        ),
-        sessions=(
-            (str(t["report_cancelled_by_manager"]), k.cancelled),
-            (str(t["report_declined_by_seller"]), k.declined),
-            (str(t["report_rebooked"]), k.rebooked),
-            (str(t["report_rebooked_held"]), k.rebooked_held),
-            (str(t["report_moved"]), k.moved),
-        ),
+        sellers=((str(t["report_sellers"]), k.active_sellers), *((a, n) for a, n in outcomes if n)),
+        sessions=tuple((a, n) for a, n in sessions if n),
     )
 
 
