@@ -27,8 +27,9 @@ from scheduler.model import (
     Team,
     session_key,
 )
-from scheduler.report.kpi import compute_month, last_months, trend
+from scheduler.report.kpi import compute_month
 from scheduler.report.render import build_report
+from scheduler.report.trend import last_months, trend
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 MONTH = Month(2031, 3)

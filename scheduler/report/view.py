@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.model import Month, Organisation
 from scheduler.report.charts import format_minutes, format_pct, trend_charts
-from scheduler.report.kpi import KpiFigures, OrgKpi, Rating, TrendPoint, ranked_managers
+from scheduler.report.kpi import KpiFigures, OrgKpi, Rating, TrendPoint
 from scheduler.report.outcomes import Outcome, SellerMonth, Source
+from scheduler.report.trend import ranked_managers
 from scheduler.sessions.agenda import month_name
 
 #: Inline styles of a rated cell: background and text colour with enough contrast.

@@ -112,8 +112,9 @@ def build_month_report(
 def month_report_data(rt: Runtime, month: Month) -> ReportData:
     """The month's KPIs, last month's (for the changes), the six-month trend and the
     sessions behind the per-session CSV, read from the store."""
-    from scheduler.report.kpi import compute_month, has_data, last_months, trend
+    from scheduler.report.kpi import compute_month
     from scheduler.report.render import ReportData
+    from scheduler.report.trend import has_data, last_months, trend
 
     org = rt.org
     sessions = rt.store.sessions(org_id=org.id, month=month)

@@ -43,8 +43,9 @@ from scheduler.model import (
     Team,
     session_key,
 )
-from scheduler.report.kpi import compute_month, trend
+from scheduler.report.kpi import compute_month
 from scheduler.report.render import build_report
+from scheduler.report.trend import trend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "config" / "templates"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.report.kpi import compute_month, last_months, trend
+from scheduler.report.kpi import compute_month
 from scheduler.report.render import build_report
+from scheduler.report.trend import last_months, trend
 from tests.report.test_kpi import FEB, HISTORY, ORG, SESSIONS
 from tests.report.test_report import Cells
 

@@ -21,8 +21,9 @@ import pytest
 
 from scheduler.model import Month, Organisation, Person, Policy, SessionRecord, SessionState, Team
 from scheduler.model import session_key as key_of
-from scheduler.report.kpi import compute_month, last_months, trend
+from scheduler.report.kpi import compute_month
 from scheduler.report.render import render_report_html
+from scheduler.report.trend import last_months, trend
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 MONTH = Month(2026, 11)

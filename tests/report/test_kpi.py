@@ -31,12 +31,10 @@ from scheduler.report.kpi import (
     compute_month,
     coverage_rating,
     held_rate_rating,
-    last_months,
     minutes_rating,
-    ranked_managers,
-    trend,
 )
 from scheduler.report.outcomes import Outcome, Source, outcome_source
+from scheduler.report.trend import last_months, ranked_managers, trend
 
 FEB = Month(2026, 2)  # 28 days: 28 / 7 = exactly 4 weeks
 JAN = Month(2026, 1)

@@ -27,8 +27,9 @@ from scheduler.model import (
     Team,
     session_key,
 )
-from scheduler.report.kpi import OrgKpi, Rating, compute_month, last_months, trend
+from scheduler.report.kpi import OrgKpi, Rating, compute_month
 from scheduler.report.render import RATING_STYLE, build_report, render_report_text, report_csv
+from scheduler.report.trend import last_months, trend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "config" / "templates"
