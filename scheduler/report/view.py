@@ -324,6 +324,7 @@ def text_table(t: Mapping[str, Any], rows: Sequence[Row], first: str) -> list[st
         str(t["report_held_rate"]),
         str(t["report_minutes"]),
     ]
+    headers = [h.replace("\u00ad", "") for h in headers]  # the text drops soft hyphens
     body = [[r.name, r.coached, r.coverage.text, r.held_rate.text, r.minutes.text] for r in rows]
     widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
 
