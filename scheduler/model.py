@@ -132,6 +132,18 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class ReportThresholds:
+    """Where the report's status turns green and amber (shares, 0..1); printed in its
+    legend. Minutes are rated against `Policy.target_minutes_per_manager_week`."""
+
+    coverage_green: float = 0.90
+    coverage_amber: float = 0.70
+    held_rate_green: float = 0.85
+    held_rate_amber: float = 0.70
+    minutes_amber_share: float = 0.75  # of the target
+
+
+@dataclass(frozen=True)
 class Recipient:
     email: str
     name: str = ""
@@ -148,6 +160,7 @@ class Organisation:
     teams: tuple[Team, ...]
     leadership: tuple[Recipient, ...] = ()
     guideline_url: str | None = None
+    thresholds: ReportThresholds = field(default_factory=ReportThresholds)
 
     def team(self, team_id: str) -> Team:
         for team in self.teams:

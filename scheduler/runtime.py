@@ -119,6 +119,7 @@ class Runtime:
     _connectors: dict[str, CalendarConnector] = field(default_factory=dict)
     _team_index: dict[str, Team] | None = field(default=None, repr=False)
     _person_index: dict[str, Person] | None = field(default=None, repr=False)
+    _mailer: Mailer | None = field(default=None, repr=False)
 
     _fence: Fence = field(default=_no_fence, repr=False)
 
@@ -167,11 +168,24 @@ class Runtime:
         return self._connectors[name]
 
     def mailer(self) -> Mailer:
+        """The report mailer `mail.backend` chose, opened once and closed with the runtime."""
+        if self._mailer is None:
+            self._mailer = self._open_mailer()
+        return self._mailer
+
+    def _open_mailer(self) -> Mailer:
         from connectors.base import resolve_secret
         from connectors.mail import OutboxMailer, SmtpMailer
+        from connectors.mailers import open_report_mailer
 
         mail = self.settings.mail
-        if not mail.smtp_host:
+        if mail.backend in ("graph", "gmail"):
+            context = ConnectorContext(base_dir=self.settings.base_dir, organisation=self.org.name)
+            return FencedMailer(
+                open_report_mailer(mail.backend, mail.provider_options, context),
+                lambda: self._fence(),
+            )
+        if mail.backend == "outbox" or not mail.smtp_host:
             return FencedMailer(OutboxMailer(mail.outbox), lambda: self._fence())
         options = {
             "password_env": mail.smtp_password_env,
@@ -189,6 +203,18 @@ class Runtime:
             ),
             lambda: self._fence(),
         )
+
+    def mailer_description(self) -> str:
+        """Where reports go, for messages: never a secret."""
+        mail = self.settings.mail
+        sender = mail.provider_options.get("sender", "")
+        if mail.backend == "graph":
+            return f"Microsoft Graph sendMail from {sender}"
+        if mail.backend == "gmail":
+            return f"the Gmail API from {sender}"
+        if mail.backend == "smtp" and mail.smtp_host:
+            return f"SMTP server {mail.smtp_host}:{mail.smtp_port}"
+        return f"outbox {mail.outbox}"
 
     def team_of(self, team_id: str) -> Team | None:
         return self._teams().get(team_id)
@@ -209,6 +235,10 @@ class Runtime:
         return self._person_index
 
     def close(self) -> None:
+        close = getattr(self._mailer, "close", None)
+        if close is not None:
+            close()
+        self._mailer = None
         for conn in self._connectors.values():
             conn.close()
         self._connectors.clear()

@@ -69,6 +69,9 @@ class GraphMailer:
                 "Items before sending again",
                 code=answer.status or None,
                 temporary=True,
+                # Lost or 5xx: it may be out, so the report's claim is kept (never sent
+                # twice); a 429 that outlasted the retries was certainly not taken.
+                may_have_sent=answer.lost or answer.status >= 500,
             )
         if answer.status in (401, 403, 404):
             raise MailError(

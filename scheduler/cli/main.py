@@ -542,6 +542,18 @@ def sessions_cancel(
     is_flag=True,
     help="Send even for a month that is not over or had nothing booked by Coachpass.",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report's HTML (as mailed) to this file; nothing is sent.",
+)
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report's plain text (as mailed) to this file; nothing is sent.",
+)
 @json_option
 @pass_state
 def report(
@@ -552,9 +564,12 @@ def report(
     mark_delivered: bool,
     only: tuple[str, ...],
     force: bool,
+    html_file: Path | None,
+    text_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Show the month's coaching KPI report, or send it (--send) once per recipient.
+    """Show the month's coaching KPI report, write it to files (--html, --text), or
+    send it (--send) once per recipient.
 
     Sending is only for a month that is over and had sessions booked (else --force);
     a preview of any month is always possible. A send whose outcome is unknown (the
@@ -567,6 +582,8 @@ def report(
 
     if mark_delivered and (send or resend):
         raise UserError("--mark-delivered records an earlier send; use it without --send/--resend")
+    if (html_file or text_file) and (send or resend or mark_delivered):
+        raise UserError("--html/--text write the report without sending it: leave out --send")
     rt = Runtime.open(state.settings())
     month = month or rt.month_of(now_utc()).previous()
     try:
@@ -577,7 +594,7 @@ def report(
                 outcomes = send_report(
                     rt, month, now_utc(), resend=resend, only=list(only) or None, force=force
                 )
-            where = rt.settings.mail.smtp_host or str(rt.settings.mail.outbox)
+            where = rt.mailer_description()
             failures = [
                 f"{o.recipient}: {o.status}: {o.detail}" for o in outcomes if o.status in NOT_DONE
             ]
@@ -603,14 +620,26 @@ def report(
                     click.echo(f"{o.recipient}: {o.status}")
                 click.echo(f"delivered via {where}")
             _raise_partial(f"report {month}", failures)
-        else:
-            message = build_month_report(rt, month, now_utc(), ["(preview)"])
+            return
+        message = build_month_report(rt, month, now_utc(), ["(preview)"])
+        if not (html_file or text_file):
             body = message.get_body(preferencelist=("plain",))
             text = body.get_content() if body is not None else message.as_string()
             if as_json:
                 echo_json({"month": str(month), "subject": str(message["Subject"]), "text": text})
             else:
                 click.echo(text)
+            return
+        for path, kind in ((html_file, "html"), (text_file, "plain")):
+            if path is None:
+                continue
+            part = message.get_body(preferencelist=(kind,))
+            assert part is not None  # build_report always makes both parts
+            try:
+                path.write_text(part.get_content(), encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"cannot write the report to {path}: {exc.strerror}") from None
+            click.echo(f"wrote the {month} report ({kind}) to {path}")
     finally:
         rt.close()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import icalendar
 
 from scheduler.demo.data import generate
+from scheduler.demo.moves import free_slot
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
@@ -66,14 +67,13 @@ def _cancel(ev: icalendar.Event) -> None:
     ev.add("status", "CANCELLED")
 
 
-def _move(days: int) -> Callable[[icalendar.Event], None]:
+def _move(start: datetime, end: datetime) -> Callable[[icalendar.Event], None]:
     def change(ev: icalendar.Event) -> None:
-        start = ev.decoded("dtstart") + timedelta(days=days)
-        end = ev.decoded("dtend") + timedelta(days=days)
+        zone = ev.decoded("dtstart").tzinfo  # keep the event's own zone
         ev.pop("dtstart")
         ev.pop("dtend")
-        ev.add("dtstart", start)
-        ev.add("dtend", end)
+        ev.add("dtstart", start.astimezone(zone))
+        ev.add("dtend", end.astimezone(zone))
 
     return change
 
@@ -89,7 +89,7 @@ def _simulate_attendees(
     rng.shuffle(booked)
     acts = {"declined": booked[0:4], "cancelled": booked[4:6], "moved": booked[6:9]}
     for kind, records in acts.items():
-        for rec in records:
+        for rec in list(records):
             manager = rt.person(rec.manager_id)
             seller = rt.person(rec.seller_id)
             assert manager is not None and seller is not None
@@ -99,9 +99,12 @@ def _simulate_attendees(
             elif kind == "cancelled":
                 _edit_event(path, rec.key, _cancel)
             else:
-                assert rec.start is not None
-                shift = 1 if rec.start.weekday() < 4 else 3  # stay on a weekday
-                _edit_event(path, rec.key, _move(shift))
+                # A manager moves it to a time both are free, as a demo should show.
+                slot = free_slot(rt, rec, month, now)
+                if slot is None:
+                    records.remove(rec)  # nowhere both are free: this one stays put
+                else:
+                    _edit_event(path, rec.key, _move(*slot))
     return acts
 
 

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.model import ReportThresholds
 from scheduler.report.kpi import (
+    DEFAULT_THRESHOLDS,
     Rating,
     TrendPoint,
     coverage_rating,
@@ -67,7 +69,11 @@ def _width(value: float | None, scale: float) -> int:
 
 
 def trend_charts(
-    trend: Sequence[TrendPoint], t: Mapping[str, Any], lang: str, target: int
+    trend: Sequence[TrendPoint],
+    t: Mapping[str, Any],
+    lang: str,
+    target: int,
+    thresholds: ReportThresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[Chart, ...]:
     none = str(t["report_no_data"])
     # Minutes bars share one scale that always includes the target, so a month at
@@ -81,7 +87,7 @@ def trend_charts(
                     str(p.month),
                     format_pct(p.coverage, lang, none),
                     _width(p.coverage, 1.0),
-                    coverage_rating(p.coverage),
+                    coverage_rating(p.coverage, thresholds),
                 )
                 for p in trend
             ),
@@ -93,7 +99,7 @@ def trend_charts(
                     str(p.month),
                     format_pct(p.held_rate, lang, none),
                     _width(p.held_rate, 1.0),
-                    held_rate_rating(p.held_rate),
+                    held_rate_rating(p.held_rate, thresholds),
                 )
                 for p in trend
             ),
@@ -105,7 +111,7 @@ def trend_charts(
                     str(p.month),
                     format_minutes(p.minutes_per_manager_week, none),
                     _width(p.minutes_per_manager_week, top),
-                    minutes_rating(p.minutes_per_manager_week, target),
+                    minutes_rating(p.minutes_per_manager_week, target, thresholds),
                 )
                 for p in trend
             ),

@@ -1,52 +1,52 @@
 """Coaching KPIs of one month: pure functions over the store's session records.
 
-Definitions (the README links here; the report legend repeats the three ratios):
+Definitions (the README links here; the report legend repeats them with the thresholds):
 
 Scope
     A session counts for a seller when its `org_id` is the organisation, its `month` is
     the month, and its (`team_id`, `seller_id`) is a seller of that team in the current
-    configuration. Sessions of people no longer configured are left out, so every figure
-    is about today's organisation (the store keeps no historical roster; the trend uses
-    today's roster for past months too).
+    configuration. Sessions of people no longer configured (a seller who left mid-month)
+    are left out, so every figure is about today's organisation.
 
-Counted per seller (a rebooked seller counts once)
-    active_sellers  sellers in the configuration.
-    booked          sellers with a session that reached `booked`: its state is anything
-                    but planned/unbookable, or its history has a change to booked.
-    held            sellers with at least one held session.
-    unbookable      sellers with no planned/booked/rescheduled/held session whose latest
-                    attempt is unbookable; listed with the planner's reason.
+Sellers: each has exactly one outcome for the month (`scheduler.report.outcomes`), so
+    active_sellers = held + no_show_sellers + cancelled_sellers + declined_sellers
+                     + unbookable + not_booked + ahead
+    held            sellers coached: some session of theirs was held, split by how the
+                    best-known one was known: held_verified (the meeting provider's
+                    attendance) + held_recorded (marked by the manager) + held_presumed
+                    (its time passed, nothing said otherwise).
+    not coached     no_show_sellers, cancelled_sellers (by the manager, not rebooked),
+                    declined_sellers (by the seller, not rebooked), unbookable (with the
+                    planner's reason), not_booked; each is listed by name with why.
+    booked          sellers with a session that reached `booked`.
 
-Counted per session (every attempt is an event that happened)
-    cancelled, declined, no_show   sessions now in that state.
-    moved           sessions rescheduled at least once (`SessionRecord.moved`, or a
-                    change to rescheduled in their history).
-    held_sessions   sessions now held (more than `held` only when the policy books
-                    several sessions per seller).
-
-    So "declined attempt 1, held attempt 2" is one declined session and one held seller.
+Sessions (every attempt is an event that happened along the way)
+    cancelled       sessions cancelled by the manager's side (not a slot that passed
+                    before the calendar accepted it: that is Coachpass's failure).
+    declined        sessions declined by the seller.
+    rebooked        new attempts after a decline or cancellation; rebooked_held of them
+                    held. A rebook that was held makes its seller `held`.
+    moved, no_show, held_sessions   sessions moved at least once / now no-show / held.
 
 Ratios (None when the denominator is zero: shown as "–", never as 0 %)
     coverage        held / active_sellers.
-    held_rate       held_sessions / (held_sessions + no_show + cancelled + declined):
-                    of the sessions that came to an outcome, the share that took place.
-                    Sessions still ahead (planned, booked, rescheduled) are not counted.
+    held_rate       held / (held + no_show_sellers + cancelled_sellers + declined_sellers):
+                    of the sellers whose booked session came to an outcome, the share
+                    coached. Per seller, so a declined-then-held rebook counts as held.
     minutes_per_manager_week
-                    held minutes / (days in month / 7) / managers, where held minutes
-                    are the held sessions' lengths (end - start; the policy's session
-                    length when unknown) and managers are the distinct managers of the
-                    teams in scope. Compared with `Policy.target_minutes_per_manager_week`.
+                    held minutes / (days in month / 7) / managers (held sessions'
+                    lengths; the policy's session length when unknown), against
+                    `Policy.target_minutes_per_manager_week`.
 
-Ratings (green/amber/red in the report)
-    coverage        green >= 90 %, amber >= 70 %.
-    held_rate       green >= 85 %, amber >= 70 %.
-    minutes         green >= target, amber >= 75 % of target.
+Ratings (status word, symbol and colour in the report): `ReportThresholds` from the
+config; defaults coverage green >= 90 %, amber >= 70 %; held rate green >= 85 %,
+amber >= 70 %; minutes green >= target, amber >= 75 % of it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -54,17 +54,21 @@ from typing import Any
 from scheduler.model import (
     Month,
     Organisation,
-    Person,
     Policy,
+    ReportThresholds,
     SessionRecord,
     SessionState,
     StateChange,
-    Team,
+)
+from scheduler.report.outcomes import (
+    Outcome,
+    SellerMonth,
+    Source,
+    is_manager_cancellation,
+    seller_month,
 )
 
-COVERAGE_GREEN, COVERAGE_AMBER = 0.90, 0.70
-HELD_RATE_GREEN, HELD_RATE_AMBER = 0.85, 0.70
-MINUTES_AMBER_SHARE = 0.75
+DEFAULT_THRESHOLDS = ReportThresholds()
 
 _NOT_BOOKED = (SessionState.PLANNED, SessionState.UNBOOKABLE)
 
@@ -91,20 +95,37 @@ class KpiFigures:
     active_sellers: int = 0
     booked: int = 0
     held: int = 0
+    held_verified: int = 0
+    held_recorded: int = 0
+    held_presumed: int = 0
+    no_show_sellers: int = 0
+    cancelled_sellers: int = 0
+    declined_sellers: int = 0
+    not_booked: int = 0
+    ahead: int = 0
     held_sessions: int = 0
     cancelled: int = 0
     declined: int = 0
+    rebooked: int = 0
+    rebooked_held: int = 0
     moved: int = 0
     no_show: int = 0
+    not_coached_sellers: tuple[SellerMonth, ...] = ()
     unbookable_sellers: tuple[UnbookableSeller, ...] = ()
     held_minutes: int = 0
     manager_count: int = 0  # distinct managers in scope
     weeks: float = 1.0  # days in the month / 7
     target_minutes_per_manager_week: int = 0
+    thresholds: ReportThresholds = DEFAULT_THRESHOLDS
 
     @property
     def unbookable(self) -> int:
         return len(self.unbookable_sellers)
+
+    @property
+    def not_coached(self) -> int:
+        """Sellers whose month is over for Coachpass without a held session."""
+        return len(self.not_coached_sellers)
 
     @property
     def coverage(self) -> float | None:
@@ -112,8 +133,8 @@ class KpiFigures:
 
     @property
     def held_rate(self) -> float | None:
-        decided = self.held_sessions + self.no_show + self.cancelled + self.declined
-        return self.held_sessions / decided if decided else None
+        decided = self.held + self.no_show_sellers + self.cancelled_sellers + self.declined_sellers
+        return self.held / decided if decided else None
 
     @property
     def minutes_per_manager_week(self) -> float | None:
@@ -123,15 +144,17 @@ class KpiFigures:
 
     @property
     def coverage_rating(self) -> Rating:
-        return coverage_rating(self.coverage)
+        return coverage_rating(self.coverage, self.thresholds)
 
     @property
     def held_rate_rating(self) -> Rating:
-        return held_rate_rating(self.held_rate)
+        return held_rate_rating(self.held_rate, self.thresholds)
 
     @property
     def minutes_rating(self) -> Rating:
-        return minutes_rating(self.minutes_per_manager_week, self.target_minutes_per_manager_week)
+        return minutes_rating(
+            self.minutes_per_manager_week, self.target_minutes_per_manager_week, self.thresholds
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,16 +199,18 @@ def _rate(value: float | None, green: float, amber: float) -> Rating:
     return Rating.RED
 
 
-def coverage_rating(value: float | None) -> Rating:
-    return _rate(value, COVERAGE_GREEN, COVERAGE_AMBER)
+def coverage_rating(value: float | None, t: ReportThresholds = DEFAULT_THRESHOLDS) -> Rating:
+    return _rate(value, t.coverage_green, t.coverage_amber)
 
 
-def held_rate_rating(value: float | None) -> Rating:
-    return _rate(value, HELD_RATE_GREEN, HELD_RATE_AMBER)
+def held_rate_rating(value: float | None, t: ReportThresholds = DEFAULT_THRESHOLDS) -> Rating:
+    return _rate(value, t.held_rate_green, t.held_rate_amber)
 
 
-def minutes_rating(value: float | None, target: int) -> Rating:
-    return _rate(value, target, target * MINUTES_AMBER_SHARE)
+def minutes_rating(
+    value: float | None, target: int, t: ReportThresholds = DEFAULT_THRESHOLDS
+) -> Rating:
+    return _rate(value, target, target * t.minutes_amber_share)
 
 
 def weeks_in(month: Month) -> float:
@@ -199,10 +224,9 @@ def _minutes(record: SessionRecord, policy: Policy) -> int:
 
 
 def _seller_figures(
-    seller: Person,
-    team: Team,
+    month: SellerMonth,
     records: Sequence[SessionRecord],
-    history: dict[str, list[StateChange]],
+    history: Mapping[str, list[StateChange]],
     policy: Policy,
 ) -> KpiFigures:
     """One seller's contribution (active_sellers = 1); levels are sums of these."""
@@ -211,35 +235,56 @@ def _seller_figures(
         return any(change.to_state is state for change in history.get(record.key, ()))
 
     held = [r for r in records if r.state is SessionState.HELD]
+    outcome = month.outcome
     unbookable: tuple[UnbookableSeller, ...] = ()
-    if records and not any(r.state.active or r.state is SessionState.HELD for r in records):
-        latest = max(records, key=lambda r: r.attempt)
-        if latest.state is SessionState.UNBOOKABLE:
-            reason = latest.reason or "no reason recorded"
-            unbookable = (UnbookableSeller(seller.id, seller.name, team.id, reason),)
+    if outcome is Outcome.UNBOOKABLE:
+        unbookable = (UnbookableSeller(month.seller_id, month.name, month.team_id, month.detail),)
+    rebooks = [r for r in records if r.attempt > 1 and r.state is not SessionState.UNBOOKABLE]
     return KpiFigures(
         active_sellers=1,
         booked=int(
             any(r.state not in _NOT_BOOKED or ever(r, SessionState.BOOKED) for r in records)
         ),
-        held=int(bool(held)),
+        held=int(outcome is Outcome.HELD),
+        held_verified=int(outcome is Outcome.HELD and month.source is Source.PROVIDER),
+        held_recorded=int(outcome is Outcome.HELD and month.source is Source.MANAGER),
+        held_presumed=int(outcome is Outcome.HELD and month.source is Source.PRESUMED),
+        no_show_sellers=int(outcome is Outcome.NO_SHOW),
+        cancelled_sellers=int(outcome is Outcome.MANAGER_CANCELLED),
+        declined_sellers=int(outcome is Outcome.SELLER_DECLINED),
+        not_booked=int(outcome is Outcome.NOT_BOOKED),
+        ahead=int(outcome is Outcome.AHEAD),
         held_sessions=len(held),
-        cancelled=sum(r.state is SessionState.CANCELLED for r in records),
+        cancelled=sum(is_manager_cancellation(r) for r in records),
         declined=sum(r.state is SessionState.DECLINED for r in records),
+        rebooked=len(rebooks),
+        rebooked_held=sum(r.state is SessionState.HELD for r in rebooks),
         moved=sum(r.moved or ever(r, SessionState.RESCHEDULED) for r in records),
         no_show=sum(r.state is SessionState.NO_SHOW for r in records),
+        not_coached_sellers=() if outcome in (Outcome.HELD, Outcome.AHEAD) else (month,),
         unbookable_sellers=unbookable,
         held_minutes=sum(_minutes(r, policy) for r in held),
     )
 
 
-_COUNTS = (
+#: The additive counts: a level's figure is the sum of its sellers'.
+COUNTS = (
     "active_sellers",
     "booked",
     "held",
+    "held_verified",
+    "held_recorded",
+    "held_presumed",
+    "no_show_sellers",
+    "cancelled_sellers",
+    "declined_sellers",
+    "not_booked",
+    "ahead",
     "held_sessions",
     "cancelled",
     "declined",
+    "rebooked",
+    "rebooked_held",
     "moved",
     "no_show",
     "held_minutes",
@@ -247,9 +292,39 @@ _COUNTS = (
 
 
 def _sum(parts: Sequence[KpiFigures]) -> dict[str, Any]:
-    totals: dict[str, Any] = {name: sum(getattr(p, name) for p in parts) for name in _COUNTS}
+    totals: dict[str, Any] = {name: sum(getattr(p, name) for p in parts) for name in COUNTS}
     totals["unbookable_sellers"] = tuple(u for p in parts for u in p.unbookable_sellers)
+    totals["not_coached_sellers"] = tuple(u for p in parts for u in p.not_coached_sellers)
     return totals
+
+
+def seller_months(
+    org: Organisation,
+    month: Month,
+    sessions: Iterable[SessionRecord],
+    history: Iterable[StateChange] = (),
+) -> list[tuple[SellerMonth, list[SessionRecord]]]:
+    """Each configured seller's month with their sessions of it, in config order."""
+    by_seller: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
+    for record in sessions:
+        if record.org_id == org.id and record.month == month:
+            by_seller[(record.team_id, record.seller_id)].append(record)
+    changes = _by_key(history)
+    out = []
+    for team in org.teams:
+        for s in team.sellers:
+            records = sorted(by_seller.get((team.id, s.id), []), key=lambda r: r.attempt)
+            out.append(
+                (seller_month(s.id, s.name, team.id, team.manager.id, records, changes), records)
+            )
+    return out
+
+
+def _by_key(history: Iterable[StateChange]) -> dict[str, list[StateChange]]:
+    changes: dict[str, list[StateChange]] = defaultdict(list)
+    for change in history:
+        changes[change.key].append(change)
+    return changes
 
 
 def compute_month(
@@ -263,36 +338,29 @@ def compute_month(
     `sessions` may hold other months and organisations (they are filtered out);
     `history` is the state changes of those sessions, in any order.
     """
-    by_seller: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
-    for record in sessions:
-        if record.org_id == org.id and record.month == month:
-            by_seller[(record.team_id, record.seller_id)].append(record)
-    changes: dict[str, list[StateChange]] = defaultdict(list)
-    for change in history:
-        changes[change.key].append(change)
-
+    history = list(history)
+    changes = _by_key(history)
     policy = org.policy
     common: dict[str, Any] = {
         "weeks": weeks_in(month),
         "target_minutes_per_manager_week": policy.target_minutes_per_manager_week,
+        "thresholds": org.thresholds,
     }
-    teams: list[TeamKpi] = []
-    for team in org.teams:
-        sellers = [
-            _seller_figures(s, team, by_seller.get((team.id, s.id), []), changes, policy)
-            for s in team.sellers
-        ]
-        teams.append(
-            TeamKpi(
-                team_id=team.id,
-                team_name=team.name,
-                manager_id=team.manager.id,
-                manager_name=team.manager.name,
-                manager_count=1,
-                **common,
-                **_sum(sellers),
-            )
+    per_team: dict[str, list[KpiFigures]] = defaultdict(list)
+    for sm, records in seller_months(org, month, sessions, history):
+        per_team[sm.team_id].append(_seller_figures(sm, records, changes, policy))
+    teams = [
+        TeamKpi(
+            team_id=team.id,
+            team_name=team.name,
+            manager_id=team.manager.id,
+            manager_name=team.manager.name,
+            manager_count=1,
+            **common,
+            **_sum(per_team.get(team.id, [])),
         )
+        for team in org.teams
+    ]
 
     # A manager who leads several teams is one manager with all their sellers.
     managers: list[ManagerKpi] = []
@@ -319,31 +387,3 @@ def compute_month(
         **common,
         **_sum(teams),
     )
-
-
-def trend(
-    org: Organisation, months: Sequence[Month], sessions: Iterable[SessionRecord]
-) -> list[TrendPoint]:
-    """Organisation-level coverage, held rate and minutes for each of `months`, in order.
-
-    Needs no history: the three ratios depend only on the sessions' current states.
-    A month without any session of the organisation has no data (all three None).
-    """
-    records = list(sessions)
-    points = []
-    for month in months:
-        if not any(r.org_id == org.id and r.month == month for r in records):
-            # Before Coachpass was in use: "no data", not a red 0 % that never happened.
-            points.append(TrendPoint(month, None, None, None))
-            continue
-        kpi = compute_month(org, month, records)
-        points.append(TrendPoint(month, kpi.coverage, kpi.held_rate, kpi.minutes_per_manager_week))
-    return points
-
-
-def last_months(month: Month, count: int = 6) -> list[Month]:
-    """`count` months ending with `month`, oldest first (the report's trend window)."""
-    months = [month]
-    while len(months) < count:
-        months.append(months[-1].previous())
-    return months[::-1]

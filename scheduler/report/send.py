@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import ConnectorError
 from scheduler.errors import AlreadySent, ReportNotDue, UserError
@@ -30,6 +30,9 @@ from scheduler.model import Month
 from scheduler.runtime import Runtime
 from scheduler.store.lock import NamedLock
 from scheduler.store.store import SENDING, UNKNOWN
+
+if TYPE_CHECKING:
+    from scheduler.report.render import ReportData
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +62,42 @@ def _digest(text: str) -> str:
 def build_month_report(
     rt: Runtime, month: Month, now: datetime, recipients: list[str]
 ) -> EmailMessage:
-    from scheduler.report.kpi import compute_month, trend
     from scheduler.report.render import build_report
+
+    data = month_report_data(rt, month)
+    return build_report(
+        data.org,
+        month,
+        data.kpi,
+        data.trend,
+        sender=rt.settings.mail.sender,
+        recipients=recipients,
+        templates_dir=rt.settings.templates_dir,
+        generated_at=now,
+        previous=data.previous,
+        sessions=data.sessions,
+        history=data.history,
+    )
+
+
+def month_report_data(rt: Runtime, month: Month) -> ReportData:
+    """The month's KPIs, last month's (for the changes), the six-month trend and the
+    sessions behind the per-session CSV, read from the store."""
+    from scheduler.report.kpi import compute_month
+    from scheduler.report.render import ReportData
+    from scheduler.report.trend import has_data, last_months, trend
 
     org = rt.org
     sessions = rt.store.sessions(org_id=org.id, month=month)
     history = rt.store.history(org_id=org.id, month=month)
     kpi = compute_month(org, month, sessions, history)
-    months = [month]
-    for _ in range(5):
-        months.insert(0, months[0].previous())
-    points = trend(org, months, rt.store.sessions(org_id=org.id, months=months))
-    return build_report(
-        org,
-        month,
-        kpi,
-        points,
-        sender=rt.settings.mail.sender,
-        recipients=recipients,
-        templates_dir=rt.settings.templates_dir,
-        generated_at=now,
-    )
+    months = last_months(month)
+    window = rt.store.sessions(org_id=org.id, months=months)
+    previous = None
+    if has_data(org, month.previous(), window):
+        before = month.previous()
+        previous = compute_month(org, before, window, rt.store.history(org_id=org.id, month=before))
+    return ReportData(org, month, kpi, trend(org, months, window), previous, sessions, history)
 
 
 def report_lock(rt: Runtime, month: Month) -> NamedLock:

@@ -27,7 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors.base import ConnectorUserError, TransientError
 from scheduler.errors import AlreadySent, PartialFailure, ReportNotDue, UserError
 from scheduler.model import Month
-from scheduler.report.send import NOT_DONE, SendOutcome, build_month_report, send_report
+from scheduler.report.send import (
+    NOT_DONE,
+    SendOutcome,
+    build_month_report,
+    month_report_data,
+    send_report,
+)
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
@@ -78,7 +84,12 @@ def period_of(job: str, fire_time: datetime, timezone: str) -> str:
 
 # -- report -----------------------------------------------------------------
 
-__all__ = ["SendOutcome", "build_month_report", "send_report"]  # re-exported for callers
+__all__ = [
+    "SendOutcome",
+    "build_month_report",
+    "month_report_data",
+    "send_report",
+]  # re-exported for callers
 
 
 # -- job bodies ---------------------------------------------------------------

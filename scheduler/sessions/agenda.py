@@ -12,8 +12,15 @@ Guideline structure the parser relies on (both languages):
   after), each with `- ` bullets.
 
 The month's theme is the same for every seller of the organisation in a month (so
-managers prepare one theme, and neighbouring sellers can compare notes), and rotates
-through the themes month by month: index = (year * 12 + month - 1) mod number of themes.
+managers prepare one theme, and neighbouring sellers can compare notes). Booking pins it
+in the store when the month's first agenda is made (`scheduler.sessions.month_theme`),
+so editing the theme list never changes a month already planned; a new month takes the
+theme after the last pinned one (`next_theme`), and without any pin the themes rotate
+by month number: index = (year * 12 + month - 1) mod number of themes.
+
+Markdown links (`[text](url)`) in the guideline points become links in the HTML agenda
+and "text (url)" in the plain text; the written guidelines go out as HTML rendered with
+Python-Markdown (`guidelines_html`), never as raw Markdown.
 
 Templates and the catalogue live in `config/templates/` (loaded with `StrictUndefined`,
 HTML autoescaped); this module also offers the loaders to `scheduler.report.render`.
@@ -22,15 +29,20 @@ HTML autoescaped); this module also offers the loaders to `scheduler.report.rend
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+import markdown
 import yaml
+from markupsafe import Markup
 
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation, Person, Team
@@ -56,7 +68,7 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
 
 @functools.lru_cache(maxsize=8)
 def _environment(folder: str) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(
@@ -66,6 +78,28 @@ def _environment(folder: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["md_text"] = md_text
+    env.filters["md_html"] = md_html
+    return env
+
+
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+|mailto:[^)\s]+)\)")
+
+
+def md_text(text: str) -> str:
+    """`[text](url)` -> `text (url)`, for the plain-text agenda."""
+    return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+
+
+def md_html(text: str) -> Markup:
+    """The point escaped, with `[text](url)` (http, https, mailto only) as a link."""
+    out, last = [], 0
+    for m in _LINK.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        out.append(f'<a href="{html.escape(m.group(2))}">{html.escape(m.group(1))}</a>')
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return Markup("".join(out))
 
 
 def _file_version(path: Path) -> tuple[str, int, int]:
@@ -229,8 +263,41 @@ def theme_index(month: Month, count: int) -> int:
 
 
 def month_theme(guidelines: Guidelines, month: Month) -> GuidelineSection:
+    """The rotation by month number: used for a month without a pinned theme."""
     themes = guidelines.themes
     return themes[theme_index(month, len(themes))]
+
+
+def next_theme(
+    guidelines: Guidelines, month: Month, last_pinned: tuple[Month, str] | None
+) -> GuidelineSection:
+    """The theme for a month not yet pinned: the one after the last pinned month's
+    theme in the current list (one step per month in between), so adding or removing
+    a theme never reshuffles the months that follow; by month number otherwise."""
+    themes = guidelines.themes
+    if last_pinned is not None:
+        before, title = last_pinned
+        titles = [t.title.casefold() for t in themes]
+        if title.casefold() in titles:
+            gap = (month.year * 12 + month.month) - (before.year * 12 + before.month)
+            return themes[(titles.index(title.casefold()) + gap) % len(themes)]
+    return month_theme(guidelines, month)
+
+
+_GUIDELINES_PAGE = """<!DOCTYPE html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body style="margin:0;padding:16px"><div style="font-family:Arial,Helvetica,sans-serif;\
+font-size:14px;line-height:1.5;color:#1f2328;max-width:720px">
+{body}
+</div></body></html>
+"""
+
+
+def guidelines_html(guidelines: Guidelines, title: str) -> str:
+    """The written guidelines as an HTML page (Python-Markdown), for the invite: mail
+    and calendar clients show an .md attachment as plain text with its markup."""
+    body = markdown.markdown(guidelines.markdown, extensions=["sane_lists"])
+    return _GUIDELINES_PAGE.format(lang=guidelines.language, title=html.escape(title), body=body)
 
 
 # ---------------------------------------------------------------------------
@@ -244,17 +311,41 @@ class Agenda:
     text: str
     html: str
     theme: str
-    guideline_markdown: str  # the guideline file's text, attached to invites
+    guideline_markdown: str  # the guideline file's text
+    guideline_html: str  # the same rendered as an HTML page: what invites carry
 
 
 def _followup_lines(text: str) -> list[str]:
+    """Follow-ups as a manager types them: one per line, or separated by ";"."""
     lines = []
     for line in text.splitlines():
         match = _BULLET.match(line)
-        item = (match.group(1) if match else line).strip()
-        if item:
-            lines.append(item)
+        for item in (match.group(1) if match else line).split(";"):
+            if item.strip():
+                lines.append(item.strip())
     return lines
+
+
+def session_times(
+    messages: Mapping[str, Any], people: Sequence[Person], start: datetime, end: datetime
+) -> list[tuple[str, str]]:
+    """The session's date and time in each reader's zone: (name, text) per person whose
+    zone shows a different time, or one line without a name when all read the same."""
+    lines: list[tuple[str, str]] = []
+    for person in people:
+        try:
+            zone: Any = ZoneInfo(person.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = start.tzinfo
+        a, b = start.astimezone(zone), end.astimezone(zone)
+        day = (
+            f"{messages['weekday_names'][a.weekday()]} {a.day} "
+            f"{messages['month_names'][a.month - 1]} {a.year}"
+        )
+        text = f"{day}, {a:%H:%M}–{b:%H:%M} {a:%Z}".strip()
+        if all(text != t for _, t in lines):
+            lines.append((person.name, text))
+    return [("", lines[0][1])] if len(lines) == 1 else lines
 
 
 def render_agenda(
@@ -267,12 +358,17 @@ def render_agenda(
     video_url: str | None,
     templates_dir: Path,
     guidelines_dir: Path,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    theme: GuidelineSection | None = None,
 ) -> Agenda:
+    """`theme`: the month's pinned theme (booking passes it); without it the rotation by
+    month number. `start`/`end`: the session's time, shown in each reader's zone."""
     messages = load_messages(templates_dir, org.language)
     guidelines = load_guidelines(
         guidelines_dir, org.language, str(messages["guideline_theme_prefix"])
     )
-    theme = month_theme(guidelines, month)
+    theme = theme or month_theme(guidelines, month)
     session = guidelines.section(str(messages["guideline_session_heading"]))
     context = {
         "t": messages,
@@ -281,6 +377,11 @@ def render_agenda(
         "seller": seller,
         "month": str(month),
         "month_name": month_name(messages, month),
+        "when": (
+            session_times(messages, (team.manager, seller), start, end)
+            if start is not None and end is not None
+            else []
+        ),
         "theme": theme,
         "followups": _followup_lines(previous_followups),
         "structure": session.parts if session else (),
@@ -298,6 +399,7 @@ def render_agenda(
         html=env.get_template("agenda.html.j2").render(context),
         theme=theme.title,
         guideline_markdown=guidelines.markdown,
+        guideline_html=guidelines_html(guidelines, str(messages["agenda_guidelines"])),
     )
 
 

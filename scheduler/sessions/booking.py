@@ -45,6 +45,7 @@ from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.sessions.failures import TeamFailure, team_failure, who
+from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
 from scheduler.store.lock import hold
 
@@ -411,10 +412,9 @@ def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tup
     """The agenda as a file; the written guidelines too unless they are linked."""
     files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
     if not guideline_url:
+        # HTML, not Markdown: mail and calendar clients show .md as raw text.
         files.append(
-            Attachment(
-                "coaching-guidelines.md", "text/markdown", agenda.guideline_markdown.encode()
-            )
+            Attachment("coaching-guidelines.html", "text/html", agenda.guideline_html.encode())
         )
     return tuple(files)
 
@@ -511,6 +511,7 @@ def push_planned(
     """
     planned = rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.PLANNED])
     previous = _previous_sessions(rt, month)
+    theme = theme_of_month(rt, month, now) if planned else None
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     lying = _live_lying_in(rt, month)
@@ -555,6 +556,9 @@ def push_planned(
             video_url=LINK_MARK if native else video,
             templates_dir=rt.settings.templates_dir,
             guidelines_dir=rt.settings.guidelines_dir,
+            start=rec.start,
+            end=rec.end,
+            theme=theme,
         )
         event = NewEvent(
             key=rec.key,

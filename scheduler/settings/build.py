@@ -9,11 +9,20 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from scheduler.errors import UserError
-from scheduler.model import Organisation, Person, Policy, Recipient, Team, WorkingHours
+from scheduler.model import (
+    Organisation,
+    Person,
+    Policy,
+    Recipient,
+    ReportThresholds,
+    Team,
+    WorkingHours,
+)
 from scheduler.settings import checks
 from scheduler.settings.people_csv import PersonRow
 from scheduler.settings.schema import (
@@ -48,6 +57,9 @@ class MailSettings:
     smtp_password_file: Path | None = None
     smtp_timeout: float = 30  # seconds
     outbox: Path  # resolved absolute
+    backend: str = "outbox"  # smtp | graph | gmail | outbox
+    # graph/gmail: the outlook/google connector's options, then mail.graph/mail.gmail's.
+    provider_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,33 @@ def _store_url(config: CoachpassConfig, base_dir: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _provider_options(config: CoachpassConfig) -> dict[str, Any]:
+    """Graph and Gmail mailers use the calendar connector's app registration or service
+    account unless mail.graph / mail.gmail says otherwise; the sender defaults to the
+    address of mail.from."""
+    mail = config.mail
+    if mail.backend == "graph":
+        base, own = config.connectors.get("outlook") or {}, mail.graph or {}
+    elif mail.backend == "gmail":
+        base, own = config.connectors.get("google") or {}, mail.gmail or {}
+    else:
+        return {}
+    options = {**base, **own}
+    options.setdefault("sender", parseaddr(mail.sender)[1])
+    return options
+
+
+def _thresholds(config: CoachpassConfig) -> ReportThresholds:
+    r = config.report
+    return ReportThresholds(
+        coverage_green=r.coverage_green / 100,
+        coverage_amber=r.coverage_amber / 100,
+        held_rate_green=r.held_rate_green / 100,
+        held_rate_amber=r.held_rate_amber / 100,
+        minutes_amber_share=r.minutes_amber / 100,
+    )
+
+
 def build_settings(
     config: CoachpassConfig, csv_rows: tuple[PersonRow, ...] | list[PersonRow], source: Path
 ) -> Settings:
@@ -220,6 +259,7 @@ def build_settings(
         teams=tuple(teams),
         leadership=tuple(Recipient(r.email, r.name) for r in config.leadership),
         guideline_url=org.guideline_url,
+        thresholds=_thresholds(config),
     )
     mail = config.mail
     outbox = (base_dir / mail.outbox).resolve()
@@ -236,6 +276,8 @@ def build_settings(
         smtp_password_file=(
             (base_dir / smtp.password_file).resolve() if smtp and smtp.password_file else None
         ),
+        backend=mail.backend or ("smtp" if smtp else "outbox"),
+        provider_options=_provider_options(config),
     )
     sched = config.schedule
     return Settings(

@@ -233,6 +233,52 @@ class MailConfig(_Strict):
     )
     outbox: str = Field(default="outbox", description="folder for .eml files without SMTP")
     smtp: SmtpConfig | None = Field(default=None, description="leave out: outbox only")
+    # -- report delivery back end (connectors.mailers.open_report_mailer) --
+    backend: Literal["smtp", "graph", "gmail", "outbox"] | None = Field(
+        default=None,
+        description="how reports are sent; default: smtp when smtp is set, else outbox",
+    )
+    graph: Annotated[dict[str, Any], BeforeValidator(_empty_dict)] | None = Field(
+        default=None,
+        description="Graph sendMail options (sender, ...); default: connectors.outlook's",
+    )
+    gmail: Annotated[dict[str, Any], BeforeValidator(_empty_dict)] | None = Field(
+        default=None,
+        description="Gmail API options (sender, service_account_file, ...); "
+        "default: connectors.google's",
+    )
+
+    @model_validator(mode="after")
+    def _backend_has_settings(self) -> MailConfig:
+        if self.backend == "smtp" and self.smtp is None:
+            raise ValueError("backend smtp needs the smtp section (host, port, ...)")
+        return self
+
+
+# -- report status thresholds (scheduler.report.kpi; printed in the report's legend) --
+
+
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+class ReportConfig(_Strict):
+    """Where the report's status turns green and amber, in percent."""
+
+    coverage_green: Percent = 90
+    coverage_amber: Percent = 70
+    held_rate_green: Percent = 85
+    held_rate_amber: Percent = 70
+    minutes_amber: Percent = Field(
+        default=75, description="amber from this % of policy.target_minutes_per_manager_week"
+    )
+
+    @model_validator(mode="after")
+    def _amber_below_green(self) -> ReportConfig:
+        for name in ("coverage", "held_rate"):
+            green, amber = getattr(self, f"{name}_green"), getattr(self, f"{name}_amber")
+            if amber > green:
+                raise ValueError(f"{name}_amber {amber} is above {name}_green {green}")
+        return self
 
 
 class StoreConfig(_Strict):
@@ -291,6 +337,7 @@ class CoachpassConfig(_Strict):
         description="options per connector name; secrets only as <key>_env or <key>_file",
     )
     mail: MailConfig = Field(default_factory=MailConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)

@@ -121,3 +121,15 @@ sent_reports = Table(
     Column("sent_at", UtcDateTime()),
     UniqueConstraint("org_id", "month", "recipient", "sequence", name="uq_report_send"),
 )
+
+month_themes = Table(
+    # The focus theme each month got when its first agenda was rendered: editing the
+    # theme list later never changes a month already planned.
+    "month_themes",
+    metadata,
+    Column("org_id", String(100), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("bullets", Text, nullable=False),  # JSON list of the theme's points
+    Column("pinned_at", UtcDateTime(), nullable=False),
+)

@@ -43,8 +43,9 @@ from scheduler.model import (
     Team,
     session_key,
 )
-from scheduler.report.kpi import compute_month, trend
+from scheduler.report.kpi import compute_month
 from scheduler.report.render import build_report
+from scheduler.report.trend import trend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "config" / "templates"
@@ -264,7 +265,8 @@ def report_message() -> EmailMessage:
 
 
 def csv_rows(message: EmailMessage) -> list[dict[str, str]]:
-    (attachment,) = list(message.iter_attachments())
+    attachment, per_session = list(message.iter_attachments())
+    assert per_session.get_filename() == "coachpass-acme-2026-02-sessions.csv"
     assert attachment.get_filename() == "coachpass-acme-2026-02.csv"
     assert attachment.get_content_type() == "text/csv"
     text = attachment.get_payload(decode=True).decode("utf-8-sig")
@@ -304,7 +306,7 @@ def test_report_over_starttls_with_auth_arrives_whole(
     text = parsed.get_body(("plain",))
     html = parsed.get_body(("html",))
     assert text is not None and html is not None
-    assert "Åsa" not in text.get_content()  # seller names appear only for unbookable ones
+    assert "Åsa" not in text.get_content()  # only sellers not coached are named
     assert "Anna Berg" in text.get_content() and "Anna Berg" in html.get_content()
 
     rows = {(r["level"], r["manager"]): r for r in csv_rows(parsed)}

@@ -38,6 +38,7 @@ KNOWN_SCOPES = frozenset(
         "https://www.googleapis.com/auth/calendar.readonly",
         "https://www.googleapis.com/auth/calendar.events.freebusy",
         SCOPE_MEET,
+        "https://www.googleapis.com/auth/gmail.send",  # the Gmail report mailer
     }
 )
 

@@ -7,6 +7,7 @@ import email
 import email.policy
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -20,13 +21,15 @@ from scheduler.model import (
     Organisation,
     Person,
     Policy,
+    ReportThresholds,
     SessionRecord,
     SessionState,
     Team,
     session_key,
 )
-from scheduler.report.kpi import OrgKpi, Rating, compute_month, last_months, trend
+from scheduler.report.kpi import OrgKpi, Rating, compute_month
 from scheduler.report.render import RATING_STYLE, build_report, render_report_text, report_csv
+from scheduler.report.trend import last_months, trend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "config" / "templates"
@@ -140,7 +143,8 @@ class Cells(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(("".join(self._cell).strip(), self._style))
+            text = " ".join(" ".join(self._cell).split())
+            self.rows[-1].append((text, self._style))
             self._cell = None
 
     def handle_data(self, data: str) -> None:
@@ -156,8 +160,9 @@ def html_of(msg: EmailMessage) -> Cells:
     return cells
 
 
-def row_of(cells: Cells, manager: str) -> list[tuple[str, str]]:
-    (row,) = [r for r in cells.rows if len(r) > 1 and r[1][0] == manager]
+def row_of(cells: Cells, name: str) -> list[tuple[str, str]]:
+    """The table row whose first cell is `name` (a manager's teams follow the name)."""
+    (row,) = [r for r in cells.rows if len(r) > 1 and r[0][0] == name]
     return row
 
 
@@ -172,69 +177,114 @@ def test_structure_and_headers() -> None:
     assert [a.addr_spec for a in msg["To"].addresses] == ["ceo@acme.example", "vp@acme.example"]
     assert msg["Date"].datetime == GENERATED
     assert msg.get_content_type() == "multipart/mixed"
-    body, attachment = msg.iter_parts()
+    body, summary, per_session = msg.iter_parts()
     assert body.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in body.iter_parts()] == ["text/plain", "text/html"]
-    assert attachment.get_filename() == "coachpass-acme-2026-02.csv"
+    assert summary.get_filename() == "coachpass-acme-2026-02.csv"
+    assert per_session.get_filename() == "coachpass-acme-2026-02-sessions.csv"
     # Every build is a new message; the X- header is what identifies the report.
     assert message()["Message-ID"] != msg["Message-ID"]
 
 
-def test_swedish_subject_and_numbers() -> None:
+def test_swedish_subject_headings_and_numbers() -> None:
     msg = message("sv")
     assert msg["Subject"] == "Coachningsrapport 2026-02 — Acme Sälj AB"
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Täckning: 70 %" in text  # 7 of 10 sellers
-    assert "Säljare som inte kunde bokas" in text
+    assert "Täckning: ~ 70 % (nära)" in text  # 7 of 10 sellers
+    assert "Ej coachade denna månad" in text
+    assert "Uteblivanden" in text and "Uteblev" not in text  # a noun heading, not a verb
+    # The soft hyphen that lets the word break in a phone's HTML column is not in the text.
+    assert "Genomförandegrad: ~ 78 %" in text and "\u00ad" not in text
+    (header,) = [line for line in text.splitlines() if line.startswith("Chef ")]
+    (total,) = [line for line in text.splitlines() if line.startswith("Totalt ")]
+    assert len(header) == len(total)  # columns line up
 
 
-def test_html_tables_are_rated_against_targets() -> None:
+def test_html_ranking_is_rated_by_colour_symbol_and_word() -> None:
     cells = html_of(message())
     assert "style" not in cells.tags and "script" not in cells.tags  # inline CSS only
-    header = next(r for r in cells.rows if r and r[0][0] == "Team")
+    header = next(r for r in cells.rows if r and r[0][0] == "Manager")
     columns = [text for text, _ in header]
-    coverage, held_rate, minutes = (
-        columns.index("Coverage"),
-        columns.index("Held rate"),
-        columns.index("Min/manager-week"),
-    )
+    assert columns == ["Manager", "Coached", "Coverage", "Held rate", "Min/manager-week"]
     anna, per, olle = (
-        row_of(cells, "Anna Berg"),
-        row_of(cells, "Per Lund"),
-        row_of(cells, "Olle Ström"),
+        row_of(cells, "Anna Berg Nord"),
+        row_of(cells, "Per Lund Syd"),
+        row_of(cells, "Olle Ström Öst"),
     )
-    assert [anna[i][0] for i in (coverage, held_rate, minutes)] == ["100%", "100%", "30"]
-    assert RATING_STYLE[Rating.GREEN] in anna[coverage][1]
-    assert RATING_STYLE[Rating.RED] in anna[minutes][1]  # 30 < 90 (75 % of 120)
-    assert [per[i][0] for i in (coverage, held_rate)] == ["33%", "33%"]
-    assert RATING_STYLE[Rating.RED] in per[coverage][1]
-    assert olle[coverage][0] == "80%" and RATING_STYLE[Rating.AMBER] in olle[coverage][1]
-    # Counts: sellers, booked, held, cancelled, declined, moved, no-show, unbookable.
-    assert [c for c, _ in per[2:10]] == ["3", "3", "1", "0", "1", "0", "1", "0"]
-    total = next(r for r in cells.rows if r and r[0][0] == "Total")
+    assert [c for c, _ in anna[1:]] == ["2/2", "✓ 100%", "✓ 100%", "✗ 30"]
+    assert RATING_STYLE[Rating.GREEN] in anna[2][1]
+    assert RATING_STYLE[Rating.RED] in anna[4][1]  # 30 < 90 (75 % of 120)
+    # Per: d declined, e no-show: 1 held / (1 + 1 + 1) = 33 %.
+    assert [c for c, _ in per[1:4]] == ["1/3", "✗ 33%", "✗ 33%"]
+    assert RATING_STYLE[Rating.RED] in per[2][1]
+    assert olle[2][0] == "~ 80%" and RATING_STYLE[Rating.AMBER] in olle[2][1]
+    # j could not be booked: not part of the held rate (never booked).
+    assert olle[3][0] == "✓ 100%"
+    total = row_of(cells, "Total")
     # 7 held sellers of 10; 7 held / (7 + 1 declined + 1 no-show) = 78 %.
-    assert [total[i][0] for i in (coverage, held_rate)] == ["70%", "78%"]
+    assert [c for c, _ in total[1:4]] == ["7/10", "~ 70%", "~ 78%"]
+    html = message().get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert ">close<" in html and ">needs attention<" in html  # status words on the tiles
     # One manager per team: no separate team table.
-    assert "Per team" not in message().get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Per team" not in html
 
 
-def test_unbookable_sellers_with_escaped_reasons() -> None:
+def test_not_coached_sellers_named_with_why_and_escaped() -> None:
     cells = html_of(message())
-    (row,) = [r for r in cells.rows if r and r[0][0] == "J"]
-    assert [t for t, _ in row] == ["J", "Öst", "on parental leave <until May> & no free time"]
+    rows = {r[0][0]: [t for t, _ in r] for r in cells.rows if r and r[0][0] in ("D Syd", "J Öst")}
+    assert rows["D Syd"] == ["D Syd", "Per Lund", "declined by the seller"]
+    assert rows["J Öst"] == [
+        "J Öst",
+        "Olle Ström",
+        "could not be booked: on parental leave <until May> & no free time",
+    ]
     html = message().get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "&lt;until May&gt; &amp; no free time" in html
 
 
-def test_trend_bars() -> None:
+def test_trend_starts_with_the_first_month_with_data() -> None:
     cells = html_of(message())
-    assert len(cells.bar_widths) == 3 * 6  # coverage, held rate, minutes x six months
-    coverage_bars = cells.bar_widths[:6]
-    # 2025-09..2025-12: no sessions -> empty bars. Jan: 1 of 10 sellers = 10 %. Feb: 70 %.
-    assert coverage_bars == [0, 0, 0, 0, 10, 70]
-    minutes_bars = cells.bar_widths[12:]
+    assert len(cells.bar_widths) == 3 * 2  # coverage, held rate, minutes x Jan, Feb
+    # Jan: 1 of 10 sellers = 10 %. Feb: 70 %.
+    assert cells.bar_widths[:2] == [10, 70]
     # Feb: (120 + 45 + 180) min / 4 weeks / 3 managers = 28.75 of a 120 target -> 24 %.
-    assert minutes_bars[-1] == 24
+    assert cells.bar_widths[-1] == 24
+
+
+def test_changes_since_last_month_and_unfinished_month() -> None:
+    org = make_org()
+    january = compute_month(org, Month(2026, 1), SESSIONS)
+    text = render_report_text(
+        org,
+        FEB,
+        kpi_of(org),
+        trend(org, last_months(FEB), SESSIONS),
+        templates_dir=TEMPLATES,
+        generated_at=datetime(2026, 2, 20, 9, tzinfo=UTC),  # February is not over
+        previous=january,
+    )
+    # January: 1 of 10 coached (10 %, held rate 100 %); February 70 %, 78 %.
+    assert "Coverage: ~ 70% (close); +60 pp vs January 2026" in text
+    assert "Held rate: ~ 78% (close); −22 pp vs January 2026" in text
+    assert "Coached: 7/10; +6 vs January 2026" in text
+    assert "This month is not over yet" in text
+    assert "not over" not in render_report_text(
+        org, FEB, kpi_of(org), [], templates_dir=TEMPLATES, generated_at=GENERATED
+    )
+
+
+def test_thresholds_from_the_config_are_in_the_legend_and_the_ratings() -> None:
+    org = replace(
+        make_org(),
+        thresholds=ReportThresholds(coverage_green=0.8, coverage_amber=0.6, held_rate_green=0.75),
+    )
+    text = render_report_text(
+        org, FEB, kpi_of(org), [], templates_dir=TEMPLATES, generated_at=GENERATED
+    )
+    assert "coverage ✓ from 80%, ~ from 60%; held rate ✓ from 75%, ~ from 70%" in text
+    assert "✓ from the target 120, ~ from 90 (75% of the target)" in text
+    (total,) = [line for line in text.splitlines() if line.startswith("Total")]
+    assert "~ 70%" in total and "✓ 78%" in total  # 70 % is amber, 78 % green now
 
 
 def test_team_table_when_a_manager_leads_two_teams() -> None:
@@ -245,15 +295,14 @@ def test_team_table_when_a_manager_leads_two_teams() -> None:
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Per team" in html
     cells = html_of(msg)
-    (anna_row,) = [
-        r for r in cells.rows if len(r) > 1 and r[1][0] == "Anna Berg" and "," in r[0][0]
-    ]
-    assert anna_row[0][0] == "Nord, Syd" and anna_row[2][0] == "5"  # 2 + 3 sellers
+    anna_row = row_of(cells, "Anna Berg Nord, Syd")
+    assert anna_row[1][0] == "3/5"  # 2 + 3 sellers, 3 coached
+    assert row_of(cells, "Syd Anna Berg")[1][0] == "1/3"
 
 
 def test_csv_has_managers_teams_and_total() -> None:
     msg = message()
-    (attachment,) = list(msg.iter_attachments())
+    attachment, _ = list(msg.iter_attachments())
     raw = attachment.get_payload(decode=True)
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the file as UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
@@ -295,11 +344,16 @@ def test_terminal_text() -> None:
     )
     assert text.startswith("Coaching KPI report 2026-02: Acme Sälj AB\n")
     assert "Generated: 2026-03-01 08:30 CET" in text  # 07:30 UTC in Stockholm
-    assert "- J (Öst): on parental leave <until May> & no free time" in text
-    assert "Coverage: 70%" in text and "(target 120)" in text
+    assert (
+        "- J (Öst, Olle Ström): could not be booked: on parental leave <until May> & no free time"
+        in text
+    )
+    assert "Coverage: ~ 70% (close)" in text and "(target 120)" in text
+    assert "Highest coverage: Anna Berg (✓ 100%)" in text
+    assert "Lowest coverage: Per Lund (✗ 33%)" in text
     (total,) = [line for line in text.splitlines() if line.startswith("Total")]
-    assert total.split() == ["Total", "10", "9", "7", "0", "1", "0", "1", "1", "70%", "78%", "29"]
-    assert "  2025-09" in text and "  2026-02  ██████████████" in text
+    assert total.split() == ["Total", "7/10", "~", "70%", "~", "78%", "✗", "29"]
+    assert "  2025-09" not in text and "  2026-02  ██████████████" in text
 
 
 def test_user_errors() -> None:

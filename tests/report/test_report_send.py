@@ -96,13 +96,15 @@ def test_report_sent_once_per_recipient_and_parsed_back(config: Path, smtp) -> N
             assert text is not None and html is not None
             assert "Team One" in text.get_content() and "<table" in html.get_content()
             attachments = [p for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
-            assert len(attachments) == 1
+            assert len(attachments) == 2  # figures, and every session
             rows = list(csv.DictReader(io.StringIO(attachments[0].get_content())))
             assert rows, "CSV has rows"
             # Three sellers, each booked and presumed held: the numbers must say so.
             manager_rows = [r for r in rows if "Boss" in " ".join(r.values())]
             assert manager_rows
             assert any("3" in v for v in manager_rows[0].values())
+            per_session = list(csv.DictReader(io.StringIO(attachments[1].get_content())))
+            assert [(r["state"], r["source"]) for r in per_session] == [("held", "presumed")] * 3
         ids = {
             message_from_bytes(raw, policy=policy.default)["Message-ID"]
             for _, _, raw in sink.messages

@@ -93,6 +93,7 @@ def test_lost_answer_is_not_resent(fake: FakeGraph, tmp_path: Path) -> None:
     finally:
         m.close()
     assert info.value.temporary
+    assert info.value.may_have_sent  # the report's claim is kept: no automatic resend
     assert len(fake.sent_mail) == 1  # it did go out; a blind retry would send it twice
 
 

@@ -1,0 +1,111 @@
+"""The report's per-session CSV: one row per session of the month (every attempt), and
+one row for each seller without any session, so a reader can count every figure of the
+report back from it.
+
+Columns: the seller's month outcome (`scheduler.report.outcomes.Outcome`, the same on
+each of their rows), then the session: attempt, state, how that state is known
+(`Source`), times in the organisation's zone, held minutes, moved, reason. Sessions of
+sellers no longer configured are left out, as in the report's figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from scheduler.model import Month, Organisation, SessionRecord, SessionState, StateChange
+from scheduler.report.kpi import seller_months
+from scheduler.report.outcomes import outcome_source
+
+SESSION_COLUMNS = (
+    "month",
+    "team",
+    "manager",
+    "seller_id",
+    "seller",
+    "seller_outcome",
+    "attempt",
+    "state",
+    "source",
+    "start",
+    "end",
+    "held_minutes",
+    "moved",
+    "reason",
+    "session_key",
+)
+
+# A spreadsheet runs a cell that starts with one of these as a formula; names and
+# reasons come from config files and calendars, so they are written as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+    return "" if moment is None else moment.astimezone(zone).isoformat(timespec="minutes")
+
+
+def sessions_csv(
+    org: Organisation,
+    month: Month,
+    sessions: Iterable[SessionRecord],
+    history: Iterable[StateChange] = (),
+) -> str:
+    history = list(history)
+    changes: dict[str, list[StateChange]] = defaultdict(list)
+    for change in history:
+        changes[change.key].append(change)
+    zone = ZoneInfo(org.timezone)
+    teams = {t.id: t for t in org.teams}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(SESSION_COLUMNS)
+    for sm, records in seller_months(org, month, sessions, history):
+        team = teams[sm.team_id]
+        who = [
+            str(month),
+            _text(team.name),
+            _text(team.manager.name),
+            sm.seller_id,
+            _text(sm.name),
+            sm.outcome.value,
+        ]
+        if not records:
+            writer.writerow([*who, "", "", "", "", "", "", "", "", _text(sm.detail), ""])
+        for r in records:
+            held = r.state is SessionState.HELD
+            minutes = (
+                round((r.end - r.start).total_seconds() / 60)
+                if held and r.start and r.end
+                else (org.policy.session_minutes if held else 0)
+            )
+            writer.writerow(
+                [
+                    *who,
+                    str(r.attempt),
+                    r.state.value,
+                    outcome_source(r, changes.get(r.key, ())).value,
+                    _local(r.start, zone),
+                    _local(r.end, zone),
+                    str(minutes),
+                    "yes" if r.moved or _ever_moved(changes.get(r.key, ())) else "no",
+                    _text(r.reason),
+                    r.key,
+                ]
+            )
+    return out.getvalue()
+
+
+def _ever_moved(changes: Sequence[StateChange]) -> bool:
+    return any(c.to_state is SessionState.RESCHEDULED for c in changes)
+
+
+def sessions_csv_filename(org: Organisation, month: Month) -> str:
+    return f"coachpass-{org.id}-{month}-sessions.csv"
