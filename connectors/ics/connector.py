@@ -199,7 +199,7 @@ class LocalConnector:
                         org_path / f"{event.key}.ics", append_vevent(empty_calendar(), block)
                     )
                 else:
-                    text = append_vevent(text, block)
+                    text = append_vevent(text, block, org_file)
                 uid = ics_events.uid_of(event.key)
                 results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
             if org_file is not None and fresh:
@@ -276,7 +276,7 @@ class LocalConnector:
             return
         text = read_text(calendar)
         found = ics_events.find_session(vevent_spans(text), key)
-        text = replace_span(text, found, block) if found else append_vevent(text, block)
+        text = replace_span(text, found, block) if found else append_vevent(text, block, calendar)
         write_text(calendar, text)
 
     def _send(

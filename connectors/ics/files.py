@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.base import ConnectorUserError
+
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
 LOCK_FOLDER = ".coachpass-locks"
@@ -96,14 +98,25 @@ def replace_span(text: str, span: Span, block: str) -> str:
     return text[: span.start] + block + text[span.end :]
 
 
-def append_vevent(text: str, block: str) -> str:
-    """Insert `block` before the last END:VCALENDAR (a file without one gets a new one)."""
+class DamagedCalendar(ConnectorUserError):
+    """A calendar file that is not whole: never written to (that would lose its events)."""
+
+
+def append_vevent(text: str, block: str, where: object = "the calendar file") -> str:
+    """Insert `block` before the last END:VCALENDAR; an empty text becomes a new
+    calendar. Text without END:VCALENDAR is a damaged (cut off) file: rewriting it
+    as a new calendar would throw its events away, so that is refused."""
     matches = [
         m
         for m in _BLOCK_LINE.finditer(text)
         if m.group(1).upper() == "END" and m.group(2).upper() == "VCALENDAR"
     ]
     if not matches:
+        if text.strip():
+            raise DamagedCalendar(
+                f"{where} is not a whole iCalendar file (no END:VCALENDAR): nothing was "
+                "written to it; repair or restore it, then run again"
+            )
         return empty_calendar().replace("END:VCALENDAR", block + "END:VCALENDAR", 1)
     at = matches[-1].start()
     prefix = text[:at]

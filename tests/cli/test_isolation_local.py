@@ -100,3 +100,29 @@ def _keys(config: Path) -> dict[str, str]:
         return {r.seller_id: r.key for r in store.sessions(month=MONTH)}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("who", ["chef", "c1"])
+def test_a_cut_off_calendar_is_never_rewritten(
+    config: Path, capsys: pytest.CaptureFixture[str], who: str
+) -> None:
+    # Found by a new-user trial: a file missing only its last END:VCALENDAR used to be
+    # replaced by a fresh calendar holding just the new session (its events lost).
+    path = config.parent / "calendars" / f"{who}.ics"
+    busy = (
+        "BEGIN:VEVENT\r\nUID:keep-me\r\nDTSTART:20310303T090000Z\r\n"
+        "DTEND:20310303T170000Z\r\nSUMMARY:Customer visit\r\nEND:VEVENT\r\n"
+    )
+    whole = EMPTY_ICS.format(email=f"{who}@example.com").replace(
+        "END:VCALENDAR", busy + "END:VCALENDAR"
+    )
+    cut = whole[: whole.rindex("END:VCALENDAR")]
+    path.write_text(cut)
+    before = path.read_bytes()
+    code, _, err = run(["--config", str(config), "book", "--month", "2031-03"], capsys)
+    assert code == 3, err
+    assert path.read_bytes() == before  # untouched, the event kept
+    assert f"{who}.ics" in err and "Traceback" not in err
+    states = _states(config)
+    assert states["s1"] == states["s2"] == "booked"  # the other team goes on
+    assert states["c1"] == "unbookable"  # waits, named, until the file is whole

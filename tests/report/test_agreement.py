@@ -166,7 +166,13 @@ def test_session_csv_rows_and_sources(mail: EmailMessage) -> None:
 def test_each_managers_outcomes_add_up_to_their_sellers(mail: EmailMessage) -> None:
     text = mail.get_body(("plain",))
     assert text is not None
-    lines = text.get_content().split("Per manager in detail\n")[1].split("\n\n")[0].splitlines()
+    lines = (
+        text.get_content()
+        .replace("\r\n", "\n")
+        .split("Per manager in detail\n")[1]
+        .split("\n\n")[0]
+        .splitlines()
+    )
     cards: dict[str, dict[str, int]] = {}
     name, section = "", ""
     for line in lines:

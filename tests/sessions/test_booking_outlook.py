@@ -134,5 +134,5 @@ def test_book_counts_only_whole_invitations_and_the_next_book_finishes(
         (invitation,) = invitations(fake, seller)
         assert sorted(invitation["attachments"]) == [
             f"coaching-agenda-{MONTH}.html",
-            "coaching-guidelines.md",
+            "coaching-guidelines.html",
         ]

@@ -13,7 +13,14 @@ import pytest
 from connectors.base import ChangeAction, EventChange, Outcome
 from connectors.ics import events as ics_events
 from connectors.ics.connector import LocalConnector
-from connectors.ics.files import read_text, replace_span, vevent_spans, write_text
+from connectors.ics.files import (
+    DamagedCalendar,
+    append_vevent,
+    read_text,
+    replace_span,
+    vevent_spans,
+    write_text,
+)
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
 from scheduler.sessions.booking import book_month
@@ -139,3 +146,25 @@ def test_stale_temp_files_are_removed_when_the_connector_opens(root: Path) -> No
     LocalConnector(root, root.parent / "outbox")
     assert [p for p in stale if p.exists()] == []
     assert fresh.exists()
+
+
+def test_a_cut_off_calendar_file_is_never_rewritten(
+    local: LocalConnector,  # noqa: F811
+    root: Path,  # noqa: F811
+) -> None:
+    # A file missing its END:VCALENDAR (cut off) used to be replaced by a new calendar
+    # holding only the new session: every other event in it was lost.
+    calendar = root / "manager@example.com.ics"
+    whole = read_text(calendar)
+    cut = whole[: whole.rindex("END:VCALENDAR")]
+    calendar.write_text(cut)
+    with pytest.raises(DamagedCalendar, match=r"manager@example\.com\.ics is not a whole"):
+        local.create([session()])
+    assert read_text(calendar) == cut
+
+
+def test_append_refuses_text_without_end_but_starts_an_empty_file() -> None:
+    block = "BEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\n"
+    assert "UID:x" in append_vevent("", block)
+    with pytest.raises(DamagedCalendar):
+        append_vevent("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:old\r\nEND:VEVENT\r\n", block)
