@@ -578,7 +578,7 @@ def report(
     from scheduler.report.send import NOT_DONE
     from scheduler.report.send import mark_delivered as record_delivered
     from scheduler.runtime import Runtime
-    from scheduler.service.jobs import build_month_report, send_report
+    from scheduler.service.jobs import build_month_report, follow_up_before_report, send_report
 
     if mark_delivered and (send or resend):
         raise UserError("--mark-delivered records an earlier send; use it without --send/--resend")
@@ -588,16 +588,19 @@ def report(
     month = month or rt.month_of(now_utc()).previous()
     try:
         if send or resend or mark_delivered:
+            unfollowed: list[str] = []
             if mark_delivered:
                 outcomes = record_delivered(rt, month, now_utc(), only=list(only) or None)
             else:
+                # Follow the month up first: the report counts what happened.
+                unfollowed = follow_up_before_report(rt, now_utc())
                 outcomes = send_report(
                     rt, month, now_utc(), resend=resend, only=list(only) or None, force=force
                 )
             where = rt.mailer_description()
             failures = [
                 f"{o.recipient}: {o.status}: {o.detail}" for o in outcomes if o.status in NOT_DONE
-            ]
+            ] + [f"not followed up before the report: {e}" for e in unfollowed]
             if as_json:
                 echo_json(
                     {

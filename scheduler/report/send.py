@@ -105,10 +105,22 @@ def report_lock(rt: Runtime, month: Month) -> NamedLock:
 
 
 def _recipients(rt: Runtime, only: list[str] | None) -> list[str]:
-    recipients = only or [r.email for r in rt.org.leadership]
-    if not recipients:
+    """The leadership recipients, or those of them named in `only` (`--to`). The
+    report goes to leadership only: any other address is a user error, which also
+    keeps a line break or a made-up address out of the mail headers."""
+    leadership = [r.email for r in rt.org.leadership]
+    if not leadership:
         raise UserError(f"{rt.settings.source}: no 'leadership' recipients to send the report to")
-    return recipients
+    if not only:
+        return leadership
+    known = {e.lower(): e for e in leadership}
+    strangers = [a for a in only if a.strip().lower() not in known]
+    if strangers:
+        raise UserError(
+            f"--to {strangers[0]!r} is not a leadership recipient in {rt.settings.source}; "
+            f"the report goes to: {', '.join(leadership)} (add others under 'leadership:')"
+        )
+    return [known[a.strip().lower()] for a in only]
 
 
 def unknown_detail(month: Month, recipient: str, row: dict[str, Any]) -> str:

@@ -92,6 +92,17 @@ __all__ = [
 ]  # re-exported for callers
 
 
+def follow_up_before_report(rt: Runtime, now: datetime) -> list[str]:
+    """Reconcile before a report is built, so it counts what happened rather than
+    what was booked (a month sent before any reconcile read 0 % held). Calendars
+    that could not be read are returned (and logged): the report still goes out, with
+    those sessions as they last stood; the reconcile job lists them too."""
+    summary = reconcile(rt, now)
+    for error in summary.errors:
+        log.warning("report: sessions not followed up before the report: %s", error)
+    return list(summary.errors)
+
+
 # -- job bodies ---------------------------------------------------------------
 
 
@@ -149,6 +160,7 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
         detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
         return _partial(job, detail, list(summary.errors) + failures)
     if job == "report":
+        followed = follow_up_before_report(rt, now)
         try:
             outcomes = send_report(rt, Month.parse(period), now)
         except AlreadySent:
@@ -156,6 +168,8 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
         except ReportNotDue as exc:
             return f"not sent: {exc}"
         detail = ", ".join(f"{o.recipient}: {o.status}" for o in outcomes)
+        if followed:
+            detail += f" ({len(followed)} calendars not followed up first)"
         # Not done until every copy is known to be sent: the run is recorded failed
         # and the catch-up looks again. An unknown outcome stays unknown (and is
         # logged as an error each time) until an admin resolves it.

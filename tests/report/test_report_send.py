@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from scheduler.cli.main import cli, main
 from scheduler.errors import AlreadySent
-from scheduler.model import Month
+from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
 from scheduler.service.jobs import send_report
 from scheduler.sessions.booking import book_month
@@ -144,3 +144,56 @@ def test_cli_second_send_exits_2_without_traceback(
     )
     assert result.exit_code == 0, result.output
     assert len(sink.messages) == 4
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["nobody@acme.example", "not-an-email", "x@example.com\nBcc: evil@evil.example"],
+)
+def test_report_goes_to_leadership_only(
+    config: Path,
+    smtp,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    address: str,
+) -> None:
+    # Found by a new-user trial: --to sent the report to any address (and a line break
+    # in it ended in a traceback). --to narrows the leadership list; nothing else.
+    _, sink = smtp
+    monkeypatch.setenv("COACHPASS_NOW", "2031-04-01T08:00:00+00:00")
+    args = ["--config", str(config), "report", "--month", "2031-03", "--resend", "--to", address]
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and "is not a leadership recipient" in err, err
+    assert "Traceback" not in err and sink.messages == []
+    rt = Runtime.open(load_settings(config))
+    try:
+        assert rt.store.sent_reports("acme", MONTH) == []
+    finally:
+        rt.close()
+    main([*args[:-1], "HEAD@example.com"])  # a leadership recipient, any case
+    assert [m[1] for m in sink.messages] == [["head@example.com"]]
+
+
+def test_send_follows_the_month_up_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by a new-user trial: `report --send` before any reconcile mailed 0 % held
+    # while every session had taken place. Sending reconciles first.
+    path = write_org(tmp_path, sellers=3)
+    rt = Runtime.open(load_settings(path))
+    try:
+        book_month(rt, MONTH, datetime(2031, 2, 20, 8, tzinfo=UTC))
+    finally:
+        rt.close()
+    monkeypatch.setenv("COACHPASS_NOW", "2031-04-01T08:00:00+00:00")
+    main(["--config", str(path), "report", "--month", "2031-03", "--send"])
+    assert "Traceback" not in capsys.readouterr().err
+    rt = Runtime.open(load_settings(path))
+    try:
+        assert {r.state for r in rt.store.sessions(month=MONTH)} == {SessionState.HELD}
+        (claim,) = {r["status"] for r in rt.store.sent_reports("acme", MONTH)}
+        assert claim == "sent"
+    finally:
+        rt.close()
