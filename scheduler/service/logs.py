@@ -82,6 +82,23 @@ class JsonFormatter(logging.Formatter):
 _HANDLER_NAME = "coachpass"
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is logged, not when logging was
+    configured: a CLI run in-process (a test runner, an embedding program) swaps and
+    closes stderr, and a thread logging later must not hit a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Configure the root logger once (a second call replaces our handler, so tests
     and a CLI invoked twice in one process do not print lines twice)."""
@@ -92,7 +109,9 @@ def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = No
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler = (
+        logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
+    )
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
