@@ -151,7 +151,9 @@ def edit_config(path: Path, change: Callable[[dict[str, Any]], T], *, dry_run: b
         if not isinstance(data, dict):
             raise UserError(f"{path}: the file must be a mapping of sections; fix it by hand first")
         before = _plain(data)  # cheaper than a second dump, which is the slow part
+        tails = roundtrip.detach_section_tails(data)
         result = change(data)
+        roundtrip.reattach_section_tails(data, tails)
         if _plain(data) == before:
             return result  # nothing to change: the file is not rewritten
         text = roundtrip.dump(data, yaml)

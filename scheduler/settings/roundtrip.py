@@ -122,6 +122,14 @@ def _hang_tail_comment(node: Any, tail: list[Any]) -> None:
     if not blocks:
         return
     holder = blocks[-1]
+    if isinstance(holder, CommentedMap):
+        value = holder[next(reversed(holder))]
+        seqs = [c for c in blocks if isinstance(c, CommentedSeq)]
+        if isinstance(value, CommentedMap | CommentedSeq | list | dict) and seqs:
+            # The map ends in an empty or flow collection (`sellers: []`), after
+            # which ruamel prints no comment: it reads such a tail into the end of
+            # the enclosing list, so put it there (found by a new-user trial).
+            holder = seqs[-1]
     if isinstance(holder, CommentedSeq):
         if holder.ca.comment is None:
             # ruamel's representer drops `end` of a list without a comment slot.
@@ -147,4 +155,29 @@ def remove_at(items: Any, index: int) -> None:
     _hang_tail_comment(items, tail)
 
 
-__all__ = ["CommentedMap", "append", "dump", "like_siblings", "load", "new_list", "remove_at"]
+def detach_section_tails(root: Any) -> dict[Any, list[Any]]:
+    """The comment lines that end each top-level section (and introduce the next),
+    taken off so that an edit deep inside a section (a seller added to a team that
+    had none) cannot carry them away; `reattach_section_tails` puts them back."""
+    if not isinstance(root, CommentedMap):
+        return {}
+    return {key: _take_tail_comment(value) for key, value in root.items()}
+
+
+def reattach_section_tails(root: Any, tails: dict[Any, list[Any]]) -> None:
+    for key, tail in tails.items():
+        if key in root:
+            _hang_tail_comment(root[key], tail)
+
+
+__all__ = [
+    "CommentedMap",
+    "append",
+    "detach_section_tails",
+    "dump",
+    "like_siblings",
+    "load",
+    "new_list",
+    "reattach_section_tails",
+    "remove_at",
+]

@@ -147,3 +147,23 @@ def test_an_edit_waits_for_the_lock_held_by_another(tmp_path: Path) -> None:
         assert yaml.safe_load(config.read_text())["teams"][0]["sellers"] == []
     finish(waiting)
     assert [s.id for s in load_settings(config).organisation.team("sales").sellers] == ["erik"]
+
+
+def test_a_seller_added_to_a_new_last_team_keeps_the_comment_after_teams(
+    tmp_path: Path,
+) -> None:
+    # Found by a new-user trial on `coachpass init`'s config: adding a team, then a
+    # seller to it, dropped the comment block that introduces the next section.
+    from scheduler.cli.main import main
+
+    main(["init", str(tmp_path / "org")])  # returns: exit 0
+    config = tmp_path / "org" / "coachpass.yaml"
+    original = config.read_text(encoding="utf-8")
+    admin.add_team(
+        config, "uk", "UK", {"id": "olivia", "name": "Olivia", "email": "o@acme.example"}
+    )
+    admin.add_person(config, "uk", {"id": "noah", "name": "Noah", "email": "noah@acme.example"})
+    assert comment_lines(config.read_text(encoding="utf-8")) == comment_lines(original)
+    admin.remove_person(config, "noah")
+    admin.remove_team(config, "uk")
+    assert config.read_text(encoding="utf-8") == original
