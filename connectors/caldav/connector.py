@@ -140,7 +140,9 @@ class CaldavConnector:
             body = calendar_query(start - QUERY_MARGIN, end + QUERY_MARGIN)
             items = self.server.query(calendar, body)
         except CalendarMissing as exc:
-            return f"{exc} (check calendar_id and the account's rights)"
+            return (
+                f"{exc} (check `calendar:` of that person in the config and the account's rights)"
+            )
         except (BadCalendarRef, DavFailed) as exc:
             return str(exc)
         hint = "options of the caldav connector"
@@ -201,7 +203,7 @@ class CaldavConnector:
                 return self._failed(
                     event.key,
                     f"cannot write to the calendar of {who} at {calendar} ({answer.describe()}): "
-                    "check calendar_id and the account's rights",
+                    "check `calendar:` of that person in the config and the account's rights",
                 )
         except CalendarMissing as exc:
             return self._failed(event.key, f"calendar of {who}: {exc}")
@@ -229,7 +231,7 @@ class CaldavConnector:
                 results[change.key] = self._failed(
                     change.key,
                     f"calendar of {_who(change.organizer)}: {exc} "
-                    "(check calendar_id and the account's rights)",
+                    "(check `calendar:` of that person in the config and the account's rights)",
                 )
             except DavFailed as exc:
                 who = _who(change.organizer)
@@ -323,7 +325,8 @@ class CaldavConnector:
             )
         except CalendarMissing as exc:
             raise ConnectorUserError(
-                f"calendar of {who}: {exc} (check calendar_id and the account's rights)"
+                f"calendar of {who}: {exc} (check `calendar:` of that person in the config "
+                "and the account's rights)"
             ) from None
         except BadCalendarRef as exc:
             raise ConnectorUserError(f"calendar of {who}: {exc}") from None

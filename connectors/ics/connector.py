@@ -135,7 +135,9 @@ class LocalConnector:
         partial answer: a part that cannot be read would look free)."""
         zone = _zone(ref)
         if not path.exists():
-            raise _Unreadable(f"{path} does not exist (check calendar_id)")
+            raise _Unreadable(
+                f"{path} does not exist (check `calendar:` of that person in the config)"
+            )
         hint = "options of the local connector"
         try:
             files = [
@@ -170,7 +172,7 @@ class LocalConnector:
         if not org_path.is_file() and not org_path.is_dir():
             message = (
                 f"calendar of {events[0].organizer.person_id} ({events[0].organizer.email}): "
-                f"{org_path} does not exist (check calendar_id)"
+                f"{org_path} does not exist (check `calendar:` of that person in the config)"
             )
             return {e.key: Result(e.key, Outcome.FAILED, error=message) for e in events}
         copies = self.attendee_calendars(a.email for e in events for a in e.attendees)
@@ -429,7 +431,7 @@ class LocalConnector:
         if not path.exists():
             raise ConnectorUserError(
                 f"calendar of {organizer.person_id} ({organizer.email}): {path} does not exist "
-                "(check calendar_id)"
+                "(check `calendar:` of that person in the config)"
             )
         zone = _zone_or_error(organizer)
         try:
@@ -455,7 +457,9 @@ class LocalConnector:
         path = self.calendar_path(organizer)
         who = f"calendar of {organizer.person_id} ({organizer.email})"
         if not path.exists():
-            problem = f"{who}: {path} does not exist (check calendar_id)"
+            problem = (
+                f"{who}: {path} does not exist (check `calendar:` of that person in the config)"
+            )
             return Lookup({}, {k: problem for k in keys})
         try:
             zone = _zone(organizer)

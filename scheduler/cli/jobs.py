@@ -23,7 +23,13 @@ def _seconds(row: dict[str, Any]) -> float | None:
 
 @jobs_group.command("list")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
-@click.option("--job", "job", default=None, help="Only this job (book_next_month, top_up, …).")
+@click.option(
+    "--job",
+    "job",
+    default=None,
+    type=click.Choice(["book_next_month", "top_up", "reconcile", "report"]),
+    help="Only this job.",
+)
 @click.option("--failed", "failed_only", is_flag=True, help="Only runs that failed.")
 @json_option
 @pass_state

@@ -183,7 +183,8 @@ def run_demo(
         echo("")
         echo(f"Report sent to: {', '.join(o.recipient for o in outcomes)} (outbox: {outbox})")
         echo(f"Calendars:      {folder / 'calendars'} (one .ics per person)")
-        echo(f"Invitations:    {len(list(outbox.glob('*.eml')))} .eml files in {outbox}")
+        invitations = len(list(outbox.glob("*.eml"))) - len(outcomes)
+        echo(f"Invitations:    {invitations} .eml files in {outbox} (and {len(outcomes)} reports)")
         echo(f"Store:          {settings.store_url}")
         return {"config": config, "kpi": kpi, "reports": reports}
     finally:
