@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
+
+# aiosmtpd (the test SMTP server) logs every SMTP line at INFO; a CLI run in-process
+# sets the root logger to INFO, which would print them all into the test output.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 PG_HOST = os.environ.get("COACHPASS_TEST_PG_HOST", "127.0.0.1")
 PG_URL = os.environ.get(
