@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 EMPTY_ICS = (
@@ -75,3 +76,17 @@ def count_tagged(ics_path: Path, key: str) -> int:
 
     cal = icalendar.Calendar.from_ical(ics_path.read_bytes())
     return sum(1 for ev in cal.walk("VEVENT") if str(ev.get("X-COACHPASS-SESSION", "")) == key)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`coachpass ARGS` in this process through the one error handler: (exit code,
+    stdout, stderr)."""
+    from scheduler.cli.main import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

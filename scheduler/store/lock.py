@@ -90,7 +90,11 @@ class NamedLock:
             try:
                 if self._conn is None:
                     self._conn = self.engine.connect()
-                a, b = _keys(self.name)
+                # Advisory locks are per database, a store is per schema: two stores in
+                # one database (separate organisations, parallel test runs) must not
+                # take each other's locks.
+                schema = self._conn.exec_driver_sql("SELECT current_schema()").scalar()
+                a, b = _keys(f"{schema}:{self.name}")
                 got = self._conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({a}, {b})").scalar()
                 self._conn.commit()
             except SQLAlchemyError as exc:

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.main import cli, main
+from scheduler.cli.main import cli
+from tests.orgs import run_cli as run
 from tests.orgs import write_org
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scheduler.cli.main import main
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     fake,
@@ -18,17 +17,8 @@ from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     google_key_file,
 )
 from tests.fakes.google_server import FakeGoogle
+from tests.orgs import run_cli as run
 from tests.orgs import write_org
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -8,19 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.main import main
+from tests.orgs import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_init_then_validate_then_plan_books_every_seller(

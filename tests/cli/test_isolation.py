@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from connectors.base import SESSION_TAG
-from scheduler.cli.main import main
 from scheduler.model import Month, SessionState
 from scheduler.store.store import Store
 from tests.fakes.google_faults import BACKEND_503
@@ -28,19 +27,10 @@ from tests.fakes.google_harness import (  # noqa: F401 - fixtures
     google_key_file,
 )
 from tests.fakes.google_server import FakeGoogle
+from tests.orgs import run_cli as run
 
 MONTH = Month(2031, 3)
 NOW = "2031-02-20T08:00:00+00:00"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _person(pid: str) -> dict[str, Any]:

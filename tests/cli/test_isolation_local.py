@@ -11,23 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scheduler.cli.main import main
 from scheduler.model import Month
 from scheduler.store.store import Store
 from tests.orgs import EMPTY_ICS, count_tagged, person, write_org
+from tests.orgs import run_cli as run
 
 MONTH = Month(2031, 3)
 GARBAGE = b"\x00\xffnot a calendar BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:zzz\n"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -8,25 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.main import main
 from scheduler.model import Month
 from scheduler.runtime import Runtime
 from scheduler.sessions.booking import book_month
 from scheduler.sessions.reconcile import reconcile
 from scheduler.settings.load import load_settings
+from tests.orgs import run_cli as run
 from tests.orgs import write_org
 
 MONTH = Month(2031, 3)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

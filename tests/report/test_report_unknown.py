@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from scheduler.cli.main import main
 from scheduler.errors import PartialFailure
 from scheduler.model import Month
 from scheduler.report.send import report_lock
@@ -31,6 +30,7 @@ from scheduler.runtime import Runtime
 from scheduler.service.jobs import run_job
 from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
+from tests.orgs import run_cli as run
 from tests.orgs import write_org
 
 MONTH = Month(2031, 3)
@@ -102,16 +102,6 @@ def config(tmp_path: Path, sink: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
         rt.close()
     monkeypatch.setenv("COACHPASS_NOW", NOW)
     return path
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _killed_mid_send(config: Path, sink: KillingSink) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from scheduler.cli.main import main
 from scheduler.errors import ReportNotDue, StoreError
 from scheduler.model import Month
 from scheduler.runtime import Runtime
@@ -24,19 +23,10 @@ from scheduler.service.serve import Leadership, catch_up, serve
 from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
 from scheduler.store.lock import LostLeadership, NamedLock
+from tests.orgs import run_cli as run
 from tests.orgs import write_org
 
 NOW = datetime(2031, 3, 21, 8, 0, tzinfo=UTC)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_fresh_store_catches_up_nothing(tmp_path: Path) -> None:
