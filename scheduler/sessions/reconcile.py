@@ -235,7 +235,9 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             and rec.key not in undecided
         ):
             move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
-    return ReconcileSummary(tuple(transitions), len(organisers), full_reads, tuple(errors))
+    # Calendars really read: one that failed is in `errors`, not counted as read.
+    read = sum(1 for _, manager_id in organisers if manager_id not in unread)
+    return ReconcileSummary(tuple(transitions), read, full_reads, tuple(errors))
 
 
 def _look_up(

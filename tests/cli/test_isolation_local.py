@@ -77,6 +77,7 @@ def test_unreadable_calendar_in_reconcile_is_listed_not_taken_for_deletions(
     assert code == 3, err
     summary = json.loads(out)
     assert summary["ok"] is False and len(summary["failed"]) == 1
+    assert summary["calendars_read"] == 1  # chef's; boss's failed and is not counted
     assert "calendar of Boss (boss.ics) not read" in err and "boss@example.com" in err
     assert "Traceback" not in err
     assert _states(config) == {"s1": "booked", "s2": "booked", "c1": "held", "c2": "held"}

@@ -267,3 +267,22 @@ def test_written_csv_reads_back_the_same() -> None:
         assert (row.team, row.role) == (person["team"], person["role"])
         expected = {k: v for k, v in person.items() if v and k not in ("team", "role")}
         assert dict(row.person) == expected
+
+
+def test_export_neutralises_formulas_and_import_reads_them_back() -> None:
+    # Found by a new-user trial: `people export` wrote `=HYPERLINK(...)` as is, which a
+    # spreadsheet runs; the report CSV was already protected.
+    person = {
+        "team": "sales",
+        "id": "eve",
+        "name": '=HYPERLINK("http://evil.example","Eve")',
+        "email": "eve@acme.example",
+        "role": "seller",
+    }
+    out = io.StringIO()
+    write_people_csv([person], out)
+    (line,) = out.getvalue().splitlines()[1:]
+    assert ",\"'=HYPERLINK(" in line
+    rows, problems = parse_people_csv(out.getvalue(), "p.csv")
+    assert problems == []
+    assert rows[0].person["name"] == person["name"]
