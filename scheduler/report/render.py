@@ -31,6 +31,7 @@ from scheduler.report.kpi import KpiFigures, OrgKpi, TrendPoint
 from scheduler.report.sessions_csv import sessions_csv, sessions_csv_filename
 from scheduler.report.view import RATING_STYLE, context
 from scheduler.sessions.agenda import load_messages, template_environment
+from scheduler.settings.spreadsheet import as_text
 
 REPORT_HEADER = "X-Coachpass-Report"
 
@@ -132,17 +133,12 @@ def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_text(value: str) -> str:
-    """A text cell a spreadsheet shows as text: a leading `= + - @`, tab or CR gets a
-    single quote in front, as OWASP recommends (`=HYPERLINK(...)` stays a name).
-    Only the text columns (level, team, manager) pass through here: the figures are
-    counts, percentages and minutes that are never negative and are written by us,
-    so a number keeps reading as a number."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """A text cell a spreadsheet shows as text (see `settings.spreadsheet`). Only the
+    text columns (level, team, manager) pass through here: the figures are counts,
+    percentages and minutes that are never negative and are written by us, so a
+    number keeps reading as a number."""
+    return as_text(value)
 
 
 def _csv_row(month: Month, level: str, team: str, manager: str, k: KpiFigures) -> list[str]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from scheduler.model import Month, Organisation, SessionRecord, SessionState, StateChange
 from scheduler.report.kpi import seller_months
 from scheduler.report.outcomes import outcome_source
+from scheduler.settings.spreadsheet import as_text
 
 SESSION_COLUMNS = (
     "month",
@@ -38,14 +39,6 @@ SESSION_COLUMNS = (
     "reason",
     "session_key",
 )
-
-# A spreadsheet runs a cell that starts with one of these as a formula; names and
-# reasons come from config files and calendars, so they are written as text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -71,14 +64,14 @@ def sessions_csv(
         team = teams[sm.team_id]
         who = [
             str(month),
-            _text(team.name),
-            _text(team.manager.name),
+            as_text(team.name),
+            as_text(team.manager.name),
             sm.seller_id,
-            _text(sm.name),
+            as_text(sm.name),
             sm.outcome.value,
         ]
         if not records:
-            writer.writerow([*who, "", "", "", "", "", "", "", "", _text(sm.detail), ""])
+            writer.writerow([*who, "", "", "", "", "", "", "", "", as_text(sm.detail), ""])
         for r in records:
             held = r.state is SessionState.HELD
             minutes = (
@@ -96,7 +89,7 @@ def sessions_csv(
                     _local(r.end, zone),
                     str(minutes),
                     "yes" if r.moved or _ever_moved(changes.get(r.key, ())) else "no",
-                    _text(r.reason),
+                    as_text(r.reason),
                     r.key,
                 ]
             )

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from scheduler.errors import ConfigError, UserError
 from scheduler.settings.checks import Problem, check_slug
+from scheduler.settings.spreadsheet import as_text, from_text
 
 COLUMNS = (
     "team",
@@ -99,7 +100,7 @@ def parse_people_csv(
             )
             continue
         cells = {
-            name: _from_text(cell.strip())
+            name: from_text(cell.strip())
             for name, cell in zip(columns, record, strict=False)
             if name
         }
@@ -192,23 +193,9 @@ def _order(problem: Problem) -> tuple[int, str]:
     return (problem.line or 0, problem.path)
 
 
-#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _as_text(value: str) -> str:
-    """Exported cells a spreadsheet would run as a formula get a leading `'`."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _from_text(value: str) -> str:
-    """The inverse on import, so export then import gives the same people back."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
-
-
 def write_people_csv(records: Iterable[Mapping[str, str | None]], stream: TextIO) -> None:
     """Write people (dicts keyed by `COLUMNS`) in the format `parse_people_csv` reads."""
     writer = csv.DictWriter(stream, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: ("" if v is None else _as_text(v)) for k, v in record.items()})
+        writer.writerow({k: ("" if v is None else as_text(v)) for k, v in record.items()})
