@@ -309,6 +309,67 @@ class Lookup:
             raise ValueError(f"keys both found and in error: {sorted(both)}")
 
 
+class AttendanceStatus(StrEnum):
+    """What a meeting provider can tell about one session's meeting."""
+
+    MET = "met"  # the meeting took place: `presence` says who was in it, and when
+    NOT_HELD = "not_held"  # nobody joined the meeting at all (the provider is sure)
+    PENDING = "pending"  # too early: the provider may still report it; ask again later
+    EXPIRED = "expired"  # the provider no longer keeps the records (Meet: 30 days)
+    NO_MEETING = "no_meeting"  # the event has no meeting of this provider (a fallback link)
+    UNSUPPORTED = "unsupported"  # this back end has no attendance at all (local, CalDAV)
+
+
+@dataclass(frozen=True)
+class MeetingQuery:
+    """One session whose meeting attendance is asked for."""
+
+    key: str  # session key
+    organizer: CalendarRef
+    people: tuple[Attendee, ...]  # whose presence to report: the manager and the seller
+    start: datetime  # the session's time as booked (after any move)
+    end: datetime
+    event_id: str | None = None  # provider's event id, when known
+    video_url: str | None = None  # the meeting link the invitation carries
+
+    def __post_init__(self) -> None:
+        _aware("MeetingQuery.start", self.start)
+        _aware("MeetingQuery.end", self.end)
+
+
+#: One person's time in a meeting: each join..leave as its own interval (a rejoin is
+#: a second interval), timezone-aware.
+Presence = tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """A provider's answer for one session's meeting. `presence` maps lower-case
+    e-mail to that person's intervals in the meeting; a person asked for but absent
+    from `presence` was not in it (as far as the provider can tell: a participant who
+    was not signed in cannot be matched to anyone)."""
+
+    key: str
+    status: AttendanceStatus
+    presence: Mapping[str, Presence] = field(default_factory=dict)
+    detail: str = ""  # readable: which record was read, why it is pending or unsupported
+
+
+@dataclass(frozen=True)
+class AttendanceAnswer:
+    """Answer of `attendance`: a result per asked key, or a readable error for it
+    (a missing permission names the permission or policy to grant). A key in
+    `errors` is "could not tell", never "nobody came"."""
+
+    results: Mapping[str, Attendance]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        both = set(self.results) & set(self.errors)
+        if both:
+            raise ValueError(f"keys both answered and in error: {sorted(both)}")
+
+
 # ---------------------------------------------------------------------------
 # Protocols
 # ---------------------------------------------------------------------------
@@ -326,6 +387,10 @@ class CalendarConnector(Protocol):
     - `update` moves or cancels; cancelling what is already gone is success (`GONE`).
     - `changes` lists only events carrying our tag; an expired or unknown cursor falls
       back to a full read of the window (`full=True`), never an error.
+    - `attendance` answers, for each asked session, what its meeting provider knows
+      about who was in the meeting and when (`AttendanceStatus`); back ends without
+      meetings answer `UNSUPPORTED` for every key, without I/O. A key it could not
+      tell about is in `errors`, never reported as "nobody came".
     - `lookup` finds events by session key directly, whatever their time: a moved
       event is found at its new time, a deleted or cancelled one is None, and a key
       that could not be looked up is in `errors` (never None). Absence from a read
@@ -348,6 +413,8 @@ class CalendarConnector(Protocol):
     ) -> ChangeSet: ...
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup: ...
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer: ...
 
     def close(self) -> None: ...
 
@@ -392,6 +459,13 @@ def resolve_secret(options: Mapping[str, Any], name: str, *, required: bool = Tr
     if required:
         raise SecretError(f"no {name}: set {name}_env or {name}_file in the connector settings")
     return None
+
+
+def no_attendance(queries: Sequence[MeetingQuery], why: str) -> AttendanceAnswer:
+    """The answer of a back end without meeting attendance: `UNSUPPORTED`, saying why."""
+    return AttendanceAnswer(
+        {q.key: Attendance(q.key, AttendanceStatus.UNSUPPORTED, detail=why) for q in queries}
+    )
 
 
 def in_order(keys: Sequence[str], results: Mapping[str, Result]) -> list[Result]:

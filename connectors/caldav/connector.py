@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from connectors.base import (
+    AttendanceAnswer,
     Busy,
     CalendarRef,
     ChangeAction,
@@ -53,11 +54,13 @@ from connectors.base import (
     EventState,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Outcome,
     Result,
     TransientError,
     in_order,
+    no_attendance,
     resolve_secret,
 )
 from connectors.caldav.changes import read_changes
@@ -334,6 +337,9 @@ class CaldavConnector:
             raise TransientError(f"calendar of {who}: {exc}") from None
 
     # --- lookup -----------------------------------------------------------------------
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        return no_attendance(queries, "CalDAV calendars have no meeting attendance")
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """Each session at `<key>.ics`, else by UID anywhere in the organiser's

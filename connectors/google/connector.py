@@ -40,6 +40,7 @@ from google.auth import exceptions as auth_exceptions
 from googleapiclient.discovery import build
 
 from connectors.base import (
+    AttendanceAnswer,
     AuthError,
     Busy,
     CalendarRef,
@@ -49,11 +50,13 @@ from connectors.base import (
     EventChange,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Outcome,
     Result,
     TransientError,
     in_order,
+    no_attendance,
 )
 from connectors.google.auth import CredentialSource, http_transport
 from connectors.google.batch import Backoff, run_batch
@@ -350,6 +353,9 @@ class GoogleConnector:
             organizer.email, partial(reader.read, organizer, cursor, start, end)
         )
         return answer
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        return no_attendance(queries, "Google Meet attendance is not read yet")
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """By key, which is the event id: one batch of `events.get` (see lookup.py).

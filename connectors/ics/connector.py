@@ -41,6 +41,7 @@ import icalendar
 
 from connectors.base import (
     SESSION_TAG,
+    AttendanceAnswer,
     Attendee,
     Busy,
     CalendarRef,
@@ -52,10 +53,12 @@ from connectors.base import (
     EventState,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Outcome,
     Result,
     in_order,
+    no_attendance,
 )
 from connectors.ics import events as ics_events
 from connectors.ics.changes import change_set, our_events
@@ -448,6 +451,9 @@ class LocalConnector:
                 "the file (e.g. from a backup) and run reconcile again"
             ) from None
         return change_set(current, str(path.resolve()), epoch, cursor, start, end)
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        return no_attendance(queries, "local calendars have no meeting attendance")
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """By UID/tag in the organiser's calendar, whatever the time. The organiser's

@@ -51,6 +51,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from connectors.base import (
+    AttendanceAnswer,
     CalendarRef,
     ChangeAction,
     ChangeSet,
@@ -60,10 +61,12 @@ from connectors.base import (
     EventState,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Outcome,
     Result,
     in_order,
+    no_attendance,
 )
 from connectors.outlook.create import Creator, failed
 from connectors.outlook.delta import DeltaReader
@@ -216,6 +219,9 @@ class OutlookConnector:
             )
             parts.append(Part(key, "GET", f"{user_path(box)}/events?{query}", box.lower()))
         return self._run(parts)
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        return no_attendance(queries, "Teams attendance is not read yet")
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """Sessions by their single-value tag, whatever their time (the filter is not

@@ -29,12 +29,14 @@ import yaml
 
 from connectors.base import (
     SESSION_TAG,
+    AttendanceAnswer,
     CalendarConnector,
     CalendarRef,
     ChangeSet,
     EventChange,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Result,
     TransientError,
@@ -105,6 +107,10 @@ class Flaky:
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         answer: Lookup = self._call("lookup", lambda: self.inner.lookup(organizer, keys))
+        return answer
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        answer: AttendanceAnswer = self._call("attendance", lambda: self.inner.attendance(queries))
         return answer
 
     def close(self) -> None:
