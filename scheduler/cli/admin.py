@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ from scheduler.cli.common import (
     pass_state,
     plain_text,
 )
-from scheduler.errors import ConfigError
+from scheduler.errors import ConfigError, UserError
 from scheduler.settings import admin, preflight
 from scheduler.settings.load import build_settings, check_file, json_schema
 from scheduler.settings.people_csv import write_people_csv
@@ -217,6 +218,10 @@ def people_add(
     )
     admin.add_person(state.config_path, team, person)
     click.echo(f"added {person_id} to team {team} in {state.config_path}")
+    # The file is valid (the edit was vetted); what only the machine can tell (their
+    # calendar file is not there yet, a secret unset) is said now, not at booking.
+    for problem in _offline_problems(state.config_path, person_id):
+        click.echo(f"warning: {problem}", err=True)
 
 
 @people_group.command("remove", epilog=EDIT_NOTE)
@@ -224,8 +229,59 @@ def people_add(
 @pass_state
 def people_remove(state: CliState, person_id: str) -> None:
     """Remove a seller (their past sessions stay in the store and the reports)."""
+    upcoming = _upcoming_sessions(state, person_id)
     team = admin.remove_person(state.config_path, person_id)
     click.echo(f"removed {person_id} from team {team} in {state.config_path}")
+    for rec in upcoming:
+        when = rec.start.isoformat(timespec="minutes") if rec.start else "unscheduled"
+        click.echo(
+            f"note: session {rec.key} ({when}) of {person_id} is still {rec.state.value} "
+            f"in the calendars; cancel it with `coachpass sessions cancel {rec.key}` "
+            "before the next booking run, or it stays there",
+            err=True,
+        )
+
+
+def _offline_problems(path: Path, person_id: str) -> list[str]:
+    """The offline checks' problems about one person (see `config validate`)."""
+    checked = check_file(path)
+    if checked.problems or checked.config is None:
+        return []
+    settings = build_settings(checked.config, checked.csv_rows, path)
+    return [p for p in preflight.run(checked.loaded, settings) if person_id in p]
+
+
+def _upcoming_sessions(state: CliState, person_id: str) -> list[Any]:
+    """A seller's sessions still booked from now on, read before the edit (after it
+    the person is unknown). A store that does not exist yet holds none: it is not
+    created just to look."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scheduler.store.store import Store
+
+    try:
+        settings = state.settings()
+    except (ConfigError, UserError):
+        return []  # the edit itself says what is wrong with the file
+    url = str(settings.store_url)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        return []
+    try:
+        store = Store.open(url)
+    except SQLAlchemyError:
+        click.echo("note: the store could not be read to look for booked sessions", err=True)
+        return []
+    try:
+        now = datetime.now(UTC)
+        return [
+            r
+            for r in store.sessions(org_id=settings.organisation.id, seller_id=person_id)
+            if r.state.active and r.start is not None and r.start > now
+        ]
+    finally:
+        store.close()
 
 
 @people_group.command("import", epilog=EDIT_NOTE)

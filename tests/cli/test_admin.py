@@ -451,3 +451,56 @@ def test_a_symlinked_config_stays_a_symlink(config: Path, tmp_path: Path) -> Non
     assert link.is_symlink()
     assert team_ids(config) == ["nordics"]
     assert (config.parent / "coachpass.yaml.bak").read_text() == CONFIG
+
+
+def test_people_add_warns_when_their_local_calendar_is_missing(config: Path) -> None:
+    # The folder exists with the others' calendars; the new seller's file does not.
+    folder = config.parent / "calendars"
+    folder.mkdir()
+    for pid in ("anna", "erik", "sara", "olle"):
+        (folder / f"{pid}.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    args = ["--team", "nordics", "--id", "nils", "--name", "Nils Ek"]
+    out = ok(config, "people", "add", *args, "--email", "nils@acme.example")
+    assert out.splitlines()[0] == f"added nils to team nordics in {config}"
+    assert "warning:" in out and "calendar of nils not found" in out
+    assert str(folder / "nils.ics") in out
+    # Someone whose file is there gets no warning.
+    (folder / "ines.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    args = ["--team", "nordics", "--id", "ines", "--name", "Ines Ek"]
+    out = ok(config, "people", "add", *args, "--email", "ines@acme.example")
+    assert "warning" not in out
+
+
+def test_people_remove_names_their_upcoming_booked_session(config: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from scheduler.model import Month, SessionRecord, SessionState, session_key
+    from scheduler.store.store import Store
+
+    settings = load_settings(config)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    month = Month.of(start)
+    store = Store.open(settings.store_url)
+    booked = SessionRecord(
+        key=session_key("acme", "anna", "erik", month, 1),
+        org_id="acme",
+        team_id="nordics",
+        manager_id="anna",
+        seller_id="erik",
+        month=month,
+        attempt=1,
+        state=SessionState.BOOKED,
+        start=start,
+        end=start + timedelta(minutes=45),
+        event_id="ev1",
+        connector="local",
+    )
+    store.add_session(booked, now=start - timedelta(days=5))
+    store.close()
+    out = ok(config, "people", "remove", "erik")
+    assert out.splitlines()[0] == f"removed erik from team nordics in {config}"
+    assert f"session {booked.key}" in out and "still booked" in out
+    assert f"coachpass sessions cancel {booked.key}" in out
+    # Nothing booked for her: nothing said beyond the removal.
+    out = ok(config, "people", "remove", "sara")
+    assert out == f"removed sara from team nordics in {config}\n"
