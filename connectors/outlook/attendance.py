@@ -32,6 +32,7 @@ from connectors.base import (
     AttendanceAnswer,
     AttendanceStatus,
     ConnectorError,
+    ConnectorUserError,
     MeetingQuery,
 )
 from connectors.outlook.events import join_url, prop_filter, user_path
@@ -68,10 +69,23 @@ class AttendanceSettings:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> AttendanceSettings:
         return cls(
-            delay=timedelta(hours=float(options.get("attendance_delay_hours", 24))),
-            retention=timedelta(days=float(options.get("attendance_retention_days", 365))),
+            delay=timedelta(hours=_positive(options, "attendance_delay_hours", 24, "hours")),
+            retention=timedelta(days=_positive(options, "attendance_retention_days", 365, "days")),
             client_id=str(options.get("client_id", "")),
         )
+
+
+def _positive(options: Mapping[str, Any], name: str, default: float, unit: str) -> float:
+    raw = options.get(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ConnectorUserError(
+            f"outlook connector: {name} must be a number of {unit} (0 or more), got {raw!r}"
+        )
+    return value
 
 
 @dataclass

@@ -13,6 +13,7 @@ from connectors.base import (
     AttendanceAnswer,
     AttendanceStatus,
     Attendee,
+    ConnectorUserError,
     MeetingQuery,
     NewEvent,
 )
@@ -237,6 +238,13 @@ def test_the_delay_is_an_option(fake: FakeGraph, tmp_path: Path, clock: Clock) -
         conn.close()
 
 
+def test_a_bad_delay_option_names_the_setting(fake: FakeGraph, tmp_path: Path) -> None:
+    with pytest.raises(
+        ConnectorUserError, match="attendance_delay_hours must be a number of hours"
+    ):
+        connect(fake, tmp_path, attendance_delay_hours="a day")
+
+
 def test_a_report_past_its_retention_is_expired(
     fake: FakeGraph, conn: OutlookConnector, clock: Clock
 ) -> None:
@@ -386,3 +394,15 @@ def test_graph_json_mapping() -> None:
     other = {"error": {"code": "Forbidden", "message": "Forbidden"}}
     both = refusal(other, 403, "OnlineMeetingArtifact.Read.All", "m", "app")
     assert "OnlineMeetingArtifact.Read.All" in both and "New-CsApplicationAccessPolicy" in both
+
+
+def test_the_fake_refuses_what_graph_refuses(conn: OutlookConnector) -> None:
+    q = book(conn, "cpstrict")
+    oid = object_id(MANAGER)
+    call = conn.graph.call
+    unfiltered = call("GET", f"/users/{oid}/onlineMeetings")
+    assert unfiltered.status == 400 and "Filter expression expected" in unfiltered.error_text()
+    other = call("GET", f"/users/{oid}/onlineMeetings?$filter=subject%20eq%20%27x%27")
+    assert other.status == 400
+    by_upn = f"/users/{MANAGER}/onlineMeetings?$filter=JoinWebUrl%20eq%20%27{link(q)}%27"
+    assert call("GET", by_upn).status == 404  # app-only calls take the object id
