@@ -105,7 +105,8 @@ class _Work:
 
     @property
     def who(self) -> str:
-        return f"{self.query.organizer.calendar_id} (object id {self.user})"
+        box = self.query.organizer.calendar_id
+        return box if self.user == box else f"{box} (object id {self.user})"
 
 
 class TeamsAttendance:
@@ -267,7 +268,9 @@ class TeamsAttendance:
 
     def _met(self, w: _Work) -> Attendance:
         q = w.query
-        seen = presences(w.records, [p.email for p in q.people])
+        # The organiser's record is known by object id too, whatever address it shows
+        # (a UPN that differs from the mailbox's SMTP address).
+        seen = presences(w.records, [p.email for p in q.people], {w.user: q.organizer.email})
         runs = ", ".join(f"{r.start:%Y-%m-%d %H:%M}-{r.end:%H:%M} UTC" for r in w.found)
         notes = [f"Teams attendance report(s) of the meeting run(s) {runs}"]
         if seen.anonymous:
@@ -284,6 +287,12 @@ class TeamsAttendance:
         if answer.status == 403:
             return f"cannot {what}: " + refusal(
                 answer.body, answer.status, permission, w.who, self.settings.client_id
+            )
+        if answer.status == 404 and w.user == w.query.organizer.calendar_id:
+            return (
+                f"cannot {what}: Graph found no online meetings for {w.who}; app-only meeting "
+                "reads name the organiser by Entra object id, which this join link does not "
+                f"carry ({answer.error_text()})"
             )
         if answer.status == 404:
             return (

@@ -112,12 +112,21 @@ class Presences:
     incomplete: int  # intervals without a join or leave time (Graph: "data is lacking")
 
 
-def presences(records: Iterable[Mapping[str, Any]], people: Iterable[str]) -> Presences:
+def presences(
+    records: Iterable[Mapping[str, Any]],
+    people: Iterable[str],
+    known: Mapping[str, str] | None = None,
+) -> Presences:
+    """Intervals of `people` (e-mail addresses) in `records`; `known` maps an Entra
+    object id to the address to file that identity's record under."""
     wanted = {p.lower() for p in people}
+    by_id = {k.lower(): v.lower() for k, v in (known or {}).items()}
     found: dict[str, list[tuple[datetime, datetime]]] = {}
     anonymous = others = incomplete = 0
     for record in records:
-        email = str(record.get("emailAddress") or "").strip().lower()
+        identity = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+        email = by_id.get(str((identity or {}).get("id", "")).lower(), "")
+        email = email or str(record.get("emailAddress") or "").strip().lower()
         if not email:
             anonymous += 1
             continue

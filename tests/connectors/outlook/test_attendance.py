@@ -406,3 +406,30 @@ def test_the_fake_refuses_what_graph_refuses(conn: OutlookConnector) -> None:
     assert other.status == 400
     by_upn = f"/users/{MANAGER}/onlineMeetings?$filter=JoinWebUrl%20eq%20%27{link(q)}%27"
     assert call("GET", by_upn).status == 404  # app-only calls take the object id
+
+
+def test_the_organisers_record_is_known_by_object_id(
+    fake: FakeGraph, conn: OutlookConnector
+) -> None:
+    q = book(conn, "cpupn")
+    report = fake.add_attendance(link(q), at(0), at(45), [(MANAGER, [(at(0), at(45))])])
+    report.records[0]["emailAddress"] = "m.anager@contoso.onmicrosoft.com"  # UPN, not SMTP
+    got = ask(conn, q).results["cpupn"]
+    assert got.presence == {MANAGER: ((at(0), at(45)),)}
+
+
+def test_a_teams_link_without_organiser_id_is_an_error_saying_why(
+    conn: OutlookConnector,
+) -> None:
+    q = book(conn, "cpnewlink")
+    short = MeetingQuery(
+        q.key,
+        q.organizer,
+        q.people,
+        START,
+        END,
+        video_url="https://teams.microsoft.com/meet/42?p=x",
+    )
+    answer = ask(conn, short)
+    assert "object id, which this join link does not carry" in answer.errors["cpnewlink"]
+    assert not answer.results
