@@ -109,6 +109,7 @@ class MeetingState:
         #: Organisers (mailboxes) no application access policy covers.
         self.no_policy: set[str] = set()
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._owners: dict[str, str] = {}  # object id -> mailbox
 
     def new(self, mailbox: str) -> FakeMeeting:
         oid = object_id(mailbox)
@@ -180,7 +181,9 @@ class MeetingState:
                 "Missing role permissions on the request. API requires one of "
                 f"'{', '.join(sorted(need))}'. Roles on the request '{', '.join(sorted(roles))}'.",
             )
-        owner = next((m for m in mailboxes if object_id(m) == user.lower()), None)
+        if len(self._owners) != len(mailboxes):  # a tenant of thousands stays fast
+            self._owners = {object_id(m): m for m in mailboxes}
+        owner = self._owners.get(user.lower())
         if owner is None:
             # An unknown id, or a UPN: app-only online-meeting calls take object ids.
             raise GraphFault(404, "UnknownError", "")
