@@ -285,8 +285,9 @@ class TeamsAttendance:
 
     def _refused(self, w: _Work, answer: Answer, permission: str, what: str) -> str:
         if answer.status == 403:
+            box = w.query.organizer.calendar_id
             return f"cannot {what}: " + refusal(
-                answer.body, answer.status, permission, w.who, self.settings.client_id
+                answer.body, answer.status, permission, box, w.user, self.settings.client_id
             )
         if answer.status == 404 and w.user == w.query.organizer.calendar_id:
             return (

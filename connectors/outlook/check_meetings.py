@@ -110,24 +110,22 @@ def _organizer(connector: OutlookConnector, ref: CalendarRef, now: datetime) -> 
     if link is None:
         return None
     oid = organizer_object_id(link) or box
-    who = f"{box} (object id {oid})"
     query = urlencode({"$filter": f"JoinWebUrl eq {odata_string(link)}"}, quote_via=quote)
     found = graph.call("GET", f"{user_path(oid)}/onlineMeetings?{query}")
     if not found.ok:
-        return _refused(found, LOOKUP_PERMISSION, who, client_id)
+        return _refused(found, LOOKUP_PERMISSION, box, oid, client_id)
     meetings = (found.body or {}).get("value", [])
     if not meetings:
         return warning(f"Teams attendance of {box}: Teams does not know the meeting of {link}")
     meeting = quote(str(meetings[0].get("id", "")), safe="")
     listed = graph.call("GET", f"{user_path(oid)}/onlineMeetings/{meeting}/attendanceReports")
     if not listed.ok:
-        return _refused(listed, ARTIFACT_PERMISSION, who, client_id)
+        return _refused(listed, ARTIFACT_PERMISSION, box, oid, client_id)
     return ok(f"Teams attendance of {box}: meeting and attendance reports readable")
 
 
-def _refused(answer: Answer, permission: str, who: str, client_id: str) -> Finding:
+def _refused(answer: Answer, permission: str, box: str, oid: str, client_id: str) -> Finding:
     if answer.status == 403:
-        return warning(
-            "Teams attendance: " + refusal(answer.body, answer.status, permission, who, client_id)
-        )
-    return warning(f"Teams attendance of {who}: {answer.error_text()}")
+        why = refusal(answer.body, answer.status, permission, box, oid, client_id)
+        return warning(f"Teams attendance: {why}")
+    return warning(f"Teams attendance of {box} (object id {oid}): {answer.error_text()}")

@@ -145,18 +145,27 @@ def presences(
     return Presences(presence, anonymous, others, incomplete)
 
 
-def refusal(answer_body: Any, status: int, permission: str, organizer: str, client_id: str) -> str:
-    """What to grant, from a 403 (or an unclear refusal) of an online-meeting call."""
+def refusal(
+    answer_body: Any,
+    status: int,
+    permission: str,
+    mailbox: str,
+    object_id: str | None,
+    client_id: str,
+) -> str:
+    """What to grant, from a 403 (or an unclear refusal) of an online-meeting call
+    for the organiser `mailbox` (Entra `object_id` when known)."""
     err = answer_body.get("error") if isinstance(answer_body, dict) else None
     message = str(err.get("message", "")) if isinstance(err, dict) else ""
     code = str(err.get("code", "")) if isinstance(err, dict) else ""
     said = f"Graph said: HTTP {status} {code} {message}".strip()
     app = client_id or "<client_id>"
+    user = object_id if object_id and _GUID.match(object_id) else f"<object id of {mailbox}>"
     policy = (
-        f"no application access policy allows the app for organiser {organizer}: in Teams "
+        f"no application access policy allows the app for organiser {mailbox}: in Teams "
         f"PowerShell run New-CsApplicationAccessPolicy -Identity Coachpass -AppIds {app} and "
-        f"Grant-CsApplicationAccessPolicy -PolicyName Coachpass -Identity <object id of "
-        f"{organizer}> (or -Global); it takes up to 30 minutes to apply"
+        f"Grant-CsApplicationAccessPolicy -PolicyName Coachpass -Identity {user} "
+        "(or -Global); it takes up to 30 minutes to apply"
     )
     grant = (
         f"the app lacks the application permission {permission}: add it in the app "

@@ -326,7 +326,10 @@ def test_missing_access_policy_fails_only_that_organiser(
     error = answer.errors["cppolicy"]
     assert OTHER in error and object_id(OTHER) in error
     assert f"New-CsApplicationAccessPolicy -Identity Coachpass -AppIds {CLIENT_ID}" in error
-    assert "Grant-CsApplicationAccessPolicy -PolicyName Coachpass" in error
+    assert (
+        f"Grant-CsApplicationAccessPolicy -PolicyName Coachpass -Identity {object_id(OTHER)}"
+        in error
+    )
     assert "lacks the application permission" not in error
     assert answer.results["cpallowed"].status is AttendanceStatus.MET
 
@@ -390,9 +393,9 @@ def test_graph_json_mapping() -> None:
             "message": "No Application Access Policy found for this app.",
         }
     }
-    assert "Grant-CsApplicationAccessPolicy" in refusal(policy, 403, "X", "m", "app")
+    assert "Grant-CsApplicationAccessPolicy" in refusal(policy, 403, "X", "m", None, "app")
     other = {"error": {"code": "Forbidden", "message": "Forbidden"}}
-    both = refusal(other, 403, "OnlineMeetingArtifact.Read.All", "m", "app")
+    both = refusal(other, 403, "OnlineMeetingArtifact.Read.All", "m", None, "app")
     assert "OnlineMeetingArtifact.Read.All" in both and "New-CsApplicationAccessPolicy" in both
 
 
