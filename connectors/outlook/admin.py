@@ -24,12 +24,14 @@ from connectors.base import (
 )
 from connectors.checking import PROBE_SUMMARY, Finding, ok, probe_window, problem, warning
 from connectors.outlook.auth import device_code_sign_in
+from connectors.outlook.check_meetings import attendance_granted, granted_findings, policy_findings
 from connectors.outlook.connector import SCHEDULE_LIMIT, OutlookConnector
 from connectors.outlook.events import graph_time, user_path
+from connectors.outlook.meetings import ARTIFACT_PERMISSION, LOOKUP_PERMISSION
 from connectors.outlook.session import http_client
 
 #: Application permission that lets Coachpass read Teams attendance reports.
-ATTENDANCE_PERMISSION = "OnlineMeetingArtifact.Read.All"
+ATTENDANCE_PERMISSION = ARTIFACT_PERMISSION
 
 
 def authorize_device_code(
@@ -59,7 +61,9 @@ def check(
     Free/busy of every calendar (read); in every organiser's mailbox a probe event is
     created and deleted (write: `Calendars.ReadWrite`, and the mailbox inside the
     app's RBAC scope); the token's application permissions are read for
-    `OnlineMeetingArtifact.Read.All` (Teams attendance; a warning when missing).
+    `OnlineMeetingArtifact.Read.All` and `OnlineMeetings.Read.All` (Teams attendance),
+    and each organiser's application access policy is proven on one of their Teams
+    meetings (check_meetings; warnings when missing).
     """
     try:
         connector = OutlookConnector(options, context, transport=transport)
@@ -74,7 +78,8 @@ def check(
         except (AuthError, TransientError) as exc:
             return [problem(str(exc))]
         findings = [ok(f"signed in ({who}, scope {connector.tokens.scope})")]
-        findings += _permissions(token, connector.tokens.delegated)
+        granted = _granted(token, connector.tokens.delegated)
+        findings += _permissions(granted)
         when = now or datetime.now(UTC)
         for group in range(0, len(calendars), SCHEDULE_LIMIT):
             refs = calendars[group : group + SCHEDULE_LIMIT]
@@ -97,6 +102,9 @@ def check(
                 else:
                     findings.append(ok(f"free/busy of {ref.person_id} <{ref.email}>"))
         findings += [_probe(connector, ref, when) for ref in organizers]
+        if granted is None or attendance_granted(granted):
+            # Without the permissions every policy check would only repeat that.
+            findings += policy_findings(connector, organizers, when)
     except ConnectorError as exc:
         findings.append(problem(str(exc)))
     finally:
@@ -118,31 +126,26 @@ def _claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def _permissions(token: str, delegated: bool) -> list[Finding]:
+def _granted(token: str, delegated: bool) -> set[str] | None:
+    """The token's permissions (scopes when delegated), None when it is opaque."""
     claims = _claims(token)
     if claims is None:
+        return None
+    if delegated:
+        return set(str(claims.get("scp", "")).split())
+    return {str(r) for r in claims.get("roles", []) or []}
+
+
+def _permissions(granted: set[str] | None) -> list[Finding]:
+    if granted is None:
         return [
             warning(
                 "cannot read the token's permissions (opaque token): check "
-                f"{ATTENDANCE_PERMISSION} in the app registration by hand"
+                f"{ATTENDANCE_PERMISSION} and {LOOKUP_PERMISSION} in the app registration "
+                "by hand"
             )
         ]
-    if delegated:
-        granted = set(str(claims.get("scp", "")).split())
-    else:
-        granted = {str(r) for r in claims.get("roles", []) or []}
-    findings: list[Finding] = []
-    if ATTENDANCE_PERMISSION in granted:
-        findings.append(ok(f"Teams attendance: {ATTENDANCE_PERMISSION} granted"))
-    else:
-        findings.append(
-            warning(
-                f"Teams attendance: {ATTENDANCE_PERMISSION} is not granted, so Teams sessions "
-                "are presumed held, never verified: add it as an application permission "
-                "with admin consent, plus an application access policy for the organisers"
-            )
-        )
-    return findings
+    return granted_findings(granted)
 
 
 def _probe(connector: OutlookConnector, ref: CalendarRef, now: datetime) -> Finding:

@@ -22,6 +22,12 @@ Options (connector settings in the config; secrets only by env var or file):
   (default 30): retries of throttled or failed calls.
 - `online_meeting_provider` (default teamsForBusiness; empty for none): the native
   meeting link asked for when the policy wants one.
+- `attendance_delay_hours` (default 24): how long after a session's end a missing
+  Teams attendance report may still come (PENDING until then, NOT_HELD after);
+  `attendance_retention_days` (default 365): how long Graph keeps the reports
+  (EXPIRED after). Attendance needs the application permissions
+  OnlineMeetings.Read.All and OnlineMeetingArtifact.Read.All plus an application
+  access policy for the organisers.
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
 the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
@@ -30,11 +36,14 @@ calendar's mailbox; create = one `$batch` of tag look-ups, one of creates, and f
 sessions with an agenda file one of attachments and one of attendee PATCHes (20 parts
 each, across organisers when `create` gets several teams' sessions at once; see
 `create` for why the attendees come last); a reconcile with no change = one
-delta request per organiser; re-pushing a half-done session adds one listing of its
+delta request per organiser; attendance = per step (event link when the invite's
+is not known, meeting by JoinWebUrl, its reports, the session's records and their
+pages) one `$batch` part per session; re-pushing a half-done session adds one listing of its
 attachments. Pieces (in this package): auth (msal), http (retries, paging,
 `$batch` with per-mailbox lanes), session, events (JSON mapping), create
 (create, then invite), attach (the agenda files, never twice), failure (failed
-requests as Results), delta (changes and cursors),
+requests as Results), delta (changes and cursors), attendance + meetings (Teams
+attendance reports),
 admin (`auth outlook`, `connectors check outlook`; it imports this module, never the
 other way round).
 """
@@ -66,8 +75,8 @@ from connectors.base import (
     Outcome,
     Result,
     in_order,
-    no_attendance,
 )
+from connectors.outlook.attendance import AttendanceSettings, TeamsAttendance
 from connectors.outlook.create import Creator, failed
 from connectors.outlook.delta import DeltaReader
 from connectors.outlook.events import (
@@ -103,6 +112,7 @@ class OutlookConnector:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.options = dict(options)
         session = open_graph_session(options, context, transport=transport, sleep=sleep, rng=rng)
@@ -111,6 +121,9 @@ class OutlookConnector:
         self.online_provider: str | None = str(provider) if provider else None
         self.delta = DeltaReader(self.graph, self._run)
         self.creator = Creator(self.graph, self._run, self._lookup, self.online_provider)
+        self.teams = TeamsAttendance(
+            self.graph, self._run, clock, AttendanceSettings.from_options(options)
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -221,7 +234,8 @@ class OutlookConnector:
         return self._run(parts)
 
     def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
-        return no_attendance(queries, "Teams attendance is not read yet")
+        """Teams attendance reports of the sessions' meetings (attendance.py)."""
+        return self.teams.read(queries)
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """Sessions by their single-value tag, whatever their time (the filter is not

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,12 @@ SECRET_ENV = "COACHPASS_TEST_GRAPH_SECRET"
 
 
 def connect(
-    fake: FakeGraph, base_dir: Path, sleeps: list[float] | None = None, **options: Any
+    fake: FakeGraph,
+    base_dir: Path,
+    sleeps: list[float] | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    **options: Any,
 ) -> OutlookConnector:
     """A connector on the fake; sleeps are recorded in `sleeps`, never waited for."""
     record = sleeps if sleeps is not None else []
@@ -24,6 +31,7 @@ def connect(
         transport=fake.transport(),
         sleep=record.append,
         rng=random.Random(7),
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
 

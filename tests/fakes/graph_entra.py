@@ -19,11 +19,13 @@ TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "fake-client-secret-value"
 DEVICE_LOGIN = "https://microsoft.com/devicelogin"
+USER_SCOPES = "Calendars.ReadWrite Calendars.ReadWrite.Shared Mail.Send"
 
 
 class EntraEndpoints:
     lock: threading.RLock
     tokens: dict[str, str]
+    token_roles: dict[str, frozenset[str]]  # what each token may do: roles, or scopes
     devices: dict[str, dict[str, Any]]
     secret: str
     auto_approve_devices: bool
@@ -124,8 +126,12 @@ class EntraEndpoints:
                 "roles": sorted(self.app_roles),
             }
             token = ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), token])
+        # Permissions are fixed when the token is issued: granting one later takes
+        # a new token, as with Entra.
+        granted = self.app_roles if kind == "app" else set(USER_SCOPES.split())
         with self.lock:
             self.tokens[token] = kind
+            self.token_roles[token] = frozenset(granted)
         out: dict[str, Any] = {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
         if id_token:
             now = int(time.time())
@@ -143,7 +149,7 @@ class EntraEndpoints:
             out["id_token"] = ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""])
             out["refresh_token"] = "fake-rt-" + secrets.token_urlsafe(16)
             out["client_info"] = _b64({"uid": "admin-oid", "utid": TENANT})
-            out["scope"] = "Calendars.ReadWrite Calendars.ReadWrite.Shared Mail.Send"
+            out["scope"] = USER_SCOPES
         return out
 
 

@@ -9,9 +9,10 @@ paths run unchanged through the connector's own HTTP client.
 What it implements is what the Outlook connector uses (see graph_state for the
 calendar semantics): getSchedule, events create/get/list/patch/cancel/delete with the
 extended-property `$filter` and `$expand`, fileAttachment upload, calendarView and
-calendarView/delta with skip/delta tokens, `$batch` (≤ 20 parts, answers shuffled,
-per-part status, `dependsOn` with 424 for a failed dependency, > 4 parts of one
-mailbox in one wave throttled), attachment listing, the
+calendarView/delta with skip/delta tokens, Teams online meetings and their
+attendance reports (graph_meetings; `add_attendance` seeds a report), `$batch`
+(≤ 20 parts, answers shuffled, per-part status, `dependsOn` with 424 for a failed
+dependency, > 4 parts of one mailbox in one wave throttled), attachment listing, the
 OIDC discovery, token and device-code endpoints. Requests are counted (a `$batch` is
 one request; token requests apart) and faults can be injected per test. What each
 attendee was sent is in `state.sent`; `state.teams_allowed = False` makes creates
@@ -26,7 +27,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -34,7 +35,7 @@ from email.parser import BytesParser
 from email.policy import default
 from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import httpx
 
@@ -47,6 +48,7 @@ from tests.fakes.graph_entra import (
     EntraEndpoints,
 )
 from tests.fakes.graph_faults import FaultPlan
+from tests.fakes.graph_meetings import FakeReport, Participant
 from tests.fakes.graph_state import CalendarState, FakeEvent, GraphFault, parse_graph_time
 from tests.fakes.graph_wire import AUTHORITY_HOST, GRAPH_HOST, LoopbackTransport, Reset
 from tests.fakes.graph_wire import Handler as WireHandler
@@ -60,12 +62,14 @@ _PROP_EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=id eq '([^'
 
 class FakeGraph(EntraEndpoints):
     def __init__(self, mailboxes: list[str], *, transaction_dedup: bool = False) -> None:
-        self.state = CalendarState(mailboxes, transaction_dedup=transaction_dedup)
+        self.state = CalendarState(mailboxes, transaction_dedup=transaction_dedup, tenant=TENANT)
         self.lock = threading.RLock()
         self.faults = FaultPlan()
         self.counts: Counter[str] = Counter()  # "graph", "token", "batch_parts", per route
         self.log: list[tuple[str, str, dict[str, str]]] = []  # method, path+query, headers
         self.tokens: dict[str, str] = {}  # access token -> grant ("app" or "user")
+        self.token_roles: dict[str, frozenset[str]] = {}
+        self._caller = threading.local()  # the roles of the request being served
         self.secret = CLIENT_SECRET
         self.devices: dict[str, dict[str, Any]] = {}
         self.auto_approve_devices = True
@@ -150,7 +154,9 @@ class FakeGraph(EntraEndpoints):
         *,
         show_as: str = "busy",
         subject: str = "Meeting",
+        online: bool = False,
     ) -> FakeEvent:
+        """An event the mailbox's owner made; `online`: with a Teams meeting."""
         with self.lock:
             return self.state.create(
                 mailbox,
@@ -159,6 +165,7 @@ class FakeGraph(EntraEndpoints):
                     "start": {"dateTime": start.astimezone(UTC).isoformat(), "timeZone": "UTC"},
                     "end": {"dateTime": end.astimezone(UTC).isoformat(), "timeZone": "UTC"},
                     "showAs": show_as,
+                    "isOnlineMeeting": online,
                 },
             )
 
@@ -246,6 +253,8 @@ class FakeGraph(EntraEndpoints):
             auth = headers.get("authorization", "")
             if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
                 return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": "bad"}}
+            # A $batch's parts carry no token: they run with the batch's.
+            self._caller.roles = set(self.token_roles.get(auth[7:], ()))
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         if body and kind == "text/plain":
             payload: Any = body  # sendMail's base64 MIME
@@ -273,6 +282,8 @@ class FakeGraph(EntraEndpoints):
             raise GraphFault(400, "BadRequest", f"unsupported path {path}")
         user = seg[1]
         rest = [s.lower() for s in seg[2:]]
+        if rest[:1] == ["onlinemeetings"]:
+            return self._meetings(method, unquote(user), [unquote(s) for s in seg[3:]], q)
         expand = None
         if "$expand" in q:
             m = _PROP_EXPAND.match(q["$expand"])
@@ -344,6 +355,32 @@ class FakeGraph(EntraEndpoints):
                     [{k: v for k, v in a.items() if k != "contentBytes"} for a in files], path, q
                 )
         raise GraphFault(400, "BadRequest", f"unsupported {method} {path}")
+
+    def _meetings(self, method: str, user: str, tail: list[str], q: dict[str, str]) -> Answer:
+        roles = getattr(self._caller, "roles", set())
+        answer, paged = self.state.meetings.serve(
+            method, user, tail, q, roles, self.state.mailboxes, CLIENT_ID
+        )
+        if paged:
+            assert isinstance(answer, list)
+            path = "/".join(quote(s, safe="") for s in [user, "onlineMeetings", *tail])
+            return self._page(answer, "/users/" + path, q)
+        return 200, {}, answer
+
+    # -- test controls: Teams meetings --------------------------------------------
+
+    def add_attendance(
+        self,
+        join_url: str,
+        start: datetime,
+        end: datetime,
+        records: Sequence[Participant] = (),
+    ) -> FakeReport:
+        """Teams made an attendance report for the meeting of `join_url`: the
+        meeting ran start..end and `records` were in it, each an (e-mail or None,
+        [(join, leave), ...])."""
+        with self.lock:
+            return self.state.meetings.add_report(join_url, start, end, records)
 
     def _need_write(self) -> None:
         if "Calendars.ReadWrite" not in self.app_roles:

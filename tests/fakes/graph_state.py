@@ -13,6 +13,8 @@ what the Outlook connector relies on, the way Graph documents it:
 - each attendee is *sent* the meeting as it stands when they are added (create with
   attendees, or a PATCH adding them) and an update when the organiser changes it
   (PATCH); a file added to the event alone reaches nobody. `sent` records it all;
+- an event created with `isOnlineMeeting` gets a Teams meeting (graph_meetings)
+  whose join URL maps back to it: attendance is read from there;
 - `teams_allowed = False` makes a create asking for Teams answer 201 without a
   meeting (isOnlineMeeting false, provider "unknown"), as Graph does when Teams is
   not among the mailbox's allowed online-meeting providers.
@@ -27,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.fakes.graph_event import FakeEvent, GraphFault, graph_time, parse_graph_time
+from tests.fakes.graph_meetings import MeetingState
 
 __all__ = ["CalendarState", "DeltaState", "FakeEvent", "GraphFault", "parse_graph_time"]
 
@@ -52,8 +55,11 @@ class DeltaState:
 class CalendarState:
     """All mailboxes of one fake tenant. Not thread-safe: the server holds a lock."""
 
-    def __init__(self, mailboxes: list[str], *, transaction_dedup: bool = False) -> None:
+    def __init__(
+        self, mailboxes: list[str], *, transaction_dedup: bool = False, tenant: str = ""
+    ) -> None:
         self.mailboxes = {m.lower() for m in mailboxes}
+        self.meetings = MeetingState(tenant)  # Teams meetings of isOnlineMeeting events
         self.denied: set[str] = set()  # mailboxes outside the app's RBAC scope
         self.events: dict[str, FakeEvent] = {}
         # Indexes, so a benchmark tenant of thousands of mailboxes stays fast.
@@ -130,7 +136,7 @@ class CalendarState:
             event.ext_props[prop["id"]] = prop["value"]
         if body.get("isOnlineMeeting") and self.teams_allowed:
             event.online_provider = body.get("onlineMeetingProvider", "teamsForBusiness")
-            event.join_url = f"https://teams.microsoft.com/l/meetup-join/{secrets.token_hex(8)}"
+            event.join_url = self.meetings.new(box).join_url
         self.events[event.id] = event
         self.by_box.setdefault(box, {})[event.id] = event
         self._invite(event, event.attendees)

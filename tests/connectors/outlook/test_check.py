@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorContext, ConnectorUserError
-from connectors.checking import Level, exit_code
+from connectors.checking import PROBE_SUMMARY, Level, exit_code
 from connectors.outlook.admin import ATTENDANCE_PERMISSION, check
 from connectors.outlook.connector import OutlookConnector
+from connectors.outlook.meetings import LOOKUP_PERMISSION
 from tests.fakes.graph_client import SECRET_ENV, ref
-from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
+from tests.fakes.graph_server import CLIENT_ID, CLIENT_SECRET, FakeGraph
 from tests.fakes.proxy import running_proxy
 
 NOW = datetime(2031, 2, 20, 8, 0, tzinfo=UTC)
@@ -48,6 +49,12 @@ class Recording(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+def teams_meetings(fake: FakeGraph) -> None:
+    """A Teams meeting in each organiser's calendar, last week."""
+    for box in MAILBOXES[:2]:
+        fake.add_event(box, NOW - timedelta(days=7), NOW - timedelta(days=7, hours=-1), online=True)
+
+
 def run(fake: FakeGraph, tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]
     return check(
         fake.options(**options),
@@ -62,7 +69,8 @@ def run(fake: FakeGraph, tmp_path: Path, **options: object):  # type: ignore[no-
 def test_probe_is_created_and_deleted_in_each_organisers_mailbox(
     fake: FakeGraph, tmp_path: Path
 ) -> None:
-    fake.app_roles.add(ATTENDANCE_PERMISSION)
+    fake.app_roles |= {ATTENDANCE_PERMISSION, LOOKUP_PERMISSION}
+    teams_meetings(fake)
     findings = run(fake, tmp_path)
     assert [f.level for f in findings] == [Level.OK] * len(findings), findings
     assert exit_code(findings) == 0
@@ -70,7 +78,11 @@ def test_probe_is_created_and_deleted_in_each_organisers_mailbox(
     deletes = [p for m, p, _h in fake.log if m == "DELETE"]
     assert [p.split("/")[3] for p in posts] == MAILBOXES[:2]
     assert len(deletes) == 2
-    assert not [e for e in fake.state.events.values() if not e.deleted]
+    assert not [
+        e for e in fake.state.events.values() if e.subject == PROBE_SUMMARY and not e.deleted
+    ]
+    teams = [f.message for f in findings if f.message.startswith("Teams attendance of")]
+    assert len(teams) == 2 and all("attendance reports readable" in m for m in teams)
 
 
 def test_a_read_only_app_fails_the_check_for_every_organiser(
@@ -89,10 +101,48 @@ def test_a_read_only_app_fails_the_check_for_every_organiser(
 
 
 def test_missing_attendance_permission_is_a_warning(fake: FakeGraph, tmp_path: Path) -> None:
+    teams_meetings(fake)
     findings = run(fake, tmp_path)
     warnings = [f.message for f in findings if f.level is Level.WARNING]
     assert len(warnings) == 1 and ATTENDANCE_PERMISSION in warnings[0]
+    assert LOOKUP_PERMISSION in warnings[0] and "admin consent" in warnings[0]
     assert exit_code(findings) == 0
+    # The other checks still ran: free/busy of everyone, a probe per organiser.
+    assert sum(f.message.startswith("free/busy of") for f in findings) == 3
+    assert sum("probe event created and deleted" in f.message for f in findings) == 2
+    # Without the permissions no policy is probed (it could only repeat the warning).
+    assert not [p for _m, p, _h in fake.log if "onlineMeetings" in p]
+
+
+def test_one_permission_missing_is_named_alone(fake: FakeGraph, tmp_path: Path) -> None:
+    fake.app_roles.add(LOOKUP_PERMISSION)
+    warnings = [f.message for f in run(fake, tmp_path) if f.level is Level.WARNING]
+    assert len(warnings) == 1 and f"{ATTENDANCE_PERMISSION} not granted" in warnings[0]
+    assert f"and {LOOKUP_PERMISSION}" not in warnings[0]
+
+
+def test_missing_access_policy_is_named_per_organiser(fake: FakeGraph, tmp_path: Path) -> None:
+    fake.app_roles |= {ATTENDANCE_PERMISSION, LOOKUP_PERMISSION}
+    teams_meetings(fake)
+    fake.state.meetings.no_policy.add(MAILBOXES[1])
+    findings = run(fake, tmp_path)
+    warnings = [f.message for f in findings if f.level is Level.WARNING]
+    assert len(warnings) == 1 and exit_code(findings) == 0
+    assert MAILBOXES[1] in warnings[0] and "Grant-CsApplicationAccessPolicy" in warnings[0]
+    assert f"New-CsApplicationAccessPolicy -Identity Coachpass -AppIds {CLIENT_ID}" in warnings[0]
+    assert any(
+        f.message.startswith(f"Teams attendance of {MAILBOXES[0]}: meeting") for f in findings
+    )
+
+
+def test_organisers_without_teams_meetings_are_named_once(fake: FakeGraph, tmp_path: Path) -> None:
+    fake.app_roles |= {ATTENDANCE_PERMISSION, LOOKUP_PERMISSION}
+    warnings = [f.message for f in run(fake, tmp_path) if f.level is Level.WARNING]
+    assert len(warnings) == 1
+    assert (
+        f"{MAILBOXES[0]}, {MAILBOXES[1]}" in warnings[0]
+        and "could not be checked yet" in warnings[0]
+    )
 
 
 def test_scope_option_is_what_the_token_is_asked_for(fake: FakeGraph, tmp_path: Path) -> None:
