@@ -44,6 +44,11 @@ def _address(email: str, name: str = "", **params: str) -> icalendar.vCalAddress
     address = icalendar.vCalAddress(f"mailto:{email}")
     if name:
         address.params["CN"] = name
+        if "\\" in name:
+            # icalendar reads a backslash before the ':' that ends the parameters
+            # as an escape (`CN=x\:mailto:...` loses the address); quoted, the
+            # name reads back whole. It quotes CN by itself only for ' and space.
+            address.params.quote_also = {"CN": " '\\"}
     for key, value in params.items():
         address.params[key.replace("_", "-")] = value
     return address
