@@ -35,11 +35,10 @@ from functools import partial
 from typing import Any
 
 from connectors.base import Attendance, AttendanceStatus, MeetingQuery, Presence
+from connectors.google.auth import DIRECTORY_SCOPE, MEET_SCOPE
 from connectors.google.batch import Backoff, execute
 from connectors.google.wire import ApiFailure, rfc3339, valid_event_id, video_url_of
 
-MEET_SCOPE = "https://www.googleapis.com/auth/meetings.space.readonly"
-DIRECTORY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 #: Meet deletes a conference record this long after the conference ended.
 RETENTION = timedelta(days=30)
 #: A Meet call lasts at most 24 hours: past the session's end + RETENTION + this,
@@ -96,7 +95,7 @@ class MeetReader:
     now: datetime
     delay: timedelta  # how long after a session Meet may still be writing its records
     who: Callable[[str], str]  # the identity reading as this organiser, for messages
-    grant: Callable[[str], str]  # how to grant a scope, for messages
+    grant: Callable[[str, str], str]  # how to grant (organiser, scope), for messages
     user_ids: dict[str, str | None] = field(default_factory=dict)  # e-mail -> id (cache)
 
     def read(self, query: MeetingQuery, http: Any) -> Attendance:
@@ -293,7 +292,7 @@ class MeetReader:
             f"{self.who(query.organizer.email)}: {failure.describe()}"
         )
         if failure.status in (401, 403) and not failure.retryable:
-            text += f"; {self.grant(scope)}"
+            text += f"; {self.grant(query.organizer.email, scope)}"
         return text
 
 

@@ -217,12 +217,17 @@ class CredentialSource:
             self._by_subject.pop(subject, None)
         return True
 
-    def grant_hint(self, scope: str) -> str:
-        """How the admin grants `scope` in this mode (for messages)."""
+    def grant_hint(self, email: str | None, scope: str) -> str:
+        """How the admin grants `scope` in this mode (for messages). An organiser whose
+        token with the attendance scopes was refused needs them all: Google does not
+        say which one is missing."""
+        subject = email.lower() if (self.delegation and email) else None
+        if subject in self.narrowed:
+            scope = " and ".join(ATTENDANCE_SCOPES)
         if self.kind == "oauth_user":
             return f"run `{AUTH_COMMAND}` again and allow {scope}"
         return (
-            f"grant the scope {scope} to the service account {self.account}'s client id "
+            f"grant {scope} to the service account {self.account}'s client id "
             "through domain-wide delegation (Google Admin console > Security > Access and "
             "data control > API controls > Domain-wide delegation)"
         )
