@@ -16,6 +16,7 @@ import pytest
 from connectors.base import (
     AttendanceStatus,
     Attendee,
+    CalendarRef,
     ConnectorContext,
     MeetingQuery,
     NewEvent,
@@ -35,7 +36,7 @@ from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     google_fake,
     google_key_file,
 )
-from tests.fakes.google_server import FakeGoogle
+from tests.fakes.google_server import Call, FakeGoogle
 
 MANAGER = PEOPLE["manager"][0]
 SELLER = PEOPLE["seller1"][0]
@@ -84,7 +85,7 @@ class Meet:
         assert code is not None
         return code
 
-    def calls(self, kind: str) -> list[object]:
+    def calls(self, kind: str) -> list[Call]:
         return list(self.fake.api_calls(kind=kind))
 
 
@@ -120,8 +121,8 @@ def test_both_present_is_met_with_each_persons_interval(meet: Meet) -> None:
     assert record in got.detail and meet.code(query) in got.detail
     # Read as the organiser, with the documented filter on code and start time.
     (listing,) = meet.calls("GET /v2/conferenceRecords")[:1]
-    assert listing.subject == MANAGER  # type: ignore[attr-defined]
-    text = listing.params["filter"][0]  # type: ignore[attr-defined]
+    assert listing.subject == MANAGER
+    text = listing.params["filter"][0]
     assert text.startswith(f'space.meeting_code = "{meet.code(query)}" AND start_time>="')
 
 
@@ -183,7 +184,7 @@ def test_every_page_of_participants_and_sessions_is_read(meet: Meet) -> None:
     assert got.presence[SELLER] == tuple(seller_sessions)
     assert got.presence[MANAGER] == ((t(0), t(30)),)
     participant_pages = meet.calls("/participants")
-    listing = [c for c in participant_pages if c.path.endswith("/participants")]  # type: ignore[attr-defined]
+    listing = [c for c in participant_pages if c.path.endswith("/participants")]
     assert len(listing) == 4  # 7 participants, 2 a page
     assert "7 participant(s)" in got.detail
 
@@ -360,7 +361,7 @@ def test_user_ids_are_looked_up_once_per_person(meet: Meet) -> None:
     assert answer.results[second.key].presence and answer2.results[first.key].presence
     lookups = meet.calls("GET /admin/directory/v1/users/")
     assert len(lookups) == 2  # manager and seller, once each
-    assert all(c.params["viewType"] == ["domain_public"] for c in lookups)  # type: ignore[attr-defined]
+    assert all(c.params["viewType"] == ["domain_public"] for c in lookups)
 
 
 def test_a_person_outside_the_directory_is_never_matched(meet: Meet) -> None:
@@ -386,3 +387,35 @@ def test_the_fake_refuses_filters_the_real_api_refuses(meet: Meet) -> None:
         assert "400" in str(caught.value), text
     ok = records.list(filter='space.meeting_code = "abc-mnop-xyz" AND end_time IS NULL')
     assert ok.execute(http=http) == {"conferenceRecords": []}
+
+
+def test_an_organiser_who_cannot_be_impersonated_fails_alone(meet: Meet) -> None:
+    _event, query = meet.book()
+    meet.fake.add_conference(meet.code(query), t(0), t(40), [(SELLER, [(t(0), t(40))])])
+    stranger = CalendarRef("stranger", "stranger@example.com", "stranger@example.com")
+    lost = replace(query, key="1" * 12, organizer=stranger)
+    answer = meet.connector.attendance([lost, query])
+    assert set(answer.errors) == {lost.key} and "stranger@example.com" in answer.errors[lost.key]
+    assert answer.results[query.key].presence == {SELLER: ((t(0), t(40)),)}
+
+
+def test_a_sign_in_without_the_meet_scope_is_told_to_sign_in_again(
+    meet: Meet, tmp_path: Path
+) -> None:
+    _event, query = meet.book()
+    meet.fake.add_conference(meet.code(query), t(0), t(40), [(SELLER, [(t(0), t(40))])])
+    token_file = meet.fake.tokens.authorized_user_file(tmp_path, MANAGER, frozenset(SCOPES))
+    options = {
+        **connector_options(meet.fake, Path("unused")),
+        "service_account_file": None,
+        "delegation": False,
+        "oauth_token_file": str(token_file),
+        "token_uri": meet.fake.token_uri,
+    }
+    user = GoogleConnector(options, ConnectorContext(tmp_path), clock=meet.clock)
+    try:
+        answer = user.attendance([query])
+    finally:
+        user.close()
+    text = answer.errors[query.key]
+    assert MEET_SCOPE in text and "coachpass auth google" in text
