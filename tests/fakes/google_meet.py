@@ -5,9 +5,11 @@ Pure state with a lock, no HTTP (`google_server` routes `/v2/...` and
 
 - `conferenceRecords` {name, startTime, endTime, expireTime, space}; `list` takes a
   `filter` over `space.meeting_code`, `space.name`, `start_time`, `end_time` (AIP-160
-  comparisons joined by AND; anything else is 400 INVALID_ARGUMENT, as is a
-  malformed timestamp or meeting code) and pages with pageSize/pageToken (default 25,
-  at most 100; a token is bound to its filter). A caller sees the records of spaces
+  comparisons joined by AND; a malformed timestamp or meeting code, an unknown
+  field or an ordering on a string field is 400 INVALID_ARGUMENT, as at Google; OR
+  and parentheses are not modelled and are refused too, rather than guessed) and
+  pages with pageSize/pageToken (default 25, at most 100; a token is bound to its
+  filter). A caller sees the records of spaces
   they own or joined signed in.
 - `participants` {name, earliestStartTime, latestEndTime, and one of signedinUser
   {user: "users/{id}", displayName}, anonymousUser {displayName}, phoneUser

@@ -8,10 +8,13 @@ google-auth fetching tokens from `server.token_uri` (written into the key files)
 It serves what the connector uses: freeBusy, events insert/get/list/patch/update/
 delete, multipart/mixed batches with a status per part, pagination, sync tokens and
 410, Google's event id and duplicate rules (see `google_state`), body checks against
-the discovery document, scope and calendar-owner checks on every call, and the token
-endpoint (`google_tokens`). A service account acting as itself (no delegation) gets
-Google's 403 forbiddenForServiceAccounts for any write with attendees. Faults are set
-per test through `server.faults`.
+the discovery document, scope and calendar-owner checks on every call, the token
+endpoint (`google_tokens`), and for attendance the Meet REST API v2 conference
+records (`/v2/...`, 403 PERMISSION_DENIED without a Meet scope) and the Directory's
+users.get (`google_meet`). Tests seed calls with `add_conference(meeting_code, ...)`
+for the Meet code of an event the connector booked. A service account acting as
+itself (no delegation) gets Google's 403 forbiddenForServiceAccounts for any write
+with attendees. Faults are set per test through `server.faults`.
 
 Counting: `server.stats["api"]` is HTTP requests to the API (a batch is one),
 `stats["token"]` token requests, `stats["parts"]` batch parts; `server.calls` logs

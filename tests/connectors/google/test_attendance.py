@@ -22,8 +22,8 @@ from connectors.base import (
     NewEvent,
     Outcome,
 )
-from connectors.google.attendance import DIRECTORY_SCOPE, MEET_SCOPE, meeting_code
-from connectors.google.auth import SCOPES
+from connectors.google.attendance import meeting_code, parse_timestamp
+from connectors.google.auth import DIRECTORY_SCOPE, MEET_SCOPE, SCOPES
 from connectors.google.connector import GoogleConnector
 from tests.contract.harness import PEOPLE
 from tests.contract.suite import at, session
@@ -419,3 +419,43 @@ def test_a_sign_in_without_the_meet_scope_is_told_to_sign_in_again(
         user.close()
     text = answer.errors[query.key]
     assert MEET_SCOPE in text and "coachpass auth google" in text
+
+
+def test_a_refused_directory_lookup_names_its_scope(meet: Meet) -> None:
+    _event, query = meet.book()
+    meet.fake.add_conference(meet.code(query), t(0), t(40), [(SELLER, [(t(0), t(40))])])
+    meet.fake.faults.fail_next(
+        Fault(403, "insufficientPermissions", "Insufficient Permission"),
+        match="GET /admin/directory/v1/users/",
+    )
+    answer = meet.connector.attendance([query])
+    text = answer.errors[query.key]
+    assert DIRECTORY_SCOPE in text and MANAGER in text and "domain-wide delegation" in text
+    # Nothing was cached from the failure: the next read looks the person up again.
+    assert meet.connector.attendance([query]).results[query.key].presence
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("https://meet.google.com/abc-mnop-xyz", "abc-mnop-xyz"),
+        ("https://meet.google.com/abc-mnop-xyz?authuser=1&hs=122", "abc-mnop-xyz"),
+        ("https://MEET.google.com/ABC-mnop-xyz", "abc-mnop-xyz"),
+        ("https://meet.google.com/lookup/abcdef", None),
+        ("https://meet.google.com.evil.example/abc-mnop-xyz", None),
+        ("https://video.example.com/abc-mnop-xyz", None),
+        (None, None),
+    ],
+)
+def test_meeting_code_of_a_link(url: str | None, code: str | None) -> None:
+    assert meeting_code(url) == code
+
+
+def test_timestamps_with_nanoseconds_and_without_fraction() -> None:
+    assert parse_timestamp("2031-03-11T08:00:01.123456789Z") == datetime(
+        2031, 3, 11, 8, 0, 1, 123456, tzinfo=UTC
+    )
+    assert parse_timestamp("2031-03-11T08:00:01Z") == datetime(2031, 3, 11, 8, 0, 1, tzinfo=UTC)
+    assert parse_timestamp("2031-03-11T09:00:01.5+01:00") == datetime(
+        2031, 3, 11, 8, 0, 1, 500000, tzinfo=UTC
+    )
