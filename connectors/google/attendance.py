@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from googleapiclient.discovery import build
+
 from connectors.base import Attendance, AttendanceStatus, MeetingQuery, Presence
 from connectors.google.auth import DIRECTORY_SCOPE, MEET_SCOPE
 from connectors.google.batch import Backoff, execute
@@ -87,6 +89,31 @@ class MeetResources:
     users: Any  # admin directory_v1 users() resource
     events: Any  # calendar v3 events() resource
 
+    @classmethod
+    def build(
+        cls, transport: Any, meet_root: str, directory_root: str, events: Any
+    ) -> MeetResources:
+        """From the discovery documents shipped with the library: no network call."""
+        meet, directory = (
+            build(
+                name,
+                version,
+                http=transport,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": root},
+            )
+            for name, version, root in (
+                ("meet", "v2", meet_root),
+                ("admin", "directory_v1", directory_root),
+            )
+        )
+        records = meet.conferenceRecords()
+        participants = records.participants()
+        return cls(
+            records, participants, participants.participantSessions(), directory.users(), events
+        )
+
 
 @dataclass(frozen=True)
 class MeetReader:
@@ -102,6 +129,11 @@ class MeetReader:
         """The attendance of one session; raises Unanswered when it cannot be told."""
         if self.now < query.end:
             return self._answer(query, AttendanceStatus.PENDING, "the session has not ended yet")
+        if query.video_url and meeting_code(query.video_url) is None:
+            link = query.video_url
+            return self._answer(
+                query, AttendanceStatus.NO_MEETING, f"the invitation's link {link} is not Meet's"
+            )
         if self.now > query.end + RETENTION + LONGEST_CALL:
             return self._expired(query)
         code, where = self._code(query, http)
@@ -124,8 +156,7 @@ class MeetReader:
     def _code(self, query: MeetingQuery, http: Any) -> tuple[str | None, str]:
         """The meeting code, or None and why there is no Meet meeting."""
         if query.video_url:
-            code = meeting_code(query.video_url)
-            return code, "" if code else f"the invitation's link {query.video_url} is not Meet's"
+            return meeting_code(query.video_url), ""
         event_id = query.event_id or query.key
         if not valid_event_id(event_id):
             raise Unanswered(f"session {query.key} has no Meet link and no Google event id")
@@ -173,7 +204,7 @@ class MeetReader:
     def _met(
         self, query: MeetingQuery, code: str, records: Sequence[Mapping[str, Any]], http: Any
     ) -> Attendance:
-        wanted = self._user_ids(query, http)  # "users/{id}" -> e-mail
+        wanted = self._wanted(query, http)  # "users/{id}" -> e-mail
         presence: dict[str, list[tuple[datetime, datetime]]] = {}
         seen = matched = nobody = 0
         for record in records:
@@ -229,7 +260,7 @@ class MeetReader:
     def _known(self, email: str) -> bool:
         return self.user_ids.get(email.lower()) is not None
 
-    def _user_ids(self, query: MeetingQuery, http: Any) -> dict[str, str]:
+    def _wanted(self, query: MeetingQuery, http: Any) -> dict[str, str]:
         """ "users/{id}" -> e-mail for the people asked about; each e-mail is looked up
         once per connector (Directory users.get, the public view any user may read)."""
         out: dict[str, str] = {}

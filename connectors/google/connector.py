@@ -426,34 +426,8 @@ class GoogleConnector:
         return AttendanceAnswer(results, errors)
 
     def _meet_api(self) -> MeetResources:
-        # Built on first use from the discovery documents shipped with the library.
-        if self._meet is None:
-            meet_root, directory_root = self._endpoints
-            meet = build(
-                "meet",
-                "v2",
-                http=self._transport,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": meet_root},
-            )
-            directory = build(
-                "admin",
-                "directory_v1",
-                http=self._transport,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": directory_root},
-            )
-            records = meet.conferenceRecords()
-            participants = records.participants()
-            self._meet = MeetResources(
-                records,
-                participants,
-                participants.participantSessions(),
-                directory.users(),
-                self._events(),
-            )
+        if self._meet is None:  # built on first use: most runs read no attendance
+            self._meet = MeetResources.build(self._transport, *self._endpoints, self._events())
         return self._meet
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
