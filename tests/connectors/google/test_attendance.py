@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.errors import HttpError
 
 from connectors.base import (
     AttendanceStatus,
@@ -382,9 +384,9 @@ def test_the_fake_refuses_filters_the_real_api_refuses(meet: Meet) -> None:
         'meeting_code = "abc-mnop-xyz"',  # unknown field
         'start_time >= "yesterday"',  # not a timestamp
     ):
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(HttpError) as caught:
             records.list(filter=text).execute(http=http)
-        assert "400" in str(caught.value), text
+        assert caught.value.resp.status == 400, text
     ok = records.list(filter='space.meeting_code = "abc-mnop-xyz" AND end_time IS NULL')
     assert ok.execute(http=http) == {"conferenceRecords": []}
 
@@ -459,3 +461,29 @@ def test_timestamps_with_nanoseconds_and_without_fraction() -> None:
     assert parse_timestamp("2031-03-11T09:00:01.5+01:00") == datetime(
         2031, 3, 11, 8, 0, 1, 500000, tzinfo=UTC
     )
+
+
+def test_the_fake_binds_page_tokens_to_their_filter_and_wants_the_scope(meet: Meet) -> None:
+    _event, query = meet.book()
+    code = meet.code(query)
+    for minutes in (0, 60, 120):
+        meet.fake.add_conference(code, t(minutes), t(minutes + 30), [])
+    records = meet.connector._meet_api().records
+    http = meet.connector._http(MANAGER)
+    text = f'space.meeting_code = "{code}"'
+    first = records.list(filter=text).execute(http=http)
+    assert len(first["conferenceRecords"]) == 2 and first["nextPageToken"]
+    rest = records.list(filter=text, pageToken=first["nextPageToken"]).execute(http=http)
+    assert len(rest["conferenceRecords"]) == 1 and "nextPageToken" not in rest
+    other = 'space.meeting_code = "abc-mnop-xyz"'
+    with pytest.raises(HttpError) as caught:
+        records.list(filter=other, pageToken=first["nextPageToken"]).execute(http=http)
+    assert caught.value.resp.status == 400
+    meet.fake.tokens.delegated_scopes = frozenset(SCOPES)
+    narrow = meet.connector.credentials._base.with_subject(MANAGER)
+    with pytest.raises(HttpError) as caught:
+        records.list(filter=text).execute(
+            http=AuthorizedHttp(narrow, http=meet.connector._transport)
+        )
+    assert caught.value.resp.status == 403
+    assert b"ACCESS_TOKEN_SCOPE_INSUFFICIENT" in caught.value.content
