@@ -122,7 +122,7 @@ class MeetReader:
     now: datetime
     delay: timedelta  # how long after a session Meet may still be writing its records
     who: Callable[[str], str]  # the identity reading as this organiser, for messages
-    grant: Callable[[str, str], str]  # how to grant (organiser, scope), for messages
+    grant: Callable[[str], str]  # how to grant a scope, for messages
     user_ids: dict[str, str | None] = field(default_factory=dict)  # e-mail -> id (cache)
 
     def read(self, query: MeetingQuery, http: Any) -> Attendance:
@@ -323,7 +323,7 @@ class MeetReader:
             f"{self.who(query.organizer.email)}: {failure.describe()}"
         )
         if failure.status in (401, 403) and not failure.retryable:
-            text += f"; {self.grant(query.organizer.email, scope)}"
+            text += f"; {self.grant(scope)}"
         return text
 
 

@@ -111,9 +111,11 @@ class CredentialSource:
         self.token_uri = options.get("token_uri")
         self._lock = threading.Lock()
         self._by_subject: dict[str | None, Any] = {}
-        # Subjects whose token with the attendance scopes was refused: they get the
-        # calendar scopes only (see the module docstring).
-        self.narrowed: set[str | None] = set()
+        # True once a token with the attendance scopes was refused: from then on every
+        # organiser gets the calendar scopes only (see the module docstring). One
+        # switch for all: domain-wide delegation grants scopes to the client id for
+        # the whole domain, so what one organiser is refused, all are.
+        self.narrowed = False
         self.token_file: Path | None = None
         self._saved_token: str | None = None
         if options.get("service_account_file") or options.get("service_account_env"):
@@ -196,33 +198,33 @@ class CredentialSource:
         with self._lock:
             creds = self._by_subject.get(subject)
             if creds is None:
-                base = self._base if subject in self.narrowed else self._wide
+                base = self._base if self.narrowed else self._wide
                 creds = base.with_subject(subject) if subject else base
                 self._by_subject[subject] = creds
             return creds
 
     def narrow(self, email: str | None, exc: Exception) -> bool:
         """After a refused token request for `email`: when it asked for the attendance
-        scopes and Google refused scopes, fall back to the calendar scopes for this
-        subject and return True (the caller asks again). Only before the subject ever
-        held a token, so nothing had been sent with it."""
+        scopes and Google refused scopes, fall back to the calendar scopes (for every
+        organiser) and return True: the caller asks again. Every call the connector
+        makes is safe to repeat (reads, and writes keyed by the session), and a
+        token refresh fails before its request is sent."""
         subject = email.lower() if (self.delegation and email) else None
         if self.kind != "service_account" or _oauth_code(exc) not in SCOPE_REFUSALS:
             return False
         with self._lock:
             creds = self._by_subject.get(subject)
-            if subject in self.narrowed or (creds is not None and creds.token is not None):
-                return False
-            self.narrowed.add(subject)
-            self._by_subject.pop(subject, None)
+            if creds is None or set(creds.scopes or ()) == set(SCOPES):
+                return False  # already the calendar scopes alone: a real refusal
+            self.narrowed = True
+            self._by_subject.clear()
         return True
 
-    def grant_hint(self, email: str | None, scope: str) -> str:
-        """How the admin grants `scope` in this mode (for messages). An organiser whose
-        token with the attendance scopes was refused needs them all: Google does not
-        say which one is missing."""
-        subject = email.lower() if (self.delegation and email) else None
-        if subject in self.narrowed:
+    def grant_hint(self, scope: str) -> str:
+        """How the admin grants `scope` in this mode (for messages). Once the token
+        with the attendance scopes was refused, both are named: Google does not say
+        which one is missing (`connectors check google` does)."""
+        if self.narrowed:
             scope = " and ".join(ATTENDANCE_SCOPES)
         if self.kind == "oauth_user":
             return f"run `{AUTH_COMMAND}` again and allow {scope}"

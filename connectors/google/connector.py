@@ -165,15 +165,15 @@ class GoogleConnector:
             except auth_exceptions.RefreshError as exc:
                 if not self.credentials.narrow(email, exc):
                     raise
-                # The first token, with the attendance scopes, was refused before
-                # anything was sent: go on with the calendar scopes alone.
+                # The token with the attendance scopes was refused: go on with the
+                # calendar scopes alone (said once: the switch is for every organiser).
                 log.warning(
                     "google: no token with %s for %s; booking goes on, Meet attendance "
-                    "is not read for this organiser (see `coachpass connectors check google`)",
+                    "is not read (see `coachpass connectors check google`)",
                     " and ".join(ATTENDANCE_SCOPES),
                     self.credentials.who(email),
                 )
-                self._authorized.pop(self._subject(email), None)
+                self._authorized.clear()
                 return run(self._http(email))
         except auth_exceptions.RefreshError as exc:
             raise self.credentials.auth_error(self._subject(email), exc) from None

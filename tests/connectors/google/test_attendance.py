@@ -297,8 +297,12 @@ def test_without_the_attendance_grant_booking_works_and_attendance_says_what_to_
     text = answer.errors[query.key]
     assert MEET_SCOPE in text and DIRECTORY_SCOPE in text and "Admin console" in text
     assert "ya29." not in text and "PRIVATE KEY" not in text
-    # One refused token request, then one token for the organiser: not one per call.
+    # One refused token request, then one token per organiser: the fallback holds for
+    # everybody (delegation grants scopes domain-wide), not one refusal per organiser.
     assert meet.fake.stats["token"] == 2
+    other = meet.harness.ref("seller2")
+    meet.connector.changes(other, None, START, END)
+    assert meet.fake.stats["token"] == 3
 
 
 def test_one_token_per_organiser_covers_booking_and_attendance(meet: Meet) -> None:
