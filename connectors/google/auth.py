@@ -11,8 +11,9 @@ Scopes are the least that Coachpass needs:
 
 One token per organiser carries all of them, so attendance costs no extra token.
 When the Admin console has not granted the attendance scopes, Google refuses that
-token (unauthorized_client): the organiser then gets a token for the calendar
-scopes alone, booking goes on, and attendance answers name the scope to grant.
+token (unauthorized_client): from then on every organiser gets a token for the
+calendar scopes alone (the grant is domain-wide, so one refusal per process), booking
+goes on, and attendance answers name the scopes to grant.
 
 A refresh that fails (revoked or expired grant, delegation not granted, wrong key)
 raises `AuthError` naming the account and the command or setting that fixes it;
