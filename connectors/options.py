@@ -36,6 +36,9 @@ OPTIONS: dict[str, frozenset[str]] = {
             "max_attempts",
             "backoff_seconds",
             "timeout_seconds",
+            "meet_endpoint",
+            "directory_endpoint",
+            "attendance_delay_minutes",
         }
     )
     | NETWORK,

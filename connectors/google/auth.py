@@ -4,7 +4,16 @@ credentials from `coachpass auth google`.
 Scopes are the least that Coachpass needs:
 - `calendar.events`: create, move and cancel the sessions and read them back (sync);
 - `calendar.freebusy`: read managers' and sellers' busy times without seeing the
-  contents of their events.
+  contents of their events;
+- for verified attendance (optional): `meetings.space.readonly` (who was in a
+  session's Meet call) and `admin.directory.user.readonly` (each person's Google
+  user id, to recognise them among the participants).
+
+One token per organiser carries all of them, so attendance costs no extra token.
+When the Admin console has not granted the attendance scopes, Google refuses that
+token (unauthorized_client): from then on every organiser gets a token for the
+calendar scopes alone (the grant is domain-wide, so one refusal per process), booking
+goes on, and attendance answers name the scopes to grant.
 
 A refresh that fails (revoked or expired grant, delegation not granted, wrong key)
 raises `AuthError` naming the account and the command or setting that fixes it;
@@ -26,7 +35,12 @@ SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
     "https://www.googleapis.com/auth/calendar.freebusy",
 )
+MEET_SCOPE = "https://www.googleapis.com/auth/meetings.space.readonly"
+DIRECTORY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+ATTENDANCE_SCOPES = (MEET_SCOPE, DIRECTORY_SCOPE)
 AUTH_COMMAND = "coachpass auth google"
+#: OAuth errors of a token request asking for scopes the grant does not cover.
+SCOPE_REFUSALS = frozenset({"unauthorized_client", "invalid_scope", "access_denied"})
 
 
 def resolve_path(context: ConnectorContext, value: Any) -> Path:
@@ -98,11 +112,17 @@ class CredentialSource:
         self.token_uri = options.get("token_uri")
         self._lock = threading.Lock()
         self._by_subject: dict[str | None, Any] = {}
+        # True once a token with the attendance scopes was refused: from then on every
+        # organiser gets the calendar scopes only (see the module docstring). One
+        # switch for all: domain-wide delegation grants scopes to the client id for
+        # the whole domain, so what one organiser is refused, all are.
+        self.narrowed = False
         self.token_file: Path | None = None
         self._saved_token: str | None = None
         if options.get("service_account_file") or options.get("service_account_env"):
             self.kind = "service_account"
             self._base = self._service_account(options)
+            self._wide = self._base.with_scopes([*SCOPES, *ATTENDANCE_SCOPES])
             self.account = str(self._base.service_account_email)
             if not self.delegation:
                 # Google answers 403 forbiddenForServiceAccounts to every invitation
@@ -116,6 +136,7 @@ class CredentialSource:
             self.kind = "oauth_user"
             self.token_file = resolve_path(context, options["oauth_token_file"])
             self._base = self._user(self.token_file)
+            self._wide = self._base
             self.account = str(getattr(self._base, "account", "") or "") or "the signed-in user"
         else:
             raise ConnectorUserError(
@@ -155,8 +176,13 @@ class CredentialSource:
                 f"google connector: cannot read token file {path} ({type(exc).__name__}); "
                 f"run `{AUTH_COMMAND}` to sign in again"
             ) from None
+        # Refresh asks for what this sign-in granted: the calendar scopes, plus the
+        # attendance ones when the sign-in (a newer `coachpass auth google`) has them.
+        # Asking for more than was granted would fail every refresh.
+        granted = set(info.get("scopes") or ()) if isinstance(info, dict) else set()
+        scopes = [*SCOPES, *(s for s in ATTENDANCE_SCOPES if s in granted)]
         try:
-            creds = Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
+            creds = Credentials.from_authorized_user_info(info, scopes=scopes)
         except ValueError:
             raise AuthError(
                 f"google connector: token file {path} lacks the refresh token or client; "
@@ -173,9 +199,41 @@ class CredentialSource:
         with self._lock:
             creds = self._by_subject.get(subject)
             if creds is None:
-                creds = self._base.with_subject(subject) if subject else self._base
+                base = self._base if self.narrowed else self._wide
+                creds = base.with_subject(subject) if subject else base
                 self._by_subject[subject] = creds
             return creds
+
+    def narrow(self, email: str | None, exc: Exception) -> bool:
+        """After a refused token request for `email`: when it asked for the attendance
+        scopes and Google refused scopes, fall back to the calendar scopes (for every
+        organiser) and return True: the caller asks again. Every call the connector
+        makes is safe to repeat (reads, and writes keyed by the session), and a
+        token refresh fails before its request is sent."""
+        subject = email.lower() if (self.delegation and email) else None
+        if self.kind != "service_account" or _oauth_code(exc) not in SCOPE_REFUSALS:
+            return False
+        with self._lock:
+            creds = self._by_subject.get(subject)
+            if creds is None or set(creds.scopes or ()) == set(SCOPES):
+                return False  # already the calendar scopes alone: a real refusal
+            self.narrowed = True
+            self._by_subject.clear()
+        return True
+
+    def grant_hint(self, scope: str) -> str:
+        """How the admin grants `scope` in this mode (for messages). Once the token
+        with the attendance scopes was refused, both are named: Google does not say
+        which one is missing (`connectors check google` does)."""
+        if self.narrowed:
+            scope = " and ".join(ATTENDANCE_SCOPES)
+        if self.kind == "oauth_user":
+            return f"run `{AUTH_COMMAND}` again and allow {scope}"
+        return (
+            f"grant {scope} to the service account {self.account}'s client id "
+            "through domain-wide delegation (Google Admin console > Security > Access and "
+            "data control > API controls > Domain-wide delegation)"
+        )
 
     def who(self, email: str | None) -> str:
         if self.delegation and email:
@@ -267,7 +325,9 @@ def authorize_installed_app(options: Mapping[str, Any], context: ConnectorContex
     secrets_path = resolve_path(context, secrets_file)
     if not secrets_path.is_file():
         raise ConnectorUserError(f"google connector: client_secrets_file {secrets_path} not found")
-    flow = InstalledAppFlow.from_client_secrets_file(str(secrets_path), scopes=list(SCOPES))
+    flow = InstalledAppFlow.from_client_secrets_file(
+        str(secrets_path), scopes=[*SCOPES, *ATTENDANCE_SCOPES]
+    )
     creds = flow.run_local_server(port=0, open_browser=True)
     path = resolve_path(context, token_file)
     write_private(path, creds.to_json())

@@ -5,8 +5,9 @@ calendars sessions are created in) it creates and deletes a probe event as the
 identity that will book there (`connectors.checking`): that proves the
 `calendar.events` grant in delegation, or, with one signed-in user, write access to
 each other manager's calendar, which is what fails in that mode. It also asks for a
-token with the Meet scope, which the attendance follow-up needs; its absence is a
-warning, not a problem (sessions are then presumed held, never verified).
+token with each attendance scope (Meet records, Directory user ids) as the first
+organiser; a missing one is a warning naming it, not a problem (sessions are then
+presumed held, never verified), and the other checks go on.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ from connectors.checking import (
     problem,
     warning,
 )
-from connectors.google.auth import AUTH_COMMAND, SCOPES
+from connectors.google.auth import (
+    ATTENDANCE_SCOPES,
+    AUTH_COMMAND,
+    DIRECTORY_SCOPE,
+    MEET_SCOPE,
+    SCOPES,
+)
 from connectors.google.batch import execute
 from connectors.google.connector import GoogleConnector
 from connectors.google.wire import ApiFailure, chunks
 
-#: Read access to Meet conference records: verified attendance of Meet sessions.
-MEET_SCOPE = "https://www.googleapis.com/auth/meetings.space.readonly"
+__all__ = ["DIRECTORY_SCOPE", "MEET_SCOPE", "run_check"]
 
 
 def run_check(
@@ -54,7 +60,10 @@ def run_check(
     mode = "with domain-wide delegation" if creds.delegation else "without delegation"
     findings = [
         ok(f"{creds.kind.replace('_', ' ')} {creds.account} ({mode})"),
-        ok(f"asking for scopes {', '.join(SCOPES)}"),
+        ok(
+            f"asking for scopes {', '.join(SCOPES)}, and for attendance "
+            f"{', '.join(ATTENDANCE_SCOPES)}"
+        ),
     ]
     when = now or datetime.now(UTC)
     try:
@@ -62,7 +71,7 @@ def run_check(
         for ref in organizers:
             findings.append(_probe(google, ref, when))
         if organizers:
-            findings.append(_meet_scope(google, organizers[0]))
+            findings += _attendance_scopes(google, organizers[0])
     finally:
         if connector is None:
             google.close()
@@ -147,32 +156,50 @@ def _fix(google: GoogleConnector) -> str:
     )
 
 
-def _meet_scope(google: GoogleConnector, ref: CalendarRef) -> Finding:
-    """Meet attendance needs `meetings.space.readonly` (a warning when missing)."""
+def _attendance_scopes(google: GoogleConnector, ref: CalendarRef) -> list[Finding]:
+    """Meet attendance needs `meetings.space.readonly` (the calls) and
+    `admin.directory.user.readonly` (people's user ids). Each is asked for on its own,
+    as the organiser, so the finding names exactly the one to grant. Missing ones are
+    warnings: sessions are then presumed held, never verified."""
     import google_auth_httplib2
     from google.auth import exceptions as auth_exceptions
 
     creds = google.credentials
-    fix = f"add {MEET_SCOPE} to the service account's domain-wide delegation in the Admin console"
-    if creds.kind == "oauth_user":
-        granted = set(getattr(creds.for_subject(None), "scopes", None) or ())
-        if MEET_SCOPE in granted:
-            return ok(f"Meet attendance: scope {MEET_SCOPE} granted")
-        return warning(
-            f"Meet attendance: the sign-in lacks {MEET_SCOPE}, so Meet sessions are "
-            "presumed held, never verified"
+    uses = {
+        MEET_SCOPE: "who was in each session's Meet call",
+        DIRECTORY_SCOPE: "each person's Google user id, to recognise them in the call",
+    }
+    findings: list[Finding] = []
+    for scope, why in uses.items():
+        granted = ok(f"Meet attendance: scope {scope} granted ({why})")
+        missing = (
+            f"Meet attendance: no {scope} ({why}) for {creds.who(ref.email)}, so Meet "
+            "sessions are presumed held, never verified; "
         )
-    base = creds.for_subject(None)
-    probe = base.with_scopes([MEET_SCOPE])
-    if creds.delegation:
-        probe = probe.with_subject(ref.email.lower())
-    try:
-        probe.refresh(google_auth_httplib2.Request(google._transport))
-    except auth_exceptions.RefreshError:
-        return warning(
-            f"Meet attendance: no token for {MEET_SCOPE} as {creds.who(ref.email)}, so Meet "
-            f"sessions are presumed held, never verified; {fix}"
-        )
-    except auth_exceptions.TransportError as exc:
-        return warning(f"Meet attendance: token endpoint unreachable ({type(exc).__name__})")
-    return ok(f"Meet attendance: scope {MEET_SCOPE} granted")
+        if creds.kind == "oauth_user":
+            have = set(getattr(creds.for_subject(None), "scopes", None) or ())
+            findings.append(
+                granted
+                if scope in have
+                else warning(missing + f"run `{AUTH_COMMAND}` again and allow {scope}")
+            )
+            continue
+        probe = creds.for_subject(None).with_scopes([scope])
+        if creds.delegation:
+            probe = probe.with_subject(ref.email.lower())
+        try:
+            probe.refresh(google_auth_httplib2.Request(google._transport))
+        except auth_exceptions.RefreshError:
+            fix = (
+                f"add {scope} to the service account's client id (Google Admin console > "
+                "Security > Access and data control > API controls > Domain-wide delegation)"
+            )
+            findings.append(warning(missing + fix))
+        except auth_exceptions.TransportError as exc:
+            findings.append(
+                warning(f"Meet attendance: token endpoint unreachable ({type(exc).__name__})")
+            )
+            break
+        else:
+            findings.append(granted)
+    return findings

@@ -20,6 +20,11 @@ Options (the `google` connector's settings in the config):
 - `max_attempts` (default 6), `backoff_seconds` (default 1.0): retries of throttled
   or failed calls, exponential with jitter, never sooner than `Retry-After`.
 - `timeout_seconds` (default 60): socket timeout of each HTTP request.
+- `meet_endpoint` (default https://meet.googleapis.com/) and `directory_endpoint`
+  (default https://admin.googleapis.com/): roots of the Meet REST API and the Admin
+  SDK Directory, read for attendance (see attendance.py).
+- `attendance_delay_minutes` (default 60): how long after a session's end Meet may
+  still be writing its records; until then "no call yet" is pending, not "not held".
 - `proxy` (e.g. http://proxy.example:3128) and `ca_bundle` (a PEM file of CAs to
   trust, e.g. a TLS-inspection CA): without them no proxy is used and the system
   CAs are trusted; proxy environment variables are ignored (see `auth.http_transport`).
@@ -29,9 +34,10 @@ One connector object is not safe to share between threads (httplib2 is not).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -40,6 +46,7 @@ from google.auth import exceptions as auth_exceptions
 from googleapiclient.discovery import build
 
 from connectors.base import (
+    Attendance,
     AttendanceAnswer,
     AuthError,
     Busy,
@@ -56,9 +63,9 @@ from connectors.base import (
     Result,
     TransientError,
     in_order,
-    no_attendance,
 )
-from connectors.google.auth import CredentialSource, http_transport
+from connectors.google.attendance import MeetReader, MeetResources, Unanswered
+from connectors.google.auth import ATTENDANCE_SCOPES, CredentialSource, http_transport
 from connectors.google.batch import Backoff, run_batch
 from connectors.google.busy import FreeBusyReader
 from connectors.google.changes import ChangeReader
@@ -79,6 +86,10 @@ from connectors.google.wire import (
 __all__ = ["GoogleConnector", "open_connector"]
 
 DEFAULT_ENDPOINT = "https://www.googleapis.com/"
+MEET_ENDPOINT = "https://meet.googleapis.com/"
+DIRECTORY_ENDPOINT = "https://admin.googleapis.com/"
+
+log = logging.getLogger(__name__)
 
 
 class GoogleConnector:
@@ -92,7 +103,9 @@ class GoogleConnector:
         context: ConnectorContext,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.clock = clock  # "now" for attendance: is a session pending, or expired?
         root = str(options.get("api_endpoint") or DEFAULT_ENDPOINT)
         root = root if root.endswith("/") else root + "/"
         self.batch_uri = root + "batch/calendar/v3"
@@ -110,6 +123,16 @@ class GoogleConnector:
         self._authorized: dict[str | None, Any] = {}
         self._events_resource: Any = None
         self._freebusy_resource: Any = None
+        self._meet: MeetResources | None = None
+        self._endpoints = (
+            _root(options.get("meet_endpoint") or MEET_ENDPOINT),
+            _root(options.get("directory_endpoint") or DIRECTORY_ENDPOINT),
+        )
+        self.attendance_delay = timedelta(
+            minutes=float(options.get("attendance_delay_minutes", 60))
+        )
+        # e-mail -> Google user id (None: not in the directory), for the connector's life.
+        self.user_ids: dict[str, str | None] = {}
         # The discovery document shipped in the package: no network call to build.
         self.service = build(
             "calendar",
@@ -137,7 +160,21 @@ class GoogleConnector:
     def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
         """Run `run(http)` as `email`, turning credential failures into user errors."""
         try:
-            return run(self._http(email))
+            try:
+                return run(self._http(email))
+            except auth_exceptions.RefreshError as exc:
+                if not self.credentials.narrow(email, exc):
+                    raise
+                # The token with the attendance scopes was refused: go on with the
+                # calendar scopes alone (said once: the switch is for every organiser).
+                log.warning(
+                    "google: no token with %s for %s; booking goes on, Meet attendance "
+                    "is not read (see `coachpass connectors check google`)",
+                    " and ".join(ATTENDANCE_SCOPES),
+                    self.credentials.who(email),
+                )
+                self._authorized.clear()
+                return run(self._http(email))
         except auth_exceptions.RefreshError as exc:
             raise self.credentials.auth_error(self._subject(email), exc) from None
         except auth_exceptions.TransportError as exc:
@@ -354,8 +391,44 @@ class GoogleConnector:
         )
         return answer
 
+    # -- attendance -------------------------------------------------------------------
+
     def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
-        return no_attendance(queries, "Google Meet attendance is not read yet")
+        """Meet attendance per session, read as each organiser (see attendance.py).
+        One session's failure is an error for it alone; a refused token for one
+        organiser fails that organiser's sessions, never the others'."""
+        reader = MeetReader(
+            self._meet_api(),
+            self.backoff,
+            self.clock(),
+            self.attendance_delay,
+            self.credentials.who,
+            self.credentials.grant_hint,
+            self.user_ids,
+        )
+        results: dict[str, Attendance] = {}
+        errors: dict[str, str] = {}
+
+        def run(group: Sequence[MeetingQuery], http: Any) -> None:
+            for query in group:
+                try:
+                    results[query.key] = reader.read(query, http)
+                except Unanswered as exc:
+                    errors[query.key] = str(exc)
+
+        for organizer, group in _by_organizer(queries):
+            try:
+                self._call(organizer.email, partial(run, group))
+            except (AuthError, TransientError) as exc:
+                for query in group:
+                    if query.key not in results:
+                        errors.setdefault(query.key, str(exc))
+        return AttendanceAnswer(results, errors)
+
+    def _meet_api(self) -> MeetResources:
+        if self._meet is None:  # built on first use: most runs read no attendance
+            self._meet = MeetResources.build(self._transport, *self._endpoints, self._events())
+        return self._meet
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """By key, which is the event id: one batch of `events.get` (see lookup.py).
@@ -373,6 +446,11 @@ class GoogleConnector:
         for conn in list(self._transport.connections.values()):
             conn.close()
         self._transport.connections.clear()
+
+
+def _root(url: Any) -> str:
+    text = str(url)
+    return text if text.endswith("/") else text + "/"
 
 
 def _by_organizer(items: Sequence[Any]) -> list[tuple[CalendarRef, list[Any]]]:

@@ -321,6 +321,11 @@ def failure_from(status: int, content: bytes | str | None, retry_after: str | No
             message = str(error.get("message", ""))
             details = error.get("errors") or [{}]
             reason = str(details[0].get("reason", ""))
+            if not reason:
+                # The newer APIs (Meet v2): an ErrorInfo detail, else the code name.
+                info = [d for d in error.get("details") or [] if isinstance(d, dict)]
+                reason = next((str(d["reason"]) for d in info if d.get("reason")), "")
+                reason = reason or str(error.get("status", ""))
         else:  # OAuth-style {"error": "invalid_grant"}
             reason = str(error)
     except (ValueError, AttributeError, IndexError):

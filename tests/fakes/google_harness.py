@@ -41,6 +41,8 @@ class RecordedSleep:
 def connector_options(fake: FakeGoogle, key_file: Path, **extra: Any) -> dict[str, Any]:
     return {
         "api_endpoint": fake.api_endpoint,
+        "meet_endpoint": fake.api_endpoint,  # Meet v2 and the Directory: same fake
+        "directory_endpoint": fake.api_endpoint,
         "service_account_file": str(key_file),
         "delegation": True,
         "page_size": 2,  # small pages: every read crosses page boundaries

@@ -8,10 +8,13 @@ google-auth fetching tokens from `server.token_uri` (written into the key files)
 It serves what the connector uses: freeBusy, events insert/get/list/patch/update/
 delete, multipart/mixed batches with a status per part, pagination, sync tokens and
 410, Google's event id and duplicate rules (see `google_state`), body checks against
-the discovery document, scope and calendar-owner checks on every call, and the token
-endpoint (`google_tokens`). A service account acting as itself (no delegation) gets
-Google's 403 forbiddenForServiceAccounts for any write with attendees. Faults are set
-per test through `server.faults`.
+the discovery document, scope and calendar-owner checks on every call, the token
+endpoint (`google_tokens`), and for attendance the Meet REST API v2 conference
+records (`/v2/...`, 403 PERMISSION_DENIED without a Meet scope) and the Directory's
+users.get (`google_meet`). Tests seed calls with `add_conference(meeting_code, ...)`
+for the Meet code of an event the connector booked. A service account acting as
+itself (no delegation) gets Google's 403 forbiddenForServiceAccounts for any write
+with attendees. Faults are set per test through `server.faults`.
 
 Counting: `server.stats["api"]` is HTTP requests to the API (a batch is one),
 `stats["token"]` token requests, `stats["parts"]` batch parts; `server.calls` logs
@@ -37,11 +40,25 @@ from typing import Any
 
 from tests.fakes.google_faults import Fault, FaultPlan
 from tests.fakes.google_handler import BATCH_PATH, TOKEN_PATH, Reset, handler_for
+from tests.fakes.google_meet import MeetStore, Seed
 from tests.fakes.google_state import CalendarStore
-from tests.fakes.google_tokens import SCOPE_EVENTS, SCOPE_FREEBUSY, SCOPE_FULL, TokenIssuer
-from tests.fakes.google_values import ApiError
+from tests.fakes.google_tokens import (
+    SCOPE_DIRECTORY,
+    SCOPE_EVENTS,
+    SCOPE_FREEBUSY,
+    SCOPE_FULL,
+    SCOPE_MEET,
+    TokenIssuer,
+)
+from tests.fakes.google_values import ApiError, RpcError
 
 API_PREFIX = "/calendar/v3/"
+MEET_PREFIX = "/v2/"
+DIRECTORY_PREFIX = "/admin/directory/v1/users/"
+MEET_SCOPES = frozenset({SCOPE_MEET, "https://www.googleapis.com/auth/meetings.space.created"})
+DIRECTORY_SCOPES = frozenset(
+    {SCOPE_DIRECTORY, "https://www.googleapis.com/auth/admin.directory.user"}
+)
 EVENT_SCOPES = frozenset({SCOPE_EVENTS, SCOPE_FULL})
 FREEBUSY_SCOPES = frozenset(
     {
@@ -77,6 +94,7 @@ class _Answer:
 class FakeGoogle:
     def __init__(self) -> None:
         self.store = CalendarStore()
+        self.meet = MeetStore(self._is_user)
         self.faults = FaultPlan()
         self.stats: Counter[str] = Counter()
         self.calls: list[Call] = []
@@ -117,6 +135,7 @@ class FakeGoogle:
         so they cannot land in the next test's calendars."""
         self.wait_idle()
         self.store = CalendarStore()
+        self.meet = MeetStore(self._is_user)
         self.faults = FaultPlan()
         self.check_owner = True
         self.reset_stats()
@@ -209,6 +228,8 @@ class FakeGoogle:
         subject: str,
         scopes: frozenset[str],
     ) -> _Answer:
+        if path.startswith(MEET_PREFIX) or path.startswith(DIRECTORY_PREFIX):
+            return _Answer(200, self._route_meet(method, path, one, subject, scopes))
         if not path.startswith(API_PREFIX):
             raise ApiError(404, "notFound", "Not Found")
         parts = [urllib.parse.unquote(p) for p in path[len(API_PREFIX) :].split("/")]
@@ -241,6 +262,35 @@ class FakeGoogle:
                 store.delete(calendar, event_id)
                 return _Answer(204)
         raise ApiError(405, "methodNotAllowed", "Method Not Allowed")
+
+    def _route_meet(
+        self, method: str, path: str, one: dict[str, str], subject: str, scopes: frozenset[str]
+    ) -> Any:
+        """Meet v2 conference records and Directory users.get (see google_meet)."""
+        if method != "GET":
+            raise ApiError(405, "methodNotAllowed", "Method Not Allowed")
+        if path.startswith(DIRECTORY_PREFIX):
+            _need(scopes, DIRECTORY_SCOPES)
+            key = urllib.parse.unquote(path[len(DIRECTORY_PREFIX) :])
+            return self.meet.get_user(subject, key, one)
+        if not scopes & MEET_SCOPES:
+            raise RpcError(
+                403,
+                "PERMISSION_DENIED",
+                "Request had insufficient authentication scopes.",
+                reason="ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            )
+        parts = [urllib.parse.unquote(p) for p in path[len(MEET_PREFIX) :].split("/")]
+        meet = self.meet
+        if parts == ["conferenceRecords"]:
+            return meet.list_records(subject, one)
+        if len(parts) == 2 and parts[0] == "conferenceRecords":
+            return meet.get_record(subject, parts[1])
+        if len(parts) == 3 and parts[2] == "participants":
+            return meet.list_participants(subject, parts[1], one)
+        if len(parts) == 5 and parts[2] == "participants" and parts[4] == "participantSessions":
+            return meet.list_sessions(subject, parts[1], parts[3], one)
+        raise RpcError(404, "NOT_FOUND", "Method not found.")
 
     def serve_batch(self, headers: dict[str, str], raw: bytes) -> tuple[str, bytes]:
         content_type = headers.get("content-type", "")
@@ -293,6 +343,22 @@ class FakeGoogle:
 
     def add_user(self, email_address: str) -> None:
         self.store.add_calendar(email_address)
+
+    def add_conference(
+        self,
+        meeting_code: str,
+        start: Any,
+        end: Any,
+        participants: list[Seed] | tuple[Seed, ...] = (),
+        *,
+        owner: str | None = None,
+    ) -> str:
+        """Seed a Meet conference of the space `meeting_code` (see MeetStore); its
+        owner is the organiser of the calendar event carrying that code, unless
+        given. Returns the record's name."""
+        if owner is None:
+            owner = self.store.organizer_of_meeting(meeting_code)
+        return self.meet.add_conference(meeting_code, start, end, participants, owner=owner)
 
     def api_calls(self, *, kind: str | None = None) -> Iterator[Call]:
         with self._lock:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.fakes.google_meet import meeting_code_for
 from tests.fakes.google_schema import SchemaViolation, validate
 from tests.fakes.google_values import (
     ApiError,
@@ -170,8 +171,7 @@ class CalendarStore:
 
     @staticmethod
     def _meet_link(event: dict[str, Any], request: dict[str, Any]) -> None:
-        code = uuid.uuid5(uuid.NAMESPACE_URL, request.get("requestId", "")).hex
-        uri = f"https://meet.google.com/{code[:3]}-{code[3:7]}-{code[7:10]}"
+        uri = "https://meet.google.com/" + meeting_code_for(request.get("requestId", ""))
         event["conferenceData"] = {
             "createRequest": {**request, "status": {"statusCode": "success"}},
             "entryPoints": [{"entryPointType": "video", "uri": uri, "label": uri[8:]}],
@@ -401,6 +401,15 @@ class CalendarStore:
         reason in turn (e.g. "backendError") inside the 200 answer, as Google does."""
         with self.lock:
             self._freebusy_faults[calendar_id.lower()].extend(reasons)
+
+    def organizer_of_meeting(self, meeting_code: str) -> str:
+        """The calendar (owner) whose event carries the Meet link with this code."""
+        with self.lock:
+            for calendar_id, events in self.calendars.items():
+                for stored in events.values():
+                    if stored.event.get("conferenceData", {}).get("conferenceId") == meeting_code:
+                        return calendar_id
+        raise KeyError(f"no event carries the Meet code {meeting_code}")
 
     def expire_sync_tokens(self) -> None:
         with self.lock:

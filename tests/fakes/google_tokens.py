@@ -30,6 +30,7 @@ SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 SCOPE_FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
 SCOPE_FULL = "https://www.googleapis.com/auth/calendar"
 SCOPE_MEET = "https://www.googleapis.com/auth/meetings.space.readonly"
+SCOPE_DIRECTORY = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 KNOWN_SCOPES = frozenset(
     {
         SCOPE_EVENTS,
@@ -38,6 +39,7 @@ KNOWN_SCOPES = frozenset(
         "https://www.googleapis.com/auth/calendar.readonly",
         "https://www.googleapis.com/auth/calendar.events.freebusy",
         SCOPE_MEET,
+        SCOPE_DIRECTORY,
         "https://www.googleapis.com/auth/gmail.send",  # the Gmail report mailer
     }
 )

@@ -69,3 +69,27 @@ def decode_token(token: str) -> dict[str, Any]:
         return data
     except (ValueError, json.JSONDecodeError):
         raise ApiError(400, "invalid", "Invalid token value.") from None
+
+
+class RpcError(ApiError):
+    """An error in the shape of Google's newer APIs (Meet v2): `error.status` is the
+    canonical code name (PERMISSION_DENIED, ...) and a reason, when there is one,
+    sits in an ErrorInfo detail instead of an `errors` list."""
+
+    def __init__(self, status: int, code_name: str, message: str, *, reason: str = ""):
+        super().__init__(status, reason or code_name, message)
+        self.code_name = code_name
+        self.detail_reason = reason
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.status, "message": self.message}
+        error["status"] = self.code_name
+        if self.detail_reason:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": self.detail_reason,
+                    "domain": "googleapis.com",
+                }
+            ]
+        return {"error": error}

@@ -13,7 +13,7 @@ import pytest
 from connectors.base import CalendarRef, ConnectorContext, ConnectorUserError
 from connectors.checking import PROBE_TAG, Level, exit_code
 from connectors.google.auth import SCOPES
-from connectors.google.check import MEET_SCOPE, run_check
+from connectors.google.check import DIRECTORY_SCOPE, MEET_SCOPE, run_check
 from connectors.google.connector import GoogleConnector
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
@@ -52,7 +52,7 @@ def check(fake: FakeGoogle, key: Path, tmp_path: Path, organizers: list[Calendar
 def test_probe_event_is_private_attendee_less_far_ahead_and_deleted(
     users: FakeGoogle, google_key_file: Path, tmp_path: Path
 ) -> None:
-    users.tokens.delegated_scopes = frozenset({*SCOPES, MEET_SCOPE})
+    users.tokens.delegated_scopes = frozenset({*SCOPES, MEET_SCOPE, DIRECTORY_SCOPE})
     findings = check(users, google_key_file, tmp_path, [BOSS, OTHER])
     assert [f.level for f in findings] == [Level.OK] * len(findings), findings
     assert exit_code(findings) == 0
@@ -92,9 +92,39 @@ def test_missing_meet_scope_is_a_warning_not_a_failure(
 ) -> None:
     users.tokens.delegated_scopes = frozenset(SCOPES)
     findings = check(users, google_key_file, tmp_path, [BOSS])
-    warnings = [f for f in findings if f.level is Level.WARNING]
-    assert len(warnings) == 1 and MEET_SCOPE in warnings[0].message
-    assert "Admin console" in warnings[0].message
+    warnings = [f.message for f in findings if f.level is Level.WARNING]
+    assert len(warnings) == 2
+    assert MEET_SCOPE in warnings[0] and DIRECTORY_SCOPE not in warnings[0]
+    assert DIRECTORY_SCOPE in warnings[1] and MEET_SCOPE not in warnings[1]
+    assert all("Admin console" in w and "Domain-wide delegation" in w for w in warnings)
+    # The other checks went on: free/busy and the probe event as the organiser.
+    assert any("probe event created and deleted" in f.message for f in findings)
+    assert exit_code(findings) == 0
+
+
+def test_only_the_missing_attendance_scope_is_named(
+    users: FakeGoogle, google_key_file: Path, tmp_path: Path
+) -> None:
+    users.tokens.delegated_scopes = frozenset({*SCOPES, MEET_SCOPE})
+    findings = check(users, google_key_file, tmp_path, [BOSS])
+    warnings = [f.message for f in findings if f.level is Level.WARNING]
+    assert len(warnings) == 1 and DIRECTORY_SCOPE in warnings[0]
+    assert any(MEET_SCOPE in f.message and f.level is Level.OK for f in findings)
+
+
+def test_a_sign_in_without_the_attendance_scopes_is_told_to_sign_in_again(
+    users: FakeGoogle, tmp_path: Path
+) -> None:
+    token_file = users.tokens.authorized_user_file(tmp_path, BOSS.email, frozenset(SCOPES))
+    options = {
+        "api_endpoint": users.api_endpoint,
+        "oauth_token_file": str(token_file),
+        "token_uri": users.token_uri,
+        "backoff_seconds": 0.01,
+    }
+    findings = run_check(options, ConnectorContext(tmp_path), [BOSS], [BOSS], now=NOW)
+    warnings = [f.message for f in findings if f.level is Level.WARNING]
+    assert len(warnings) == 2 and all("coachpass auth google" in w for w in warnings)
     assert exit_code(findings) == 0
 
 

@@ -135,6 +135,7 @@ def test_missing_scope_is_403(fake: FakeGoogle, google_key_file: Path, tmp_path:
     api = Api(fake, google_key_file, tmp_path)
     creds = api.connector.credentials
     creds._base = creds._base.with_scopes(["https://www.googleapis.com/auth/calendar.freebusy"])
+    creds._wide = creds._base
     creds._by_subject.clear()
     request = api.events.list(calendarId=BOSS)
     assert api.status(request) == (403, "insufficientPermissions")
