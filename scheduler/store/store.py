@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -121,6 +122,10 @@ def _record(row: Any) -> SessionRecord:
         followups=row.followups,
         verified=row.verified,
         moved=row.moved,
+        attendance_status=row.attendance_status,
+        attendance_detail=row.attendance_detail or "",
+        attendance_checked_at=row.attendance_checked_at,
+        attendance_settled_at=row.attendance_settled_at,
     )
 
 
@@ -263,6 +268,10 @@ class Store:
             "followups": record.followups,
             "verified": record.verified,
             "moved": record.moved,
+            "attendance_status": record.attendance_status,
+            "attendance_detail": record.attendance_detail,
+            "attendance_checked_at": record.attendance_checked_at,
+            "attendance_settled_at": record.attendance_settled_at,
             "created_at": now,
             "updated_at": now,
         }
@@ -369,6 +378,96 @@ class Store:
                     )
                 )
         return True
+
+    # -- attendance ------------------------------------------------------------
+
+    def attendance_due(
+        self, org_id: str, *, ended: tuple[datetime, datetime]
+    ) -> list[SessionRecord]:
+        """Sessions whose meeting attendance is still worth asking about: ended within
+        [from, to], in a calendar (an event id), not settled, and either presumed held
+        (held, not verified) or still booked or moved after their end. A verified
+        outcome (the provider's or a manager's) is never among them."""
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.org_id == org_id,
+                sessions.c.end_at >= ended[0],
+                sessions.c.end_at <= ended[1],
+                sessions.c.event_id.is_not(None),
+                sessions.c.attendance_settled_at.is_(None),
+                or_(
+                    and_(
+                        sessions.c.state == SessionState.HELD.value,
+                        sessions.c.verified.is_(False),
+                    ),
+                    sessions.c.state.in_(
+                        [SessionState.BOOKED.value, SessionState.RESCHEDULED.value]
+                    ),
+                ),
+            )
+            .order_by(sessions.c.connector, sessions.c.manager_id, sessions.c.end_at)
+        )
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query)]
+
+    def record_attendance(
+        self,
+        key: str,
+        *,
+        now: datetime,
+        status: str | None,
+        detail: str,
+        settled: bool,
+        verdict: SessionState | None = None,
+        history_detail: str = "",
+        protected_prefix: str,
+    ) -> bool:
+        """Keep what the meeting provider said about session `key`, and apply its
+        `verdict` (held or no-show, verified) in the same transaction. `status` None
+        is "could not tell": only the time and the reason are kept. Returns whether
+        the verdict was applied: never over a verified outcome, a session whose
+        history holds a change with `protected_prefix` (a manager's mark), one no
+        longer held, booked or moved, or one another process settled first."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(sessions.c.state, sessions.c.verified, sessions.c.attendance_settled_at)
+                .where(sessions.c.key == key)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise KeyError(key)
+            if row.attendance_settled_at is not None:
+                return False
+            values: dict[str, Any] = {"attendance_checked_at": now, "attendance_detail": detail}
+            if status is not None:
+                values["attendance_status"] = status
+            if settled:
+                values["attendance_settled_at"] = now
+            applied = False
+            if verdict is not None and not row.verified:
+                current = SessionState(row.state)
+                marked = conn.execute(
+                    select(session_history.c.id)
+                    .where(session_history.c.key == key)
+                    .where(session_history.c.detail.startswith(protected_prefix))
+                    .limit(1)
+                ).first()
+                allowed = {SessionState.HELD, SessionState.BOOKED, SessionState.RESCHEDULED}
+                if marked is None and current in allowed:
+                    values.update(state=verdict.value, verified=True, updated_at=now)
+                    conn.execute(
+                        insert(session_history).values(
+                            key=key,
+                            at=now,
+                            from_state=current.value,
+                            to_state=verdict.value,
+                            detail=history_detail,
+                        )
+                    )
+                    applied = True
+            conn.execute(update(sessions).where(sessions.c.key == key).values(**values))
+        return applied
 
     def set_fields(self, key: str, *, now: datetime, **fields: Any) -> None:
         """Change fields without a state change (event id, note, follow-ups)."""

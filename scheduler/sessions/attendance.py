@@ -1,0 +1,301 @@
+"""Verified outcomes: the meeting provider's attendance turned into held or no-show.
+
+`judge` is the rule, pure: manager and seller in the meeting together for at least
+the policy's minutes (each person's intervals merged first, so a rejoin adds up and
+overlapping intervals of one person count once) is *verified held*; a meeting that
+took place without one of them, or did not take place at all, is *verified no-show*;
+anything else (too short together, pending, expired, no meeting, unsupported) is no
+verdict and the session stays as it was (presumed).
+
+`settle_attendance` is the step reconcile runs after it has read the calendars. It
+asks each connector, one call per organiser, about sessions that ended between the
+provider's delay and the asking window ago, that are presumed held or still booked
+after their end, and that are not settled yet. A final answer settles the session (it
+is never asked again, so a quiet reconcile asks nothing); a pending answer or an error
+is asked again on the next run. Nothing here ever overrides a verified outcome: a
+manager's mark or a verdict already stored (`Store.record_attendance` checks both in
+the same transaction that applies a verdict).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connectors.base import (
+    Attendance,
+    AttendanceAnswer,
+    AttendanceStatus,
+    Attendee,
+    ConnectorError,
+    MeetingQuery,
+    Presence,
+)
+from scheduler.errors import UserError
+from scheduler.model import AttendancePolicy, SessionRecord, SessionState
+from scheduler.report.outcomes import MARKED_PREFIX
+from scheduler.runtime import Runtime
+
+#: History detail of a verdict from the provider: `attendance: <why>`.
+ATTENDANCE_PREFIX = "attendance: "
+
+#: Answers after which asking again can teach nothing.
+_FINAL = frozenset(
+    {
+        AttendanceStatus.MET,
+        AttendanceStatus.NOT_HELD,
+        AttendanceStatus.EXPIRED,
+        AttendanceStatus.NO_MEETING,
+        AttendanceStatus.UNSUPPORTED,
+    }
+)
+
+Span = tuple[datetime, datetime]
+
+
+# ---------------------------------------------------------------------------
+# Interval arithmetic
+# ---------------------------------------------------------------------------
+
+
+def union(intervals: Iterable[Span]) -> list[Span]:
+    """One person's time in the meeting as disjoint, sorted spans: overlapping or
+    touching intervals (two devices, a reconnect) merge; empty ones are dropped."""
+    merged: list[Span] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def overlap(a: Iterable[Span], b: Iterable[Span]) -> timedelta:
+    """How long two people were in the meeting at the same time."""
+    left, right = union(a), union(b)
+    total = timedelta()
+    i = j = 0
+    while i < len(left) and j < len(right):
+        start = max(left[i][0], right[j][0])
+        end = min(left[i][1], right[j][1])
+        if end > start:
+            total += end - start
+        # The span that ends first cannot overlap anything later on the other side.
+        if left[i][1] <= right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+# ---------------------------------------------------------------------------
+# The rule
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an attendance answer means for one session: an outcome (or None: stays
+    as it is), whether the answer is final (never ask again), and why, in words."""
+
+    outcome: SessionState | None
+    final: bool
+    detail: str
+
+
+def _presence_of(presence: Mapping[str, Presence], email: str) -> Presence:
+    wanted = email.strip().lower()
+    for who, spans in presence.items():
+        if who.strip().lower() == wanted:
+            return spans
+    return ()
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{span.total_seconds() / 60:.0f} min"
+
+
+def judge(
+    attendance: Attendance, manager_email: str, seller_email: str, min_minutes: int
+) -> Verdict:
+    """The rule (see the module docstring). Pure: no I/O, no clock."""
+    status = attendance.status
+    said = f" ({attendance.detail})" if attendance.detail else ""
+    if status is AttendanceStatus.NOT_HELD:
+        return Verdict(SessionState.NO_SHOW, True, f"the meeting did not take place{said}")
+    if status is not AttendanceStatus.MET:
+        return Verdict(None, status in _FINAL, f"{status.value}{said}")
+    manager = union(_presence_of(attendance.presence, manager_email))
+    seller = union(_presence_of(attendance.presence, seller_email))
+    missing = [
+        f"the {role} ({email})"
+        for role, email, spans in (
+            ("manager", manager_email, manager),
+            ("seller", seller_email, seller),
+        )
+        if not spans
+    ]
+    if missing:
+        return Verdict(
+            SessionState.NO_SHOW,
+            True,
+            f"the meeting took place without {' and '.join(missing)}{said}",
+        )
+    together = overlap(manager, seller)
+    if together >= timedelta(minutes=min_minutes):
+        return Verdict(
+            SessionState.HELD,
+            True,
+            f"manager and seller in the meeting together for {_minutes(together)}{said}",
+        )
+    return Verdict(
+        None,
+        True,
+        f"manager and seller together for only {_minutes(together)} "
+        f"(under {min_minutes} min): stays presumed{said}",
+    )
+
+
+# ---------------------------------------------------------------------------
+# The step reconcile runs
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A verdict applied to a session (`record` as it was before)."""
+
+    record: SessionRecord
+    to_state: SessionState
+    detail: str
+
+
+@dataclass(frozen=True)
+class AttendanceRun:
+    verdicts: tuple[Settled, ...] = ()
+    errors: tuple[str, ...] = ()
+    asked: int = 0  # sessions asked about (0 on a quiet run: nothing is due)
+    calls: int = 0  # connector calls made (one per organiser with sessions due)
+
+
+def due_window(policy: AttendancePolicy, now: datetime) -> tuple[datetime, datetime]:
+    """Sessions that ended in [from, to] may be asked about now."""
+    return (
+        now - timedelta(days=policy.keep_asking_days),
+        now - timedelta(minutes=policy.provider_delay_minutes),
+    )
+
+
+def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
+    """Ask the meeting providers about sessions that are due (see the module
+    docstring) and apply what they say. Call inside the reconcile lock."""
+    policy = rt.org.policy.attendance
+    due = rt.store.attendance_due(rt.org.id, ended=due_window(policy, now))
+    if not due:
+        return AttendanceRun()
+    groups: dict[tuple[str, str], list[tuple[SessionRecord, MeetingQuery]]] = defaultdict(list)
+    for rec in due:
+        query = _query(rt, rec)
+        if query is not None:
+            groups[(rec.connector, rec.manager_id)].append((rec, query))
+    verdicts: list[Settled] = []
+    errors: list[str] = []
+    asked = calls = 0
+    for (connector_name, manager_id), items in sorted(groups.items()):
+        asked += len(items)
+        calls += 1
+        answer, failure = _ask(rt, connector_name, [q for _, q in items])
+        if failure:
+            manager = rt.person(manager_id)
+            who = manager.name if manager else manager_id
+            errors.append(
+                f"attendance of {len(items)} session(s) of {who} ({connector_name}) not "
+                f"read: {failure}; they stay as they are until it can be read"
+            )
+        for rec, query in items:
+            problem = answer.errors.get(rec.key)
+            result = answer.results.get(rec.key)
+            if failure or result is None:
+                reason = failure or problem or "the connector gave no answer for it"
+                if not failure:
+                    errors.append(
+                        f"attendance of session {rec.key} ({rec.seller_id}, {rec.month}) "
+                        f"not read: {reason}; it stays {rec.state.value} until it can be read"
+                    )
+                rt.store.record_attendance(
+                    rec.key,
+                    now=now,
+                    status=None,
+                    detail=f"not read: {reason}",
+                    settled=False,
+                    protected_prefix=MARKED_PREFIX,
+                )
+                continue
+            settled = _apply(rt, rec, query, result, now, policy.min_minutes_together)
+            if settled is not None:
+                verdicts.append(settled)
+    return AttendanceRun(tuple(verdicts), tuple(errors), asked, calls)
+
+
+def _query(rt: Runtime, rec: SessionRecord) -> MeetingQuery | None:
+    manager, seller = rt.person(rec.manager_id), rt.person(rec.seller_id)
+    if manager is None or seller is None or rec.start is None or rec.end is None:
+        return None  # left the organisation: reconcile says so; nothing to judge by
+    return MeetingQuery(
+        key=rec.key,
+        organizer=manager.calendar(),
+        people=(Attendee(manager.email, manager.name), Attendee(seller.email, seller.name)),
+        start=rec.start,
+        end=rec.end,
+        event_id=rec.event_id,
+        video_url=rec.video_url,
+    )
+
+
+def _ask(
+    rt: Runtime, connector_name: str, queries: Sequence[MeetingQuery]
+) -> tuple[AttendanceAnswer, str]:
+    """The connector's answer, or the reason the whole call failed."""
+    try:
+        return rt.connector(connector_name).attendance(queries), ""
+    except (ConnectorError, UserError) as exc:
+        return AttendanceAnswer({}), str(exc) or type(exc).__name__
+
+
+def _apply(
+    rt: Runtime,
+    rec: SessionRecord,
+    query: MeetingQuery,
+    result: Attendance,
+    now: datetime,
+    min_minutes: int,
+) -> Settled | None:
+    manager_email, seller_email = query.people[0].email, query.people[1].email
+    verdict = judge(result, manager_email, seller_email, min_minutes)
+    outcome, final = verdict.outcome, verdict.final
+    if (
+        outcome is SessionState.NO_SHOW
+        and rec.state is not SessionState.HELD
+        and (result.status is AttendanceStatus.NOT_HELD)
+    ):
+        # Still booked after its end means reconcile could not read the calendar this
+        # time: "no meeting took place" may be a cancellation nobody has seen yet.
+        # Ask again once the calendar has been read and the session presumed held.
+        outcome, final = None, False
+    detail = ATTENDANCE_PREFIX + verdict.detail
+    applied = rt.store.record_attendance(
+        rec.key,
+        now=now,
+        status=result.status.value,
+        detail=verdict.detail,
+        settled=final,
+        verdict=outcome,
+        history_detail=detail,
+        protected_prefix=MARKED_PREFIX,
+    )
+    if applied and outcome is not None:
+        return Settled(rec, outcome, detail)
+    return None
