@@ -37,6 +37,7 @@ from scheduler.errors import UserError
 from scheduler.model import AttendancePolicy, SessionRecord, SessionState
 from scheduler.report.outcomes import MARKED_PREFIX
 from scheduler.runtime import Runtime
+from scheduler.store.store import AttendanceNote
 
 #: History detail of a verdict from the provider: `attendance: <why>`.
 ATTENDANCE_PREFIX = "attendance: "
@@ -215,28 +216,26 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
                 f"attendance of {len(items)} session(s) of {who} ({connector_name}) not "
                 f"read: {failure}; they stay as they are until it can be read"
             )
+        notes: list[AttendanceNote] = []
+        judged: dict[str, Settled] = {}
         for rec, query in items:
-            problem = answer.errors.get(rec.key)
             result = answer.results.get(rec.key)
             if failure or result is None:
-                reason = failure or problem or "the connector gave no answer for it"
+                reason = failure or answer.errors.get(rec.key) or "the connector gave no answer"
                 if not failure:
                     errors.append(
                         f"attendance of session {rec.key} ({rec.seller_id}, {rec.month}) "
                         f"not read: {reason}; it stays {rec.state.value} until it can be read"
                     )
-                rt.store.record_attendance(
-                    rec.key,
-                    now=now,
-                    status=None,
-                    detail=f"not read: {reason}",
-                    settled=False,
-                    protected_prefix=MARKED_PREFIX,
-                )
+                notes.append(AttendanceNote(rec.key, None, f"not read: {reason}", False))
                 continue
-            settled = _apply(rt, rec, query, result, now, policy.min_minutes_together)
-            if settled is not None:
-                verdicts.append(settled)
+            note = _note(rec, query, result, policy.min_minutes_together)
+            notes.append(note)
+            if note.verdict is not None:
+                judged[rec.key] = Settled(rec, note.verdict, note.history_detail)
+        # One transaction per organiser's answer; the store re-checks every verdict.
+        applied = rt.store.record_attendance(notes, now=now, protected_prefix=MARKED_PREFIX)
+        verdicts += [judged[key] for key in judged if key in applied]
     return AttendanceRun(tuple(verdicts), tuple(errors), asked, calls)
 
 
@@ -265,37 +264,22 @@ def _ask(
         return AttendanceAnswer({}), str(exc) or type(exc).__name__
 
 
-def _apply(
-    rt: Runtime,
-    rec: SessionRecord,
-    query: MeetingQuery,
-    result: Attendance,
-    now: datetime,
-    min_minutes: int,
-) -> Settled | None:
+def _note(
+    rec: SessionRecord, query: MeetingQuery, result: Attendance, min_minutes: int
+) -> AttendanceNote:
     manager_email, seller_email = query.people[0].email, query.people[1].email
     verdict = judge(result, manager_email, seller_email, min_minutes)
     outcome, final = verdict.outcome, verdict.final
-    if (
-        outcome is SessionState.NO_SHOW
-        and rec.state is not SessionState.HELD
-        and (result.status is AttendanceStatus.NOT_HELD)
-    ):
+    if result.status is AttendanceStatus.NOT_HELD and rec.state is not SessionState.HELD:
         # Still booked after its end means reconcile could not read the calendar this
         # time: "no meeting took place" may be a cancellation nobody has seen yet.
         # Ask again once the calendar has been read and the session presumed held.
         outcome, final = None, False
-    detail = ATTENDANCE_PREFIX + verdict.detail
-    applied = rt.store.record_attendance(
+    return AttendanceNote(
         rec.key,
-        now=now,
-        status=result.status.value,
-        detail=verdict.detail,
-        settled=final,
-        verdict=outcome,
-        history_detail=detail,
-        protected_prefix=MARKED_PREFIX,
+        result.status.value,
+        verdict.detail,
+        final,
+        outcome,
+        ATTENDANCE_PREFIX + verdict.detail,
     )
-    if applied and outcome is not None:
-        return Settled(rec, outcome, detail)
-    return None

@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -36,7 +38,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from scheduler.errors import StoreError
 from scheduler.model import Month, SessionRecord, SessionState, StateChange
-from scheduler.store.schema import job_runs, sent_reports, session_history, sessions, sync_cursors
+from scheduler.store.schema import (
+    UtcDateTime,
+    job_runs,
+    sent_reports,
+    session_history,
+    sessions,
+    sync_cursors,
+)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: `sent_reports.status`: claimed and being sent; handed over; sender died while
@@ -142,6 +151,19 @@ _UPDATABLE = {
     "verified",
     "moved",
 }
+
+
+@dataclass(frozen=True)
+class AttendanceNote:
+    """What to keep of a meeting provider's answer about one session
+    (`Store.record_attendance`)."""
+
+    key: str
+    status: str | None  # an AttendanceStatus value; None: could not tell (an error)
+    detail: str
+    settled: bool  # final: never asked again
+    verdict: SessionState | None = None  # held or no-show, verified
+    history_detail: str = ""
 
 
 class Store:
@@ -412,61 +434,102 @@ class Store:
             return [_record(r) for r in conn.execute(query)]
 
     def record_attendance(
-        self,
-        key: str,
-        *,
-        now: datetime,
-        status: str | None,
-        detail: str,
-        settled: bool,
-        verdict: SessionState | None = None,
-        history_detail: str = "",
-        protected_prefix: str,
-    ) -> bool:
-        """Keep what the meeting provider said about session `key`, and apply its
-        `verdict` (held or no-show, verified) in the same transaction. `status` None
-        is "could not tell": only the time and the reason are kept. Returns whether
-        the verdict was applied: never over a verified outcome, a session whose
+        self, notes: Sequence[AttendanceNote], *, now: datetime, protected_prefix: str
+    ) -> set[str]:
+        """Keep what the meeting provider said about each session, and apply each
+        note's `verdict` (held or no-show, verified), all in one transaction (one
+        commit per organiser's answer, not per session). A note's `status` None is
+        "could not tell": only the time and the reason are kept. Returns the keys
+        whose verdict was applied: never over a verified outcome, a session whose
         history holds a change with `protected_prefix` (a manager's mark), one no
         longer held, booked or moved, or one another process settled first."""
+        if not notes:
+            return set()
+        keys = [n.key for n in notes]
+        allowed = {SessionState.HELD, SessionState.BOOKED, SessionState.RESCHEDULED}
+        applied: set[str] = set()
         with self._tx() as conn:
-            row = conn.execute(
-                select(sessions.c.state, sessions.c.verified, sessions.c.attendance_settled_at)
-                .where(sessions.c.key == key)
-                .with_for_update()
-            ).first()
-            if row is None:
-                raise KeyError(key)
-            if row.attendance_settled_at is not None:
-                return False
-            values: dict[str, Any] = {"attendance_checked_at": now, "attendance_detail": detail}
-            if status is not None:
-                values["attendance_status"] = status
-            if settled:
-                values["attendance_settled_at"] = now
-            applied = False
-            if verdict is not None and not row.verified:
-                current = SessionState(row.state)
-                marked = conn.execute(
-                    select(session_history.c.id)
-                    .where(session_history.c.key == key)
-                    .where(session_history.c.detail.startswith(protected_prefix))
-                    .limit(1)
-                ).first()
-                allowed = {SessionState.HELD, SessionState.BOOKED, SessionState.RESCHEDULED}
-                if marked is None and current in allowed:
-                    values.update(state=verdict.value, verified=True, updated_at=now)
-                    conn.execute(
-                        insert(session_history).values(
-                            key=key,
-                            at=now,
-                            from_state=current.value,
-                            to_state=verdict.value,
-                            detail=history_detail,
+            rows: dict[str, Any] = {}
+            marked: set[str] = set()
+            for chunk in _chunks(keys):
+                rows.update(
+                    (r.key, r)
+                    for r in conn.execute(
+                        select(
+                            sessions.c.key,
+                            sessions.c.state,
+                            sessions.c.verified,
+                            sessions.c.attendance_status,
+                            sessions.c.attendance_settled_at,
                         )
+                        .where(sessions.c.key.in_(chunk))
+                        .with_for_update()
                     )
-                    applied = True
-            conn.execute(update(sessions).where(sessions.c.key == key).values(**values))
+                )
+                marked.update(
+                    r.key
+                    for r in conn.execute(
+                        select(session_history.c.key)
+                        .where(session_history.c.key.in_(chunk))
+                        .where(session_history.c.detail.startswith(protected_prefix))
+                        .distinct()
+                    )
+                )
+            history: list[dict[str, Any]] = []
+            plain: list[dict[str, Any]] = []
+            judged: list[dict[str, Any]] = []
+            for note in notes:
+                row = rows.get(note.key)
+                if row is None:
+                    raise KeyError(note.key)
+                if row.attendance_settled_at is not None:
+                    continue  # settled meanwhile (another instance): its word stands
+                values: dict[str, Any] = {
+                    "k": note.key,
+                    "status": note.status or row.attendance_status,
+                    "detail": note.detail,
+                    "settled": now if note.settled else None,
+                }
+                current = SessionState(row.state)
+                if (
+                    note.verdict is not None
+                    and not row.verified
+                    and note.key not in marked
+                    and current in allowed
+                ):
+                    judged.append({**values, "state": note.verdict.value})
+                    history.append(
+                        {
+                            "key": note.key,
+                            "at": now,
+                            "from_state": current.value,
+                            "to_state": note.verdict.value,
+                            "detail": note.history_detail,
+                        }
+                    )
+                    applied.add(note.key)
+                else:
+                    plain.append(values)
+            # Two statements for the lot (executemany), not one compiled per session.
+            answer = {
+                "attendance_status": bindparam("status"),
+                "attendance_detail": bindparam("detail"),
+                "attendance_checked_at": now,
+                "attendance_settled_at": bindparam("settled", type_=UtcDateTime()),
+            }
+            where = sessions.c.key == bindparam("k")
+            if plain:
+                conn.execute(update(sessions).where(where).values(answer), plain)
+            if judged:
+                verdict = {
+                    **answer,
+                    "state": bindparam("state"),
+                    "verified": True,
+                    "updated_at": now,
+                }
+                conn.execute(update(sessions).where(where).values(verdict), judged)
+            if history:
+                conn.execute(insert(session_history), history)
         return applied
 
     def set_fields(self, key: str, *, now: datetime, **fields: Any) -> None:
@@ -836,6 +899,12 @@ class Store:
                 .order_by(sent_reports.c.id)
             )
             return [dict(r._mapping) for r in rows]
+
+
+def _chunks(keys: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """Keys in slices a SQL `IN (...)` takes on every database."""
+    for i in range(0, len(keys), size):
+        yield keys[i : i + size]
 
 
 def replace(record: SessionRecord, **changes: Any) -> SessionRecord:

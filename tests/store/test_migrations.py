@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from scheduler.model import SessionState
-from scheduler.store.store import _MIGRATIONS, Store, _engine
+from scheduler.store.store import _MIGRATIONS, AttendanceNote, Store, _engine
 
 NOW = datetime(2030, 5, 20, 8, 0, tzinfo=UTC)
 START = datetime(2030, 5, 7, 9, 0, tzinfo=UTC)
@@ -86,16 +86,15 @@ def test_a_0002_store_with_sessions_upgrades_to_attendance(store_url: str) -> No
         # Only the presumed one is due; the verified one never is.
         due = store.attendance_due("acme", ended=(NOW - timedelta(days=14), NOW))
         assert [r.key for r in due] == ["presumed"]
-        assert store.record_attendance(
+        note = AttendanceNote(
             "presumed",
-            now=NOW,
-            status="met",
-            detail="together 40 min",
+            "met",
+            "together 40 min",
             settled=True,
             verdict=SessionState.HELD,
             history_detail="attendance: together 40 min",
-            protected_prefix="marked",
         )
+        assert store.record_attendance([note], now=NOW, protected_prefix="marked") == {"presumed"}
         got = store.get("presumed")
         assert got is not None and got.verified and got.attendance_settled_at == NOW
         assert store.attendance_due("acme", ended=(NOW - timedelta(days=14), NOW)) == []
