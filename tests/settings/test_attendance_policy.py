@@ -8,7 +8,7 @@ import pytest
 
 from scheduler.model import AttendancePolicy
 from scheduler.settings.load import load_settings, validate_file
-from tests.orgs import write_org
+from tests.orgs import run_cli, write_org
 
 
 def _config(tmp_path: Path, attendance: object) -> Path:
@@ -47,3 +47,25 @@ def test_problems_name_the_field(tmp_path: Path, attendance: object, problem: st
     problems = validate_file(path)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{path}:") and problem in problems[0], problems
+
+
+def test_validate_names_a_missing_attendance_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_org(
+        tmp_path,
+        sellers=1,
+        extra={"connectors": {"local": {"path": "calendars", "attendance_dir": "meetings"}}},
+    )
+    code, _out, err = run_cli(["--config", str(path), "config", "validate"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert (
+        err.startswith(f"{path}:")
+        and (
+            f"connectors.local.attendance_dir: attendance folder {tmp_path / 'meetings'} does "
+            "not exist: create it"
+        )
+        in err
+    )
+    (tmp_path / "meetings").mkdir()
+    assert run_cli(["--config", str(path), "config", "validate"], capsys)[0] == 0
