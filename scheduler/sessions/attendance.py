@@ -8,7 +8,9 @@ anything else (too short together, pending, expired, no meeting, unsupported) is
 verdict and the session stays as it was (presumed).
 
 `settle_attendance` is the step reconcile runs after it has read the calendars. It
-asks each connector, one call per organiser, about sessions that ended between the
+asks each connector in one call (the connector batches and paces its provider's
+requests; when the whole call fails, once per organiser, so one organiser's failure
+never stops the others) about sessions that ended between the
 provider's delay and the asking window ago, that are presumed held or still booked
 after their end, and that are not settled yet. A final answer settles the session (it
 is never asked again, so a quiet reconcile asks nothing); a pending answer or an error
@@ -179,7 +181,7 @@ class AttendanceRun:
     verdicts: tuple[Settled, ...] = ()
     errors: tuple[str, ...] = ()
     asked: int = 0  # sessions asked about (0 on a quiet run: nothing is due)
-    calls: int = 0  # connector calls made (one per organiser with sessions due)
+    calls: int = 0  # connector calls made (one per connector; more only after a failure)
 
 
 def due_window(policy: AttendancePolicy, now: datetime) -> tuple[datetime, datetime]:
@@ -197,32 +199,26 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
     due = rt.store.attendance_due(rt.org.id, ended=due_window(policy, now))
     if not due:
         return AttendanceRun()
-    groups: dict[tuple[str, str], list[tuple[SessionRecord, MeetingQuery]]] = defaultdict(list)
+    by_connector: dict[str, list[tuple[SessionRecord, MeetingQuery]]] = defaultdict(list)
     for rec in due:
         query = _query(rt, rec)
         if query is not None:
-            groups[(rec.connector, rec.manager_id)].append((rec, query))
+            by_connector[rec.connector].append((rec, query))
     verdicts: list[Settled] = []
     errors: list[str] = []
     asked = calls = 0
-    for (connector_name, manager_id), items in sorted(groups.items()):
+    for connector_name, items in sorted(by_connector.items()):
         asked += len(items)
-        calls += 1
-        answer, failure = _ask(rt, connector_name, [q for _, q in items])
-        if failure:
-            manager = rt.person(manager_id)
-            who = manager.name if manager else manager_id
-            errors.append(
-                f"attendance of {len(items)} session(s) of {who} ({connector_name}) not "
-                f"read: {failure}; they stay as they are until it can be read"
-            )
+        answer, failures, failed, made = _answers(rt, connector_name, [q for _, q in items])
+        calls += made
+        errors += failures
         notes: list[AttendanceNote] = []
         judged: dict[str, Settled] = {}
         for rec, query in items:
             result = answer.results.get(rec.key)
-            if failure or result is None:
-                reason = failure or answer.errors.get(rec.key) or "the connector gave no answer"
-                if not failure:
+            if result is None:
+                reason = answer.errors.get(rec.key) or "the connector gave no answer"
+                if rec.key not in failed:  # else listed once for its organiser
                     errors.append(
                         f"attendance of session {rec.key} ({rec.seller_id}, {rec.month}) "
                         f"not read: {reason}; it stays {rec.state.value} until it can be read"
@@ -233,10 +229,56 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
             notes.append(note)
             if note.verdict is not None:
                 judged[rec.key] = Settled(rec, note.verdict, note.history_detail)
-        # One transaction per organiser's answer; the store re-checks every verdict.
+        # One transaction per connector's answers; the store re-checks every verdict.
         applied = rt.store.record_attendance(notes, now=now, protected_prefix=MARKED_PREFIX)
         verdicts += [judged[key] for key in judged if key in applied]
     return AttendanceRun(tuple(verdicts), tuple(errors), asked, calls)
+
+
+def _answers(
+    rt: Runtime, connector_name: str, queries: Sequence[MeetingQuery]
+) -> tuple[AttendanceAnswer, list[str], set[str], int]:
+    """One call with every question for the connector (it batches and paces its
+    provider's requests across organisers); when that whole call fails, one call per
+    organiser, so one organiser's failure (a permission missing for one mailbox)
+    never stops the others. Returns the answers, a message per failed organiser,
+    their keys (in the answer's errors too) and the number of calls made."""
+    answer, failure = _ask(rt, connector_name, queries)
+    if not failure:
+        return answer, [], set(), 1
+    by_organiser: dict[str, list[MeetingQuery]] = defaultdict(list)
+    for query in queries:
+        by_organiser[query.organizer.person_id].append(query)
+    if len(by_organiser) == 1:
+        parts = [(next(iter(by_organiser)), list(queries), failure)]
+        calls = 1
+    else:
+        parts = []
+        for organiser, own in sorted(by_organiser.items()):
+            part, problem = _ask(rt, connector_name, own)
+            parts.append((organiser, own, problem))
+            if not problem:
+                answer = _merged(answer, part)
+        calls = 1 + len(by_organiser)
+    messages = []
+    failed: dict[str, str] = {}
+    for organiser, own, problem in parts:
+        if not problem:
+            continue
+        manager = rt.person(organiser)
+        who = manager.name if manager else organiser
+        messages.append(
+            f"attendance of {len(own)} session(s) of {who} ({connector_name}) not read: "
+            f"{problem}; they stay as they are until it can be read"
+        )
+        failed.update({q.key: problem for q in own})
+    return _merged(answer, AttendanceAnswer({}, failed)), messages, set(failed), calls
+
+
+def _merged(a: AttendanceAnswer, b: AttendanceAnswer) -> AttendanceAnswer:
+    results = {**a.results, **b.results}
+    errors = {k: v for k, v in {**a.errors, **b.errors}.items() if k not in results}
+    return AttendanceAnswer(results, errors)
 
 
 def _query(rt: Runtime, rec: SessionRecord) -> MeetingQuery | None:
