@@ -15,7 +15,7 @@ provider's delay and the asking window ago, that are presumed held or still book
 after their end, and that are not settled yet. A final answer settles the session (it
 is never asked again, so a quiet reconcile asks nothing); a pending answer or an error
 is asked again on the next run. Nothing here ever overrides a verified outcome: a
-manager's mark or a verdict already stored (`Store.record_attendance` checks both in
+manager's mark or a verdict already stored (`store.attendance.record_attendance` checks both in
 the same transaction that applies a verdict).
 """
 
@@ -39,7 +39,7 @@ from scheduler.errors import UserError
 from scheduler.model import AttendancePolicy, SessionRecord, SessionState
 from scheduler.report.outcomes import MARKED_PREFIX
 from scheduler.runtime import Runtime
-from scheduler.store.store import AttendanceNote
+from scheduler.store.attendance import AttendanceNote, attendance_due, record_attendance
 
 #: History detail of a verdict from the provider: `attendance: <why>`.
 ATTENDANCE_PREFIX = "attendance: "
@@ -196,7 +196,7 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
     """Ask the meeting providers about sessions that are due (see the module
     docstring) and apply what they say. Call inside the reconcile lock."""
     policy = rt.org.policy.attendance
-    due = rt.store.attendance_due(rt.org.id, ended=due_window(policy, now))
+    due = attendance_due(rt.store, rt.org.id, ended=due_window(policy, now))
     if not due:
         return AttendanceRun()
     by_connector: dict[str, list[tuple[SessionRecord, MeetingQuery]]] = defaultdict(list)
@@ -230,7 +230,7 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
             if note.verdict is not None:
                 judged[rec.key] = Settled(rec, note.verdict, note.history_detail)
         # One transaction per connector's answers; the store re-checks every verdict.
-        applied = rt.store.record_attendance(notes, now=now, protected_prefix=MARKED_PREFIX)
+        applied = record_attendance(rt.store, notes, now=now, protected_prefix=MARKED_PREFIX)
         verdicts += [judged[key] for key in judged if key in applied]
     return AttendanceRun(tuple(verdicts), tuple(errors), asked, calls)
 

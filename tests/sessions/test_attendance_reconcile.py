@@ -29,7 +29,7 @@ from scheduler.sessions.actions import mark_session
 from scheduler.sessions.booking import book_month
 from scheduler.sessions.reconcile import reconcile
 from scheduler.settings.load import load_settings
-from scheduler.store.store import AttendanceNote
+from scheduler.store.attendance import AttendanceNote, record_attendance
 from tests.orgs import EMPTY_ICS, person, run_cli
 
 MONTH = Month(2031, 3)
@@ -259,14 +259,14 @@ def test_a_mark_in_the_history_protects_the_session_in_the_store(
     mark_session(rt, rec.key, SessionState.HELD, now=end)
     rt.store.set_fields(rec.key, now=end, verified=False)  # as an older version left it
     note = AttendanceNote(rec.key, "not_held", "x", True, SessionState.NO_SHOW, "attendance: x")
-    applied = rt.store.record_attendance([note], now=end, protected_prefix="marked")
+    applied = record_attendance(rt.store, [note], now=end, protected_prefix="marked")
     assert applied == set() and rt.store.get(rec.key).state is SessionState.HELD  # type: ignore[union-attr]
     # A session another instance settled first keeps that instance's word.
     other = sessions(rt)["s2"]
     held = AttendanceNote(other.key, "met", "a", True, SessionState.HELD, "attendance: a")
     late = AttendanceNote(other.key, "not_held", "b", True, SessionState.NO_SHOW, "attendance: b")
-    assert rt.store.record_attendance([held], now=end, protected_prefix="marked") == {other.key}
-    assert rt.store.record_attendance([late], now=end, protected_prefix="marked") == set()
+    assert record_attendance(rt.store, [held], now=end, protected_prefix="marked") == {other.key}
+    assert record_attendance(rt.store, [late], now=end, protected_prefix="marked") == set()
     got = rt.store.get(other.key)
     assert got is not None and (got.state, got.attendance_detail) == (SessionState.HELD, "a")
     assert history(rt, other.key)[-1] == "attendance: a"

@@ -11,7 +11,8 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from scheduler.model import SessionState
-from scheduler.store.store import _MIGRATIONS, AttendanceNote, Store, _engine
+from scheduler.store.attendance import AttendanceNote, attendance_due, record_attendance
+from scheduler.store.store import _MIGRATIONS, Store, _engine
 
 NOW = datetime(2030, 5, 20, 8, 0, tzinfo=UTC)
 START = datetime(2030, 5, 7, 9, 0, tzinfo=UTC)
@@ -84,7 +85,7 @@ def test_a_0002_store_with_sessions_upgrades_to_attendance(store_url: str) -> No
         assert presumed.attendance_status is None and presumed.attendance_detail == ""
         assert presumed.attendance_settled_at is None
         # Only the presumed one is due; the verified one never is.
-        due = store.attendance_due("acme", ended=(NOW - timedelta(days=14), NOW))
+        due = attendance_due(store, "acme", ended=(NOW - timedelta(days=14), NOW))
         assert [r.key for r in due] == ["presumed"]
         note = AttendanceNote(
             "presumed",
@@ -94,10 +95,10 @@ def test_a_0002_store_with_sessions_upgrades_to_attendance(store_url: str) -> No
             verdict=SessionState.HELD,
             history_detail="attendance: together 40 min",
         )
-        assert store.record_attendance([note], now=NOW, protected_prefix="marked") == {"presumed"}
+        assert record_attendance(store, [note], now=NOW, protected_prefix="marked") == {"presumed"}
         got = store.get("presumed")
         assert got is not None and got.verified and got.attendance_settled_at == NOW
-        assert store.attendance_due("acme", ended=(NOW - timedelta(days=14), NOW)) == []
+        assert attendance_due(store, "acme", ended=(NOW - timedelta(days=14), NOW)) == []
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT title FROM month_themes")).scalar() == "Listening"
     finally:
