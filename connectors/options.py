@@ -21,7 +21,7 @@ from __future__ import annotations
 NETWORK = frozenset({"proxy", "ca_bundle"})
 
 OPTIONS: dict[str, frozenset[str]] = {
-    "local": frozenset({"path", "outbox", "organizer_name"}),
+    "local": frozenset({"path", "outbox", "organizer_name", "attendance_dir"}),
     "google": frozenset(
         {
             "service_account_file",

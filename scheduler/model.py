@@ -109,6 +109,21 @@ class Team:
 
 
 @dataclass(frozen=True)
+class AttendancePolicy:
+    """When a meeting provider's attendance report settles a session's outcome
+    (`scheduler.sessions.attendance`)."""
+
+    #: Verified held from this many minutes with manager and seller in the meeting
+    #: together; less stays presumed (a short call proves little either way).
+    min_minutes_together: int = 15
+    #: How long after a session's end a provider may take to report its meeting:
+    #: asking earlier would read a half-written report.
+    provider_delay_minutes: int = 60
+    #: How many days after the end to keep asking (Meet deletes its records after 30).
+    keep_asking_days: int = 7
+
+
+@dataclass(frozen=True)
 class Policy:
     session_minutes: int = 45
     buffer_minutes: int = 10  # kept free around existing meetings and between sessions
@@ -129,6 +144,7 @@ class Policy:
     solver_time_limit_seconds: float = 10.0
     online_meeting: bool = True  # ask the provider for Meet / Teams links
     video_url_template: str | None = None  # fallback link, may use {key}
+    attendance: AttendancePolicy = field(default_factory=AttendancePolicy)
 
 
 @dataclass(frozen=True)
@@ -243,6 +259,13 @@ class SessionRecord:
     followups: str = ""  # to carry into the next session's agenda
     verified: bool = False  # held/no-show confirmed by a person or the provider
     moved: bool = False  # rescheduled at least once
+    #: What the meeting provider last said about the session's meeting: an
+    #: `AttendanceStatus` value, None while never answered (`sessions.attendance`).
+    attendance_status: str | None = None
+    attendance_detail: str = ""  # the provider's words, or why it could not tell
+    attendance_checked_at: datetime | None = None  # last asked
+    #: The answer was final: never asked again (a verdict, or nothing more to learn).
+    attendance_settled_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import connectors
 from connectors.base import (
+    AttendanceAnswer,
     CalendarConnector,
     CalendarRef,
     ChangeSet,
@@ -28,6 +29,7 @@ from connectors.base import (
     EventChange,
     FreeBusy,
     Mailer,
+    MeetingQuery,
     NewEvent,
     Result,
 )
@@ -88,6 +90,10 @@ class FencedConnector:
     ) -> ChangeSet:
         with _Observed(self.name, "changes"):
             return self.inner.changes(organizer, cursor, start, end)
+
+    def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
+        with _Observed(self.name, "attendance"):
+            return self.inner.attendance(queries)
 
     def close(self) -> None:
         self.inner.close()

@@ -6,7 +6,9 @@ Options (config `connectors: local:`):
   else `<path>/outbox`);
 - `organizer_name`: display name on invitations (optional);
 - `max_file_mb`, `max_events`, `max_occurrences`: per-calendar limits (`ics.limits`);
-  a calendar above one is an error for its owner, never free time.
+  a calendar above one is an error for its owner, never free time;
+- `attendance_dir`: a folder of meeting reports, `<session key>.json`
+  (`ics.attendance`); without it, attendance is UNSUPPORTED.
 
 A person's `CalendarRef.calendar_id` is a `.ics` file, or a folder of `.ics` files,
 relative to `path` (absolute paths allowed).
@@ -61,6 +63,7 @@ from connectors.base import (
     no_attendance,
 )
 from connectors.ics import events as ics_events
+from connectors.ics.attendance import read_attendance
 from connectors.ics.changes import change_set, our_events
 from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import (
@@ -97,8 +100,10 @@ class LocalConnector:
         organizer_name: str = "",
         clock: Callable[[], datetime] | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        attendance_dir: Path | None = None,
     ) -> None:
         self.root = root
+        self.attendance_dir = attendance_dir
         self.limits = limits
         self.outbox = outbox
         self.organizer_name = organizer_name
@@ -453,7 +458,9 @@ class LocalConnector:
         return change_set(current, str(path.resolve()), epoch, cursor, start, end)
 
     def attendance(self, queries: Sequence[MeetingQuery]) -> AttendanceAnswer:
-        return no_attendance(queries, "local calendars have no meeting attendance")
+        if self.attendance_dir is None:
+            return no_attendance(queries, "local calendars have no meeting attendance")
+        return read_attendance(self.attendance_dir, queries)
 
     def lookup(self, organizer: CalendarRef, keys: Sequence[str]) -> Lookup:
         """By UID/tag in the organiser's calendar, whatever the time. The organiser's
@@ -549,4 +556,16 @@ def open_connector(options: Mapping[str, Any], context: ConnectorContext) -> Loc
     else:
         outbox = context.outbox or root / "outbox"
     name = str(options.get("organizer_name", "") or "")
-    return LocalConnector(root, outbox, organizer_name=name, limits=limits_from_options(options))
+    attendance_dir = None
+    raw_attendance = options.get("attendance_dir")
+    if raw_attendance:
+        attendance_dir = Path(str(raw_attendance)).expanduser()
+        if not attendance_dir.is_absolute():
+            attendance_dir = context.base_dir / attendance_dir
+    return LocalConnector(
+        root,
+        outbox,
+        organizer_name=name,
+        limits=limits_from_options(options),
+        attendance_dir=attendance_dir,
+    )

@@ -414,6 +414,8 @@ def sessions_list(
                     "end": r.end.isoformat() if r.end else None,
                     "moved": r.moved,
                     "verified": r.verified,
+                    "attendance": r.attendance_status,
+                    "attendance_detail": r.attendance_detail,
                     "reason": r.reason,
                     "note": r.note,
                     "followups": r.followups,

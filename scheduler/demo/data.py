@@ -307,6 +307,7 @@ def generate(folder: Path, month: Month, seed: int = 7, copies: int = 1) -> Path
     cal_dir = folder / "calendars"
     cal_dir.mkdir(parents=True, exist_ok=True)
     (folder / "outbox").mkdir(exist_ok=True)
+    (folder / "meetings").mkdir(exist_ok=True)
     config_teams = []
     for team_id, name, manager, sellers in teams:
         everyone = [manager, *sellers]
@@ -370,7 +371,11 @@ def generate(folder: Path, month: Month, seed: int = 7, copies: int = 1) -> Path
             {"name": "Karin Sales-Director", "email": "karin@demo.coachpass.example"},
             {"name": "Per CEO", "email": "per@demo.coachpass.example"},
         ],
-        "connectors": {"local": {"path": "calendars", "outbox": "outbox"}},
+        # The demo's meeting tool drops an attendance report per session there
+        # (scheduler.demo.meetings); reconcile reads them into verified outcomes.
+        "connectors": {
+            "local": {"path": "calendars", "outbox": "outbox", "attendance_dir": "meetings"}
+        },
         "mail": {"from": "Coachpass <coachpass@demo.coachpass.example>", "outbox": "outbox"},
         "store": {"url": "sqlite:///coachpass.db"},
         "schedule": {"timezone": "Europe/Stockholm"},

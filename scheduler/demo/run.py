@@ -2,8 +2,9 @@
 
 The clock is simulated (every core function takes `now`), so a month passes in
 seconds: book ten days ahead, let attendees decline, cancel and move some sessions
-early in the month, reconcile and rebook, let the month end, mark a few no-shows
-with notes, and send the KPI report to the outbox.
+early in the month, reconcile and rebook, let a meeting tool report who attended some
+sessions (verified outcomes), let the month end (the rest presumed held), let managers
+mark a session or two by hand, and send the KPI report to the outbox.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 import icalendar
 
 from scheduler.demo.data import generate
+from scheduler.demo.meetings import describe, drop_reports, outcome_sources
 from scheduler.demo.moves import free_slot
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.service.jobs import reconcile_and_rebook, send_report
 from scheduler.sessions.actions import mark_session
+from scheduler.sessions.attendance import ATTENDANCE_PREFIX
 from scheduler.sessions.booking import book_month
 
 MARKER = ".coachpass-demo"
@@ -139,15 +142,42 @@ def run_demo(
         summary, rebooked = reconcile_and_rebook(rt, t1)
         echo(f"[{t1:%Y-%m-%d}] reconciled: {len(summary.transitions)} changes, {rebooked} rebooked")
 
+        meetings = folder / str(settings.connectors["local"].get("attendance_dir", "meetings"))
+        reports = drop_reports(rt, month, meetings, rng)
+        echo(
+            f"[{t1:%Y-%m-%d}] meeting tool (simulated) will report: "
+            + ", ".join(f"{len(v)} {k}" for k, v in reports.items())
+            + f" (one report per session in {meetings.name}/)"
+        )
+
+        # The service reconciles every 30 minutes; the demo looks every few days, often
+        # enough that every session is asked about within the asking window.
         t2 = datetime.combine(month.last_day + timedelta(days=1), time(6), UTC)
+        step = timedelta(days=max(1, rt.org.policy.attendance.keep_asking_days - 1))
+        when = t1 + step
+        verified = 0
+        while when < t2:
+            summary, _ = reconcile_and_rebook(rt, when)
+            verified += sum(t.detail.startswith(ATTENDANCE_PREFIX) for t in summary.transitions)
+            when += step
         summary, _ = reconcile_and_rebook(rt, t2)
-        echo(f"[{t2:%Y-%m-%d}] month over: {len(summary.transitions)} sessions settled")
-        held = [
-            r for r in rt.store.sessions(org_id=rt.org.id, month=month, states=[SessionState.HELD])
-        ]
-        held.sort(key=lambda r: r.key)
-        rng.shuffle(held)
-        for rec in held[:2]:
+        verified += sum(t.detail.startswith(ATTENDANCE_PREFIX) for t in summary.transitions)
+        echo(
+            f"[{t2:%Y-%m-%d}] month over: all sessions settled, {verified} verified by "
+            f"meeting reports"
+        )
+        presumed = sorted(
+            (
+                r
+                for r in rt.store.sessions(
+                    org_id=rt.org.id, month=month, states=[SessionState.HELD]
+                )
+                if not r.verified
+            ),
+            key=lambda r: r.key,
+        )
+        rng.shuffle(presumed)
+        for rec in presumed[:1]:
             mark_session(
                 rt,
                 rec.key,
@@ -155,7 +185,7 @@ def run_demo(
                 now=t2,
                 note="Seller did not join; manager followed up by phone.",
             )
-        for rec in held[2:8]:
+        for rec in presumed[1:2]:
             mark_session(
                 rt,
                 rec.key,
@@ -164,7 +194,7 @@ def run_demo(
                 note="Reviewed two open deals.",
                 followups="Send the revised proposal; book a call with the buyer's CFO.",
             )
-        echo(f"[{t2:%Y-%m-%d}] managers marked 2 no-shows and 6 held sessions with follow-ups")
+        echo(f"[{t2:%Y-%m-%d}] managers marked 1 no-show and 1 held session with follow-ups")
 
         outcomes = send_report(rt, month, t2)
         kpi = compute_month(
@@ -174,8 +204,13 @@ def run_demo(
             rt.store.history(org_id=rt.org.id, month=month),
         )
         _print_summary(kpi, echo)
+        history = rt.store.history(org_id=rt.org.id, month=month)
+        for line in describe(
+            outcome_sources(rt.store.sessions(org_id=rt.org.id, month=month), history)
+        ):
+            echo(line)
         outbox = settings.outbox
-        reports = sorted(
+        sent = sorted(
             p
             for p in outbox.glob("*.eml")
             if "report" in p.name.lower() or "kpi" in p.name.lower() or "coach" in p.name.lower()
@@ -186,7 +221,7 @@ def run_demo(
         invitations = len(list(outbox.glob("*.eml"))) - len(outcomes)
         echo(f"Invitations:    {invitations} .eml files in {outbox} (and {len(outcomes)} reports)")
         echo(f"Store:          {settings.store_url}")
-        return {"config": config, "kpi": kpi, "reports": reports}
+        return {"config": config, "kpi": kpi, "reports": sent}
     finally:
         rt.close()
 

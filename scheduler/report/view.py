@@ -194,7 +194,11 @@ def why(seller: SellerMonth, t: Mapping[str, Any]) -> str:
     """Why a seller was not coached, in the reader's language."""
     o = seller.outcome
     if o is Outcome.NO_SHOW:
-        by = t["report_source_manager"] if seller.source is Source.MANAGER else None
+        sources = {
+            Source.MANAGER: "report_source_manager",
+            Source.PROVIDER: "report_source_verified",
+        }
+        by = t[sources[seller.source]] if seller.source in sources else None
         base = str(t["report_why_no_show"])
         return f"{base} ({by})" if by else base
     if o is Outcome.SELLER_DECLINED:
@@ -244,6 +248,9 @@ def legend(org: Organisation, t: Mapping[str, Any], target: int) -> list[str]:
             minutes_share=pct(th.minutes_amber_share),
         ),
         str(t["report_legend"]),
+        str(t["report_legend_sources_format"]).format(
+            min_minutes=org.policy.attendance.min_minutes_together
+        ),
     ]
 
 

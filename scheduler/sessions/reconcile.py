@@ -31,6 +31,7 @@ from connectors.base import (
 )
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
+from scheduler.sessions.attendance import settle_attendance
 from scheduler.sessions.booking import month_window
 from scheduler.store.lock import hold
 
@@ -235,6 +236,16 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             and rec.key not in undecided
         ):
             move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    # What the meeting providers say turns presumed outcomes into verified ones
+    # (scheduler.sessions.attendance); a manager's mark is never overridden.
+    attendance = settle_attendance(rt, now)
+    transitions += [
+        Transition(
+            s.record.key, s.record.seller_id, s.record.month, s.record.state, s.to_state, s.detail
+        )
+        for s in attendance.verdicts
+    ]
+    errors += attendance.errors
     # Calendars really read: one that failed is in `errors`, not counted as read.
     read = sum(1 for _, manager_id in organisers if manager_id not in unread)
     return ReconcileSummary(tuple(transitions), read, full_reads, tuple(errors))

@@ -15,6 +15,7 @@ from typing import Any
 
 from scheduler.errors import UserError
 from scheduler.model import (
+    AttendancePolicy,
     Organisation,
     Person,
     Policy,
@@ -136,6 +137,11 @@ def _policy(config: CoachpassConfig) -> Policy:
         solver_time_limit_seconds=p.solver_time_limit_seconds,
         online_meeting=p.online_meeting,
         video_url_template=p.video_url_template,
+        attendance=AttendancePolicy(
+            min_minutes_together=p.attendance.min_minutes_together,
+            provider_delay_minutes=p.attendance.provider_delay_minutes,
+            keep_asking_days=p.attendance.keep_asking_days,
+        ),
     )
 
 

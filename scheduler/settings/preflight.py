@@ -206,6 +206,14 @@ def _local(
     settings: Settings,
     rep: cross.Reporter,
 ) -> None:
+    reports = options.get("attendance_dir")
+    if reports and not _resolve(settings.base_dir, reports).is_dir():
+        rep.at(
+            (*where, "attendance_dir"),
+            f"attendance folder {_resolve(settings.base_dir, reports)} does not exist: "
+            "create it (a meeting tool drops <session key>.json reports there) or leave "
+            "attendance_dir out",
+        )
     raw = options.get("path")
     if not raw:
         rep.at(where, "set path: the folder of .ics calendars")

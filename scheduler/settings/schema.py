@@ -159,6 +159,48 @@ class TeamConfig(_Strict):
     )
 
 
+def _meet_keeps_records(days: int) -> int:
+    if days > 25:
+        raise ValueError(
+            f"{days} days is too long: Google Meet deletes attendance records 30 days "
+            f"after the meeting; use at most 25"
+        )
+    return days
+
+
+class AttendanceConfig(_Strict):
+    """When the meeting provider's attendance settles a session: verified held from
+    `min_minutes_together` minutes with manager and seller in the meeting together,
+    verified no-show when the meeting took place without one of them or not at all."""
+
+    min_minutes_together: int = Field(
+        default=15,
+        ge=1,
+        le=480,
+        description="minutes manager and seller must be in the meeting together (rejoins add up)",
+    )
+    provider_delay_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="how long after a session's end the provider may take to report it",
+    )
+    keep_asking_days: Annotated[int, AfterValidator(_meet_keeps_records)] = Field(
+        default=7,
+        ge=1,
+        description="days after the end to keep asking (at most 25: Meet deletes records after 30)",
+    )
+
+    @model_validator(mode="after")
+    def _delay_inside_window(self) -> AttendanceConfig:
+        if self.provider_delay_minutes >= self.keep_asking_days * 24 * 60:
+            raise ValueError(
+                f"provider_delay_minutes {self.provider_delay_minutes} is not shorter than "
+                f"keep_asking_days {self.keep_asking_days}: nothing would ever be asked"
+            )
+        return self
+
+
 class PolicyConfig(_Strict):
     session_minutes: int = Field(default=45, ge=5, le=480)
     buffer_minutes: int = Field(default=10, ge=0, le=240)
@@ -183,6 +225,7 @@ class PolicyConfig(_Strict):
     solver_time_limit_seconds: float = Field(default=10.0, gt=0, le=3600)
     online_meeting: bool = True
     video_url_template: Annotated[str, AfterValidator(checks.check_url_template)] | None = None
+    attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
 
 class OrganisationConfig(_Strict):

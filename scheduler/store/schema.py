@@ -66,11 +66,19 @@ sessions = Table(
     Column("followups", Text, nullable=False, default=""),
     Column("verified", Boolean, nullable=False, default=False),
     Column("moved", Boolean, nullable=False, default=False),
+    # What the meeting provider said about the session's meeting (0003): its last
+    # answer, when it was asked, and when that answer became final (never asked again).
+    Column("attendance_status", String(20)),
+    Column("attendance_detail", Text, nullable=False, default=""),
+    Column("attendance_checked_at", UtcDateTime()),
+    Column("attendance_settled_at", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("org_id", "manager_id", "seller_id", "month", "attempt", name="uq_attempt"),
 )
 Index("ix_sessions_month", sessions.c.org_id, sessions.c.month)
+# Every reconcile asks for the sessions that ended lately and are not settled.
+Index("ix_sessions_end", sessions.c.org_id, sessions.c.end_at)
 
 session_history = Table(
     "session_history",

@@ -121,6 +121,10 @@ def _record(row: Any) -> SessionRecord:
         followups=row.followups,
         verified=row.verified,
         moved=row.moved,
+        attendance_status=row.attendance_status,
+        attendance_detail=row.attendance_detail or "",
+        attendance_checked_at=row.attendance_checked_at,
+        attendance_settled_at=row.attendance_settled_at,
     )
 
 
@@ -263,6 +267,10 @@ class Store:
             "followups": record.followups,
             "verified": record.verified,
             "moved": record.moved,
+            "attendance_status": record.attendance_status,
+            "attendance_detail": record.attendance_detail,
+            "attendance_checked_at": record.attendance_checked_at,
+            "attendance_settled_at": record.attendance_settled_at,
             "created_at": now,
             "updated_at": now,
         }

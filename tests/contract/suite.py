@@ -28,8 +28,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from connectors.base import (
     Attachment,
+    AttendanceAnswer,
+    AttendanceStatus,
     Attendee,
     Busy,
     BusyKind,
@@ -39,6 +43,7 @@ from connectors.base import (
     EventState,
     FreeBusy,
     Lookup,
+    MeetingQuery,
     NewEvent,
     Outcome,
     Response,
@@ -415,3 +420,74 @@ class ConnectorContract:
         assert found[deleted.key] is None and found[never] is None
         state = found[live.key]
         assert state is not None and (state.start, state.end) == (live.start, live.end)
+
+    # --- meeting attendance --------------------------------------------------------------
+
+    def ask_attendance(self, harness: Harness, queries: list[MeetingQuery]) -> AttendanceAnswer:
+        answer = harness.connector.attendance(queries)
+        asked = {q.key for q in queries}
+        assert set(answer.results) | set(answer.errors) == asked, "every key asked is answered"
+        for key, result in answer.results.items():
+            assert result.key == key and isinstance(result.status, AttendanceStatus)
+            for email, spans in result.presence.items():
+                assert email == email.lower(), f"presence keyed by lower-case e-mail: {email}"
+                assert all(aware(a) and aware(b) and a <= b for a, b in spans), spans
+        for key, problem in answer.errors.items():
+            assert problem.strip(), f"an error for {key} says what went wrong"
+        return answer
+
+    def test_attendance_answers_every_session_asked(self, harness: Harness) -> None:
+        booked = session(harness, "seller1", at(10, 10))
+        [result] = harness.connector.create([booked])
+        queries = [
+            meeting_query(harness, booked, result.event_id, result.video_url),
+            meeting_query(harness, session(harness, "seller2", at(11, 10)), None, None),
+        ]
+        self.ask_attendance(harness, queries)
+
+    def test_attendance_of_unknown_events_never_raises(self, harness: Harness) -> None:
+        never = session(harness, "seller3", at(12, 10))
+        queries = [
+            meeting_query(harness, never, "no-such-event", "https://meet.invalid/abc-defg-hij"),
+            meeting_query(harness, session(harness, "seller1", at(12, 14)), None, None),
+        ]
+        self.ask_attendance(harness, queries)
+
+    def test_attendance_of_nothing_costs_nothing(self, harness: Harness) -> None:
+        requests = getattr(harness, "request_count", None)
+        before = requests() if requests else None
+        answer = harness.connector.attendance([])
+        assert (dict(answer.results), dict(answer.errors)) == ({}, {})
+        if requests:
+            assert requests() == before, "an empty question makes no request"
+
+    def test_attendance_without_meetings_says_unsupported(self, harness: Harness) -> None:
+        """Back ends without a meeting provider (harness `meetings = False`) say so for
+        every key, and why."""
+        if getattr(harness, "meetings", True):
+            pytest.skip("this back end has a meeting provider")
+        booked = session(harness, "seller1", at(10, 10))
+        [result] = harness.connector.create([booked])
+        answer = self.ask_attendance(
+            harness, [meeting_query(harness, booked, result.event_id, result.video_url)]
+        )
+        assert answer.errors == {}
+        said = answer.results[booked.key]
+        assert said.status is AttendanceStatus.UNSUPPORTED and not said.presence
+        assert "no meeting attendance" in said.detail
+
+
+def meeting_query(
+    harness: Harness, event: NewEvent, event_id: str | None, video_url: str | None
+) -> MeetingQuery:
+    """The question reconcile asks about a session: the manager's and the seller's
+    presence in its meeting."""
+    return MeetingQuery(
+        key=event.key,
+        organizer=harness.ref("manager"),
+        people=(Attendee(harness.ref("manager").email, "Manager"), *event.attendees),
+        start=event.start,
+        end=event.end,
+        event_id=event_id,
+        video_url=video_url,
+    )

@@ -46,6 +46,8 @@ PASSWORD_ENV = "COACHPASS_TEST_CALDAV_PASSWORD"
 class CaldavHarness:
     """Calendars `/<prefix>-<person>/calendar/` on the shared server."""
 
+    meetings = False  # no meeting provider: attendance is UNSUPPORTED
+
     def __init__(self, server: RadicaleServer, tmp_path: Path, **options: object) -> None:
         self.server = server
         self.prefix = uuid.uuid4().hex[:10]

@@ -42,6 +42,8 @@ _PARTSTAT = {
 class LocalHarness:
     """One calendar file per person, named after their e-mail (what the demo writes)."""
 
+    meetings = False  # no meeting provider: attendance is UNSUPPORTED
+
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path / "calendars"
         self.root.mkdir()

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from scheduler.cli.main import cli
 from scheduler.model import Month, SessionState
+from scheduler.report.outcomes import Source, outcome_source
 from scheduler.runtime import Runtime
 from scheduler.settings.load import load_settings
 
@@ -20,6 +21,9 @@ def test_demo_runs_a_whole_month(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--month", "2031-03"])
     assert result.exit_code == 0, result.output
     assert "booked again: 0 created" in result.output
+    assert "verified by the meeting report" in result.output
+    assert "Sessions held: " in result.output and "presumed (the time passed)" in result.output
+    assert "Sessions no-show: " in result.output and "recorded by the manager" in result.output
 
     settings = load_settings(folder / "coachpass.yaml")
     people = settings.organisation.people()
@@ -38,6 +42,20 @@ def test_demo_runs_a_whole_month(tmp_path: Path) -> None:
             SessionState.NO_SHOW,
         } <= states
         assert any(s.moved for s in sessions)
+        # The three kinds of outcome, apart: verified by the meeting reports (held and
+        # no-show), marked by a manager, presumed.
+        history = rt.store.history(month=Month(2031, 3))
+        sources = {
+            (s.state, outcome_source(s, [h for h in history if h.key == s.key])) for s in sessions
+        }
+        assert {
+            (SessionState.HELD, Source.PROVIDER),
+            (SessionState.NO_SHOW, Source.PROVIDER),
+            (SessionState.HELD, Source.MANAGER),
+            (SessionState.NO_SHOW, Source.MANAGER),
+            (SessionState.HELD, Source.PRESUMED),
+        } <= sources
+        assert any(h.detail.startswith("attendance: ") for h in history)
         assert any(s.attempt == 2 for s in sessions), "declines were rebooked"
         # One event per session key in the organisers' calendars, never two.
         for team in settings.organisation.teams:
@@ -71,6 +89,18 @@ def test_demo_runs_a_whole_month(tmp_path: Path) -> None:
         msg = message_from_bytes(eml.read_bytes(), policy=policy.default)
         if msg["X-Coachpass-Report"]:
             reports.append(msg)
+    text = reports[0].get_body(("plain",))
+    assert text is not None
+    content = " ".join(text.get_content().split())
+    for words in (
+        "Coached: attendance verified",
+        "Coached: presumed",
+        "Coached: marked by manager",
+        "no-show (attendance verified)",
+        "Attendance verified = the meeting's attendance report",
+        "together for at least 15 minutes",
+    ):
+        assert words in content, words
     assert sorted(m["To"] for m in reports) == [
         "Karin Sales-Director <karin@demo.coachpass.example>"
         if "<" in reports[0]["To"]

@@ -188,8 +188,8 @@ def test_each_managers_outcomes_add_up_to_their_sellers(mail: EmailMessage) -> N
     # declined first attempt), c unbookable, d still ahead, i declined twice.
     assert cards["Anna Berg"] == {
         "Sellers": 6,
-        "Coached: verified": 1,
-        "Coached: by manager": 1,
+        "Coached: attendance verified": 1,
+        "Coached: marked by manager": 1,
         "Coached: presumed": 1,
         "Declined by seller": 1,
         "Unbookable": 1,
