@@ -186,14 +186,17 @@ class LocalConnector:
         now = self._clock()
         with locked_all(lock_set):
             text, org_file = self._organiser_text(org_path)
+            # Found once: new blocks go after these, so their places stay (scanning
+            # the text again per event made a team's booking quadratic).
+            before, held = text, vevent_spans(text)
             for event in events:
                 if event.key in results:
                     continue  # the same key twice in one batch: one event, one answer
-                found = ics_events.find_session(vevent_spans(text), event.key)
+                found = ics_events.find_session(held, event.key)
                 if found is not None:
                     uid = (found.uid if found else None) or ics_events.uid_of(event.key)
                     results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
-                    adopted.append(text[found.start : found.end])
+                    adopted.append(before[found.start : found.end])
                     continue
                 vevent = ics_events.session_event(event, now, self.organizer_name)
                 block = ics_events.to_block(vevent)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import tempfile
@@ -28,6 +29,8 @@ from connectors.base import ConnectorUserError
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
 LOCK_FOLDER = ".coachpass-locks"
+
+SESSION_PROPERTY = "X-COACHPASS-SESSION"
 
 _BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]")
@@ -47,8 +50,16 @@ def unfold(text: str) -> str:
 
 def property_value(block: str, name: str) -> str | None:
     """First value of property `name` in an unfolded-or-folded block (parameters ignored)."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
-    match = pattern.search(unfold(block))
+    return _value_in(unfold(block), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _property_line(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
+
+
+def _value_in(unfolded: str, name: str) -> str | None:
+    match = _property_line(name).search(unfolded)
     return match.group(1) if match else None
 
 
@@ -80,14 +91,9 @@ def vevent_spans(text: str) -> list[Span]:
                     end += 2
                 elif text.startswith("\n", end):
                     end += 1
-                block = text[begin:end]
+                block = unfold(text[begin:end])  # once: blocks carry big attachments
                 spans.append(
-                    Span(
-                        begin,
-                        end,
-                        property_value(block, "UID"),
-                        property_value(block, "X-COACHPASS-SESSION"),
-                    )
+                    Span(begin, end, _value_in(block, "UID"), _value_in(block, SESSION_PROPERTY))
                 )
                 begin = -1
             depth = max(0, depth - 1)
