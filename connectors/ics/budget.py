@@ -114,14 +114,16 @@ def _charge() -> None:
 def _counting_iterinfo(base: type) -> type:
     """`base` (dateutil's `_iterinfo`) with every per-period helper charged."""
 
-    class CountingIterInfo(base):  # type: ignore[valid-type,misc]
+    slots: tuple[str, ...] = tuple(getattr(base, "__slots__", ()))
+
+    class CountingIterInfo(base):
         __slots__ = ()
 
         def __init__(self, rule: Any) -> None:
             # The base sets every name of `self.__slots__` to None: here that is ours.
-            for name in base.__slots__:
+            for name in slots:
                 setattr(self, name, None)
-            self.rrule = rule
+            setattr(self, "rrule", rule)  # noqa: B010 (a slot of the base)
 
         def rebuild(self, year: int, month: int) -> Any:
             _charge()
@@ -170,7 +172,7 @@ def _install() -> bool:
     if not getattr(base, "_coachpass_counting", False):
         counting = _counting_iterinfo(base)
         counting._coachpass_counting = True  # type: ignore[attr-defined]
-        dateutil.rrule._iterinfo = counting  # type: ignore[attr-defined]
+        dateutil.rrule._iterinfo = counting
     return True
 
 

@@ -61,6 +61,7 @@ from connectors.base import (
     no_attendance,
 )
 from connectors.ics import events as ics_events
+from connectors.ics.cache import StampedCache
 from connectors.ics.changes import change_set, our_events
 from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import (
@@ -104,6 +105,7 @@ class LocalConnector:
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._scans = ScanCache()
+        self._reads: StampedCache[BusyRead] = StampedCache()
         remove_stale_temp_files([root, outbox])
 
     # --- paths ----------------------------------------------------------------------
@@ -142,12 +144,17 @@ class LocalConnector:
                 f"{path} does not exist (check `calendar:` of that person in the config)"
             )
         hint = "options of the local connector"
-        try:
+
+        def read() -> BusyRead:
             files = [
                 self._scans.scanned(file, self.limits.max_file_mb, f"max_file_mb, {hint}")
                 for file in calendar_files(path)
             ]
             return read_busy(str(path), files, ref.email, zone, start, end, self.limits, hint)
+
+        try:
+            question = (ref.email.strip().lower(), ref.timezone, start, end)
+            return self._reads.get(path, calendar_files(path), question, read)
         except OSError as exc:
             raise _Unreadable(f"cannot read {exc.filename or path}: {exc.strerror}") from None
         except CalendarDefect as exc:

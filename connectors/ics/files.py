@@ -186,8 +186,31 @@ def locked_all(paths: set[Path]) -> Iterator[None]:
         yield
 
 
+#: Atomic writes this process made, per file (real path): part of a file's stamp, so
+#: a cached read is never stale after our own write, even if the new file has the old
+#: size, an inode number the old one freed and the same coarse mtime.
+_WRITES: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What tells a file's content changed, without reading it."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    writes: int  # our own writes to it (`_WRITES`)
+
+
+def file_stamp(path: Path) -> FileStamp:
+    info = path.stat()
+    writes = _WRITES.get(os.path.realpath(path), 0)
+    return FileStamp(info.st_ino, info.st_size, info.st_mtime_ns, writes)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
+    real = os.path.realpath(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -197,6 +220,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        _WRITES[real] = _WRITES.get(real, 0) + 1
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

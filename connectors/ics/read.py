@@ -157,9 +157,7 @@ def read_busy(
     return BusyRead(intervals, tuple(warnings.values()))
 
 
-def _count_single(
-    event: SimpleEvent, owner: str, zone: tzinfo, window: _Window
-) -> list[Busy]:
+def _count_single(event: SimpleEvent, owner: str, zone: tzinfo, window: _Window) -> list[Busy]:
     """A single event read without icalendar: counted if it meets the window, and
     its busy time in the window (as `busy_intervals` would give it)."""
     begins, ends = span_of(event, zone)

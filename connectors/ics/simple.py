@@ -29,12 +29,29 @@ _LINE = re.compile(
 _PARAM = re.compile(r';([A-Za-z0-9-]+)=((?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)')
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)")
-_DURATION = re.compile(r"\+?P(?:(\d{1,6})W)?(?:(\d{1,6})D)?(?:T(?:(\d{1,7})H)?(?:(\d{1,9})M)?(?:(\d{1,9})S)?)?")
+_DURATION = re.compile(
+    r"\+?P(?:(\d{1,6})W)?(?:(\d{1,6})D)?(?:T(?:(\d{1,7})H)?(?:(\d{1,9})M)?(?:(\d{1,9})S)?)?"
+)
 #: Any of these makes the event more than one occurrence (or part of a series).
 _SERIES = frozenset({"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"})
 #: Read once each; a second one goes to icalendar (which reports or lists it).
 _ONCE = frozenset(
-    {"DTSTART", "DTEND", "DURATION", "STATUS", "TRANSP", "X-MICROSOFT-CDO-BUSYSTATUS", "UID"}
+    {
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "STATUS",
+        "TRANSP",
+        "X-MICROSOFT-CDO-BUSYSTATUS",
+        "UID",
+        "SEQUENCE",
+    }
+)
+_INTEGER = re.compile(r"[+-]?\d{1,9}")
+#: Properties of a VALARM that read whatever their text (TRIGGER is checked apart).
+_ALARM_TEXT = frozenset({"ACTION", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"})
+_TRIGGER = re.compile(
+    r"[+-]?P(?:\d{1,6}W|(?:\d{1,6}D)?(?:T(?:\d{1,7}H)?(?:\d{1,9}M)?(?:\d{1,9}S)?)?)"
 )
 #: The years `ics.read` accepts (outside them, icalendar's path names the defect).
 _YEARS = (1000, 8999)
@@ -75,12 +92,16 @@ def simple_event(block: str) -> SimpleEvent | None:
             if depth not in (0, 1):
                 return None
             continue
-        if depth:
-            continue  # an alarm's own properties say nothing about busy time
-        if name in _SERIES:
-            return None
         params = _params(raw_params)
         if params is None:
+            return None
+        if depth:
+            # An alarm says nothing about busy time, but icalendar refuses the whole
+            # calendar for a value in it that does not read: only plain ones pass.
+            if not _plain_alarm_line(name, params, value):
+                return None
+            continue
+        if name in _SERIES:
             return None
         if name == "ATTENDEE":
             partstat = params.get("PARTSTAT", "NEEDS-ACTION")
@@ -95,6 +116,8 @@ def simple_event(block: str) -> SimpleEvent | None:
         text = values.get(name, ("", {}))[0]
         if "\\" in text or text != text.strip():
             return None  # escapes or padding: icalendar's reading decides
+    if "SEQUENCE" in values and not _INTEGER.fullmatch(values["SEQUENCE"][0]):
+        return None  # recurring_ical_events compares it: a broken one fails there
     if "DTSTART" not in values or ("DTEND" in values and "DURATION" in values):
         return None
     start = _time(*values["DTSTART"])
@@ -105,9 +128,13 @@ def simple_event(block: str) -> SimpleEvent | None:
         end = _time(*values["DTEND"])
         if end is None or isinstance(end, datetime) is not isinstance(start, datetime):
             return None
-        if isinstance(end, datetime) and isinstance(start, datetime):
-            if (end.tzinfo is None) is not (start.tzinfo is None):
-                return None  # floating and zoned mixed: icalendar's reading decides
+        mixed = (
+            isinstance(end, datetime)
+            and isinstance(start, datetime)
+            and ((end.tzinfo is None) is not (start.tzinfo is None))
+        )
+        if mixed:
+            return None  # floating and zoned mixed: icalendar's reading decides
     elif "DURATION" in values:
         value, params = values["DURATION"]
         length = _duration(value) if not params else None
@@ -127,6 +154,16 @@ def simple_event(block: str) -> SimpleEvent | None:
         attendees=tuple(attendees),
         uid=values["UID"][0] if "UID" in values else None,
     )
+
+
+def _plain_alarm_line(name: str, params: dict[str, str], value: str) -> bool:
+    if name == "TRIGGER":
+        return (
+            set(params) <= {"RELATED"}
+            and _TRIGGER.fullmatch(value) is not None
+            and (value.lstrip("+-") not in ("P", "PT"))
+        )
+    return (name in _ALARM_TEXT or name.startswith("X-")) and not params
 
 
 def span_of(event: SimpleEvent, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -167,10 +204,10 @@ def _time(value: str, params: dict[str, str]) -> date | datetime | None:
         if match is None or "TZID" in params:
             return None
         try:
-            day = date(*(int(g) for g in match.groups()))
+            whole_day = date(*map(int, match.groups()))
         except ValueError:
             return None
-        return day if _in_range(day) else None
+        return whole_day if _in_range(whole_day) else None
     if kind not in ("", "DATE-TIME"):
         return None
     match = _DATE_TIME.fullmatch(value)
@@ -185,8 +222,9 @@ def _time(value: str, params: dict[str, str]) -> date | datetime | None:
         zone = _zone(params["TZID"])
         if zone is None:
             return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     try:
-        moment = datetime(*(int(g) for g in match.groups()[:6]), tzinfo=zone)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:
         return None
     return moment if _in_range(moment) else None
@@ -231,12 +269,9 @@ def _aware(value: date | datetime, zone: tzinfo) -> datetime:
 
 
 def _ordered(start: date | datetime, end: date | datetime) -> bool:
-    """End not before start, and not longer than `ics.read` accepts (checked in UTC
-    for aware times; floating ones are in the same zone, whichever it is)."""
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        length = end - start
-    elif not isinstance(start, datetime) and not isinstance(end, datetime):
-        length = end - start
-    else:
+    """End not before start, and not longer than `ics.read` accepts (both dates, or
+    both times: `simple_event` lets no other pair through)."""
+    if isinstance(start, datetime) is not isinstance(end, datetime):
         return False
+    length: timedelta = end - start  # type: ignore[operator]  # both dates or both times
     return timedelta(0) <= length <= _LONGEST

@@ -80,8 +80,13 @@ def test_skipping_ahead_gives_the_same_busy_time_as_expanding_from_the_start(tex
     except CalendarDefect as exc:
         # A rule whose INTERVAL never meets its BY... parts (FREQ=DAILY;INTERVAL=7;BYDAY=MO
         # from a Saturday) matches nothing: the reference would walk to the year 9999.
+        # dateutil itself refuses some (MINUTELY;INTERVAL=160;BYHOUR=0: "resulting in
+        # empty rule").
         message = str(exc)
-        empty = "it matches (almost) no date" in message or "generates an empty set" in message
+        empty = any(
+            words in message
+            for words in ("it matches (almost) no date", "generates an empty set", "empty rule")
+        )
         assert empty and "BY" in text, message
         return
     expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
