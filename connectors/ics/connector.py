@@ -69,6 +69,7 @@ from connectors.ics.files import (
     append_vevent,
     calendar_files,
     empty_calendar,
+    folders_synced_at_end,
     locked_all,
     read_text,
     replace_span,
@@ -106,6 +107,7 @@ class LocalConnector:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._scans = ScanCache()
         self._reads: StampedCache[BusyRead] = StampedCache()
+        self._ours: StampedCache[tuple[dict[str, EventState], str]] = StampedCache()
         remove_stale_temp_files([root, outbox])
 
     # --- paths ----------------------------------------------------------------------
@@ -219,11 +221,13 @@ class LocalConnector:
                 results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
             if org_file is not None and fresh:
                 write_text(org_file, text)
-            # Only once the organiser's calendar holds them: copies and invitations.
-            for event, vevent, block in fresh:
-                self._deliver(org_path, copies, vevent, block, event.organizer.email)
-            for block in adopted:
-                self._complete(org_path, copies, block, events[0].organizer.email)
+            # Only once the organiser's calendar holds them (durably): copies and
+            # invitations, durable before this returns.
+            with folders_synced_at_end():
+                for event, vevent, block in fresh:
+                    self._deliver(org_path, copies, vevent, block, event.organizer.email)
+                for block in adopted:
+                    self._complete(org_path, copies, block, events[0].organizer.email)
         return results
 
     def _deliver(
@@ -448,7 +452,13 @@ class LocalConnector:
             )
         zone = _zone_or_error(organizer)
         try:
-            current, epoch = our_events(path, organizer.email, zone)
+            question = (organizer.email.strip().lower(), organizer.timezone)
+            current, epoch = self._ours.get(
+                path,
+                calendar_files(path),
+                question,
+                lambda: our_events(path, organizer.email, zone),
+            )
         except OSError as exc:
             raise ConnectorUserError(
                 f"calendar of {organizer.person_id} ({organizer.email}): cannot read "

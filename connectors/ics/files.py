@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,9 +226,40 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    # The rename itself must survive a power cut too.
+    # The rename itself must survive a power cut too: now, or at the end of the
+    # `folders_synced_at_end` block this write is part of.
+    pending: set[Path] | None = getattr(_DEFERRED, "folders", None)
+    if pending is not None:
+        pending.add(path.parent)
+    else:
+        _sync_folder(path.parent)
+
+
+_DEFERRED = threading.local()
+
+
+@contextlib.contextmanager
+def folders_synced_at_end() -> Iterator[None]:
+    """Atomic writes inside this block (this thread) make their renames durable at
+    its end, one fsync per folder instead of one per file (a booking writes a copy
+    and an invitation per seller into two folders). Only for writes whose relative
+    order on disk does not matter: each file is whole on disk before its rename, and
+    the block ends (also by an exception) only once every rename is durable."""
+    if getattr(_DEFERRED, "folders", None) is not None:
+        yield  # an outer block syncs them
+        return
+    _DEFERRED.folders = set()
+    try:
+        yield
+    finally:
+        folders, _DEFERRED.folders = _DEFERRED.folders, None
+        for folder in sorted(folders):
+            _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

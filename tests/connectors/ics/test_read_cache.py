@@ -20,6 +20,7 @@ from connectors.base import (
     EventChange,
     NewEvent,
 )
+from connectors.ics import files
 from connectors.ics.connector import LocalConnector
 from connectors.ics.files import empty_calendar, file_stamp, write_text
 
@@ -157,3 +158,53 @@ def test_a_calendar_that_failed_is_read_again_once_fixed(local: LocalConnector, 
     assert "does not close BEGIN:VEVENT" in answer.errors["anna"]
     file.write_text(calendar(("20310304T090000", "20310304T100000")))
     assert busy_of(local, ANNA) == (Busy(utc(4, 9), utc(4, 10)),)
+
+
+def test_writes_in_a_synced_block_make_each_folder_durable_once_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(files, "_sync_folder", synced.append)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files.atomic_write(tmp_path / "a" / "0.ics", b"x")
+    assert synced == [tmp_path / "a"]  # outside a block: at once
+    synced.clear()
+    with pytest.raises(RuntimeError), files.folders_synced_at_end():
+        for n in range(3):
+            files.atomic_write(tmp_path / "a" / f"{n}.eml", b"x")
+            files.atomic_write(tmp_path / "b" / f"{n}.ics", b"x")
+        assert synced == []
+        raise RuntimeError("a failure half-way still leaves what was written durable")
+    assert synced == [tmp_path / "a", tmp_path / "b"]
+    assert (tmp_path / "b" / "2.ics").read_bytes() == b"x"
+
+
+def test_changes_are_read_again_after_a_write(local: LocalConnector, root: Path) -> None:
+    key = "cp" + "2" * 32
+    start = utc(12, 9)
+    event = NewEvent(
+        key=key,
+        organizer=MANAGER,
+        attendees=(Attendee("seller@example.com", "Sam"),),
+        start=start,
+        end=start + timedelta(minutes=45),
+        summary="Coaching",
+        description_text="Agenda",
+    )
+    local.create([event])
+    first = local.changes(MANAGER, None, *WINDOW)
+    assert [e.key for e in first.events] == [key] and not first.events[0].cancelled
+    reads = local._ours.reads
+    assert local.changes(MANAGER, first.cursor, *WINDOW).events == ()
+    assert local._ours.reads == reads  # unchanged: from the cache
+    # The seller declines in the organiser's file (another program, in place).
+    file = root / "manager@example.com.ics"
+    text = file.read_bytes()
+    declined = text.replace(b"PARTSTAT=NEEDS-ACTION", b"PARTSTAT=DECLINED;X=1")
+    assert len(declined) == len(text) and declined != text
+    stamp = file.stat()
+    file.write_bytes(declined)
+    os.utime(file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))
+    [changed] = local.changes(MANAGER, first.cursor, *WINDOW).events
+    assert changed.key == key and changed.responses["seller@example.com"].value == "declined"

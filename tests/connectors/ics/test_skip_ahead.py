@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from recurring_ical_events.errors import BadRuleStringFormat
 
 from connectors.ics.busy import busy_intervals, parse_calendars
 from connectors.ics.defects import CalendarDefect
@@ -89,5 +90,11 @@ def test_skipping_ahead_gives_the_same_busy_time_as_expanding_from_the_start(tex
         )
         assert empty and "BY" in text, message
         return
-    expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
+    try:
+        expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
+    except BadRuleStringFormat:
+        # The reference refuses an UNTIL before a zoned DTSTART (no occurrence at all);
+        # read_busy never parses a series that ended before the window.
+        assert "UNTIL=20310201T000000Z" in text and found == ()
+        return
     assert found == expected
