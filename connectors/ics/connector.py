@@ -76,7 +76,7 @@ from connectors.ics.files import (
     vevent_spans,
     write_text,
 )
-from connectors.ics.folder import attendee_calendars
+from connectors.ics.folder import attendee_calendars, file_owner
 from connectors.ics.itip import invitation, write_to_outbox
 from connectors.ics.limits import DEFAULT_LIMITS, Limits, limits_from_options
 from connectors.ics.read import BusyRead, read_busy
@@ -106,7 +106,8 @@ class LocalConnector:
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._scans = ScanCache()
-        self._reads: StampedCache[BusyRead] = StampedCache()
+        self._reads: StampedCache[BusyRead] = StampedCache(max_entries=16_384)
+        self._owners: StampedCache[str | None] = StampedCache(max_entries=65_536)
         self._ours: StampedCache[tuple[dict[str, EventState], str]] = StampedCache()
         remove_stale_temp_files([root, outbox])
 
@@ -117,7 +118,14 @@ class LocalConnector:
         return path if path.is_absolute() else self.root / path
 
     def attendee_calendars(self, emails: Iterable[str]) -> dict[str, Path]:
-        return attendee_calendars(self.root, emails)
+        # Each file's owner is kept while it is unchanged: every organiser's batch
+        # looks its attendees up, and reading every file's head per batch made a
+        # large folder's booking quadratic.
+        return attendee_calendars(
+            self.root,
+            emails,
+            lambda file: self._owners.get(file, [file], "owner", lambda: file_owner(file)),
+        )
 
     # --- busy -----------------------------------------------------------------------
 

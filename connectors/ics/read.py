@@ -40,7 +40,7 @@ from connectors.ics.defects import CalendarDefect, at
 from connectors.ics.limits import Limits
 from connectors.ics.rules import MAX_WALK, occurrences_in, rules_of, skip_ahead, walk_length
 from connectors.ics.scan import CalendarText, EventBlock, ScannedFile
-from connectors.ics.simple import SimpleEvent, simple_event, span_of
+from connectors.ics.simple import SimpleEvent, custom_zones, simple_event, span_of
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def read_busy(
                     # Custom VTIMEZONEs are expanded while parsing, so their rules run
                     # under the budget.
                     with window.budget.guard():
-                        parsed_calendar = _parse(file.source, calendar, hard)
+                        parsed_calendar = _parse(file.source, calendar, hard, all_zones=not simple)
                 except BudgetExceeded:
                     raise CalendarDefect(
                         f"{at(file.source, calendar.line)}: its time zone definitions need "
@@ -300,8 +300,11 @@ def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBl
     ]
 
 
-def _parse(source: str, calendar: CalendarText, blocks: Sequence[EventBlock]) -> icalendar.Calendar:
-    parts = ["BEGIN:VCALENDAR\r\n", calendar.header, calendar.zones]
+def _parse(
+    source: str, calendar: CalendarText, blocks: Sequence[EventBlock], *, all_zones: bool = False
+) -> icalendar.Calendar:
+    zones = calendar.zones if all_zones else custom_zones(calendar.zones)
+    parts = ["BEGIN:VCALENDAR\r\n", calendar.header, zones]
     for block in blocks:
         parts.append(block.text if block.text.endswith("\n") else block.text + "\r\n")
     parts.append("END:VCALENDAR\r\n")

@@ -244,6 +244,24 @@ def _zone(tzid: str) -> tzinfo | None:
     return zoneinfo.ZoneInfo(tzid)
 
 
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE\r?\n?", re.MULTILINE | re.S | re.I)
+_TZID = re.compile(r"^TZID(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
+
+
+@functools.lru_cache(maxsize=64)
+def custom_zones(zones: str) -> str:
+    """`zones` (VTIMEZONE blocks) without those icalendar does not use: for an IANA
+    zone's TZID it takes the zone database (as `_zone`), yet parsing its definition
+    costs milliseconds (exporters list decades of transitions). Anything else is
+    kept as it is."""
+
+    def drop_iana(block: re.Match[str]) -> str:
+        tzid = _TZID.search(block.group(0))
+        return "" if tzid is not None and _zone(tzid.group(1)) is not None else block.group(0)
+
+    return _VTIMEZONE.sub(drop_iana, zones)
+
+
 def _duration(value: str) -> timedelta | None:
     match = _DURATION.fullmatch(value)
     if match is None or not any(match.groups()):

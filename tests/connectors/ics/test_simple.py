@@ -244,3 +244,22 @@ def test_plain_single_events_are_read_without_icalendar_and_the_same(
     assert simple_event(event.text) is not None, data.decode()
     fast, reference = both(data, zone)
     assert fast == reference, data.decode()
+
+
+def test_an_iana_zone_is_read_from_the_zone_database_whatever_its_vtimezone_says() -> None:
+    """Its VTIMEZONE is not parsed at all (`simple.custom_zones`): icalendar would
+    not use it either, as this wrong one (+05:00 for Stockholm) shows."""
+    bogus = (
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Stockholm\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0500\r\nTZOFFSETTO:+0500\r\n"
+        "END:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    series = (
+        "BEGIN:VEVENT\r\nUID:w@x\r\nDTSTART;TZID=Europe/Stockholm:20310303T100000\r\n"
+        "DTEND;TZID=Europe/Stockholm:20310303T110000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n"
+        "END:VEVENT\r\n"
+    )
+    data = (HEAD + bogus + ZONES + series + "END:VCALENDAR\r\n").encode()
+    fast, reference = both(data, "UTC")
+    assert isinstance(fast, BusyRead) and fast == reference
+    assert fast.intervals[0].start == datetime(2031, 3, 3, 9, tzinfo=UTC)  # CET, not +05:00
