@@ -73,6 +73,7 @@ from connectors.ics.files import (
     locked_all,
     read_text,
     replace_span,
+    unfold,
     vevent_spans,
     write_text,
 )
@@ -302,7 +303,9 @@ class LocalConnector:
             write_text(calendar / f"{key}.ics", append_vevent(empty_calendar(), block))
             return
         text = read_text(calendar)
-        found = ics_events.find_session(vevent_spans(text), key)
+        # Most calendars do not hold the session yet: not worth cutting into events.
+        held = key in unfold(text)
+        found = ics_events.find_session(vevent_spans(text), key) if held else None
         text = replace_span(text, found, block) if found else append_vevent(text, block, calendar)
         write_text(calendar, text)
 
