@@ -187,10 +187,11 @@ def locked_all(paths: set[Path]) -> Iterator[None]:
         yield
 
 
-#: Atomic writes this process made, per file (real path): part of a file's stamp, so
-#: a cached read is never stale after our own write, even if the new file has the old
-#: size, an inode number the old one freed and the same coarse mtime.
-_WRITES: dict[str, int] = {}
+#: Atomic writes this process made, per (device, inode) written: part of a file's
+#: stamp, so a cached read is never stale after our own write, even if the new file
+#: got the inode number the old one freed, with the old size and the same coarse
+#: mtime. (By inode, not path: any spelling of the path finds it, with no lookups.)
+_WRITES: dict[tuple[int, int], int] = {}
 
 
 @dataclass(frozen=True)
@@ -205,23 +206,24 @@ class FileStamp:
 
 def file_stamp(path: Path) -> FileStamp:
     info = path.stat()
-    writes = _WRITES.get(os.path.realpath(path), 0)
+    writes = _WRITES.get((info.st_dev, info.st_ino), 0)
     return FileStamp(info.st_ino, info.st_size, info.st_mtime_ns, writes)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
-    real = os.path.realpath(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            info = os.fstat(handle.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-        _WRITES[real] = _WRITES.get(real, 0) + 1
+        written = (info.st_dev, info.st_ino)
+        _WRITES[written] = _WRITES.get(written, 0) + 1
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
