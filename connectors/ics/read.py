@@ -2,9 +2,12 @@
 
 The steps, each bounded:
 1. the calendar's size and event count against the limits (`ics.limits`);
-2. only the events that can touch the window are parsed: those whose coarse span
+2. only the events that can touch the window are read: those whose coarse span
    (`ics.scan`: DTSTART to DTEND, or to UNTIL for a series) meets it, and every
-   event whose span the text does not tell (overrides, RDATEs, COUNT);
+   event whose span the text does not tell (overrides, RDATEs, COUNT). Plain single
+   events are read from their text (`ics.simple`, the same values icalendar gives);
+   the rest is parsed by icalendar, without the VTIMEZONEs of IANA zones (icalendar
+   takes those from the zone database);
 3. each parsed event is checked: a property icalendar could not read (DTSTART,
    DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID), a missing DTSTART, an end
    before the start, an RRULE dateutil rejects: each a `CalendarDefect` naming the
