@@ -9,11 +9,14 @@ this process's own writes to the file). The stamps are taken before reading, so 
 file that changes during a read is read again next time. Failures are not kept: a
 calendar that could not be read is read again, so fixing it needs no restart.
 
-One cache per connector instance (one instance per run or service process).
+One cache per connector instance (one instance per run or service process); safe to
+share between threads (two threads may both read a calendar that changed, and the
+later answer stays).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -29,6 +32,7 @@ class StampedCache(Generic[T]):
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self.reads = 0  # answers read from the files (not from the cache)
+        self._lock = threading.Lock()
         self._entries: dict[
             tuple[Path, Hashable], tuple[tuple[tuple[Path, FileStamp], ...], T]
         ] = {}
@@ -43,10 +47,11 @@ class StampedCache(Generic[T]):
         kept = self._entries.get(key)
         if kept is not None and kept[0] == stamps:
             return kept[1]
-        answer = read()
-        self.reads += 1
-        self._entries.pop(key, None)
-        if len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))  # oldest first
-        self._entries[key] = (stamps, answer)
+        answer = read()  # outside the lock: reads of other calendars go on meanwhile
+        with self._lock:
+            self.reads += 1
+            self._entries.pop(key, None)
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))  # oldest first
+            self._entries[key] = (stamps, answer)
         return answer

@@ -21,6 +21,7 @@ from connectors.base import (
     NewEvent,
 )
 from connectors.ics import files
+from connectors.ics.cache import StampedCache
 from connectors.ics.connector import LocalConnector
 from connectors.ics.files import empty_calendar, file_stamp, write_text
 
@@ -208,3 +209,14 @@ def test_changes_are_read_again_after_a_write(local: LocalConnector, root: Path)
     os.utime(file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))
     [changed] = local.changes(MANAGER, first.cursor, *WINDOW).events
     assert changed.key == key and changed.responses["seller@example.com"].value == "declined"
+
+
+def test_the_cache_holds_at_most_its_size_dropping_the_oldest(tmp_path: Path) -> None:
+    cache: StampedCache[str] = StampedCache(max_entries=2)
+    paths = [tmp_path / f"{n}.ics" for n in range(3)]
+    for path in paths:
+        path.write_text(path.name)
+    for path in [*paths, paths[2], paths[0]]:
+        assert cache.get(path, [path], "q", path.read_text) == path.name
+    # 0, 1, 2 read; 2 again from the cache; 0 was dropped when 2 came: read again.
+    assert cache.reads == 4
