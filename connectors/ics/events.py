@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -111,8 +112,35 @@ def to_block(vevent: icalendar.Event) -> str:
         if isinstance(value, icalendar.vBinary):
             lines.append(_folded_binary(vevent, name, value))
         else:
-            lines.append(fold(vevent.content_line(name, value)))
+            line = vevent.content_line(name, value)
+            if name in ("ATTENDEE", "ORGANIZER") and "\\" in line:
+                line = _backslashes_kept(line)
+            lines.append(fold(line))
     return "".join(f"{line}\r\n" for line in lines if line)
+
+
+_PARAMETERS = re.compile(r'([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*))*):')
+_PARAMETER = re.compile(r'(;[A-Za-z0-9-]+=)("[^"]*"|[^";:,]*)')
+
+
+def _backslashes_kept(line: str) -> str:
+    """A name with a backslash (CN=`Kim \\ Lee`, `\\:`) in a parameter, written so
+    that it reads back as written: icalendar writes it bare and then reads `\\;` or
+    `\\:` as an escape, losing the character or every parameter after it. Quoted and
+    with the backslash doubled, it reads back unchanged."""
+    head = _PARAMETERS.match(line)
+    if head is None:
+        return line
+
+    def kept(parameter: re.Match[str]) -> str:
+        value = parameter.group(2)
+        if "\\" not in value:
+            return parameter.group(0)
+        inner = value[1:-1] if value.startswith('"') else value
+        return f'{parameter.group(1)}"{inner.replace(chr(92), chr(92) * 2)}"'
+
+    params = _PARAMETER.sub(kept, head.group(2))
+    return head.group(1) + params + line[head.end() - 1 :]
 
 
 #: icalendar's fold: at most 75 octets per line, the continuation's space included.

@@ -26,12 +26,12 @@ def test_fold_is_icalendars_fold(line: str) -> None:
     assert events.fold(line) == Contentline(line).to_ical().decode("utf-8")
 
 
-def session(attachment: bytes) -> icalendar.Event:
+def session(attachment: bytes, name: str = "Séller, Ö ^") -> icalendar.Event:
     start = datetime(2031, 3, 4, 9, tzinfo=UTC)
     event = NewEvent(
         key="cp" + "a" * 32,
         organizer=CalendarRef("m", "m@example.com", "m.ics", "UTC"),
-        attendees=(Attendee("s@example.com", "Séller, Ö \\ ^"),),
+        attendees=(Attendee("s@example.com", name),),
         start=start,
         end=start + timedelta(hours=1),
         summary="Coaching: Åsa / Ö " * 5,
@@ -61,3 +61,13 @@ def test_event_and_invitation_text_are_icalendars() -> None:
         # Read back and written again (moves and cancellations do that).
         again = events.parse_block(events.to_block(vevent))
         assert events.to_block(again) == again.to_ical().decode("utf-8")
+
+
+def test_a_backslash_in_a_name_reads_back_as_written() -> None:
+    """The one place the text differs from icalendar's: it writes `CN=Kim\\` bare and
+    reads it back as an escape (losing the parameters after it)."""
+    for name in ("\\", "\\:", "Kim \\ Lee", 'O\'Brien \\, "Bob"'):
+        vevent = session(b"", name)
+        [attendee] = [events.parse_block(events.to_block(vevent))["ATTENDEE"]]
+        assert attendee.params["CN"] == str(vevent["ATTENDEE"].params["CN"])
+        assert attendee.params["PARTSTAT"] == "NEEDS-ACTION"
