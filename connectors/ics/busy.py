@@ -81,17 +81,29 @@ def owner_partstat(component: icalendar.Component, owner_email: str) -> str | No
 
 def busy_kind(component: icalendar.Component, owner_email: str) -> BusyKind | None:
     """How one occurrence blocks its owner's time; None when it leaves them free."""
-    if str(component.get("STATUS", "")).upper() == "CANCELLED":
+    cdo = component.get("X-MICROSOFT-CDO-BUSYSTATUS")
+    return kind_of(
+        str(component.get("STATUS", "")),
+        owner_partstat(component, owner_email),
+        str(cdo) if cdo is not None else None,
+        str(component.get("TRANSP", "OPAQUE")),
+    )
+
+
+def kind_of(
+    status: str, partstat: str | None, busy_status: str | None, transp: str
+) -> BusyKind | None:
+    """`busy_kind` from the property values (also used for events read without
+    icalendar, `ics.simple`): the one place that decides what blocks time."""
+    if status.upper() == "CANCELLED":
         return None
-    partstat = owner_partstat(component, owner_email)
     if partstat == "DECLINED":
         return None
-    cdo = component.get("X-MICROSOFT-CDO-BUSYSTATUS")
-    if cdo is not None and str(cdo).upper() in _CDO_KIND:
-        kind = _CDO_KIND[str(cdo).upper()]
-    elif str(component.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+    if busy_status is not None and busy_status.upper() in _CDO_KIND:
+        kind = _CDO_KIND[busy_status.upper()]
+    elif transp.upper() == "TRANSPARENT":
         kind = None
-    elif str(component.get("STATUS", "")).upper() == "TENTATIVE":
+    elif status.upper() == "TENTATIVE":
         kind = BusyKind.TENTATIVE
     else:
         kind = BusyKind.BUSY

@@ -64,6 +64,7 @@ from connectors.base import (
 )
 from connectors.ics import events as ics_events
 from connectors.ics.attendance import read_attendance
+from connectors.ics.cache import StampedCache
 from connectors.ics.changes import change_set, our_events
 from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import (
@@ -71,13 +72,15 @@ from connectors.ics.files import (
     append_vevent,
     calendar_files,
     empty_calendar,
+    folders_synced_at_end,
     locked_all,
     read_text,
     replace_span,
+    unfold,
     vevent_spans,
     write_text,
 )
-from connectors.ics.folder import attendee_calendars
+from connectors.ics.folder import attendee_calendars, file_owner
 from connectors.ics.itip import invitation, write_to_outbox
 from connectors.ics.limits import DEFAULT_LIMITS, Limits, limits_from_options
 from connectors.ics.read import BusyRead, read_busy
@@ -109,6 +112,9 @@ class LocalConnector:
         self.organizer_name = organizer_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._scans = ScanCache()
+        self._reads: StampedCache[BusyRead] = StampedCache(max_entries=16_384)
+        self._owners: StampedCache[str | None] = StampedCache(max_entries=65_536)
+        self._ours: StampedCache[tuple[dict[str, EventState], str]] = StampedCache()
         remove_stale_temp_files([root, outbox])
 
     # --- paths ----------------------------------------------------------------------
@@ -118,7 +124,14 @@ class LocalConnector:
         return path if path.is_absolute() else self.root / path
 
     def attendee_calendars(self, emails: Iterable[str]) -> dict[str, Path]:
-        return attendee_calendars(self.root, emails)
+        # Each file's owner is kept while it is unchanged: every organiser's batch
+        # looks its attendees up, and reading every file's head per batch made a
+        # large folder's booking quadratic.
+        return attendee_calendars(
+            self.root,
+            emails,
+            lambda file: self._owners.get(file, [file], "owner", lambda: file_owner(file)),
+        )
 
     # --- busy -----------------------------------------------------------------------
 
@@ -147,12 +160,17 @@ class LocalConnector:
                 f"{path} does not exist (check `calendar:` of that person in the config)"
             )
         hint = "options of the local connector"
-        try:
+
+        def read() -> BusyRead:
             files = [
                 self._scans.scanned(file, self.limits.max_file_mb, f"max_file_mb, {hint}")
                 for file in calendar_files(path)
             ]
             return read_busy(str(path), files, ref.email, zone, start, end, self.limits, hint)
+
+        try:
+            question = (ref.email.strip().lower(), ref.timezone, start, end)
+            return self._reads.get(path, calendar_files(path), question, read)
         except OSError as exc:
             raise _Unreadable(f"cannot read {exc.filename or path}: {exc.strerror}") from None
         except CalendarDefect as exc:
@@ -191,14 +209,17 @@ class LocalConnector:
         now = self._clock()
         with locked_all(lock_set):
             text, org_file = self._organiser_text(org_path)
+            # Found once: new blocks go after these, so their places stay (scanning
+            # the text again per event made a team's booking quadratic).
+            before, held = text, vevent_spans(text)
             for event in events:
                 if event.key in results:
                     continue  # the same key twice in one batch: one event, one answer
-                found = ics_events.find_session(vevent_spans(text), event.key)
+                found = ics_events.find_session(held, event.key)
                 if found is not None:
                     uid = (found.uid if found else None) or ics_events.uid_of(event.key)
                     results[event.key] = Result(event.key, Outcome.EXISTED, uid, event.video_url)
-                    adopted.append(text[found.start : found.end])
+                    adopted.append(before[found.start : found.end])
                     continue
                 vevent = ics_events.session_event(event, now, self.organizer_name)
                 block = ics_events.to_block(vevent)
@@ -214,11 +235,13 @@ class LocalConnector:
                 results[event.key] = Result(event.key, Outcome.CREATED, uid, event.video_url)
             if org_file is not None and fresh:
                 write_text(org_file, text)
-            # Only once the organiser's calendar holds them: copies and invitations.
-            for event, vevent, block in fresh:
-                self._deliver(org_path, copies, vevent, block, event.organizer.email)
-            for block in adopted:
-                self._complete(org_path, copies, block, events[0].organizer.email)
+            # Only once the organiser's calendar holds them (durably): copies and
+            # invitations, durable before this returns.
+            with folders_synced_at_end():
+                for event, vevent, block in fresh:
+                    self._deliver(org_path, copies, vevent, block, event.organizer.email)
+                for block in adopted:
+                    self._complete(org_path, copies, block, events[0].organizer.email)
         return results
 
     def _deliver(
@@ -285,7 +308,9 @@ class LocalConnector:
             write_text(calendar / f"{key}.ics", append_vevent(empty_calendar(), block))
             return
         text = read_text(calendar)
-        found = ics_events.find_session(vevent_spans(text), key)
+        # Most calendars do not hold the session yet: not worth cutting into events.
+        held = key in unfold(text)
+        found = ics_events.find_session(vevent_spans(text), key) if held else None
         text = replace_span(text, found, block) if found else append_vevent(text, block, calendar)
         write_text(calendar, text)
 
@@ -443,7 +468,13 @@ class LocalConnector:
             )
         zone = _zone_or_error(organizer)
         try:
-            current, epoch = our_events(path, organizer.email, zone)
+            question = (organizer.email.strip().lower(), organizer.timezone)
+            current, epoch = self._ours.get(
+                path,
+                calendar_files(path),
+                question,
+                lambda: our_events(path, organizer.email, zone),
+            )
         except OSError as exc:
             raise ConnectorUserError(
                 f"calendar of {organizer.person_id} ({organizer.email}): cannot read "

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ from connectors.base import ConnectorUserError
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
 LOCK_FOLDER = ".coachpass-locks"
+
+SESSION_PROPERTY = "X-COACHPASS-SESSION"
 
 _BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]")
@@ -47,8 +51,16 @@ def unfold(text: str) -> str:
 
 def property_value(block: str, name: str) -> str | None:
     """First value of property `name` in an unfolded-or-folded block (parameters ignored)."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
-    match = pattern.search(unfold(block))
+    return _value_in(unfold(block), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _property_line(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(name)}(?:;[^:\r\n]*)?:(.*?)\r?$", re.MULTILINE | re.I)
+
+
+def _value_in(unfolded: str, name: str) -> str | None:
+    match = _property_line(name).search(unfolded)
     return match.group(1) if match else None
 
 
@@ -80,14 +92,9 @@ def vevent_spans(text: str) -> list[Span]:
                     end += 2
                 elif text.startswith("\n", end):
                     end += 1
-                block = text[begin:end]
+                block = unfold(text[begin:end])  # once: blocks carry big attachments
                 spans.append(
-                    Span(
-                        begin,
-                        end,
-                        property_value(block, "UID"),
-                        property_value(block, "X-COACHPASS-SESSION"),
-                    )
+                    Span(begin, end, _value_in(block, "UID"), _value_in(block, SESSION_PROPERTY))
                 )
                 begin = -1
             depth = max(0, depth - 1)
@@ -180,6 +187,29 @@ def locked_all(paths: set[Path]) -> Iterator[None]:
         yield
 
 
+#: Atomic writes this process made, per (device, inode) written: part of a file's
+#: stamp, so a cached read is never stale after our own write, even if the new file
+#: got the inode number the old one freed, with the old size and the same coarse
+#: mtime. (By inode, not path: any spelling of the path finds it, with no lookups.)
+_WRITES: dict[tuple[int, int], int] = {}
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What tells a file's content changed, without reading it."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    writes: int  # our own writes to it (`_WRITES`)
+
+
+def file_stamp(path: Path) -> FileStamp:
+    info = path.stat()
+    writes = _WRITES.get((info.st_dev, info.st_ino), 0)
+    return FileStamp(info.st_ino, info.st_size, info.st_mtime_ns, writes)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -188,16 +218,50 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            info = os.fstat(handle.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        written = (info.st_dev, info.st_ino)
+        _WRITES[written] = _WRITES.get(written, 0) + 1
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    # The rename itself must survive a power cut too.
+    # The rename itself must survive a power cut too: now, or at the end of the
+    # `folders_synced_at_end` block this write is part of.
+    pending: set[Path] | None = getattr(_DEFERRED, "folders", None)
+    if pending is not None:
+        pending.add(path.parent)
+    else:
+        _sync_folder(path.parent)
+
+
+_DEFERRED = threading.local()
+
+
+@contextlib.contextmanager
+def folders_synced_at_end() -> Iterator[None]:
+    """Atomic writes inside this block (this thread) make their renames durable at
+    its end, one fsync per folder instead of one per file (a booking writes a copy
+    and an invitation per seller into two folders). Only for writes whose relative
+    order on disk does not matter: each file is whole on disk before its rename, and
+    the block ends (also by an exception) only once every rename is durable."""
+    if getattr(_DEFERRED, "folders", None) is not None:
+        yield  # an outer block syncs them
+        return
+    _DEFERRED.folders = set()
+    try:
+        yield
+    finally:
+        folders, _DEFERRED.folders = _DEFERRED.folders, None
+        for folder in sorted(folders):
+            _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

@@ -13,7 +13,7 @@ leading out) is never used, whatever the settings let through.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from connectors.ics.busy import mailto
@@ -36,9 +36,12 @@ def inside(folder: Path, name: str) -> Path | None:
     return folder / name
 
 
-def attendee_calendars(folder: Path, emails: Iterable[str]) -> dict[str, Path]:
+def attendee_calendars(
+    folder: Path, emails: Iterable[str], owner_of: Callable[[Path], str | None] | None = None
+) -> dict[str, Path]:
     """Calendars of those attendees who have one in `folder`, keyed by lower-case
-    e-mail. The owner properties are read at most once per call."""
+    e-mail. The owner properties are read at most once per call, each by `owner_of`
+    (default `file_owner`; the connector passes one that keeps them per file)."""
     found: dict[str, Path] = {}
     owners: dict[str, Path] | None = None
     for email in {e.strip().lower() for e in emails}:
@@ -51,24 +54,32 @@ def attendee_calendars(folder: Path, emails: Iterable[str]) -> dict[str, Path]:
             found[email] = named[0]
             continue
         if owners is None:
-            owners = owner_index(folder)
+            owners = owner_index(folder, owner_of or file_owner)
         if email in owners:
             found[email] = owners[email]
     return found
 
 
-def owner_index(folder: Path) -> dict[str, Path]:
+def owner_index(
+    folder: Path, owner_of: Callable[[Path], str | None] | None = None
+) -> dict[str, Path]:
     """E-mail (lower case) -> calendar file, from `X-COACHPASS-OWNER` properties."""
     owners: dict[str, Path] = {}
     if not folder.is_dir():
         return owners
     for path in sorted(folder.glob("*.ics"), reverse=True):  # the first name wins
         try:
-            with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-                head = handle.read(8192)  # calendar properties come before components
+            owner = (owner_of or file_owner)(path)
         except OSError:
             continue
-        owner = calendar_level_property(head, OWNER_PROPERTY)
         if owner:
-            owners[mailto(owner)] = path
+            owners[owner] = path
     return owners
+
+
+def file_owner(path: Path) -> str | None:
+    """The owner's e-mail (lower case) a calendar file names, if any."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        head = handle.read(8192)  # calendar properties come before components
+    owner = calendar_level_property(head, OWNER_PROPERTY)
+    return mailto(owner) if owner else None

@@ -20,17 +20,16 @@ from typing import Any
 
 import icalendar
 
-from connectors.ics.files import PRODID, atomic_write
+from connectors.ics.events import to_block
+from connectors.ics.files import CRLF, PRODID, atomic_write
 from connectors.mail import new_message, set_address_header, set_text_header
 
 
 def itip_calendar(method: str, vevent: icalendar.Event) -> bytes:
-    calendar = icalendar.Calendar()
-    calendar.add("PRODID", PRODID)
-    calendar.add("VERSION", "2.0")
-    calendar.add("METHOD", method)
-    calendar.add_component(vevent)
-    return calendar.to_ical()
+    """The iTIP calendar: what icalendar writes for PRODID, VERSION, METHOD and the
+    event, built around `to_block` so the agenda is not folded again per attendee."""
+    head = f"BEGIN:VCALENDAR{CRLF}VERSION:2.0{CRLF}PRODID:{PRODID}{CRLF}METHOD:{method}{CRLF}"
+    return (head + to_block(vevent) + f"END:VCALENDAR{CRLF}").encode("utf-8")
 
 
 def _stem(key: str, sequence: int, method: str, attendee: str) -> str:

@@ -2,9 +2,12 @@
 
 The steps, each bounded:
 1. the calendar's size and event count against the limits (`ics.limits`);
-2. only the events that can touch the window are parsed: those whose coarse span
+2. only the events that can touch the window are read: those whose coarse span
    (`ics.scan`: DTSTART to DTEND, or to UNTIL for a series) meets it, and every
-   event whose span the text does not tell (overrides, RDATEs, COUNT);
+   event whose span the text does not tell (overrides, RDATEs, COUNT). Plain single
+   events are read from their text (`ics.simple`, the same values icalendar gives);
+   the rest is parsed by icalendar, without the VTIMEZONEs of IANA zones (icalendar
+   takes those from the zone database);
 3. each parsed event is checked: a property icalendar could not read (DTSTART,
    DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID), a missing DTSTART, an end
    before the start, an RRULE dateutil rejects: each a `CalendarDefect` naming the
@@ -18,9 +21,9 @@ The steps, each bounded:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -35,11 +38,12 @@ from connectors.ics.budget import (
     BudgetExceeded,
     StepBudget,
 )
-from connectors.ics.busy import busy_intervals, to_aware
+from connectors.ics.busy import busy_intervals, kind_of, mailto, merge, to_aware
 from connectors.ics.defects import CalendarDefect, at
 from connectors.ics.limits import Limits
 from connectors.ics.rules import MAX_WALK, occurrences_in, rules_of, skip_ahead, walk_length
 from connectors.ics.scan import CalendarText, EventBlock, ScannedFile
+from connectors.ics.simple import SimpleEvent, custom_zones, simple_event, span_of
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +77,12 @@ def read_busy(
     end: datetime,
     limits: Limits,
     limit_hint: str = "options of the local connector",
+    *,
+    simple: bool = True,
 ) -> BusyRead:
     """Busy time in [start, end) of the calendar `label` made of `files`; raises
-    `CalendarDefect` when any part of it cannot be read."""
+    `CalendarDefect` when any part of it cannot be read. `simple=False` parses every
+    event with icalendar (what `ics.simple` must agree with; for tests)."""
     events = sum(f.event_count for f in files)
     if events > limits.max_events:
         raise CalendarDefect(
@@ -94,73 +101,118 @@ def read_busy(
             f"{limits.max_occurrences} occurrences (max_occurrences, {limit_hint})"
         )
     parsed: list[icalendar.Calendar] = []
+    singles: list[Busy] = []  # busy time of the events read without icalendar
+    owner = owner_email.strip().lower()
     warnings: dict[tuple[str, str], str] = {}
-    counted: list[tuple[int, str, str]] = []  # (occurrences, where, rule)
     nearby = iter(near)
     for file in files:
         for calendar in file.calendars:
             blocks = next(nearby)
             if not blocks:
                 continue
-            try:
-                # Custom VTIMEZONEs are expanded while parsing, so their rules run under
-                # the budget; without any, parsing runs no rule and skips the tracer
-                # (it slows every Python call while installed: 2-3x on a whole month).
-                guard = window.budget.guard() if calendar.zones.strip() else nullcontext()
-                with guard:
-                    parsed_calendar = _parse(file.source, calendar, blocks)
-            except BudgetExceeded:
-                raise CalendarDefect(
-                    f"{at(file.source, calendar.line)}: its time zone definitions need more "
-                    f"than {window.budget.steps} steps to read"
-                ) from None
-            vevents = [c for c in parsed_calendar.subcomponents if c.name == "VEVENT"]
-            located: list[EventBlock | None] = list(blocks)
-            if len(vevents) != len(blocks):
-                located = [None] * len(vevents)  # cannot happen after the scan; be safe
-            for component, block in zip(vevents, located, strict=True):
-                line, uid = (block.line, block.uid) if block else (None, _uid(component))
-                where = at(file.source, line, uid)
+            readings = _simple_readings(blocks) if simple else [None] * len(blocks)
+            hard = [b for b, r in zip(blocks, readings, strict=True) if r is None]
+            vevents: list[icalendar.Component] = []
+            if hard:
                 try:
-                    _check(component, where, zone)
-                    found, rule = _occurrences(component, where, zone, window)
-                except OverflowError:
+                    # Custom VTIMEZONEs are expanded while parsing, so their rules run
+                    # under the budget.
+                    with window.budget.guard():
+                        parsed_calendar = _parse(file.source, calendar, hard, all_zones=not simple)
+                except BudgetExceeded:
                     raise CalendarDefect(
-                        f"{where}: its dates are too far in the past or future to compute with"
+                        f"{at(file.source, calendar.line)}: its time zone definitions need "
+                        f"more than {window.budget.steps} steps to read"
                     ) from None
-                for tzid in _unknown_tzids(component):
-                    warnings.setdefault(
-                        (file.source, tzid),
-                        f"{where}: TZID {tzid!r} is neither a known time zone nor defined "
-                        f"by a VTIMEZONE in the file; read in the owner's zone {zone}",
-                    )
-                window.counted += found
-                if rule:
-                    counted.append((found, where, rule))
-                if window.counted > limits.max_occurrences:  # stop counting at once
-                    most = max(counted, default=None)
-                    culprit = f"; the most from {most[1]} ({most[2]})" if most else ""
-                    raise CalendarDefect(
-                        f"{label} has more than {limits.max_occurrences} occurrences between "
-                        f"{start:%Y-%m-%d} and {end:%Y-%m-%d} (max_occurrences, {limit_hint})"
-                        f"{culprit}"
-                    )
-            parsed.append(parsed_calendar)
-    # Expanding walks the same rules again: the same allowance once more.
-    budget = StepBudget(STEPS + PER_OCCURRENCE * window.counted + PER_SERIES * window.series)
-    try:
-        with budget.guard():
-            intervals = busy_intervals(parsed, owner_email, zone, start, end)
-    except BudgetExceeded:
-        raise CalendarDefect(
-            f"{label}: expanding its recurring events needs more than {budget.steps} steps"
-        ) from None
-    except Exception as exc:  # the library's own checks; anything left is this file's
-        log.debug("expanding %s failed", label, exc_info=True)
-        raise CalendarDefect(f"{label}: cannot expand its events: {_short(exc)}") from None
+                vevents = [c for c in parsed_calendar.subcomponents if c.name == "VEVENT"]
+                parsed.append(parsed_calendar)
+            located: list[EventBlock | None] = list(hard)
+            if len(vevents) != len(hard):
+                located = [None] * len(vevents)  # cannot happen after the scan; be safe
+            in_order = iter(zip(vevents, located, strict=True))
+            for reading in readings:
+                if reading is not None:
+                    singles.extend(_count_single(reading, owner, zone, window))
+                else:
+                    for component, block in itertools.islice(in_order, 1):
+                        _count_parsed(component, block, file.source, zone, window, warnings)
+                _check_limit(window, label, limit_hint)
+            for component, block in in_order:  # only when the parse disagreed with the scan
+                _count_parsed(component, block, file.source, zone, window, warnings)
+                _check_limit(window, label, limit_hint)
+    expanded: tuple[Busy, ...] = ()
+    if parsed:
+        # Expanding walks the same rules again: the same allowance once more.
+        budget = StepBudget(STEPS + PER_OCCURRENCE * window.counted + PER_SERIES * window.series)
+        try:
+            with budget.guard():
+                expanded = busy_intervals(parsed, owner_email, zone, start, end)
+        except BudgetExceeded:
+            raise CalendarDefect(
+                f"{label}: expanding its recurring events needs more than {budget.steps} steps"
+            ) from None
+        except Exception as exc:  # the library's own checks; anything left is this file's
+            log.debug("expanding %s failed", label, exc_info=True)
+            raise CalendarDefect(f"{label}: cannot expand its events: {_short(exc)}") from None
+    intervals = merge([*singles, *expanded]) if singles else expanded
     for message in warnings.values():
         log.warning("%s", message)
     return BusyRead(intervals, tuple(warnings.values()))
+
+
+def _count_single(event: SimpleEvent, owner: str, zone: tzinfo, window: _Window) -> list[Busy]:
+    """A single event read without icalendar: counted if it meets the window, and
+    its busy time in the window (as `busy_intervals` would give it)."""
+    begins, ends = span_of(event, zone)
+    if not (begins < window.end and ends >= window.start):
+        return []
+    window.counted += 1
+    kind = kind_of(event.status, _partstat(event, owner), event.busy_status, event.transp)
+    lo, hi = max(begins, window.start), min(ends, window.end)
+    return [Busy(lo, hi, kind)] if kind is not None and lo < hi else []
+
+
+def _count_parsed(
+    component: icalendar.Component,
+    block: EventBlock | None,
+    source: str,
+    zone: tzinfo,
+    window: _Window,
+    warnings: dict[tuple[str, str], str],
+) -> None:
+    """An event icalendar read: checked, its series moved close to the window and
+    its occurrences counted; an unknown TZID noted in `warnings`."""
+    line, uid = (block.line, block.uid) if block else (None, _uid(component))
+    where = at(source, line, uid)
+    try:
+        _check(component, where, zone)
+        found, rule = _occurrences(component, where, zone, window)
+    except OverflowError:
+        raise CalendarDefect(
+            f"{where}: its dates are too far in the past or future to compute with"
+        ) from None
+    for tzid in _unknown_tzids(component):
+        warnings.setdefault(
+            (source, tzid),
+            f"{where}: TZID {tzid!r} is neither a known time zone nor defined "
+            f"by a VTIMEZONE in the file; read in the owner's zone {zone}",
+        )
+    window.counted += found
+    if rule:
+        window.rules.append((found, where, rule))
+
+
+def _check_limit(window: _Window, label: str, limit_hint: str) -> None:
+    """Stop counting as soon as the calendar is over its occurrence limit."""
+    if window.counted <= window.max_occurrences:
+        return
+    most = max(window.rules, default=None)
+    culprit = f"; the most from {most[1]} ({most[2]})" if most else ""
+    raise CalendarDefect(
+        f"{label} has more than {window.max_occurrences} occurrences between "
+        f"{window.start:%Y-%m-%d} and {window.end:%Y-%m-%d} (max_occurrences, {limit_hint})"
+        f"{culprit}"
+    )
 
 
 class _Window:
@@ -176,6 +228,7 @@ class _Window:
         self.budget = StepBudget(STEPS)
         self.series = 0  # series counted so far
         self.counted = 0  # occurrences counted so far
+        self.rules: list[tuple[int, str, str]] = []  # (occurrences, where, rule) per series
 
 
 def _occurrences(
@@ -219,6 +272,29 @@ def _occurrences(
         raise CalendarDefect(f"{where}: RRULE {_rules(component)} is not valid: {exc}") from None
 
 
+def _simple_readings(blocks: Sequence[EventBlock]) -> list[SimpleEvent | None]:
+    """Each block read without icalendar where it can be (`ics.simple`). A UID seen
+    twice among them (a series and its overrides, or a duplicate) is left to
+    recurring_ical_events, which reads such events together."""
+    readings = [simple_event(b.text) for b in blocks]
+    uids = [r.uid if r is not None else b.uid for b, r in zip(blocks, readings, strict=True)]
+    seen: dict[str | None, int] = {}
+    for uid in uids:
+        seen[uid] = seen.get(uid, 0) + 1
+    return [
+        r if r is not None and r.uid is not None and seen[uid] == 1 else None
+        for r, uid in zip(readings, uids, strict=True)
+    ]
+
+
+def _partstat(event: SimpleEvent, owner: str) -> str | None:
+    """The owner's PARTSTAT, as `busy.owner_partstat` reads it."""
+    for address, partstat in event.attendees:
+        if mailto(address) == owner:
+            return partstat.upper()
+    return None
+
+
 def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBlock]:
     return [
         e
@@ -227,8 +303,11 @@ def _near(events: Sequence[EventBlock], first: date, last: date) -> list[EventBl
     ]
 
 
-def _parse(source: str, calendar: CalendarText, blocks: Sequence[EventBlock]) -> icalendar.Calendar:
-    parts = ["BEGIN:VCALENDAR\r\n", calendar.header, calendar.zones]
+def _parse(
+    source: str, calendar: CalendarText, blocks: Sequence[EventBlock], *, all_zones: bool = False
+) -> icalendar.Calendar:
+    zones = calendar.zones if all_zones else custom_zones(calendar.zones)
+    parts = ["BEGIN:VCALENDAR\r\n", calendar.header, zones]
     for block in blocks:
         parts.append(block.text if block.text.endswith("\n") else block.text + "\r\n")
     parts.append("END:VCALENDAR\r\n")

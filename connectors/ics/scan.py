@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from connectors.ics.defects import CalendarDefect, at
-from connectors.ics.files import property_value
+from connectors.ics.files import FileStamp, file_stamp, property_value
 from connectors.ics.zones import isolate_custom_zones
 
 #: BEGIN/END lines (groups 1, 2) and the property lines the index reads (3, 4).
@@ -266,17 +266,17 @@ def too_big(size: int, max_file_mb: float, limit_hint: str) -> str:
 class ScanCache:
     """Scans per file, reused while the file is unchanged: a running service reads the
     same files every cycle. Writes through `ics.files.atomic_write` replace the file
-    (new inode); an editor writing in place changes size or mtime."""
+    (new inode, and counted in the stamp); an editor writing in place changes size or
+    mtime."""
 
     def __init__(self, max_files: int = 512) -> None:
         self.max_files = max_files
-        self._entries: dict[Path, tuple[tuple[int, int, int], ScannedFile]] = {}
+        self._entries: dict[Path, tuple[FileStamp, ScannedFile]] = {}
 
     def scanned(self, file: Path, max_file_mb: float, limit_hint: str) -> ScannedFile:
-        info = file.stat()
-        if info.st_size > max_file_mb * 1024 * 1024:
-            raise CalendarDefect(f"{file} is {too_big(info.st_size, max_file_mb, limit_hint)}")
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        stamp = file_stamp(file)
+        if stamp.size > max_file_mb * 1024 * 1024:
+            raise CalendarDefect(f"{file} is {too_big(stamp.size, max_file_mb, limit_hint)}")
         cached = self._entries.get(file)
         if cached is not None and cached[0] == stamp:
             return cached[1]

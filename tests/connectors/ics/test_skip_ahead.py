@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from recurring_ical_events.errors import BadRuleStringFormat
 
 from connectors.ics.busy import busy_intervals, parse_calendars
 from connectors.ics.defects import CalendarDefect
@@ -80,9 +81,20 @@ def test_skipping_ahead_gives_the_same_busy_time_as_expanding_from_the_start(tex
     except CalendarDefect as exc:
         # A rule whose INTERVAL never meets its BY... parts (FREQ=DAILY;INTERVAL=7;BYDAY=MO
         # from a Saturday) matches nothing: the reference would walk to the year 9999.
+        # dateutil itself refuses some (MINUTELY;INTERVAL=160;BYHOUR=0: "resulting in
+        # empty rule").
         message = str(exc)
-        empty = "it matches (almost) no date" in message or "generates an empty set" in message
+        empty = any(
+            words in message
+            for words in ("it matches (almost) no date", "generates an empty set", "empty rule")
+        )
         assert empty and "BY" in text, message
         return
-    expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
+    try:
+        expected = busy_intervals(parse_calendars(text.encode()), "o@x", OWNER, START, END)
+    except BadRuleStringFormat:
+        # The reference refuses an UNTIL before a zoned DTSTART (no occurrence at all);
+        # read_busy never parses a series that ended before the window.
+        assert "UNTIL=20310201T000000Z" in text and found == ()
+        return
     assert found == expected
