@@ -277,10 +277,14 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
     progress = _Progress()
     try:
         summary = book_month(rt, month, now_utc(), progress)
+        progress.close()
+        from scheduler.service.jobs import notify_booked
+
+        notified, notice_failures = notify_booked(rt, now_utc())
     finally:
         progress.close()
         rt.close()
-    failures = summary.failures()
+    failures = summary.failures() + notice_failures
     if as_json:
         echo_json(
             {
@@ -294,13 +298,14 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
                     for f in summary.failed_teams
                 ],
                 "failed": [{"session": k, "error": e} for k, e in summary.failed],
+                "notices": notified.lstrip(", "),
                 "ok": not failures,
             }
         )
     else:
         click.echo(
             f"{month}: {summary.created} events created, {summary.adopted} already existed, "
-            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed"
+            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed{notified}"
         )
         for seller, reason in summary.unbookable:
             click.echo(f"  unbookable {seller}: {reason}")
@@ -519,6 +524,86 @@ def sessions_cancel(
     click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) cancelled; attendees were told")
 
 
+@sessions.command("link")
+@click.argument("session")
+@month_option(help_text="Month, when SESSION is a seller id (default: latest).")
+@pass_state
+def sessions_link(state: CliState, session: str, month: Month | None) -> None:
+    """Print the manager's personal link to SESSION's page (for support: it lets its
+    holder record the outcome, so give it to the session's manager only)."""
+    from scheduler.runtime import Runtime
+    from scheduler.sessions.actions import find_session
+    from scheduler.web.keys import signer
+    from scheduler.web.links import manager_link
+
+    settings = state.settings()
+    if settings.web is None:
+        raise UserError(
+            f"{settings.source}: no `web:` block, so sessions have no page; add "
+            f"web.public_base_url and web.signing_key_env (or _file) to enable it"
+        )
+    rt = Runtime.open(settings)
+    try:
+        rec = find_session(rt, session, month, now=now_utc())
+        click.echo(manager_link(settings.web, signer(settings.web), rec))
+    finally:
+        rt.close()
+
+
+@cli.command()
+@json_option
+@pass_state
+def remind(state: CliState, as_json: bool) -> None:
+    """E-mail each manager one reminder listing the sessions that ended without a
+    recorded outcome (once per session, on working days; the service does it every
+    morning). Sends whose outcome is unknown are listed, never repeated.
+
+    Exit 0 when every reminder went out, 3 when some failed (the next run retries
+    them)."""
+    from scheduler.runtime import Runtime
+    from scheduler.web.notices import notice_store, send_reminders
+
+    rt = Runtime.open(state.settings())
+    try:
+        summary = send_reminders(rt, now_utc())
+        unsettled = notice_store(rt).unsettled(rt.org.id)
+    finally:
+        rt.close()
+    if as_json:
+        echo_json(
+            {
+                "skipped": summary.skipped,
+                "sent": [{"manager": m, "sessions": n} for m, n in summary.sent],
+                "failed": list(summary.failed),
+                "unknown_outcome": [
+                    {
+                        "session": r["session_key"],
+                        "kind": r["kind"],
+                        "manager": r["manager_id"],
+                        "status": r["status"],
+                        "claimed": r["claimed_at"].isoformat(),
+                    }
+                    for r in unsettled
+                ],
+                "ok": not summary.failures(),
+            }
+        )
+    else:
+        if summary.skipped:
+            click.echo(summary.skipped)
+        else:
+            click.echo(
+                f"reminders: {summary.sessions} sessions to {len(summary.sent)} managers, "
+                f"{len(summary.failed)} failed"
+            )
+        for r in unsettled:
+            click.echo(
+                f"  outcome unknown: {r['kind']} notice of {r['session_key']} to "
+                f"{r['manager_id']} (claimed {r['claimed_at']:%Y-%m-%d %H:%M} UTC); not resent"
+            )
+    _raise_partial("remind", summary.failures())
+
+
 # -- report -----------------------------------------------------------------------
 
 
@@ -666,11 +751,26 @@ def report(
     help="host:port for /healthz, /readyz and /metrics, '' for none "
     "[default: service.listen, 127.0.0.1:8080]. Also from $COACHPASS_LISTEN.",
 )
+@click.option(
+    "--web-listen",
+    default=None,
+    envvar="COACHPASS_WEB_LISTEN",
+    help="host:port for the manager's page [default: web.listen, 127.0.0.1:8090]; "
+    "only with a `web:` block. Also from $COACHPASS_WEB_LISTEN.",
+)
 @pass_state
-def serve(state: CliState, once: bool, standby_poll: float | None, listen: str | None) -> None:
-    """Run the background service: book, top up, reconcile and report on the config's cron
-    schedule. Several instances may run against one PostgreSQL store: one leads, the
-    others stand by and take over when it stops; a database outage is waited out."""
+def serve(
+    state: CliState,
+    once: bool,
+    standby_poll: float | None,
+    listen: str | None,
+    web_listen: str | None,
+) -> None:
+    """Run the background service: book, top up, reconcile, report and remind on the
+    config's cron schedule, and serve the manager's page when the config has a `web:`
+    block. Several instances may run against one PostgreSQL store: one leads, the
+    others stand by (and serve the page) and take over when it stops; a database
+    outage is waited out."""
     from scheduler.runtime import Runtime
     from scheduler.service.serve import serve as run_service
 
@@ -683,6 +783,7 @@ def serve(state: CliState, once: bool, standby_poll: float | None, listen: str |
             poll_seconds=standby_poll or settings.service.standby_poll_seconds,
             listen=settings.service.listen if listen is None else listen,
             clock=now_utc,
+            web_listen=web_listen,
         )
     finally:
         rt.close()

@@ -39,8 +39,9 @@ from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
 from scheduler.store.lock import LostLeadership
+from scheduler.web.notices import send_booked_notices, send_reminders
 
-JOBS = ("book_next_month", "top_up", "reconcile", "report")
+JOBS = ("book_next_month", "top_up", "reconcile", "report", "remind")
 
 log = logging.getLogger("coachpass.jobs")
 
@@ -77,7 +78,7 @@ def period_of(job: str, fire_time: datetime, timezone: str) -> str:
         return str(month.next())
     if job == "report":
         return str(month.previous())
-    if job == "top_up":
+    if job in ("top_up", "remind"):
         return fire_time.date().isoformat()
     return fire_time.strftime("%Y-%m-%dT%H:%M")
 
@@ -145,20 +146,41 @@ def _partial(what: str, detail: str, failures: list[str]) -> str:
     return detail
 
 
+def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
+    """After booking: each manager gets the links of sessions booked for them (only
+    those not notified before). A mail or key problem is a failure of the run (the
+    catch-up retries; nothing is sent twice), never a reason to undo the booking."""
+    try:
+        notices = send_booked_notices(rt, now)
+    except UserError as exc:
+        return "", [f"booked notices: {exc}"]
+    detail = f", {notices.sessions} links to {len(notices.sent)} managers" if notices.sent else ""
+    return detail, notices.failures()
+
+
 def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "book_next_month":
         s = book_month(rt, Month.parse(period), now)
         detail = f"created {s.created}, adopted {s.adopted}, unbookable {len(s.unbookable)}"
-        return _partial(job, detail, s.failures())
+        sent, failed = notify_booked(rt, now)
+        return _partial(job, detail + sent, s.failures() + failed)
     if job == "top_up":
         summaries = top_up(rt, now)
         detail = "; ".join(f"{s.month}: created {s.created}" for s in summaries)
-        return _partial(job, detail, [f for s in summaries for f in s.failures()])
+        sent, failed = notify_booked(rt, now)
+        return _partial(job, detail + sent, [f for s in summaries for f in s.failures()] + failed)
     if job == "reconcile":
         failures: list[str] = []
         summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
         detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
-        return _partial(job, detail, list(summary.errors) + failures)
+        sent, failed = notify_booked(rt, now) if rebooked else ("", [])
+        return _partial(job, detail + sent, list(summary.errors) + failures + failed)
+    if job == "remind":
+        reminders = send_reminders(rt, now)
+        if reminders.skipped:
+            return reminders.skipped
+        detail = f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
+        return _partial(job, detail, reminders.failures())
     if job == "report":
         followed = follow_up_before_report(rt, now)
         try:
