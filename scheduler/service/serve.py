@@ -159,7 +159,7 @@ def serve(
         from scheduler.web.server import PageServer
 
         try:
-            page = PageServer(rt, web_listen)
+            page = PageServer(rt, web_listen, clock=clock)
         except BaseException:
             if status is not None:
                 status.close()

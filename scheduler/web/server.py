@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -53,7 +55,13 @@ class _LogStream:
 class PageServer:
     """The page on `web.listen`; `close()` stops it and closes its store."""
 
-    def __init__(self, rt: Runtime, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        listen: str | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         web = rt.settings.web
         if web is None:
             raise UserError("the manager's page needs a `web:` block in the config")
@@ -69,7 +77,7 @@ class PageServer:
             self.server = make_server(
                 address[0],
                 address[1],
-                PageApp(self._runtime, signer),
+                PageApp(self._runtime, signer, clock=clock),
                 server_class=_ThreadingWSGIServer,
                 handler_class=_Handler,
             )
