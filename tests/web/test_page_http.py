@@ -270,9 +270,7 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
 
     [result] = perform_requests(world.rt, world.clock[0])
     assert result.ok, result.detail
-    sessions = {
-        r.attempt: r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"
-    }
+    sessions = {r.attempt: r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"}
     assert sessions[1].state is SessionState.CANCELLED
     assert sessions[2].state is SessionState.BOOKED
     details = [c.detail for c in world.rt.store.history(keys=[old.key])]
