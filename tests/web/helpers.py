@@ -15,14 +15,22 @@ KEY = "test-signing-key-" + "x" * 40
 LINK = re.compile(r"https?://[^\s<>\"]+/m/[A-Za-z0-9_.-]+")
 
 
-def web_org(folder: Path, base_url: str, *, sellers: int = 3, **extra: Any) -> Path:
-    """`write_org` plus a `web:` block whose key is in a 0600 file."""
+def web_org(
+    folder: Path,
+    base_url: str,
+    *,
+    sellers: int = 3,
+    config: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    """`write_org` plus a `web:` block (`extra` in it) whose key is in a 0600 file;
+    `config`: more top-level keys."""
     key = folder / "signing.key"
     folder.mkdir(parents=True, exist_ok=True)
     key.write_text(KEY)
     key.chmod(0o600)
     web = {"public_base_url": base_url, "signing_key_file": "signing.key", **extra}
-    return write_org(folder, sellers=sellers, extra={"web": web})
+    return write_org(folder, sellers=sellers, extra={"web": web, **(config or {})})
 
 
 def notices(outbox: Path, kind: str | None = None) -> list[EmailMessage]:
