@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import itertools
 import re
 from email import policy
 from email.message import EmailMessage
@@ -53,7 +54,7 @@ def links_by_seller(msg: EmailMessage) -> dict[str, str]:
     """Seller name -> link, from a notice's plain text (`- Name, when` then the link)."""
     out: dict[str, str] = {}
     lines = text_of(msg).splitlines()
-    for line, following in zip(lines, lines[1:], strict=False):
+    for line, following in itertools.pairwise(lines):
         match = LINK.search(following)
         if line.startswith("- ") and match:
             out[line[2:].split(",")[0]] = match.group(0)

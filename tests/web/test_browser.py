@@ -27,7 +27,7 @@ from scheduler.settings.load import load_settings
 from scheduler.store.store import Store
 from scheduler.web.keys import signer as load_signer
 from tests.orgs import run_cli
-from tests.report.test_browser import browser as browser  # noqa: F401  (the fixture)
+from tests.report.test_browser import browser as browser  # the fixture
 from tests.service.procs import Serve, free_port
 from tests.web.helpers import links_by_seller, notices, web_org
 
@@ -73,7 +73,7 @@ def served(
 
 def test_manager_closes_the_loop_in_a_browser(
     served: tuple[Path, str],
-    browser: Any,  # noqa: F811
+    browser: Any,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -103,7 +103,6 @@ def test_manager_closes_the_loop_in_a_browser(
     store = Store.open(load_settings(config).store_url, migrate=False)
     try:
         [s1] = store.sessions(month=MARCH, seller_id="s1")
-        [s2] = store.sessions(month=MARCH, seller_id="s2")
         assert s1.state is SessionState.HELD and s1.note == "Went through the pipeline"
         assert s1.followups == "Call Acme by Friday\nPractise the demo opening"
         assert store.history(keys=[s1.key])[-1].detail == "marked by manager (web)"
