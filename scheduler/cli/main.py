@@ -561,12 +561,12 @@ def remind(state: CliState, as_json: bool) -> None:
     Exit 0 when every reminder went out, 3 when some failed (the next run retries
     them)."""
     from scheduler.runtime import Runtime
-    from scheduler.web.notices import notice_store, send_reminders
+    from scheduler.web.notices import send_reminders, unsettled_notices
 
     rt = Runtime.open(state.settings())
     try:
         summary = send_reminders(rt, now_utc())
-        unsettled = notice_store(rt).unsettled(rt.org.id)
+        unsettled = unsettled_notices(rt, now_utc())
     finally:
         rt.close()
     if as_json:

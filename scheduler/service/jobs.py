@@ -39,7 +39,7 @@ from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
 from scheduler.store.lock import LostLeadership
-from scheduler.web.notices import send_booked_notices, send_reminders
+from scheduler.web.notices import send_booked_notices, send_reminders, unsettled_notices
 
 JOBS = ("book_next_month", "top_up", "reconcile", "report", "remind")
 
@@ -158,6 +158,19 @@ def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
     return detail, notices.failures()
 
 
+def log_unsettled_notices(rt: Runtime, now: datetime) -> None:
+    """Notices whose send never confirmed are never resent; say so every morning
+    until an admin looks (`coachpass remind` lists them)."""
+    for row in unsettled_notices(rt, now):
+        log.error(
+            "%s notice of session %s to %s: outcome unknown (claimed %s); not resent",
+            row["kind"],
+            row["session_key"],
+            row["manager_id"],
+            row["claimed_at"].isoformat(),
+        )
+
+
 def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "book_next_month":
         s = book_month(rt, Month.parse(period), now)
@@ -177,6 +190,7 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
         return _partial(job, detail + sent, list(summary.errors) + failures + failed)
     if job == "remind":
         reminders = send_reminders(rt, now)
+        log_unsettled_notices(rt, now)
         if reminders.skipped:
             return reminders.skipped
         detail = f"{reminders.sessions} sessions to {len(reminders.sent)} managers"

@@ -13,7 +13,7 @@ reminder that may not have arrived.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -69,6 +69,8 @@ page_requests = Table(
 )
 
 Fence = Callable[[], None]
+#: A `sending` claim older than this has lost its sender (a send takes seconds).
+STALE_CLAIM = timedelta(minutes=30)
 
 
 def _no_fence() -> None:
@@ -147,16 +149,24 @@ class NoticeStore:
                 .where(notices.c.status == SENDING)
             )
 
-    def unsettled(self, org_id: str) -> list[dict[str, Any]]:
-        """Claims whose send never confirmed (`sending`: the sender died or is at
-        it; `unknown`: cut off mid-send): never resent by themselves."""
+    def unsettled(
+        self, org_id: str, *, now: datetime, stale_after: timedelta = STALE_CLAIM
+    ) -> list[dict[str, Any]]:
+        """Claims whose outcome nobody knows, never resent by themselves: cut off
+        mid-send (`unknown`), or `sending` for longer than a send takes (its sender
+        died). For `remind`, `/readyz` and the morning's log."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(notices)
-                .where(and_(notices.c.org_id == org_id, notices.c.status.in_([SENDING, UNKNOWN])))
-                .order_by(notices.c.id)
-            )
-            return [dict(r._mapping) for r in rows]
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(notices)
+                    .where(
+                        and_(notices.c.org_id == org_id, notices.c.status.in_([SENDING, UNKNOWN]))
+                    )
+                    .order_by(notices.c.id)
+                )
+            ]
+        return [r for r in rows if r["status"] == UNKNOWN or now - r["claimed_at"] >= stale_after]
 
     def of_session(self, session_key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_data
@@ -202,3 +203,7 @@ def _message(
         footer=say["footer"],
         now=now,
     )
+
+
+def unsettled_notices(rt: Runtime, now: datetime) -> list[dict[str, Any]]:
+    return notice_store(rt).unsettled(rt.org.id, now=now)

@@ -174,7 +174,7 @@ def test_a_send_cut_off_midway_is_listed_and_never_resent(rt: Runtime, tmp_path:
     rt._mailer = real
     assert send_booked_notices(rt, BOOKED_AT + timedelta(hours=1)).sent == ()
     assert notices(tmp_path / "outbox", BOOKED) == [] and refusing.calls == 1
-    unsettled = notice_store(rt).unsettled(rt.org.id)
+    unsettled = notice_store(rt).unsettled(rt.org.id, now=BOOKED_AT)
     assert {r["status"] for r in unsettled} == {UNKNOWN} and len(unsettled) == 3
 
 
@@ -185,3 +185,18 @@ def test_two_instances_claiming_one_notice_one_wins(rt: Runtime) -> None:
     assert not b.claim("acme", key, REMINDER, "boss", now=BOOKED_AT)
     a.sent([key], REMINDER, message_id="<m@x>", now=BOOKED_AT)
     assert [r["status"] for r in a.of_session(key)] == [SENT]
+
+
+def test_a_sender_that_died_after_claiming_is_never_repeated_and_is_listed(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    # What a crash between the claim and the mail server's answer leaves behind.
+    store = notice_store(rt)
+    keys = [r.key for r in rt.store.sessions(month=MONTH)]
+    for key in keys:
+        assert store.claim("acme", key, BOOKED, "boss", now=BOOKED_AT)
+    assert send_booked_notices(rt, BOOKED_AT + timedelta(minutes=5)).sent == ()
+    assert notices(tmp_path / "outbox", BOOKED) == []
+    assert store.unsettled("acme", now=BOOKED_AT + timedelta(minutes=5)) == [], "may be live"
+    stale = store.unsettled("acme", now=BOOKED_AT + timedelta(minutes=31))
+    assert sorted(r["session_key"] for r in stale) == sorted(keys)
