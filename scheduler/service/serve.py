@@ -13,6 +13,9 @@
 - Catch-up: on taking the lead (and every 15 minutes) each job's latest scheduled
   firing since the store was created is looked up; a period without a finished run
   runs now. A fresh store has nothing to catch up.
+- The manager's page (`scheduler.web`, with a `web:` block) is served by every
+  instance, standby too: it writes only the store. What it records (a new time
+  asked) is carried out by the leader every few seconds, like a job.
 - SIGTERM/SIGINT stop the scheduler after the running job finishes.
 """
 

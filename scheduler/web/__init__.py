@@ -4,7 +4,7 @@
 - `keys`: the signing keys from the secret store (current + previous).
 - `links`: the URL of a session's page for its manager.
 - `app`, `page`, `forms`, `server`: the WSGI app on the standard library's server.
-- `notices`, `due`, `mails`: the "sessions booked" and reminder e-mails, each claimed
-  in the store before it is sent (never twice).
+- `notices`, `due`, `mails`, `texts`: the "sessions booked" and reminder e-mails,
+  each claimed in the store before it is sent (never twice), in sv or en.
 - `requests`: "ask for a new time", recorded by the page and performed by the leader.
 """

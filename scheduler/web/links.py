@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
 
 from scheduler.model import SessionRecord
 from scheduler.settings.build import WebSettings
@@ -17,8 +16,7 @@ def link_expiry(record: SessionRecord, valid_days: int) -> datetime:
     """`valid_days` after the session's end (after its month for one not placed)."""
     end = record.end or record.start
     if end is None:
-        last = datetime.combine(record.month.last_day, time(23, 59), ZoneInfo("UTC"))
-        end = last
+        end = datetime.combine(record.month.last_day, time(23, 59), UTC)
     return end + timedelta(days=valid_days)
 
 

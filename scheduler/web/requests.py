@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from connectors.base import ConnectorError
 from scheduler.errors import UserError
@@ -74,7 +75,10 @@ def _new_time(rt: Runtime, key: str, now: datetime) -> str:
     if newer:
         new = max(newer, key=lambda r: r.attempt)
         assert new.start is not None
-        return f"cancelled; new time booked: {new.start.isoformat()} (link e-mailed)"
+        manager = rt.person(record.manager_id)
+        zone = ZoneInfo(manager.timezone if manager else rt.org.timezone)
+        when = new.start.astimezone(zone)
+        return f"cancelled; new time booked: {when:%Y-%m-%d %H:%M %Z} (link e-mailed)"
     why = dict(summary.not_rebooked).get(record.seller_id) or dict(summary.unbookable).get(
         record.seller_id, "no rebook by the policy"
     )
