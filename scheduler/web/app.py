@@ -26,6 +26,8 @@ from http import cookies
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from scheduler.errors import UserError
 from scheduler.model import SessionRecord, SessionState
 from scheduler.report.outcomes import Source, outcome_source
@@ -81,6 +83,11 @@ class PageApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             status, headers, body = self.handle(environ)
+        except SQLAlchemyError as exc:  # the database is away: not a bug, try later
+            log.warning("manager's page: the database failed (%s)", type(exc).__name__)
+            status, headers, body = self._plain(
+                "503 Service Unavailable", self.t["page_title"], self.t["unavailable"]
+            )
         except Exception:
             log.exception("manager's page failed on %s", redact(environ.get("PATH_INFO", "")))
             status, headers, body = self._plain("500 Internal Server Error", "Coachpass", "error")
@@ -105,7 +112,7 @@ class PageApp:
             return self._plain("405 Method Not Allowed", "Coachpass", "use the form")
         fields = self._form(environ)
         if fields is None or not self._csrf_ok(environ, token, fields):
-            return self._plain("403 Forbidden", self.t["page_title"], "form expired: reload")
+            return self._plain("403 Forbidden", self.t["page_title"], self.t["form_expired"])
         if action == "/mark":
             return self._mark(environ, token, record, fields, now)
         return self._new_time(token, record, now)

@@ -57,6 +57,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "closed": "This session is {state}: nothing more to record here.",
         "recorded_by": "recorded by {source}",
+        "form_expired": (
+            "This form has expired or did not come from your page: open your link again "
+            "and resend it. Nothing was changed."
+        ),
+        "unavailable": "Coachpass cannot reach its database just now: try again in a minute.",
     },
     "sv": {
         "booked_subject": "Coachningssessioner bokade: {count} ({month})",
@@ -109,6 +114,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "closed": "Sessionen är {state}: inget mer att notera här.",
         "recorded_by": "noterat av {source}",
+        "form_expired": (
+            "Formuläret har gått ut eller kom inte från din sida: öppna länken igen och "
+            "skicka på nytt. Inget ändrades."
+        ),
+        "unavailable": "Coachpass når inte sin databas just nu: försök igen om en minut.",
     },
 }
 
