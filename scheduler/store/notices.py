@@ -109,6 +109,35 @@ class NoticeStore:
             return False
         return True
 
+    def claim_many(
+        self, org_id: str, session_keys: Sequence[str], kind: str, manager_id: str, *, now: datetime
+    ) -> list[str]:
+        """Claim several sessions' notices; returns those this call claimed. One
+        transaction when nobody else holds any (the usual case: a manager's sessions
+        at once, not one round trip each); one by one when someone does."""
+        if not session_keys:
+            return []
+        self.fence()
+        rows = [
+            {
+                "org_id": org_id,
+                "session_key": key,
+                "kind": kind,
+                "manager_id": manager_id,
+                "status": SENDING,
+                "message_id": "",
+                "claimed_at": now,
+            }
+            for key in session_keys
+        ]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(notices), rows)
+            return list(session_keys)
+        except IntegrityError:
+            pass
+        return [k for k in session_keys if self.claim(org_id, k, kind, manager_id, now=now)]
+
     def claimed(self, session_keys: Sequence[str], kind: str) -> set[str]:
         if not session_keys:
             return set()

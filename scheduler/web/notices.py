@@ -134,11 +134,11 @@ def _send(
         manager = rt.person(manager_id)
         if manager is None:
             continue  # left the organisation: nobody to write to
-        claimed = [
-            r
-            for r in sorted(records, key=lambda r: r.start or now)
-            if notices.claim(rt.org.id, r.key, kind, manager_id, now=now)
-        ]
+        ordered = sorted(records, key=lambda r: r.start or now)
+        won = set(
+            notices.claim_many(rt.org.id, [r.key for r in ordered], kind, manager_id, now=now)
+        )
+        claimed = [r for r in ordered if r.key in won]
         if not claimed:
             continue  # another instance has them
         keys = [r.key for r in claimed]

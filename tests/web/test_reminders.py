@@ -185,6 +185,12 @@ def test_two_instances_claiming_one_notice_one_wins(rt: Runtime) -> None:
     assert not b.claim("acme", key, REMINDER, "boss", now=BOOKED_AT)
     a.sent([key], REMINDER, message_id="<m@x>", now=BOOKED_AT)
     assert [r["status"] for r in a.of_session(key)] == [SENT]
+    # A batch that meets one claimed session still claims the others, once.
+    keys = [r.key for r in rt.store.sessions()]
+    assert sorted(b.claim_many("acme", keys, REMINDER, "boss", now=BOOKED_AT)) == sorted(
+        k for k in keys if k != key
+    )
+    assert a.claim_many("acme", keys, REMINDER, "boss", now=BOOKED_AT) == []
 
 
 def test_a_sender_that_died_after_claiming_is_never_repeated_and_is_listed(
