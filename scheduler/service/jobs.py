@@ -148,14 +148,26 @@ def _partial(what: str, detail: str, failures: list[str]) -> str:
 
 def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
     """After booking: each manager gets the links of sessions booked for them (only
-    those not notified before). A mail or key problem is a failure of the run (the
-    catch-up retries; nothing is sent twice), never a reason to undo the booking."""
+    those not notified before). Returns a note for the detail and the failures."""
     try:
         notices = send_booked_notices(rt, now)
     except UserError as exc:
         return "", [f"booked notices: {exc}"]
     detail = f", {notices.sessions} links to {len(notices.sent)} managers" if notices.sent else ""
     return detail, notices.failures()
+
+
+def _notify_after_booking(rt: Runtime, now: datetime) -> str:
+    """A mail or key problem does not fail the booking job (its catch-up would read
+    every calendar again every 15 minutes while the mail server is down): it is
+    logged and in the run's detail, and the unsent notices go out with the next
+    booking run or the next morning's `remind`, whichever comes first."""
+    detail, failures = notify_booked(rt, now)
+    for line in failures:
+        log.error("%s", line)
+    if failures:
+        detail += f"; {len(failures)} notices not sent (retried by the next run or remind)"
+    return detail
 
 
 def log_unsettled_notices(rt: Runtime, now: datetime) -> None:
@@ -175,26 +187,30 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "book_next_month":
         s = book_month(rt, Month.parse(period), now)
         detail = f"created {s.created}, adopted {s.adopted}, unbookable {len(s.unbookable)}"
-        sent, failed = notify_booked(rt, now)
-        return _partial(job, detail + sent, s.failures() + failed)
+        return _partial(job, detail + _notify_after_booking(rt, now), s.failures())
     if job == "top_up":
         summaries = top_up(rt, now)
         detail = "; ".join(f"{s.month}: created {s.created}" for s in summaries)
-        sent, failed = notify_booked(rt, now)
-        return _partial(job, detail + sent, [f for s in summaries for f in s.failures()] + failed)
+        detail += _notify_after_booking(rt, now)
+        return _partial(job, detail, [f for s in summaries for f in s.failures()])
     if job == "reconcile":
         failures: list[str] = []
         summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
         detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
-        sent, failed = notify_booked(rt, now) if rebooked else ("", [])
-        return _partial(job, detail + sent, list(summary.errors) + failures + failed)
+        if rebooked:
+            detail += _notify_after_booking(rt, now)
+        return _partial(job, detail, list(summary.errors) + failures)
     if job == "remind":
+        # Booked notices a mail outage kept back go out first (never twice).
+        booked, booked_failures = notify_booked(rt, now)
         reminders = send_reminders(rt, now)
         log_unsettled_notices(rt, now)
-        if reminders.skipped:
-            return reminders.skipped
-        detail = f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
-        return _partial(job, detail, reminders.failures())
+        detail = reminders.skipped or (
+            f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
+        )
+        if booked:
+            detail += f"; booked notices{booked}"
+        return _partial(job, detail, reminders.failures() + booked_failures)
     if job == "report":
         followed = follow_up_before_report(rt, now)
         try:
