@@ -127,3 +127,14 @@ def test_sessions_link_without_a_web_block_says_how_to_enable_it(
     path = write_org(tmp_path)
     code, _, err = run_cli(["--config", str(path), "sessions", "link", "s1"], capsys)
     assert code == 2 and "web.public_base_url" in err and "Traceback" not in err
+
+
+def test_config_validate_names_an_unset_key_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _with_web(
+        tmp_path, {"public_base_url": "https://coachpass.acme.example", "signing_key_env": "LKX"}
+    )
+    monkeypatch.delenv("LKX", raising=False)
+    code, out, err = run_cli(["--config", str(path), "config", "validate"], capsys)
+    assert code == 2 and "web.signing_key_env" in out + err and "LKX is not set" in out + err
