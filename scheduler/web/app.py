@@ -204,16 +204,21 @@ class PageApp:
     ) -> tuple[str, list[tuple[str, str]], bytes]:
         if not self._can_request(record, now):
             return self._redirect(token, "")
-        # The history entry first, as a compare-and-set: a session that changed
-        # meanwhile (cancelled, passed) gets no request.
-        if self.rt.store.transition(
+        # The request row first: its key makes a double click (or two tabs) one
+        # request. Then the history entry, as a compare-and-set: a session that
+        # changed meanwhile (cancelled, moved on) closes the request as not done.
+        if not self.notices.request(record.org_id, record.key, record.manager_id, now=now):
+            return self._redirect(token, "")
+        if not self.rt.store.transition(
             record.key,
             record.state,
             now=now,
             expect={record.state},
             detail="new time asked by manager (web)",
         ):
-            self.notices.request(record.org_id, record.key, record.manager_id, now=now)
+            self.notices.finish_request(
+                record.key, ok=False, detail="the session changed meanwhile", now=now
+            )
         return self._redirect(token, "requested")
 
     def _can_request(self, record: SessionRecord, now: datetime) -> bool:

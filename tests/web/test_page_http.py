@@ -263,6 +263,9 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
     assert status == 400 and "cannot be marked before it begins" in text
     status, headers, _ = world.request("POST", link + "/new-time", {"csrf": csrf})
     assert status == 303
+    assert world.request("POST", link + "/new-time", {"csrf": csrf})[0] == 303, "clicked twice"
+    asked = [c for c in world.rt.store.history(keys=[old.key]) if "new time" in c.detail]
+    assert len(asked) == 1, "one request, one history entry"
     notices_store = NoticeStore(world.rt.store.engine)
     assert notices_store.request_of(old.key)["status"] == PENDING  # type: ignore[index]
     assert world.session("s2").state is old.state, "the page writes no calendar"
