@@ -45,6 +45,29 @@ def _status(url: str, data: bytes | None = None) -> int:
         return exc.code
 
 
+def _submit(browser: Any, button_id: str) -> None:
+    """Click a form's button and wait until the answer's page replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    button = browser.find_element(By.ID, button_id)
+    button.click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(button))
+
+
+def _body(browser: Any) -> str:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(20):
+        try:
+            return str(browser.find_element(By.TAG_NAME, "body").text)
+        except StaleElementReferenceException:  # a navigation replaced the page
+            time.sleep(0.1)
+    raise AssertionError("the page kept changing")
+
+
 def _snapshot(store: Store) -> tuple[Any, ...]:
     return store.sessions(), [(c.key, c.to_state, c.detail) for c in store.history()]
 
@@ -89,12 +112,12 @@ def test_manager_closes_the_loop_in_a_browser(
     browser.set_window_size(400, 860)
     browser.get(links["S1"])
     assert browser.find_element(By.ID, "seller").text == "S1"
-    assert "S2" not in browser.find_element(By.TAG_NAME, "body").text
+    assert "S2" not in _body(browser)
     browser.find_element(By.ID, "held").click()
     browser.find_element(By.ID, "note_field").send_keys("Went through the pipeline")
     browser.find_element(By.ID, "followup1").send_keys("Call Acme by Friday")
     browser.find_element(By.ID, "followup2").send_keys("Practise the demo opening")
-    browser.find_element(By.ID, "save").click()
+    _submit(browser, "save")
     assert "Saved" in browser.find_element(By.CLASS_NAME, "msg").text
     assert "Call Acme by Friday" in browser.find_element(By.ID, "followups").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
@@ -126,7 +149,7 @@ def test_manager_closes_the_loop_in_a_browser(
             assert _status(url) == 403, name
             assert _status(url + "/mark", b"outcome=no_show&note=x") == 403, name
             browser.get(url)
-            assert "This link is not valid" in browser.find_element(By.TAG_NAME, "body").text
+            assert "This link is not valid" in _body(browser)
         assert _snapshot(store) == before
 
         # Next month: the follow-ups are in S1's agenda in the organiser's calendar.
@@ -150,10 +173,10 @@ def test_manager_closes_the_loop_in_a_browser(
         )
         [april2] = store.sessions(month=APRIL, seller_id="s2")
         browser.get(april_links["S2"])
-        browser.find_element(By.ID, "new_time").click()
+        _submit(browser, "new_time")
         deadline = time.monotonic() + 60
-        while "Done:" not in browser.find_element(By.TAG_NAME, "body").text:
-            assert time.monotonic() < deadline, browser.find_element(By.TAG_NAME, "body").text
+        while "Done:" not in _body(browser):
+            assert time.monotonic() < deadline, _body(browser)
             time.sleep(1)
             browser.refresh()
         attempts = {r.attempt: r for r in store.sessions(month=APRIL, seller_id="s2")}
