@@ -5,6 +5,7 @@ notices for a whole organisation. Prints figures; never asserts a time.
 
     .venv/bin/python benchmarks/web_page.py
     .venv/bin/python benchmarks/web_page.py --requests 500 --sellers 40
+    .venv/bin/python benchmarks/web_page.py --managers 700   # notices at 10,500 sellers
 """
 
 from __future__ import annotations
@@ -130,12 +131,96 @@ def page(requests: int, sellers: int) -> None:
             rt.close()
 
 
+def notices_at_scale(managers: int, per_team: int = 15) -> None:
+    """The booked notices of a whole organisation: sessions written straight into
+    the store (no calendars), then one e-mail per manager into the outbox."""
+    import yaml
+
+    from scheduler.model import SessionRecord, SessionState, session_key
+    from tests.orgs import person
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "signing.key").write_text("k" * 48)
+        (root / "signing.key").chmod(0o600)
+        teams = [
+            {
+                "id": f"t{t}",
+                "name": f"Team {t}",
+                "manager": person(f"m{t}"),
+                "sellers": [person(f"s{t}x{i}") for i in range(per_team)],
+            }
+            for t in range(managers)
+        ]
+        config = {
+            "organisation": {
+                "id": "big",
+                "name": "Big",
+                "timezone": "Europe/Stockholm",
+                "country": "SE",
+            },
+            "teams": teams,
+            "connectors": {"local": {"path": "calendars"}},
+            "mail": {"from": "Coachpass <coachpass@example.com>", "outbox": "outbox"},
+            "web": {
+                "public_base_url": "https://coachpass.example",
+                "signing_key_file": "signing.key",
+            },
+        }
+        (root / "coachpass.yaml").write_text(yaml.safe_dump(config))
+        rt = Runtime.open(load_settings(root / "coachpass.yaml"))
+        try:
+            start = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
+            started = time.perf_counter()
+            for t in range(managers):
+                for i in range(per_team):
+                    seller = f"s{t}x{i}"
+                    rt.store.add_session(
+                        SessionRecord(
+                            key=session_key("big", f"m{t}", seller, MONTH, 1),
+                            org_id="big",
+                            team_id=f"t{t}",
+                            manager_id=f"m{t}",
+                            seller_id=seller,
+                            month=MONTH,
+                            attempt=1,
+                            state=SessionState.BOOKED,
+                            start=start + timedelta(hours=i),
+                            end=start + timedelta(hours=i, minutes=45),
+                        ),
+                        now=BOOKED_AT,
+                    )
+            print(
+                f"setup: {managers * per_team} sessions written in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            started = time.perf_counter()
+            summary = send_booked_notices(rt, BOOKED_AT)
+            took = time.perf_counter() - started
+            print(
+                f"booked notices: {summary.sessions} sessions, {len(summary.sent)} e-mails "
+                f"in {took:.1f} s ({took / max(1, len(summary.sent)) * 1000:.1f} ms per manager)"
+            )
+            started = time.perf_counter()
+            again = send_booked_notices(rt, BOOKED_AT)
+            print(
+                f"again (nothing to send): {again.sessions} sessions in "
+                f"{time.perf_counter() - started:.2f} s"
+            )
+        finally:
+            rt.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=20000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--sellers", type=int, default=12)
+    parser.add_argument("--managers", type=int, default=0, help="notices at this many teams of 15")
     args = parser.parse_args()
+    if args.managers:
+        notices_at_scale(args.managers)
+        return
     tokens(args.tokens)
     page(args.requests, args.sellers)
 
