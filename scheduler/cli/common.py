@@ -7,13 +7,17 @@ and the one error handler in `scheduler.cli.main` turns those into exit code 2).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from scheduler.errors import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +42,21 @@ class CliState:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+
+def now_utc() -> datetime:
+    """The clock of every command. `COACHPASS_NOW` (ISO 8601 with offset) pins it
+    for tests and demos."""
+    pinned = os.environ.get("COACHPASS_NOW")
+    if pinned:
+        try:
+            value = datetime.fromisoformat(pinned)
+        except ValueError:
+            raise UserError(f"COACHPASS_NOW={pinned!r} is not an ISO 8601 time") from None
+        if value.tzinfo is None:
+            raise UserError(f"COACHPASS_NOW={pinned!r} needs a UTC offset, e.g. +00:00")
+        return value
+    return datetime.now(UTC)
 
 
 def json_option(func: F) -> F:

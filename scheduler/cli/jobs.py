@@ -27,7 +27,7 @@ def _seconds(row: dict[str, Any]) -> float | None:
     "--job",
     "job",
     default=None,
-    type=click.Choice(["book_next_month", "top_up", "reconcile", "report"]),
+    type=click.Choice(["book_next_month", "top_up", "reconcile", "report", "remind"]),
     help="Only this job.",
 )
 @click.option("--failed", "failed_only", is_flag=True, help="Only runs that failed.")

@@ -15,9 +15,8 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,26 +32,14 @@ from scheduler.cli.common import (
     echo_table,
     json_option,
     month_option,
+    now_utc,
     pass_state,
     plain_text,
 )
 from scheduler.cli.jobs import jobs_group
+from scheduler.cli.manager import remind, sessions_link
 from scheduler.errors import ConfigError, PartialFailure, UserError
 from scheduler.model import Month, SessionState
-
-
-def now_utc() -> datetime:
-    """The clock. `COACHPASS_NOW` (ISO 8601 with offset) pins it for tests and demos."""
-    pinned = os.environ.get("COACHPASS_NOW")
-    if pinned:
-        try:
-            value = datetime.fromisoformat(pinned)
-        except ValueError:
-            raise UserError(f"COACHPASS_NOW={pinned!r} is not an ISO 8601 time") from None
-        if value.tzinfo is None:
-            raise UserError(f"COACHPASS_NOW={pinned!r} needs a UTC offset, e.g. +00:00")
-        return value
-    return datetime.now(UTC)
 
 
 class _Progress:
@@ -148,6 +135,7 @@ def _register_admin() -> None:
 
 _register_admin()
 cli.add_command(jobs_group)
+cli.add_command(remind)
 
 
 # -- planning and booking ----------------------------------------------------------
@@ -277,10 +265,14 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
     progress = _Progress()
     try:
         summary = book_month(rt, month, now_utc(), progress)
+        progress.close()
+        from scheduler.service.jobs import notify_booked
+
+        notified, notice_failures = notify_booked(rt, now_utc())
     finally:
         progress.close()
         rt.close()
-    failures = summary.failures()
+    failures = summary.failures() + notice_failures
     if as_json:
         echo_json(
             {
@@ -294,13 +286,14 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
                     for f in summary.failed_teams
                 ],
                 "failed": [{"session": k, "error": e} for k, e in summary.failed],
+                "notices": notified.lstrip(", "),
                 "ok": not failures,
             }
         )
     else:
         click.echo(
             f"{month}: {summary.created} events created, {summary.adopted} already existed, "
-            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed"
+            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed{notified}"
         )
         for seller, reason in summary.unbookable:
             click.echo(f"  unbookable {seller}: {reason}")
@@ -369,6 +362,9 @@ def reconcile_cmd(state: CliState, no_rebook: bool, as_json: bool) -> None:
 @cli.group()
 def sessions() -> None:
     """List sessions and mark what happened in them."""
+
+
+sessions.add_command(sessions_link)
 
 
 @sessions.command("list")
@@ -668,11 +664,26 @@ def report(
     help="host:port for /healthz, /readyz and /metrics, '' for none "
     "[default: service.listen, 127.0.0.1:8080]. Also from $COACHPASS_LISTEN.",
 )
+@click.option(
+    "--web-listen",
+    default=None,
+    envvar="COACHPASS_WEB_LISTEN",
+    help="host:port for the manager's page [default: web.listen, 127.0.0.1:8090]; "
+    "only with a `web:` block. Also from $COACHPASS_WEB_LISTEN.",
+)
 @pass_state
-def serve(state: CliState, once: bool, standby_poll: float | None, listen: str | None) -> None:
-    """Run the background service: book, top up, reconcile and report on the config's cron
-    schedule. Several instances may run against one PostgreSQL store: one leads, the
-    others stand by and take over when it stops; a database outage is waited out."""
+def serve(
+    state: CliState,
+    once: bool,
+    standby_poll: float | None,
+    listen: str | None,
+    web_listen: str | None,
+) -> None:
+    """Run the background service: book, top up, reconcile, report and remind on the
+    config's cron schedule, and serve the manager's page when the config has a `web:`
+    block. Several instances may run against one PostgreSQL store: one leads, the
+    others stand by (and serve the page) and take over when it stops; a database
+    outage is waited out."""
     from scheduler.runtime import Runtime
     from scheduler.service.serve import serve as run_service
 
@@ -685,6 +696,7 @@ def serve(state: CliState, once: bool, standby_poll: float | None, listen: str |
             poll_seconds=standby_poll or settings.service.standby_poll_seconds,
             listen=settings.service.listen if listen is None else listen,
             clock=now_utc,
+            web_listen=web_listen,
         )
     finally:
         rt.close()

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.errors import UserError
 from scheduler.service import metrics
+from scheduler.store.notices import NoticeStore
 from scheduler.store.store import Store
 
 log = logging.getLogger("coachpass.http")
@@ -92,6 +93,16 @@ def readiness(store: Store, org_id: str, state: ServiceState) -> tuple[int, dict
             }
             for r in store.reports_with_unknown_outcome(now=now)
             if r["org_id"] == org_id
+        ]
+        # Managers' notices claimed and never confirmed: never resent by themselves.
+        body["notices_unknown_outcome"] = [
+            {
+                "session": r["session_key"],
+                "kind": r["kind"],
+                "manager": r["manager_id"],
+                "claimed": r["claimed_at"].isoformat(),
+            }
+            for r in NoticeStore(store.engine).unsettled(org_id, now=now)
         ]
     except SQLAlchemyError as exc:
         metrics.DATABASE_UP.set(0)

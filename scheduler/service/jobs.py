@@ -39,8 +39,9 @@ from scheduler.service import metrics
 from scheduler.sessions.booking import BookingSummary, book_month
 from scheduler.sessions.reconcile import ReconcileSummary, reconcile
 from scheduler.store.lock import LostLeadership
+from scheduler.web.notices import send_booked_notices, send_reminders, unsettled_notices
 
-JOBS = ("book_next_month", "top_up", "reconcile", "report")
+JOBS = ("book_next_month", "top_up", "reconcile", "report", "remind")
 
 log = logging.getLogger("coachpass.jobs")
 
@@ -77,7 +78,7 @@ def period_of(job: str, fire_time: datetime, timezone: str) -> str:
         return str(month.next())
     if job == "report":
         return str(month.previous())
-    if job == "top_up":
+    if job in ("top_up", "remind"):
         return fire_time.date().isoformat()
     return fire_time.strftime("%Y-%m-%dT%H:%M")
 
@@ -145,20 +146,71 @@ def _partial(what: str, detail: str, failures: list[str]) -> str:
     return detail
 
 
+def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
+    """After booking: each manager gets the links of sessions booked for them (only
+    those not notified before). Returns a note for the detail and the failures."""
+    try:
+        notices = send_booked_notices(rt, now)
+    except UserError as exc:
+        return "", [f"booked notices: {exc}"]
+    detail = f", {notices.sessions} links to {len(notices.sent)} managers" if notices.sent else ""
+    return detail, notices.failures()
+
+
+def _notify_after_booking(rt: Runtime, now: datetime) -> str:
+    """A mail or key problem does not fail the booking job (its catch-up would read
+    every calendar again every 15 minutes while the mail server is down): it is
+    logged and in the run's detail, and the unsent notices go out with the next
+    booking run or the next morning's `remind`, whichever comes first."""
+    detail, failures = notify_booked(rt, now)
+    for line in failures:
+        log.error("%s", line)
+    if failures:
+        detail += f"; {len(failures)} notices not sent (retried by the next run or remind)"
+    return detail
+
+
+def log_unsettled_notices(rt: Runtime, now: datetime) -> None:
+    """Notices whose send never confirmed are never resent; say so every morning
+    until an admin looks (`coachpass remind` lists them)."""
+    for row in unsettled_notices(rt, now):
+        log.error(
+            "%s notice of session %s to %s: outcome unknown (claimed %s); not resent",
+            row["kind"],
+            row["session_key"],
+            row["manager_id"],
+            row["claimed_at"].isoformat(),
+        )
+
+
 def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "book_next_month":
         s = book_month(rt, Month.parse(period), now)
         detail = f"created {s.created}, adopted {s.adopted}, unbookable {len(s.unbookable)}"
-        return _partial(job, detail, s.failures())
+        return _partial(job, detail + _notify_after_booking(rt, now), s.failures())
     if job == "top_up":
         summaries = top_up(rt, now)
         detail = "; ".join(f"{s.month}: created {s.created}" for s in summaries)
+        detail += _notify_after_booking(rt, now)
         return _partial(job, detail, [f for s in summaries for f in s.failures()])
     if job == "reconcile":
         failures: list[str] = []
         summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
         detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        if rebooked:
+            detail += _notify_after_booking(rt, now)
         return _partial(job, detail, list(summary.errors) + failures)
+    if job == "remind":
+        # Booked notices a mail outage kept back go out first (never twice).
+        booked, booked_failures = notify_booked(rt, now)
+        reminders = send_reminders(rt, now)
+        log_unsettled_notices(rt, now)
+        detail = reminders.skipped or (
+            f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
+        )
+        if booked:
+            detail += f"; booked notices{booked}"
+        return _partial(job, detail, reminders.failures() + booked_failures)
     if job == "report":
         followed = follow_up_before_report(rt, now)
         try:

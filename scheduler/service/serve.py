@@ -13,6 +13,9 @@
 - Catch-up: on taking the lead (and every 15 minutes) each job's latest scheduled
   firing since the store was created is looked up; a period without a finished run
   runs now. A fresh store has nothing to catch up.
+- The manager's page (`scheduler.web`, with a `web:` block) is served by every
+  instance, standby too: it writes only the store. What it records (a new time
+  asked) is carried out by the leader every few seconds, like a job.
 - SIGTERM/SIGINT stop the scheduler after the running job finishes.
 """
 
@@ -38,6 +41,7 @@ from scheduler.service import http
 from scheduler.service.cron import crontab_trigger, previous_fire_time
 from scheduler.service.jobs import EXPECTED_FAILURES, JOBS, JobResult, run_job
 from scheduler.store.lock import LostLeadership, NamedLock
+from scheduler.web.requests import perform_requests
 
 log = logging.getLogger("coachpass.service")
 
@@ -46,6 +50,8 @@ MAX_BACKOFF = 5.0
 #: How often the leader checks that it still holds the lock between jobs (the fence
 #: checks before every side effect regardless).
 LEADER_CHECK_SECONDS = 2.0
+#: How often the leader looks for requests the manager's page recorded.
+REQUESTS_SECONDS = 3.0
 
 
 def cron_of(rt: Runtime, job: str) -> CronTrigger:
@@ -130,9 +136,12 @@ def serve(
     listen: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     echo: Callable[[str], None] | None = None,
+    web_listen: str | None = None,
 ) -> None:
     """Lead or stand by until SIGTERM. `once`: catch up missed runs, then return
-    (a standby or an unreachable database make it return at once)."""
+    (a standby or an unreachable database make it return at once). With a `web`
+    block the manager's page is served on every instance (`web_listen` overrides
+    `web.listen`); the leader carries out what the page records."""
     say = echo or (lambda m: log.info("%s", m))
     stop = threading.Event()
 
@@ -148,6 +157,21 @@ def serve(
     status = None if once else http.start(listen, rt.store, rt.org.id, state)
     if status is not None:
         log.info("health and metrics on http://%s:%d/ (healthz, readyz, metrics)", *status.address)
+    page = None
+    if not once and rt.settings.web is not None:
+        from scheduler.web.server import PageServer
+
+        try:
+            page = PageServer(rt, web_listen, clock=clock)
+        except BaseException:
+            if status is not None:
+                status.close()
+            raise
+        log.info(
+            "manager's page on http://%s:%d/ (links point to %s)",
+            *page.address,
+            rt.settings.web.public_base_url,
+        )
     leader = Leadership(rt)
     # Installed for good: while standing by, the lock is not held, so nothing can act.
     rt.fence = leader.ensure
@@ -209,6 +233,8 @@ def serve(
         leader.release()
         if status is not None:
             status.close()
+        if page is not None:
+            page.close()
         log.info("stopped")
 
 
@@ -241,6 +267,10 @@ def _lead(
     except SQLAlchemyError as exc:  # reading the store's creation, say
         return f"the database failed during catch-up ({type(exc).__name__})"
     if once:
+        try:
+            perform_requests(rt, clock())
+        except LostLeadership as exc:
+            return str(exc)
         failed = [r for r in results if r.detail.startswith("failed")]
         if failed:
             raise UserError(
@@ -283,6 +313,16 @@ def _lead(
         "interval",
         minutes=15,
         id="catch_up",
+        max_instances=1,
+        coalesce=True,
+    )
+    # What the manager's page recorded (a new time asked) is done by the leader,
+    # within seconds, in the same single worker as the jobs.
+    scheduler.add_job(
+        lambda: guarded(lambda: perform_requests(rt, clock()), "page_requests"),
+        "interval",
+        seconds=REQUESTS_SECONDS,
+        id="page_requests",
         max_instances=1,
         coalesce=True,
     )

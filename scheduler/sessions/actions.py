@@ -1,5 +1,6 @@
-"""What an admin or manager does to one session from the CLI: mark it held or
-no-show (with a note and follow-ups), or cancel it (the attendees are told)."""
+"""What an admin or manager does to one session, from the CLI or the manager's page:
+mark it held or no-show (with a note and follow-ups), or cancel it (the attendees
+are told). Every change's history entry names where it came from."""
 
 from __future__ import annotations
 
@@ -58,8 +59,12 @@ def mark_session(
     note: str = "",
     followups: str = "",
     month: Month | None = None,
+    source: str = "cli",
 ) -> SessionRecord:
-    """A manager says what happened: held or no-show, with a note and follow-ups."""
+    """A manager says what happened: held or no-show, with a note and follow-ups.
+
+    The history entry starts with "marked" (the report counts it as the manager's
+    record) and names `source` (cli, web)."""
     if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
         raise UserError("a session can be marked held or no_show")
     rec = find_session(rt, ref, month, now=now)
@@ -84,7 +89,7 @@ def mark_session(
         outcome,
         now=now,
         expect={rec.state},
-        detail="marked by manager",
+        detail=f"marked by manager ({source})",
         verified=True,
         note=note or rec.note,
         followups=followups or rec.followups,
@@ -103,6 +108,7 @@ def cancel_session(
     reason: str = "",
     rebook: bool = True,
     month: Month | None = None,
+    by: str = "admin",
 ) -> SessionRecord:
     """Cancel a booked session in the calendar (attendees get the cancellation) and in
     the store. The next top-up rebooks it as the policy says, unless `rebook` is off."""
@@ -130,7 +136,7 @@ def cancel_session(
             SessionState.CANCELLED,
             now=now,
             expect={rec.state},
-            detail=f"cancelled by admin: {reason}" if reason else "cancelled by admin",
+            detail=f"cancelled by {by}: {reason}" if reason else f"cancelled by {by}",
             reason=("" if rebook else NO_REBOOK) + reason,
         ):
             raise UserError(f"session {rec.key} changed meanwhile; look at it and try again")

@@ -22,6 +22,11 @@ Markdown links (`[text](url)`) in the guideline points become links in the HTML 
 and "text (url)" in the plain text; the written guidelines go out as HTML rendered with
 Python-Markdown (`guidelines_html`), never as raw Markdown.
 
+The invitation is shared: Google and Graph keep one description per event, seen by
+every attendee. So the agenda never carries the manager's personal link to the page
+where the outcome is recorded; it only says that the manager records it through the
+link Coachpass e-mailed them (`scheduler.web.notices`).
+
 Templates and the catalogue live in `config/templates/` (loaded with `StrictUndefined`,
 HTML autoescaped); this module also offers the loaders to `scheduler.report.render`.
 """

@@ -70,12 +70,24 @@ class ScheduleSettings:
     top_up: str = "0 7 * * 1-5"
     reconcile: str = "*/30 * * * *"
     report: str = "0 8 1 * *"
+    remind: str = "0 8 * * *"
 
 
 @dataclass(frozen=True)
 class ServiceSettings:
     listen: str = "127.0.0.1:8080"  # host:port of the health and metrics endpoints; "" off
     standby_poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSettings:
+    """The manager's page (`scheduler.web`); secrets stay references until used."""
+
+    public_base_url: str  # no trailing slash
+    listen: str = "127.0.0.1:8090"
+    signing_key: Mapping[str, Any]  # {"signing_key_env": ...} or {"signing_key_file": ...}
+    previous_keys: tuple[Mapping[str, Any], ...] = ()  # same shape, name "signing_key"
+    link_valid_days: int = 45
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class Settings:
     people_csv: Path | None = None
     team_of: Mapping[str, str] = field(default_factory=dict)  # seller id -> team id
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    web: WebSettings | None = None  # None: no page, e-mails carry no link
 
 
 def _hours(config: HoursConfig | None) -> tuple[Any, Any] | None:
@@ -299,6 +312,7 @@ def build_settings(
             top_up=sched.top_up,
             reconcile=sched.reconcile,
             report=sched.report,
+            remind=sched.remind,
         ),
         guidelines_dir=(
             (base_dir / config.guidelines_dir).resolve()
@@ -317,4 +331,24 @@ def build_settings(
             listen=config.service.listen.strip(),
             standby_poll_seconds=config.service.standby_poll_seconds,
         ),
+        web=_web(config, base_dir),
+    )
+
+
+def _web(config: CoachpassConfig, base_dir: Path) -> WebSettings | None:
+    web = config.web
+    if web is None:
+        return None
+
+    def ref(env: str | None, file: str | None) -> dict[str, Any]:
+        if env:
+            return {"signing_key_env": env}
+        return {"signing_key_file": str((base_dir / Path(file or "").expanduser()).resolve())}
+
+    return WebSettings(
+        public_base_url=web.public_base_url,
+        listen=web.listen.strip(),
+        signing_key=ref(web.signing_key_env, web.signing_key_file),
+        previous_keys=tuple(ref(k.env, k.file) for k in web.previous_signing_keys),
+        link_valid_days=web.link_valid_days,
     )

@@ -228,6 +228,28 @@ def check_https_url(value: str) -> str:
     return value
 
 
+def check_public_base_url(value: str) -> str:
+    """Where managers open their page: https, or http on this machine only (a link
+    sent over plain http elsewhere would carry its token in the clear). No query or
+    fragment: paths are added to it."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(value.strip())
+        host, port = url.hostname or "", url.port
+    except ValueError:
+        raise ValueError(f"{value!r} is not a URL") from None
+    del port  # read only so that a bad port is refused here
+    local = host in ("localhost", "127.0.0.1", "::1")
+    if url.scheme != "https" and not (url.scheme == "http" and local):
+        raise ValueError(f"{value!r}: use an https:// address (http:// only for localhost)")
+    if not host or url.query or url.fragment or url.username or url.password:
+        raise ValueError(f"{value!r}: give scheme, host and an optional path, nothing else")
+    if control_character(value) is not None or " " in value:
+        raise ValueError(f"{value!r} holds a space or control character")
+    return value.strip().rstrip("/")
+
+
 def check_url_template(value: str) -> str:
     """A fallback video link; `{key}` (the session key) is the one placeholder."""
     try:

@@ -455,6 +455,10 @@ def check_secret_files(data: Mapping[str, Any], rep: Reporter, base_dir: Path) -
     places: list[tuple[PathKey, Any]] = []
     smtp = _dict(_dict(data.get("mail")).get("smtp"))
     places.append((("mail", "smtp", "password_file"), smtp.get("password_file")))
+    web = _dict(data.get("web"))
+    places.append((("web", "signing_key_file"), web.get("signing_key_file")))
+    for n, previous in enumerate(_list(web.get("previous_signing_keys"))):
+        places.append((("web", "previous_signing_keys", n, "file"), _dict(previous).get("file")))
     for name, options in _dict(data.get("connectors")).items():
         for key, value in _dict(options).items():
             key = str(key)

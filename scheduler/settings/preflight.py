@@ -63,6 +63,10 @@ def run(loaded: LoadedYaml, settings: Settings, env: Mapping[str, str] | None = 
     smtp = loaded.data.get("mail", {}).get("smtp") if isinstance(loaded.data, Mapping) else None
     if isinstance(smtp, Mapping):
         _secrets(smtp, ("mail", "smtp"), settings.base_dir, environ, rep)
+    web = loaded.data.get("web") if isinstance(loaded.data, Mapping) else None
+    if isinstance(web, Mapping):  # the manager's page: its link signing key
+        keys = {k: v for k, v in web.items() if k in ("signing_key_env", "signing_key_file")}
+        _secrets(keys, ("web",), settings.base_dir, environ, rep)
     return [str(p) for p in dict.fromkeys(rep.problems)]
 
 

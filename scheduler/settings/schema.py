@@ -340,6 +340,11 @@ class ScheduleConfig(_Strict):
     top_up: Cron = "0 7 * * 1-5"
     reconcile: Cron = "*/30 * * * *"
     report: Cron = "0 8 1 * *"
+    remind: Cron = Field(
+        default="0 8 * * *",
+        description="managers' reminders to record sessions that ended; sent on working "
+        "days only (policy weekdays, no public holidays)",
+    )
 
 
 class ServiceConfig(_Strict):
@@ -354,6 +359,55 @@ class ServiceConfig(_Strict):
         le=60,
         description="how often a standby tries to take over (takeover time ~ this + start)",
     )
+
+
+# -- the manager's page (scheduler.web) --
+
+
+class SecretRefConfig(_Strict):
+    """A secret kept outside the config: an environment variable or a file."""
+
+    env: str | None = Field(default=None, description="environment variable name")
+    file: str | None = Field(default=None, description="file readable by its owner only")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> SecretRefConfig:
+        if bool(self.env) == bool(self.file):
+            raise ValueError("give one of env or file")
+        return self
+
+
+class WebConfig(_Strict):
+    """The manager's page in `coachpass serve` and the links in managers' e-mails."""
+
+    public_base_url: Annotated[str, AfterValidator(checks.check_public_base_url)] = Field(
+        description="the page's address as managers reach it (https://, or http:// on "
+        "localhost), e.g. https://coachpass.acme.example",
+        examples=["https://coachpass.acme.example"],
+    )
+    listen: str = Field(
+        default="127.0.0.1:8090",
+        description="host:port where `serve` answers the page (put TLS in front of it)",
+    )
+    signing_key_env: str | None = Field(
+        default=None, description="environment variable holding the link signing key"
+    )
+    signing_key_file: str | None = Field(
+        default=None, description="file holding the link signing key; readable by its owner only"
+    )
+    previous_signing_keys: list[SecretRefConfig] = Field(
+        default_factory=list,
+        description="keys rotated out: links they signed still work until they expire",
+    )
+    link_valid_days: int = Field(
+        default=45, ge=1, le=366, description="a link works until this long after the session"
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> WebConfig:
+        if bool(self.signing_key_env) == bool(self.signing_key_file):
+            raise ValueError("give one of signing_key_env or signing_key_file")
+        return self
 
 
 class CoachpassConfig(_Strict):
@@ -384,5 +438,8 @@ class CoachpassConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    web: WebConfig | None = Field(
+        default=None, description="the manager's page; leave out: e-mails carry no link"
+    )
     guidelines_dir: str | None = Field(default=None, description="default: bundled guidelines")
     templates_dir: str | None = Field(default=None, description="default: bundled templates")

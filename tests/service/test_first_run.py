@@ -136,7 +136,7 @@ def test_jobs_list_shows_runs_and_failures(
     assert code == 2 and "retries" in err and "Traceback" not in err, err
     code, out, _ = run([*cfg, "jobs", "list", "--json"], capsys)
     runs = {r["job"]: r for r in json.loads(out)}
-    assert set(runs) == {"book_next_month", "top_up", "reconcile", "report"}
+    assert set(runs) == {"book_next_month", "top_up", "reconcile", "report", "remind"}
     assert runs["book_next_month"]["status"] == "done"
     assert runs["report"]["status"] == "failed" and runs["report"]["period"] == "2031-02"
     assert runs["report"]["detail"] and runs["report"]["finished"]
