@@ -40,6 +40,7 @@ from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     google_key_file,
 )
 from tests.fakes.google_server import FakeGoogle
+from tests.orgs import run_cli
 from tests.sessions.attendance_world import (
     BOOKED_AT,
     HELD_PRESUMED,
@@ -268,3 +269,51 @@ def test_meet_refusing_one_organiser_stops_only_their_sessions(world: World) -> 
         assert got[pid].key in error and "boss2@example.com" in error
         assert MEET_SCOPE in error and "403" in error
         assert f"it stays {SessionState.HELD.value}" in error
+
+
+def test_cli_reconcile_without_the_meet_scope_exits_3_naming_it(
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through `coachpass reconcile`: the connector opened from the config, its
+    attendance clock the CLI's (COACHPASS_NOW), the refusal a message, not a traceback."""
+    for p in PEOPLE:
+        fake.add_user(email(p))
+    config = write_two_teams(
+        tmp_path, "google", connector_options(fake, google_key_file, page_size=50)
+    )
+    monkeypatch.setenv("COACHPASS_NOW", BOOKED_AT.isoformat())
+    code, _out, err = run_cli(["--config", str(config), "book", "--month", str(MONTH)], capsys)
+    assert code == 0, err
+    rt = Runtime.open(load_settings(config))
+    try:
+        s = sessions(rt)
+        now = after_all(rt)
+    finally:
+        rt.close()
+    for pid, boss in (("s1", "boss"), ("s7", "boss2")):
+        code_ = meeting_code(s[pid].video_url)
+        assert code_ is not None
+        fake.add_conference(
+            code_, at(s[pid], 0), at(s[pid], 45), [(email(boss), [(at(s[pid], 0), at(s[pid], 45))])]
+        )
+    fake.meet.clock = lambda: now
+    fake.tokens.delegated_scopes = frozenset({*SCOPES, DIRECTORY_SCOPE})
+    monkeypatch.setenv("COACHPASS_NOW", now.isoformat())
+    try:
+        code, out, err = run_cli(["--config", str(config), "reconcile", "--no-rebook"], capsys)
+    finally:
+        fake.tokens.delegated_scopes = None
+    assert code == 3, (out, err)
+    assert "Traceback" not in err and "ya29." not in err + out
+    assert MEET_SCOPE in err and "Domain-wide delegation" in err
+    assert s["s1"].key in err and s["s7"].key in err
+    rt = Runtime.open(load_settings(config))
+    try:
+        got = sessions(rt)
+        assert {p: outcome(rt, r) for p, r in got.items()} == {p: HELD_PRESUMED for p in got}
+    finally:
+        rt.close()
