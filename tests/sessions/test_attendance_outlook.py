@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from connectors.outlook import connector as outlook_connector
 from connectors.outlook.connector import OutlookConnector
 from scheduler.model import SessionRecord, SessionState
 from scheduler.report.outcomes import Source
@@ -29,6 +30,7 @@ from tests.fakes.graph_client import SECRET_ENV, connect
 from tests.fakes.graph_entra import CLIENT_ID
 from tests.fakes.graph_meetings import object_id
 from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
+from tests.orgs import run_cli
 from tests.sessions.attendance_world import (
     BOOKED_AT,
     HELD_PRESUMED,
@@ -244,3 +246,52 @@ def test_a_missing_role_leaves_sessions_presumed_and_stops_nothing(world: World)
     for error in summary.errors:
         assert "lacks the application permission OnlineMeetingArtifact.Read.All" in error
         assert "admin consent" in error and CLIENT_SECRET not in error
+
+
+def test_cli_reconcile_without_an_access_policy_exits_3_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `coachpass reconcile`: the connector the Runtime opens from the config
+    (only the loopback transport to the fake is put in), its attendance clock the
+    CLI's (COACHPASS_NOW); boss2's refusal is a message and exit 3, no traceback, and
+    boss's sessions are verified in the same run."""
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+    fake = FakeGraph([email(p) for p in PEOPLE]).start()
+    try:
+        fake.app_roles |= ROLES
+        real = outlook_connector.OutlookConnector
+
+        def with_transport(options: Any, context: Any) -> OutlookConnector:
+            return real(options, context, transport=fake.transport(), sleep=lambda _s: None)
+
+        monkeypatch.setattr(outlook_connector, "open_connector", with_transport)
+        config = write_two_teams(tmp_path, "outlook", fake.options())
+        monkeypatch.setenv("COACHPASS_NOW", BOOKED_AT.isoformat())
+        code, _out, err = run_cli(["--config", str(config), "book", "--month", str(MONTH)], capsys)
+        assert code == 0, err
+        rt = Runtime.open(load_settings(config))
+        try:
+            s = sessions(rt)
+            now = after_all(rt)
+            w = World(rt, fake, Clock(now), tmp_path)
+            for pid, boss in (("s1", "boss"), ("s7", "boss2")):
+                w.report(s[pid], **{boss: [(0, 45)], pid: [(0, 45)]})
+        finally:
+            rt.close()
+        fake.state.meetings.now = lambda: now
+        fake.state.meetings.no_policy.add(email("boss2"))
+        monkeypatch.setenv("COACHPASS_NOW", now.isoformat())
+        code, out, err = run_cli(["--config", str(config), "reconcile", "--no-rebook"], capsys)
+        assert code == 3, (out, err)
+        assert "Traceback" not in err and CLIENT_SECRET not in out + err
+        assert "Grant-CsApplicationAccessPolicy" in err and object_id(email("boss2")) in err
+        assert s["s7"].key in err and s["s1"].key not in err
+        rt = Runtime.open(load_settings(config))
+        try:
+            got = sessions(rt)
+            assert outcome(rt, got["s1"]) == HELD_VERIFIED
+            assert outcome(rt, got["s7"]) == HELD_PRESUMED
+        finally:
+            rt.close()
+    finally:
+        fake.stop()
