@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.model import Month, SessionRecord, SessionState
-from scheduler.report.outcomes import Source, outcome_source
+from scheduler.report.kpi import seller_months
+from scheduler.report.outcomes import Outcome, Source, outcome_source
 from scheduler.runtime import Runtime
 from tests.orgs import person, write_org
 
@@ -96,6 +97,17 @@ def history(rt: Runtime, rec: SessionRecord) -> list[str]:
 def source(rt: Runtime, rec: SessionRecord) -> Source:
     """What the report says the outcome came from."""
     return outcome_source(rec, rt.store.history(keys=[rec.key]))
+
+
+def report_rows(rt: Runtime) -> dict[str, tuple[Outcome, Source | None]]:
+    """Each seller's month as the report counts it: the outcome and where it came from."""
+    rows = seller_months(
+        rt.org,
+        MONTH,
+        rt.store.sessions(org_id=rt.org.id, month=MONTH),
+        rt.store.history(org_id=rt.org.id, month=MONTH),
+    )
+    return {row.seller_id: (row.outcome, row.source) for row, _records in rows}
 
 
 def outcome(rt: Runtime, rec: SessionRecord) -> tuple[SessionState, bool, Source]:

@@ -25,7 +25,7 @@ from connectors.google.attendance import meeting_code
 from connectors.google.auth import DIRECTORY_SCOPE, MEET_SCOPE, SCOPES
 from connectors.google.connector import GoogleConnector
 from scheduler.model import SessionRecord, SessionState
-from scheduler.report.outcomes import Source
+from scheduler.report.outcomes import Outcome, Source
 from scheduler.runtime import Runtime
 from scheduler.sessions.actions import mark_session
 from scheduler.sessions.booking import book_month
@@ -55,6 +55,7 @@ from tests.sessions.attendance_world import (
     email,
     history,
     outcome,
+    report_rows,
     sessions,
     write_two_teams,
 )
@@ -152,6 +153,12 @@ def test_meet_attendance_settles_verified_outcomes(world: World) -> None:
         "s7": HELD_VERIFIED,
         "s8": HELD_VERIFIED,
     }
+    # The report tells them apart: provider, manager, presumed.
+    rows = report_rows(world.rt)
+    assert rows["s1"] == (Outcome.HELD, Source.PROVIDER)
+    assert rows["s2"] == rows["s3"] == (Outcome.NO_SHOW, Source.PROVIDER)
+    assert rows["s4"] == (Outcome.HELD, Source.PRESUMED)
+    assert rows["s6"] == (Outcome.NO_SHOW, Source.MANAGER)
     last = {p: history(world.rt, r)[-1] for p, r in got.items()}
     assert last["s1"].startswith(VERIFIED + "manager and seller in the meeting together for 42 min")
     assert last["s2"].startswith(VERIFIED) and "without the seller (s2@example.com)" in last["s2"]
