@@ -173,6 +173,7 @@ def test_meet_attendance_settles_verified_outcomes(world: World) -> None:
     assert not any(h.startswith(VERIFIED) for h in history(world.rt, got["s6"]))
 
     # Everything got a final answer: the next run asks Meet nothing (too short included).
+    assert world.meet_calls() > 0  # the first run did ask Meet
     world.fake.reset_stats()
     again = world.reconcile(now + timedelta(hours=1))
     assert again.errors == () and not again.transitions

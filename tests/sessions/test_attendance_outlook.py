@@ -161,6 +161,7 @@ def test_teams_attendance_settles_verified_outcomes(world: World) -> None:
 
     # Every answer was final: the next run asks Graph nothing about meetings.
     before = world.meeting_calls()
+    assert before > 0  # the first run did ask Graph
     again = world.reconcile(now + timedelta(hours=1))
     assert again.errors == () and not again.transitions
     assert world.meeting_calls() == before
@@ -204,6 +205,7 @@ def test_a_report_past_its_retention_stays_presumed_and_is_not_asked_again(
     assert all(r.attendance_status == "expired" for r in got.values())
     assert all(r.attendance_settled_at is not None for r in got.values())
     before = world.meeting_calls()
+    assert before > 0  # the first run did ask Graph
     world.reconcile(after_all(world.rt) + timedelta(days=6, hours=1))
     assert world.meeting_calls() == before
 
