@@ -29,7 +29,7 @@ from scheduler.report.outcomes import Outcome, Source
 from scheduler.runtime import Runtime
 from scheduler.sessions.actions import mark_session
 from scheduler.sessions.booking import book_month
-from scheduler.sessions.reconcile import reconcile
+from scheduler.sessions.reconcile import ReconcileSummary, reconcile
 from scheduler.settings.load import load_settings
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
@@ -94,7 +94,7 @@ class World:
             code, at(rec, min(a for a, _ in spans)), at(rec, max(b for _, b in spans)), seeds
         )
 
-    def reconcile(self, now: datetime) -> Any:
+    def reconcile(self, now: datetime) -> ReconcileSummary:
         self.clock.now = now
         return reconcile(self.rt, now)
 
@@ -258,7 +258,7 @@ def test_meet_refusing_one_organiser_stops_only_their_sessions(world: World) -> 
         pid: world.call(s[pid], **{boss: [(0, 45)], pid: [(0, 45)]})
         for pid, boss in (("s1", "boss"), ("s2", "boss"), ("s7", "boss2"), ("s8", "boss2"))
     }
-    # Meet is turned off for boss2's organisational unit: their calls are refused.
+    # Meet refuses boss2's calls (Meet turned off for their organisational unit).
     for pid in ("s7", "s8"):
         world.fake.faults.fail_next(
             Fault(403, "PERMISSION_DENIED", "The caller does not have permission"),
