@@ -433,6 +433,10 @@ class ConnectorContext:
     base_dir: Path  # relative paths in options are resolved against the config's folder
     outbox: Path | None = None  # where invitations/reports go when there is no server
     organisation: str = ""
+    # "Now" for what a provider can tell only by the time (is a meeting over, is its
+    # record expired); None is the real clock. The CLI passes its own, so a pinned
+    # COACHPASS_NOW is the same instant for reconcile and for the connectors.
+    clock: Callable[[], datetime] | None = None
 
 
 def resolve_secret(options: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:

@@ -128,6 +128,9 @@ class Runtime:
     _mailer: Mailer | None = field(default=None, repr=False)
 
     _fence: Fence = field(default=_no_fence, repr=False)
+    # The connectors' "now" (None: the real clock); the CLI sets its own, so a pinned
+    # COACHPASS_NOW reaches attendance reads too. Set before the first connector opens.
+    clock: Callable[[], datetime] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -166,6 +169,7 @@ class Runtime:
                 base_dir=self.settings.base_dir,
                 outbox=self.settings.outbox,
                 organisation=self.org.name,
+                clock=self.clock,
             )
             opened = connectors.open_connector(name, options, context)
             # The fence is looked up at call time: it may be installed after the

@@ -103,9 +103,10 @@ class GoogleConnector:
         context: ConnectorContext,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.clock = clock  # "now" for attendance: is a session pending, or expired?
+        # "now" for attendance: is a session pending, or expired?
+        self.clock = clock or context.clock or (lambda: datetime.now(UTC))
         root = str(options.get("api_endpoint") or DEFAULT_ENDPOINT)
         root = root if root.endswith("/") else root + "/"
         self.batch_uri = root + "batch/calendar/v3"

@@ -112,7 +112,7 @@ class OutlookConnector:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.options = dict(options)
         session = open_graph_session(options, context, transport=transport, sleep=sleep, rng=rng)
@@ -122,7 +122,10 @@ class OutlookConnector:
         self.delta = DeltaReader(self.graph, self._run)
         self.creator = Creator(self.graph, self._run, self._lookup, self.online_provider)
         self.teams = TeamsAttendance(
-            self.graph, self._run, clock, AttendanceSettings.from_options(options)
+            self.graph,
+            self._run,
+            clock or context.clock or (lambda: datetime.now(UTC)),
+            AttendanceSettings.from_options(options),
         )
 
     def close(self) -> None:

@@ -78,7 +78,9 @@ def _count(n: int, noun: str) -> str:
 def _runtime(state: CliState) -> Any:
     from scheduler.runtime import Runtime
 
-    return Runtime.open(state.settings())
+    rt = Runtime.open(state.settings())
+    rt.clock = now_utc  # one "now" for the commands and the connectors' attendance reads
+    return rt
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -583,6 +585,7 @@ def report(
     if (html_file or text_file) and (send or resend or mark_delivered):
         raise UserError("--html/--text write the report without sending it: leave out --send")
     rt = Runtime.open(state.settings())
+    rt.clock = now_utc  # the report follows the month up first: attendance reads included
     month = month or rt.month_of(now_utc()).previous()
     try:
         if send or resend or mark_delivered:
@@ -689,6 +692,7 @@ def serve(
 
     settings = state.settings()
     rt = Runtime.open(settings, migrate=False)
+    rt.clock = now_utc
     try:
         run_service(
             rt,
