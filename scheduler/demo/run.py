@@ -27,6 +27,7 @@ from scheduler.service.jobs import reconcile_and_rebook, send_report
 from scheduler.sessions.actions import mark_session
 from scheduler.sessions.attendance import ATTENDANCE_PREFIX
 from scheduler.sessions.booking import book_month
+from scheduler.web.notices import send_booked_notices, send_reminders
 
 MARKER = ".coachpass-demo"
 
@@ -133,6 +134,12 @@ def run_demo(
         )
         again = book_month(rt, month, t0 + timedelta(hours=1))
         echo(f"[{t0:%Y-%m-%d}] booked again: {again.created} created (idempotent)")
+        booked = send_booked_notices(rt, t0 + timedelta(hours=1))
+        echo(
+            f"[{t0:%Y-%m-%d}] managers e-mailed their personal page links: "
+            f"{len(booked.sent)} e-mails for {booked.sessions} sessions (the invitations "
+            "themselves carry no link: sellers see them too)"
+        )
 
         t1 = datetime.combine(month.first_day + timedelta(days=1), time(6), UTC)
         acts = _simulate_attendees(
@@ -141,6 +148,11 @@ def run_demo(
         echo(f"[{t1:%Y-%m-%d}] attendees: " + ", ".join(f"{len(v)} {k}" for k, v in acts.items()))
         summary, rebooked = reconcile_and_rebook(rt, t1)
         echo(f"[{t1:%Y-%m-%d}] reconciled: {len(summary.transitions)} changes, {rebooked} rebooked")
+        rebooked_links = send_booked_notices(rt, t1)
+        echo(
+            f"[{t1:%Y-%m-%d}] managers e-mailed the links of the rebooked sessions: "
+            f"{len(rebooked_links.sent)} e-mails for {rebooked_links.sessions} sessions"
+        )
 
         meetings = folder / str(settings.connectors["local"].get("attendance_dir", "meetings"))
         reports = drop_reports(rt, month, meetings, rng)
@@ -156,9 +168,16 @@ def run_demo(
         step = timedelta(days=max(1, rt.org.policy.attendance.keep_asking_days - 1))
         when = t1 + step
         verified = 0
+        reminded = 0
+        reminder_mails = 0
         while when < t2:
             summary, _ = reconcile_and_rebook(rt, when)
             verified += sum(t.detail.startswith(ATTENDANCE_PREFIX) for t in summary.transitions)
+            # Sessions that ended without an outcome: their managers are reminded once,
+            # with the link (the service does this every working morning).
+            reminders = send_reminders(rt, when)
+            reminded += reminders.sessions
+            reminder_mails += len(reminders.sent)
             when += step
         summary, _ = reconcile_and_rebook(rt, t2)
         verified += sum(t.detail.startswith(ATTENDANCE_PREFIX) for t in summary.transitions)
@@ -195,6 +214,10 @@ def run_demo(
                 followups="Send the revised proposal; book a call with the buyer's CFO.",
             )
         echo(f"[{t2:%Y-%m-%d}] managers marked 1 no-show and 1 held session with follow-ups")
+        echo(
+            f"[{t2:%Y-%m-%d}] reminders sent along the way for {reminded} sessions that "
+            "ended without an outcome (once each)"
+        )
 
         outcomes = send_report(rt, month, t2)
         kpi = compute_month(
@@ -218,8 +241,12 @@ def run_demo(
         echo("")
         echo(f"Report sent to: {', '.join(o.recipient for o in outcomes)} (outbox: {outbox})")
         echo(f"Calendars:      {folder / 'calendars'} (one .ics per person)")
-        invitations = len(list(outbox.glob("*.eml"))) - len(outcomes)
-        echo(f"Invitations:    {invitations} .eml files in {outbox} (and {len(outcomes)} reports)")
+        to_managers = len(booked.sent) + len(rebooked_links.sent) + reminder_mails
+        invitations = len(list(outbox.glob("*.eml"))) - len(outcomes) - to_managers
+        echo(
+            f"Invitations:    {invitations} .eml files in {outbox} (and {len(outcomes)} "
+            f"reports, {to_managers} e-mails to managers with their page links)"
+        )
         echo(f"Store:          {settings.store_url}")
         return {"config": config, "kpi": kpi, "reports": sent}
     finally:
