@@ -81,6 +81,15 @@ class Unanswered(Exception):
     """This session's attendance could not be told; the message says why and the fix."""
 
 
+class ScopeRefused(Unanswered):
+    """The token may not read Meet at all (the scope is not granted): the same for
+    every session of this organiser, so the others are not asked."""
+
+
+#: Reasons of a refusal for the token's scopes, not for one meeting.
+SCOPE_REASONS = frozenset({"ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions"})
+
+
 @dataclass(frozen=True)
 class MeetResources:
     records: Any  # meet v2 conferenceRecords() resource
@@ -182,7 +191,10 @@ class MeetReader:
             partial(self.api.records.list, filter=text, pageSize=RECORDS_PAGE), http
         ):
             if isinstance(page, ApiFailure):
-                raise Unanswered(self._refused(query, "Meet conference records", page, MEET_SCOPE))
+                problem = self._refused(query, "Meet conference records", page, MEET_SCOPE)
+                if page.status == 401 or page.reason in SCOPE_REASONS:
+                    raise ScopeRefused(problem)
+                raise Unanswered(problem)
             yield from page.get("conferenceRecords", [])
 
     def _pages(self, request: Callable[..., Any], http: Any) -> Iterator[Any]:

@@ -64,7 +64,7 @@ from connectors.base import (
     TransientError,
     in_order,
 )
-from connectors.google.attendance import MeetReader, MeetResources, Unanswered
+from connectors.google.attendance import MeetReader, MeetResources, ScopeRefused, Unanswered
 from connectors.google.auth import ATTENDANCE_SCOPES, CredentialSource, http_transport
 from connectors.google.batch import Backoff, run_batch
 from connectors.google.busy import FreeBusyReader
@@ -411,9 +411,15 @@ class GoogleConnector:
         errors: dict[str, str] = {}
 
         def run(group: Sequence[MeetingQuery], http: Any) -> None:
+            refused = ""  # the token may not read Meet: the rest are not asked
             for query in group:
+                if refused:
+                    errors[query.key] = refused
+                    continue
                 try:
                     results[query.key] = reader.read(query, http)
+                except ScopeRefused as exc:
+                    errors[query.key] = refused = str(exc).replace(f" for session {query.key}", "")
                 except Unanswered as exc:
                     errors[query.key] = str(exc)
 

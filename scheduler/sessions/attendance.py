@@ -214,25 +214,41 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
         errors += failures
         notes: list[AttendanceNote] = []
         judged: dict[str, Settled] = {}
+        # One line per reason: a grant missing for a whole domain is one fix, not a
+        # line per session.
+        unread: dict[str, list[SessionRecord]] = defaultdict(list)
         for rec, query in items:
             result = answer.results.get(rec.key)
             if result is None:
                 reason = answer.errors.get(rec.key) or "the connector gave no answer"
                 if rec.key not in failed:  # else listed once for its organiser
-                    errors.append(
-                        f"attendance of session {rec.key} ({rec.seller_id}, {rec.month}) "
-                        f"not read: {reason}; it stays {rec.state.value} until it can be read"
-                    )
+                    unread[reason].append(rec)
                 notes.append(AttendanceNote(rec.key, None, f"not read: {reason}", False))
                 continue
             note = _note(rec, query, result, policy.min_minutes_together)
             notes.append(note)
             if note.verdict is not None:
                 judged[rec.key] = Settled(rec, note.verdict, note.history_detail)
+        errors += [_unread_line(reason, recs) for reason, recs in unread.items()]
         # One transaction per connector's answers; the store re-checks every verdict.
         applied = record_attendance(rt.store, notes, now=now, protected_prefix=MARKED_PREFIX)
         verdicts += [judged[key] for key in judged if key in applied]
     return AttendanceRun(tuple(verdicts), tuple(errors), asked, calls)
+
+
+def _unread_line(reason: str, recs: Sequence[SessionRecord]) -> str:
+    if len(recs) == 1:
+        rec = recs[0]
+        return (
+            f"attendance of session {rec.key} ({rec.seller_id}, {rec.month}) "
+            f"not read: {reason}; it stays {rec.state.value} until it can be read"
+        )
+    sellers = sorted({r.seller_id for r in recs})
+    shown = ", ".join(sellers[:5]) + (f" and {len(sellers) - 5} more" if len(sellers) > 5 else "")
+    return (
+        f"attendance of {len(recs)} sessions ({shown}) not read: {reason}; they stay as "
+        "they are until it can be read"
+    )
 
 
 def _answers(

@@ -227,6 +227,7 @@ def test_a_token_without_the_meet_scope_leaves_sessions_presumed_and_stops_nothi
     world.fake.tokens.delegated_scopes = frozenset({*SCOPES, DIRECTORY_SCOPE})
     world.connect()
     world.fake.store.delete(email("boss"), s["s2"].key)  # cancelled in the calendar
+    world.fake.reset_stats()
     summary = world.reconcile(after_all(world.rt))
     got = sessions(world.rt)
     # Nothing else stops: the calendars were read, the cancellation is recorded and
@@ -240,7 +241,11 @@ def test_a_token_without_the_meet_scope_leaves_sessions_presumed_and_stops_nothi
     for error in summary.errors:
         assert MEET_SCOPE in error and "Domain-wide delegation" in error
         assert "Traceback" not in error and "ya29." not in error and "PRIVATE KEY" not in error
-    assert any(got["s1"].key in e for e in summary.errors)
+    # One line per organiser (the same missing grant), naming the sellers, and one
+    # refused Meet request per organiser: the others are not asked.
+    assert len(summary.errors) == 2, summary.errors
+    assert any("s1" in e and "7 sessions" not in e for e in summary.errors)
+    assert world.meet_calls() == 2
 
     # Granted: the next run (a new process) reads Meet and verifies what it can.
     world.fake.tokens.delegated_scopes = None
@@ -318,7 +323,8 @@ def test_cli_reconcile_without_the_meet_scope_exits_3_naming_it(
     assert code == 3, (out, err)
     assert "Traceback" not in err and "ya29." not in err + out
     assert MEET_SCOPE in err and "Domain-wide delegation" in err
-    assert s["s1"].key in err and s["s7"].key in err
+    # One line per organiser, naming their sellers (not a line per session).
+    assert "sessions (s1, " in err and "sessions (s7, s8)" in err
     rt = Runtime.open(load_settings(config))
     try:
         got = sessions(rt)
