@@ -28,8 +28,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from connectors.base import (
     Attachment,
     AttendanceAnswer,
@@ -461,11 +459,12 @@ class ConnectorContract:
         if requests:
             assert requests() == before, "an empty question makes no request"
 
+
+class NoMeetingsContract(ConnectorContract):
+    """The contract of a back end without a meeting provider (local, CalDAV)."""
+
     def test_attendance_without_meetings_says_unsupported(self, harness: Harness) -> None:
-        """Back ends without a meeting provider (harness `meetings = False`) say so for
-        every key, and why."""
-        if getattr(harness, "meetings", True):
-            pytest.skip("this back end has a meeting provider")
+        """Back ends without a meeting provider say so for every key, and why."""
         booked = session(harness, "seller1", at(10, 10))
         [result] = harness.connector.create([booked])
         answer = self.ask_attendance(

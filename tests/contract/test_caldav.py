@@ -30,7 +30,7 @@ from connectors.caldav.connector import CaldavConnector, open_connector
 from connectors.caldav.items import key_in
 from connectors.ics.events import set_partstat
 from tests.contract.harness import PEOPLE, busy_vevent
-from tests.contract.suite import ConnectorContract
+from tests.contract.suite import NoMeetingsContract
 from tests.fakes.radicale_server import USERS, RadicaleServer, running_radicale
 
 _PARTSTAT = {
@@ -45,8 +45,6 @@ PASSWORD_ENV = "COACHPASS_TEST_CALDAV_PASSWORD"
 
 class CaldavHarness:
     """Calendars `/<prefix>-<person>/calendar/` on the shared server."""
-
-    meetings = False  # no meeting provider: attendance is UNSUPPORTED
 
     def __init__(self, server: RadicaleServer, tmp_path: Path, **options: object) -> None:
         self.server = server
@@ -204,5 +202,5 @@ def harness(
     made.close()
 
 
-class TestCaldavContract(ConnectorContract):
+class TestCaldavContract(NoMeetingsContract):
     pass

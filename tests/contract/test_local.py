@@ -29,7 +29,7 @@ from connectors.ics.files import (
     write_text,
 )
 from tests.contract.harness import PEOPLE, busy_vevent
-from tests.contract.suite import ConnectorContract
+from tests.contract.suite import NoMeetingsContract
 
 _PARTSTAT = {
     Response.ACCEPTED: "ACCEPTED",
@@ -41,8 +41,6 @@ _PARTSTAT = {
 
 class LocalHarness:
     """One calendar file per person, named after their e-mail (what the demo writes)."""
-
-    meetings = False  # no meeting provider: attendance is UNSUPPORTED
 
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path / "calendars"
@@ -129,5 +127,5 @@ def harness(tmp_path: Path) -> LocalHarness:
     return LocalHarness(tmp_path)
 
 
-class TestLocalContract(ConnectorContract):
+class TestLocalContract(NoMeetingsContract):
     pass
