@@ -51,11 +51,12 @@ def test_image_is_slim_unprivileged_and_checks_readyz() -> None:
     assert re.fullmatch(r"python:3\.\d+-slim", last(found, "FROM"))
     user = last(found, "USER").split(":")[0]
     assert user.isdigit() and int(user) >= 1000
-    port = last(found, "EXPOSE")
+    port, page = last(found, "EXPOSE").split()  # the service's port, the managers' page
     healthcheck = last(found, "HEALTHCHECK")
     assert f"127.0.0.1:{port}/readyz" in healthcheck
     cmd = json.loads(last(found, "CMD"))
     assert cmd[0] == "serve" and f"0.0.0.0:{port}" in cmd
+    assert f"COACHPASS_WEB_LISTEN=0.0.0.0:{page}" in last(found, "ENV").split()
 
 
 def test_the_images_entry_point_runs_serve_once_on_a_config(tmp_path: Path) -> None:
@@ -108,7 +109,8 @@ def test_compose_runs_postgres_and_two_instances_of_one_image() -> None:
         )
         assert "./coachpass.yaml:/etc/coachpass/coachpass.yaml:ro" in service["volumes"]
         ports.update(service["ports"])
-    assert len(ports) == 2
+    # Each instance publishes its health port and the managers' page, on distinct host ports.
+    assert len(ports) == 4 and len({p.split(":")[1] for p in ports}) == 4
 
 
 def unit_settings(path: Path) -> dict[str, dict[str, str]]:
