@@ -20,8 +20,12 @@ from __future__ import annotations
 #: profile changes.
 NETWORK = frozenset({"proxy", "ca_bundle"})
 
+#: The size limits a calendar read obeys (`connectors/ics/limits.py`), for the
+#: back ends that parse iCalendar text themselves.
+LIMITS = frozenset({"max_file_mb", "max_events", "max_occurrences"})
+
 OPTIONS: dict[str, frozenset[str]] = {
-    "local": frozenset({"path", "outbox", "organizer_name", "attendance_dir"}),
+    "local": frozenset({"path", "outbox", "organizer_name", "attendance_dir"}) | LIMITS,
     "google": frozenset(
         {
             "service_account_file",
@@ -59,6 +63,8 @@ OPTIONS: dict[str, frozenset[str]] = {
             "timeout_seconds",
             "online_meeting_provider",
             "sender",
+            "attendance_delay_hours",
+            "attendance_retention_days",
         }
     )
     | NETWORK,
@@ -74,7 +80,8 @@ OPTIONS: dict[str, frozenset[str]] = {
             "concurrency",
             "organizer_name",
         }
-    ),
+    )
+    | LIMITS,
 }
 
 #: Files that a sign-in command writes: missing means "sign in first", not "typo".

@@ -159,3 +159,35 @@ def test_network_options_and_sign_in_files(
     assert "connectors.outlook.ca_bundle: " in err and "holds no PEM certificate" in err
     assert "google-token.json does not exist: run `coachpass auth google` to sign in" in err
     assert SECRET not in err
+
+
+def test_every_option_a_connector_reads_is_a_known_option() -> None:
+    """`config validate` refuses unknown option keys, so a key a connector reads but
+    the list lacks is refused although documented (max_file_mb was, for a while)."""
+    import re
+
+    from connectors.ics.limits import _OPTIONS as LIMIT_OPTIONS
+    from connectors.options import known_options
+
+    root = Path(__file__).resolve().parents[2] / "connectors"
+    read = re.compile(r'(?:options(?:\.get\(|\[)|_positive\(options, )"([a-z_]+)"')
+    secret = re.compile(r'resolve_secret\(options, "([a-z_]+)"')
+    for name, package in (
+        ("local", "ics"),
+        ("google", "google"),
+        ("outlook", "outlook"),
+        ("caldav", "caldav"),
+    ):
+        known = known_options(name)
+        assert known is not None
+        # mail.py is a mailer: its options are `mail.<backend>`'s, checked with those.
+        sources = [f.read_text() for f in (root / package).glob("*.py") if f.name != "mail.py"]
+        keys = {k for text in sources for k in read.findall(text)}
+        # A secret is read from `<name>_env` or `<name>_file`: either will do.
+        for text in sources:
+            for name_ in secret.findall(text):
+                assert {f"{name_}_env", f"{name_}_file"} & known, name_
+        if name in ("local", "caldav"):
+            keys |= set(LIMIT_OPTIONS)
+        assert keys, f"no option reads found in connectors/{package}: the pattern is stale"
+        assert keys <= known, f"{name} reads options it does not accept: {sorted(keys - known)}"
