@@ -36,6 +36,7 @@ OPTIONS: dict[str, frozenset[str]] = {
             "max_attempts",
             "backoff_seconds",
             "timeout_seconds",
+            "workers",
         }
     )
     | NETWORK,
@@ -56,6 +57,7 @@ OPTIONS: dict[str, frozenset[str]] = {
             "timeout_seconds",
             "online_meeting_provider",
             "sender",
+            "workers",
         }
     )
     | NETWORK,

@@ -24,11 +24,13 @@ Options (the `google` connector's settings in the config):
   trust, e.g. a TLS-inspection CA): without them no proxy is used and the system
   CAs are trusted; proxy environment variables are ignored (see `auth.http_transport`).
 
-One connector object is not safe to share between threads (httplib2 is not).
+One connector object may be shared between threads: each thread gets its own
+httplib2 connection pool (httplib2 is not thread-safe), the credentials are shared.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -105,9 +107,15 @@ class GoogleConnector:
         )
         self.credentials = CredentialSource(options, context)
         # One plain connection pool for every identity: AuthorizedHttp only adds the
-        # header, so 700 organisers do not mean 700 open connections.
+        # header, so 700 organisers do not mean 700 open connections. httplib2 is not
+        # thread-safe: a thread of booking's I/O pool gets a pool of its own (the
+        # credentials, and so the tokens, are shared by all).
+        self._options, self._context = options, context
         self._transport = http_transport(options, context)
-        self._authorized: dict[str | None, Any] = {}
+        self._threads: dict[int, tuple[Any, dict[str | None, Any]]] = {
+            threading.get_ident(): (self._transport, {})
+        }
+        self._threads_lock = threading.Lock()
         self._events_resource: Any = None
         self._freebusy_resource: Any = None
         # The discovery document shipped in the package: no network call to build.
@@ -127,11 +135,17 @@ class GoogleConnector:
 
     def _http(self, email: str | None) -> Any:
         subject = self._subject(email)
-        http = self._authorized.get(subject)
+        with self._threads_lock:
+            mine = self._threads.get(threading.get_ident())
+            if mine is None:
+                mine = (http_transport(self._options, self._context), {})
+                self._threads[threading.get_ident()] = mine
+        transport, authorized = mine
+        http = authorized.get(subject)
         if http is None:
             creds = self.credentials.for_subject(subject)
-            http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
-            self._authorized[subject] = http
+            http = google_auth_httplib2.AuthorizedHttp(creds, http=transport)
+            authorized[subject] = http
         return http
 
     def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
@@ -370,9 +384,12 @@ class GoogleConnector:
 
     def close(self) -> None:
         self.credentials.persist()
-        for conn in list(self._transport.connections.values()):
-            conn.close()
-        self._transport.connections.clear()
+        with self._threads_lock:
+            transports = [transport for transport, _ in self._threads.values()]
+        for transport in transports:
+            for conn in list(transport.connections.values()):
+                conn.close()
+            transport.connections.clear()
 
 
 def _by_organizer(items: Sequence[Any]) -> list[tuple[CalendarRef, list[Any]]]:
