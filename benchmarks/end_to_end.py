@@ -344,10 +344,13 @@ def bench(provider: Provider, managers: int, sellers: int, latency: float) -> li
         )
     finally:
         provider.stop()
-    print(f"\n{provider.name}: {managers} managers x {sellers} sellers, latency {latency * 1000:.0f} ms")
+    ms = latency * 1000
+    print(f"\n{provider.name}: {managers} managers x {sellers} sellers, latency {ms:.0f} ms")
     print(f"(logs in {folder})")
-    print(f"{'stage':26} {'seconds':>8} {'requests':>9} {'per mgr':>8} {'tokens':>7} "
-          f"{'exit':>5} {'RSS MB':>7}  first line of output")
+    print(
+        f"{'stage':26} {'seconds':>8} {'requests':>9} {'per mgr':>8} {'tokens':>7} "
+        f"{'exit':>5} {'RSS MB':>7}  first line of output"
+    )
     for s in stages:
         print(
             f"{s.name:26} {s.seconds:8.1f} {s.api:9d} {s.api / managers:8.2f} {s.tokens:7d} "
