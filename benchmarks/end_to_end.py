@@ -46,6 +46,9 @@ NOW = "2031-02-20T08:00:00+00:00"
 MONTH = "2031-03"
 LATENCY_ENV = "COACHPASS_E2E_LATENCY_MS"
 GRAPH_PORT_ENV = "COACHPASS_E2E_GRAPH_PORT"
+#: A path prefix: each stage writes a cProfile of its main thread to
+#: `<prefix>.<provider>.<stage>.prof` (workers' time shows as waiting for results).
+PROFILE_ENV = "COACHPASS_E2E_PROFILE"
 ZONES = ("Europe/Stockholm", "Europe/London", "America/New_York")
 
 
@@ -285,6 +288,8 @@ class GraphProvider(Provider):
 
 def run_stage(name: str, argv: list[str], folder: Path, provider: Provider) -> Stage:
     env = {**os.environ, **provider.env(), "COACHPASS_NOW": NOW}
+    if os.environ.get(PROFILE_ENV):
+        env[PROFILE_ENV] = f"{os.environ[PROFILE_ENV]}.{provider.name}.{name.split(',')[0]}.prof"
     provider.reset_counts()
     log = folder / f"{name.replace(' ', '-')}.log"
     began = time.perf_counter()
@@ -319,10 +324,20 @@ def child(argv: list[str]) -> int:
         route_graph(int(os.environ[GRAPH_PORT_ENV]), seconds)
     from scheduler.cli.main import main
 
+    profile = os.environ.get(PROFILE_ENV)
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         main(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    finally:
+        if profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return 0
 
 

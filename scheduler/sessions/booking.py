@@ -304,37 +304,39 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         for sid, why in sorted(uncertain.items())
     ]
     not_rebooked: list[tuple[str, str]] = list(unchecked)
-    for plan in plans:
-        team = rt.org.team(plan.team_id)
-        for proposal in plan.proposals:
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, proposal.seller_id)],
-                now,
-                seller_id=proposal.seller_id,
-                state=SessionState.PLANNED,
-                start=proposal.start,
-                end=proposal.end,
-            )
-        for miss in plan.unbookable:
-            if attempts[(team.id, miss.seller_id)] > 1:
-                # A rebook with no room left: the seller stays declined/cancelled
-                # (that is what happened), not "unbookable"; top-up tries again.
-                not_rebooked.append((miss.seller_id, miss.reason))
-                continue
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, miss.seller_id)],
-                now,
-                seller_id=miss.seller_id,
-                state=SessionState.UNBOOKABLE,
-                reason=miss.reason,
-            )
-            unbookable.append((miss.seller_id, miss.reason))
+    # Every intent in one transaction, committed before the first create below.
+    with rt.store.batch():
+        for plan in plans:
+            team = rt.org.team(plan.team_id)
+            for proposal in plan.proposals:
+                _record_intent(
+                    rt,
+                    team,
+                    month,
+                    attempts[(team.id, proposal.seller_id)],
+                    now,
+                    seller_id=proposal.seller_id,
+                    state=SessionState.PLANNED,
+                    start=proposal.start,
+                    end=proposal.end,
+                )
+            for miss in plan.unbookable:
+                if attempts[(team.id, miss.seller_id)] > 1:
+                    # A rebook with no room left: the seller stays declined/cancelled
+                    # (that is what happened), not "unbookable"; top-up tries again.
+                    not_rebooked.append((miss.seller_id, miss.reason))
+                    continue
+                _record_intent(
+                    rt,
+                    team,
+                    month,
+                    attempts[(team.id, miss.seller_id)],
+                    now,
+                    seller_id=miss.seller_id,
+                    state=SessionState.UNBOOKABLE,
+                    reason=miss.reason,
+                )
+                unbookable.append((miss.seller_id, miss.reason))
     created, adopted, failed = push_planned(rt, month, now, progress)
     return BookingSummary(
         month=month,
@@ -624,17 +626,21 @@ def push_planned(
                 # through. The store says "create sent" for each of them, so the next
                 # book looks every key up and adopts what exists; until then each one
                 # is listed, never left `planned` in silence. Other units go on.
-                for rec, _event in items:
-                    error = (
-                        f"outcome unknown, the invitation may have gone out ({exc}); "
-                        "the next book looks it up by its key and adopts it"
-                    )
-                    rt.store.set_fields(rec.key, now=now, reason=error)
-                    failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+                error = (
+                    f"outcome unknown, the invitation may have gone out ({exc}); "
+                    "the next book looks it up by its key and adopts it"
+                )
+                with rt.store.batch():
+                    for rec, _event in items:
+                        rt.store.set_fields(rec.key, now=now, reason=error)
+                        failed.append((rec.key, f"{who(rt, rec)}: {error}"))
                 done += len(items)
                 progress("creating events", done, total)
                 continue
-            created_n, adopted_n = _apply_created(rt, name, items, results, now, failed)
+            # One transaction per call's results (a crash before it commits leaves
+            # them `planned` with "create sent": the next book adopts them by key).
+            with rt.store.batch():
+                created_n, adopted_n = _apply_created(rt, name, items, results, now, failed)
             created += created_n
             adopted += adopted_n
             done += len(items)

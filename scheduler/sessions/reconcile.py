@@ -196,46 +196,49 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             unread.add(manager.id)
             continue
         full_reads += changes.full
-        followed = {r.key for r in task.records}
-        for ev in changes.events:
-            if ev.key in followed:
-                follow(by_key[ev.key], ev)
-        for key, problem in answer.errors.items():
-            undecided.add(key)
-            rec = by_key[key]
-            errors.append(
-                f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
-                f"{manager.name} as read, and could not be looked up: {problem}; it stays "
-                f"{rec.state.value} until the next run can tell"
-            )
-        gone = []
-        for key, state in answer.found.items():
-            if state is not None:
-                follow(by_key[key], state)
-            elif by_key[key].state.active:
-                gone.append(by_key[key])
-        for rec, problem in _withdraw(connector, ref, gone).items():
-            if problem:
-                undecided.add(rec.key)
+        # What one calendar showed, recorded in one transaction with its cursor.
+        with rt.store.batch():
+            followed = {r.key for r in task.records}
+            for ev in changes.events:
+                if ev.key in followed:
+                    follow(by_key[ev.key], ev)
+            for key, problem in answer.errors.items():
+                undecided.add(key)
+                rec = by_key[key]
                 errors.append(
-                    f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
-                    f"calendar of {manager.name}, but its invitations could not be "
-                    f"withdrawn: {problem}; it stays {rec.state.value} until they are"
+                    f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
+                    f"{manager.name} as read, and could not be looked up: {problem}; it stays "
+                    f"{rec.state.value} until the next run can tell"
                 )
-            else:
-                move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
-        rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
+            gone = []
+            for key, state in answer.found.items():
+                if state is not None:
+                    follow(by_key[key], state)
+                elif by_key[key].state.active:
+                    gone.append(by_key[key])
+            for rec, problem in _withdraw(connector, ref, gone).items():
+                if problem:
+                    undecided.add(rec.key)
+                    errors.append(
+                        f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
+                        f"calendar of {manager.name}, but its invitations could not be "
+                        f"withdrawn: {problem}; it stays {rec.state.value} until they are"
+                    )
+                else:
+                    move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
+            rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
 
-    for rec in list(by_key.values()):
-        if (
-            rec.state.active
-            and rec.event_id
-            and rec.end is not None
-            and rec.end <= now
-            and rec.manager_id not in unread
-            and rec.key not in undecided
-        ):
-            move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    with rt.store.batch():
+        for rec in list(by_key.values()):
+            if (
+                rec.state.active
+                and rec.event_id
+                and rec.end is not None
+                and rec.end <= now
+                and rec.manager_id not in unread
+                and rec.key not in undecided
+            ):
+                move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
     # Calendars really read: one that failed is in `errors`, not counted as read.
     read = sum(1 for _, manager_id in organisers if manager_id not in unread)
     return ReconcileSummary(tuple(transitions), read, full_reads, tuple(errors))
