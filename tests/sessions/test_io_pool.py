@@ -209,7 +209,7 @@ def test_a_refused_create_call_fails_its_organiser_alone(
 
 
 def test_pool_sizes_come_from_the_connector_options() -> None:
-    assert workers_for("google", {}) == 8 and workers_for("outlook", None) == 8
+    assert workers_for("google", {}) == 8 and workers_for("outlook", None) == 16
     assert workers_for("local", {}) == 1
     assert workers_for("google", {"workers": 3}) == 3
     for bad in (0, 65, "8", True):
@@ -246,7 +246,7 @@ def test_create_units_never_split_an_organiser() -> None:
 
     items = [event(o, n) for o in ("a", "b", "c") for n in range(30)]
     units = create_units("outlook", items)  # type: ignore[arg-type]
-    assert [len(u) for u in units] == [90]  # 30 + 30 + 30 reaches 80 only with c
+    assert [len(u) for u in units] == [90]  # 30 + 30 + 30: only c reaches 80
     units = create_units("google", items)  # type: ignore[arg-type]
     assert [{e.organizer.person_id for _, e in u} for u in units] == [{"a"}, {"b"}, {"c"}]
     assert create_units("local", items) == [items]  # type: ignore[arg-type]
