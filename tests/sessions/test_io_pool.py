@@ -224,7 +224,7 @@ def test_results_come_back_in_the_order_given_and_errors_on_the_callers_thread()
             raise ValueError("three")
         return n * 10
 
-    got = []
+    got: list[tuple[int, object]] = []
     for item, handle in in_order(work, list(range(5)), 4):
         try:
             got.append((item, handle.result()))
@@ -245,8 +245,8 @@ def test_create_units_never_split_an_organiser() -> None:
         )
 
     items = [event(o, n) for o in ("a", "b", "c") for n in range(30)]
-    units = create_units("outlook", items)  # type: ignore[arg-type]
+    units = create_units("outlook", items)
     assert [len(u) for u in units] == [90]  # 30 + 30 + 30: only c reaches 80
-    units = create_units("google", items)  # type: ignore[arg-type]
+    units = create_units("google", items)
     assert [{e.organizer.person_id for _, e in u} for u in units] == [{"a"}, {"b"}, {"c"}]
-    assert create_units("local", items) == [items]  # type: ignore[arg-type]
+    assert create_units("local", items) == [items]
