@@ -305,6 +305,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     ]
     not_rebooked: list[tuple[str, str]] = list(unchecked)
     # Every intent in one transaction, committed before the first create below.
+    known = {r.key: r for r in rt.store.sessions(org_id=rt.org.id, month=month)}
     with rt.store.batch():
         for plan in plans:
             team = rt.org.team(plan.team_id)
@@ -319,6 +320,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
                     state=SessionState.PLANNED,
                     start=proposal.start,
                     end=proposal.end,
+                    known=known,
                 )
             for miss in plan.unbookable:
                 if attempts[(team.id, miss.seller_id)] > 1:
@@ -335,6 +337,7 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
                     seller_id=miss.seller_id,
                     state=SessionState.UNBOOKABLE,
                     reason=miss.reason,
+                    known=known,
                 )
                 unbookable.append((miss.seller_id, miss.reason))
     created, adopted, failed = push_planned(rt, month, now, progress)
@@ -363,10 +366,14 @@ def _record_intent(
     start: datetime | None = None,
     end: datetime | None = None,
     reason: str = "",
+    known: dict[str, SessionRecord] | None = None,
 ) -> None:
-    """Write the planner's decision for one seller; committed before any calendar call."""
+    """Write the planner's decision for one seller; committed before any calendar call.
+    `known`: the month's sessions as read just before (one read for the whole plan
+    instead of one per seller); a row added since is still caught, since the insert
+    refuses an existing key and the transition compares and sets."""
     key = session_key(rt.org.id, team.manager.id, seller_id, month, attempt)
-    existing = rt.store.get(key)
+    existing = known.get(key) if known is not None else rt.store.get(key)
     if existing is None:
         rt.store.add_session(
             SessionRecord(
