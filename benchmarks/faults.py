@@ -504,7 +504,12 @@ def kill_at_random(
             launcher.wait()
             return False, took
         time.sleep(0.002)
-    os.kill(pid, signal.SIGKILL)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        # It finished (and the zygote reaped it) between the last look and the kill.
+        launcher.wait()
+        return False, time.monotonic() - started
     return launcher.wait() == -signal.SIGKILL, None
 
 

@@ -9,8 +9,9 @@ impersonates the first calendar's owner with delegation; Graph asks through the
 first calendar's mailbox): an organiser, whose identity the run uses anyway.
 
 Isolation stays per team: a group whose whole call failed (the asker cannot be
-impersonated, the provider kept throttling) is read again team by team, so only the
-team whose calendars really cannot be read fails, as with the read per team.
+impersonated, the provider kept throttling) is read again team by team, and so is
+a team with a calendar the pass could not read, so each team ends up with exactly
+what reading it alone (asked by its own manager) gives.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def read_busy_all(
             continue
         busy.update(found)
         errors.update(failed)
+    # A team with a calendar that could not be read is read again on its own, asked
+    # by its own manager, as before the pass: the answer can depend on who asks (a
+    # manager who cannot be impersonated fails the team, with the fix, instead of
+    # being reported as an unreadable calendar by another team's manager).
+    for team, ids in wanted:
+        if any(ref.person_id in errors for _, ref in _people(team, ids)):
+            again.add(team.id)
     out: dict[str, TeamBusy | ConnectorError] = {}
     alone = [(team, ids) for team, ids in wanted if team.id in again]
 
