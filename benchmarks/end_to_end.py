@@ -117,6 +117,7 @@ class Stage:
 
 class Provider:
     name = ""
+    workers: int | None = None  # the connector's `workers` option; None: its default
 
     def start(self, org: dict[str, list[str]], latency: float, folder: Path) -> Path:
         raise NotImplementedError
@@ -155,6 +156,8 @@ class GoogleProvider(Provider):
         self.fake.faults = FaultPlan(slow_seconds=latency)
         key_file = self.fake.tokens.service_account_file(folder)
         options = connector_options(self.fake, key_file, page_size=250, timeout_seconds=60)
+        if self.workers is not None:
+            options["workers"] = self.workers
         return write_config(folder, "google", options, org)
 
     def stop(self) -> None:
@@ -243,6 +246,8 @@ class GraphProvider(Provider):
         assert self.fake._server is not None
         self.fake._server.handle_error = lambda *_args: None  # type: ignore[method-assign]
         options = self.fake.options(timeout_seconds=60)
+        if self.workers is not None:
+            options["workers"] = self.workers
         return write_config(folder, "outlook", options, org)
 
     def stop(self) -> None:
@@ -360,7 +365,11 @@ def bench(provider: Provider, managers: int, sellers: int, latency: float) -> li
     finally:
         provider.stop()
     ms = latency * 1000
-    print(f"\n{provider.name}: {managers} managers x {sellers} sellers, latency {ms:.0f} ms")
+    workers = provider.workers or "default"
+    print(
+        f"\n{provider.name}: {managers} managers x {sellers} sellers, latency {ms:.0f} ms, "
+        f"workers {workers}"
+    )
     print(f"(logs in {folder})")
     print(
         f"{'stage':26} {'seconds':>8} {'requests':>9} {'per mgr':>8} {'tokens':>7} "
@@ -382,6 +391,9 @@ def main() -> None:
     parser.add_argument("--sellers", type=int, default=15)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--provider", choices=["google", "outlook", "both"], default="both")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="the connector's `workers` (default: its own)"
+    )
     args = parser.parse_args()
     chosen: list[Provider] = []
     if args.provider in ("google", "both"):
@@ -389,6 +401,7 @@ def main() -> None:
     if args.provider in ("outlook", "both"):
         chosen.append(GraphProvider())
     for provider in chosen:
+        provider.workers = args.workers
         bench(provider, args.managers, args.sellers, args.latency_ms / 1000)
     print("\ntargets at 700 x 15, 100 ms: book <= 60 s, quiet reconcile <= 20 s, RSS <= 1 GB;")
     print("requests per manager: book <= 2.0, quiet reconcile <= 1.0 (tokens apart)")
