@@ -209,7 +209,7 @@ def test_a_refused_create_call_fails_its_organiser_alone(
 
 
 def test_pool_sizes_come_from_the_connector_options() -> None:
-    assert workers_for("google", {}) == 8 and workers_for("outlook", None) == 16
+    assert workers_for("google", {}) == 16 and workers_for("outlook", None) == 16
     assert workers_for("local", {}) == 1
     assert workers_for("google", {"workers": 3}) == 3
     for bad in (0, 65, "8", True):
