@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -112,9 +113,13 @@ class GoogleConnector:
         # credentials, and so the tokens, are shared by all).
         self._options, self._context = options, context
         self._transport = http_transport(options, context)
-        self._threads: dict[int, tuple[Any, dict[str | None, Any]]] = {
-            threading.get_ident(): (self._transport, {})
-        }
+        # Per thread, in thread-local storage: a pool thread's transport goes with
+        # the thread (a long-running service starts new pools every run); the weak
+        # set lets close() reach the ones still alive.
+        self._owner = threading.get_ident()
+        self._mine: tuple[Any, dict[str | None, Any]] = (self._transport, {})
+        self._local = threading.local()
+        self._others: weakref.WeakSet[Any] = weakref.WeakSet()
         self._threads_lock = threading.Lock()
         self._events_resource: Any = None
         self._freebusy_resource: Any = None
@@ -135,11 +140,13 @@ class GoogleConnector:
 
     def _http(self, email: str | None) -> Any:
         subject = self._subject(email)
-        with self._threads_lock:
-            mine = self._threads.get(threading.get_ident())
-            if mine is None:
-                mine = (http_transport(self._options, self._context), {})
-                self._threads[threading.get_ident()] = mine
+        mine = self._mine if threading.get_ident() == self._owner else None
+        mine = mine or getattr(self._local, "http", None)
+        if mine is None:
+            mine = (http_transport(self._options, self._context), {})
+            self._local.http = mine
+            with self._threads_lock:
+                self._others.add(mine[0])
         transport, authorized = mine
         http = authorized.get(subject)
         if http is None:
@@ -385,7 +392,7 @@ class GoogleConnector:
     def close(self) -> None:
         self.credentials.persist()
         with self._threads_lock:
-            transports = [transport for transport, _ in self._threads.values()]
+            transports = [self._transport, *self._others]
         for transport in transports:
             for conn in list(transport.connections.values()):
                 conn.close()

@@ -6,6 +6,7 @@ organiser's failure stays that organiser's (listed), while the others are booked
 from __future__ import annotations
 
 # ruff: noqa: F811  (pytest fixtures are imported, then named as parameters)
+import gc
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from connectors.base import SESSION_TAG
+from connectors.google import connector as google_connector
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
@@ -114,8 +116,17 @@ def runs(fake: FakeGoogle, google_key_file: Path, tmp_path: Path) -> Iterator[li
 
 
 def test_a_pool_of_eight_books_and_reconciles_as_a_pool_of_one(
-    fake: FakeGoogle, google_key_file: Path, tmp_path: Path, runs: list[Runtime]
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    runs: list[Runtime],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    made: list[int] = []  # HTTP connection pools the Google connector opened
+    original = google_connector.http_transport
+    monkeypatch.setattr(
+        google_connector, "http_transport", lambda *a: made.append(1) or original(*a)
+    )
     seen = []
     for workers in (1, 8):
         fake.reset()
@@ -133,6 +144,13 @@ def test_a_pool_of_eight_books_and_reconciles_as_a_pool_of_one(
         declined = [t for t in result.transitions if t.to_state is SessionState.DECLINED]
         assert len(declined) == TEAMS
         seen.append((_calendars(fake), _store(rt), [t.key for t in result.transitions]))
+        # The pool's threads are gone, and their HTTP connection pools with them
+        # (a service starts new pools every run: they must not pile up).
+        gc.collect()
+        assert len(rt.connector("google").inner._others) == 0  # type: ignore[attr-defined]
+        # The opener's pool, then (with 8) one per thread of each run's pools.
+        assert (len(made) == 1) == (workers == 1)
+        made.clear()
     assert seen[0] == seen[1]
     assert all(len(events) == SELLERS for events in seen[1][0].values())
 
