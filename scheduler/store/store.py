@@ -238,7 +238,7 @@ class Store:
     def batch(self) -> Iterator[None]:
         """Writes of this thread inside the block share one transaction, committed
         when it ends: one commit (one fsync on SQLite) instead of one per write, for
-        booking's intents and the results of a create call. Each write is still a
+        the results of a create call and what one organiser's calendar showed. Each write is still a
         savepoint of its own (a duplicate insert undoes only itself), reads of this
         thread see the writes, the fence is still checked before every write, and
         an error undoes the whole block. Nested blocks join the outer one."""
