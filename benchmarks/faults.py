@@ -29,7 +29,6 @@ cannot rot.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import signal
@@ -505,9 +504,12 @@ def kill_at_random(
             launcher.wait()
             return False, took
         time.sleep(0.002)
-    # It may finish between the last look and the kill (a fast local booking does).
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        # It finished (and the zygote reaped it) between the last look and the kill.
+        launcher.wait()
+        return False, time.monotonic() - started
     return launcher.wait() == -signal.SIGKILL, None
 
 

@@ -43,6 +43,7 @@ OPTIONS: dict[str, frozenset[str]] = {
             "meet_endpoint",
             "directory_endpoint",
             "attendance_delay_minutes",
+            "workers",
         }
     )
     | NETWORK,
@@ -65,6 +66,7 @@ OPTIONS: dict[str, frozenset[str]] = {
             "sender",
             "attendance_delay_hours",
             "attendance_retention_days",
+            "workers",
         }
     )
     | NETWORK,

@@ -11,6 +11,7 @@ effect, whichever job (or catch-up) it is in.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class Runtime:
     # The connectors' "now" (None: the real clock); the CLI sets its own, so a pinned
     # COACHPASS_NOW reaches attendance reads too. Set before the first connector opens.
     clock: Callable[[], datetime] | None = field(default=None, repr=False)
+    _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -158,6 +160,11 @@ class Runtime:
         return Month.of(now.astimezone(ZoneInfo(self.org.timezone)))
 
     def connector(self, name: str) -> CalendarConnector:
+        # Booking's I/O pool asks from several threads: a connector is opened once.
+        with self._open_lock:
+            return self._open_connector(name)
+
+    def _open_connector(self, name: str) -> CalendarConnector:
         if name not in self._connectors:
             options = self.settings.connectors.get(name)
             if options is None:

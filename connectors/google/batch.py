@@ -24,6 +24,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from connectors.base import observe_provider
 from connectors.google.wire import ApiFailure, failure_from
+from connectors.throttle import Gate
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Backoff:
     base_seconds: float = 1.0
     sleep: Callable[[float], None] = field(default=lambda _s: None)
     rng: random.Random = field(default_factory=random.Random)
+    # Shared by every thread of one connector: a throttled answer slows them all.
+    gate: Gate = field(default_factory=Gate)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential delay for retry `attempt` (0-based), at least
@@ -61,13 +64,17 @@ class Backoff:
         seconds = self.delay(attempt, retry_after)
         log.debug("google: retrying in %.2fs (attempt %d)", seconds, attempt + 2)
         self.sleep(seconds)
+        self.gate.served()
 
 
-def _note_throttled(failures: list[ApiFailure]) -> None:
-    """Count answers that asked us to slow down (429, 403 rate limits) for metrics."""
+def _note_throttled(failures: list[ApiFailure], backoff: Backoff) -> None:
+    """Answers that asked us to slow down (429, 403 rate limits): counted for the
+    metrics, and every thread of this connector waits (`Retry-After`, else the
+    first backoff step) before its next request."""
     for f in failures:
         if f.status == 429 or (f.status == 403 and f.retryable):
             observe_provider("google", "throttled")
+            backoff.gate.hold(f.retry_after if f.retry_after is not None else backoff.base_seconds)
 
 
 def _transport_failure(exc: BaseException) -> ApiFailure:
@@ -90,12 +97,13 @@ def execute(build: Callable[[], Any], http: Any, backoff: Backoff) -> Any:
     for attempt in range(backoff.max_attempts):
         if attempt:
             backoff.wait(attempt - 1, failure.retry_after if failure else None)
+        backoff.gate.wait(backoff.sleep)
         observe_provider("google", "request")
         try:
             return build().execute(http=http, num_retries=0)
         except HttpError as exc:
             failure = from_http_error(exc)
-            _note_throttled([failure])
+            _note_throttled([failure], backoff)
         except TRANSPORT_ERRORS as exc:
             failure = _transport_failure(exc)
         if not failure.retryable:
@@ -129,7 +137,7 @@ def run_batch(
         if on_attempt is not None:
             on_attempt(attempt)
         for group in [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]:
-            outcomes.update(_send(group, requests, http, batch_uri))
+            outcomes.update(_send(group, requests, http, batch_uri, backoff))
         pending = [
             k for k in pending if isinstance(outcomes[k], ApiFailure) and outcomes[k].retryable
         ]
@@ -137,7 +145,11 @@ def run_batch(
 
 
 def _send(
-    ids: list[str], requests: Mapping[str, Callable[[], Any]], http: Any, batch_uri: str
+    ids: list[str],
+    requests: Mapping[str, Callable[[], Any]],
+    http: Any,
+    batch_uri: str,
+    backoff: Backoff,
 ) -> dict[str, Outcome]:
     answers: dict[str, Outcome] = {}
 
@@ -152,16 +164,18 @@ def _send(
     batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
     for request_id in ids:
         batch.add(requests[request_id](), request_id=request_id)
+    backoff.gate.wait(backoff.sleep)
     observe_provider("google", "request")
     try:
         batch.execute(http=http)
     except HttpError as exc:  # the batch request as a whole was refused
         failure = from_http_error(exc)
+        _note_throttled([failure], backoff)
         return {k: failure for k in ids}
     except BATCH_BROKEN as exc:
         # KeyError: an answer missing a part. Nothing is known about any part.
         failure = _transport_failure(exc)
         return {k: answers.get(k, failure) for k in ids}
-    _note_throttled([a for a in answers.values() if isinstance(a, ApiFailure)])
+    _note_throttled([a for a in answers.values() if isinstance(a, ApiFailure)], backoff)
     missing = ApiFailure(0, "missingPart", "the batch answer lacked this part")
     return {k: answers.get(k, missing) for k in ids}

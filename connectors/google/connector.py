@@ -29,13 +29,16 @@ Options (the `google` connector's settings in the config):
   trust, e.g. a TLS-inspection CA): without them no proxy is used and the system
   CAs are trusted; proxy environment variables are ignored (see `auth.http_transport`).
 
-One connector object is not safe to share between threads (httplib2 is not).
+One connector object may be shared between threads: each thread gets its own
+httplib2 connection pool (httplib2 is not thread-safe), the credentials are shared.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -119,9 +122,19 @@ class GoogleConnector:
         )
         self.credentials = CredentialSource(options, context)
         # One plain connection pool for every identity: AuthorizedHttp only adds the
-        # header, so 700 organisers do not mean 700 open connections.
+        # header, so 700 organisers do not mean 700 open connections. httplib2 is not
+        # thread-safe: a thread of booking's I/O pool gets a pool of its own (the
+        # credentials, and so the tokens, are shared by all).
+        self._options, self._context = options, context
         self._transport = http_transport(options, context)
-        self._authorized: dict[str | None, Any] = {}
+        # Per thread, in thread-local storage: a pool thread's transport goes with
+        # the thread (a long-running service starts new pools every run); the weak
+        # set lets close() reach the ones still alive.
+        self._owner = threading.get_ident()
+        self._mine: tuple[Any, dict[str | None, Any]] = (self._transport, {})
+        self._local = threading.local()
+        self._others: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._threads_lock = threading.Lock()
         self._events_resource: Any = None
         self._freebusy_resource: Any = None
         self._meet: MeetResources | None = None
@@ -151,11 +164,19 @@ class GoogleConnector:
 
     def _http(self, email: str | None) -> Any:
         subject = self._subject(email)
-        http = self._authorized.get(subject)
+        mine = self._mine if threading.get_ident() == self._owner else None
+        mine = mine or getattr(self._local, "http", None)
+        if mine is None:
+            mine = (http_transport(self._options, self._context), {})
+            self._local.http = mine
+            with self._threads_lock:
+                self._others.add(mine[0])
+        transport, authorized = mine
+        http = authorized.get(subject)
         if http is None:
             creds = self.credentials.for_subject(subject)
-            http = google_auth_httplib2.AuthorizedHttp(creds, http=self._transport)
-            self._authorized[subject] = http
+            http = google_auth_httplib2.AuthorizedHttp(creds, http=transport)
+            authorized[subject] = http
         return http
 
     def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
@@ -450,9 +471,12 @@ class GoogleConnector:
 
     def close(self) -> None:
         self.credentials.persist()
-        for conn in list(self._transport.connections.values()):
-            conn.close()
-        self._transport.connections.clear()
+        with self._threads_lock:
+            transports = [self._transport, *self._others]
+        for transport in transports:
+            for conn in list(transport.connections.values()):
+                conn.close()
+            transport.connections.clear()
 
 
 def _root(url: Any) -> str:

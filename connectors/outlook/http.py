@@ -18,6 +18,10 @@ What it guarantees to the connector above:
   only its own lane, never the other mailboxes' parts (one chain through the whole
   batch failed every later part of every mailbox).
 - Every `@odata.nextLink` page is read.
+- Shared by booking's I/O pool: a 429 (of a request or of a `$batch` part) holds
+  back every thread's next request for its `Retry-After` (`connectors/throttle.py`).
+  The lanes above hold under the pool because booking hands one organiser's work to
+  one worker at a time: a mailbox's parts are never in two batches in flight.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 import httpx
 
 from connectors.base import AuthError, TransientError, observe_provider
+from connectors.throttle import Gate
 
 BATCH_LIMIT = 20
 MAILBOX_CONCURRENCY = 4
@@ -106,6 +111,9 @@ class GraphHttp:
         # either fully sequential or fully parallel"). After one such refusal the
         # lanes are sent as separate batches instead (no dependsOn at all).
         self.flat_batches = False
+        # Shared by every thread using this connector: a 429 seen by one worker
+        # holds back the next request of all of them (see connectors/throttle.py).
+        self.gate = Gate()
 
     # -- single requests ------------------------------------------------------------
 
@@ -127,6 +135,7 @@ class GraphHttp:
         elif body is not None:
             content = json.dumps(body).encode()
             extra.setdefault("Content-Type", "application/json")
+        self.gate.wait(self.sleep)
         try:
             resp = self.http.request(method, full, headers=self._headers(extra), content=content)
         except httpx.TransportError:
@@ -137,7 +146,20 @@ class GraphHttp:
             payload = None
         if resp.status_code == 401:
             self._bearer = None  # expired or revoked: the next attempt asks msal again
-        return Answer(resp.status_code, payload, dict(resp.headers))
+        answer = Answer(resp.status_code, payload, dict(resp.headers))
+        self.slow_down([answer])
+        return answer
+
+    def slow_down(self, answers: Sequence[Answer]) -> None:
+        """Throttled answers (429) hold every thread back: their `Retry-After`, or
+        the first backoff step without one."""
+        now = None
+        for answer in answers:
+            if answer.status != 429:
+                continue
+            now = now or self.clock()
+            hinted = _retry_after(answer.headers, now)
+            self.gate.hold(self.backoff_seconds if hinted is None else hinted)
 
     def delay(self, attempt: int, answers: Sequence[Answer] = ()) -> float:
         """Retry-After when Graph gave one (the largest), else backoff with jitter."""
@@ -185,6 +207,7 @@ class GraphHttp:
             if not retry or attempt + 1 >= self.max_attempts:
                 return answer
             self.sleep(self.delay(attempt, [answer]))
+            self.gate.served()
             attempt += 1
 
     def call_ok(self, method: str, url: str, body: Any = None, **kw: Any) -> Answer:
@@ -231,8 +254,10 @@ class GraphHttp:
                         again.append(part)
                         waits.append(answer)
             todo = again
+            self.slow_down(waits)
             if todo and attempt + 1 < self.max_attempts:
                 self.sleep(self.delay(attempt, waits))
+                self.gate.served()
         return done
 
     def _send_chunk(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:

@@ -15,18 +15,20 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from time import monotonic
 
 from connectors.base import (
     LINK_MARK,
     Attachment,
     Attendee,
-    Busy,
+    CalendarConnector,
     ChangeAction,
     ConnectorError,
     EventChange,
     NewEvent,
     Outcome,
+    Result,
     TransientError,
 )
 from scheduler.errors import UserError
@@ -44,9 +46,11 @@ from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
+from scheduler.sessions.busy_pass import read_busy_all
 from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
+from scheduler.sessions.pool import in_order, workers_for
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -136,23 +140,6 @@ def _previous_sessions(rt: Runtime, month: Month) -> dict[str, SessionRecord]:
     return out
 
 
-def _read_busy(
-    rt: Runtime, team: Team, seller_ids: Sequence[str], month: Month
-) -> tuple[dict[str, tuple[Busy, ...]], dict[str, str]]:
-    start, end = month_window(month)
-    people = [team.manager] + [s for s in team.sellers if s.id in set(seller_ids)]
-    by_connector = defaultdict(list)
-    for person in people:
-        by_connector[person.connector].append(person.calendar())
-    busy: dict[str, tuple[Busy, ...]] = {}
-    errors: dict[str, str] = {}
-    for name, refs in by_connector.items():
-        answer = rt.connector(name).busy(refs, start, end)
-        busy.update({k: tuple(v) for k, v in answer.intervals.items()})
-        errors.update(answer.errors)
-    return busy, errors
-
-
 def _live_lying_in(rt: Runtime, month: Month) -> dict[str, int]:
     """Live (or held) sessions per seller that lie in `month` by their time, whatever
     month they were booked for: where a session lies decides which month it counts
@@ -191,7 +178,11 @@ def build_problems(
     attempts: dict[tuple[str, str], int] = {}
     teams = rt.org.teams
     lying = _live_lying_in(rt, month)
-    for n, team in enumerate(teams):
+    wanted: list[tuple[Team, list[str]]] = []
+    nearby_by_manager: dict[str, list[SessionRecord]] = defaultdict(list)
+    for rec in nearby:
+        nearby_by_manager[rec.manager_id].append(rec)
+    for team in teams:
         to_book = []
         for seller in team.sellers:
             attempt = _needs_slot(rt, latest.get(seller.id))
@@ -204,27 +195,29 @@ def build_problems(
             if attempt is not None:
                 to_book.append(seller.id)
                 attempts[(team.id, seller.id)] = attempt
-        progress("reading calendars", n + 1, len(teams))
-        if not to_book:
-            continue
+        if to_book:
+            wanted.append((team, to_book))
+    # Every team's calendars in one pass (see busy_pass), on the I/O pool.
+    read = read_busy_all(rt, wanted, *window)
+    for n, (team, to_book) in enumerate(wanted):
+        progress("reading calendars", n + 1, len(wanted))
         # By when they are, not which month they were booked for: a session moved
         # in from a neighbouring month still takes the manager's time and caps.
         fixed = tuple(
             FixedSession(r.seller_id, r.start, r.end)
-            for r in nearby
-            if r.manager_id == team.manager.id
-            and r.start is not None
+            for r in nearby_by_manager.get(team.manager.id, ())
+            if r.start is not None
             and r.end is not None
             and window[0] <= r.start < window[1]
             and (r.state.active or r.state is SessionState.HELD)
         )
-        try:
-            busy, errors = _read_busy(rt, team, to_book, month)
-        except ConnectorError as exc:
+        answer = read[team.id]
+        if isinstance(answer, ConnectorError):
             if failures is None:
-                raise
-            failures.append(team_failure(team, exc))
+                raise answer
+            failures.append(team_failure(team, answer))
             continue
+        busy, errors = answer.busy, answer.errors
         if failures is not None:
             names = {p.id: p for p in [team.manager, *team.sellers]}
             failures.extend(
@@ -311,6 +304,11 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         for sid, why in sorted(uncertain.items())
     ]
     not_rebooked: list[tuple[str, str]] = list(unchecked)
+    # Each intent is committed on its own, looked up on its own, as before. Faster
+    # ways (one transaction for all, or one read for all) were tried: the intents
+    # then appear only just before the first calendar write, and the failover test,
+    # which freezes the leader at its first visible intent, froze it inside the local
+    # connector's file lock, where the new leader waited for it (see the report).
     for plan in plans:
         team = rt.org.team(plan.team_id)
         for proposal in plan.proposals:
@@ -501,6 +499,35 @@ def _native_meetings(rt: Runtime, name: str) -> bool:
         return False
 
 
+#: Sessions per create call of one worker. Google: one organiser (each has its own
+#: identity and batch). Graph: several organisers' sessions, so each phase's `$batch`
+#: is full (20 parts), and one organiser is always in one call: a mailbox never has
+#: parts in two workers' batches at once. Others: everything in one call.
+CREATE_UNIT = {"google": 1, "outlook": 80}
+
+
+def create_units(
+    name: str, items: Sequence[tuple[SessionRecord, NewEvent]]
+) -> list[list[tuple[SessionRecord, NewEvent]]]:
+    """`items` cut into calls at organiser boundaries (see CREATE_UNIT), in order."""
+    target = CREATE_UNIT.get(name)
+    if target is None:
+        return [list(items)] if items else []
+    by_organiser: dict[str, list[tuple[SessionRecord, NewEvent]]] = {}
+    for rec, event in items:
+        by_organiser.setdefault(event.organizer.calendar_id.lower(), []).append((rec, event))
+    units: list[list[tuple[SessionRecord, NewEvent]]] = []
+    current: list[tuple[SessionRecord, NewEvent]] = []
+    for group in by_organiser.values():
+        current.extend(group)
+        if len(current) >= target:
+            units.append(current)
+            current = []
+    if current:
+        units.append(current)
+    return units
+
+
 def push_planned(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[int, int, list[tuple[str, str]]]:
@@ -580,67 +607,99 @@ def push_planned(
     created = adopted = 0
     done = 0
     total = sum(len(v) for v in groups.values())
-    for name, items in groups.items():
-        # One call per connector: each connector batches per organiser itself, and
-        # Graph can pack several mailboxes into one $batch (fewer requests).
+    for name, all_items in groups.items():
         # The store knows which creates may already have reached the calendar (a
         # crash or lost answer earlier); only those need the connector to look first.
-        keys = [rec.key for rec, _ in items]
+        # Every "create sent" mark is committed before the first create goes out.
+        keys = [rec.key for rec, _ in all_items]
         sent = rt.store.sent_before(keys)
         rt.store.mark_sent([k for k in keys if k not in sent], now=now)
-        events = [dataclasses.replace(e, may_exist=rec.key in sent) for rec, e in items]
-        try:
-            results = rt.connector(name).create(events)
-        except ConnectorError as exc:
-            # The whole call failed (sign-in refused, provider unreachable or still
-            # throttling after the retries), possibly after some creates got through.
-            # The store says "create sent" for each of them, so the next book looks
-            # every key up and adopts what exists; until then each one is listed,
-            # never left `planned` in silence.
-            for rec, _event in items:
+        items_sent = [
+            (rec, dataclasses.replace(e, may_exist=rec.key in sent)) for rec, e in all_items
+        ]
+        create = partial(_create_call, rt.connector(name))
+        units = create_units(name, items_sent)
+        workers = workers_for(name, rt.settings.connectors.get(name))
+        for items, handle in in_order(create, units, workers):
+            try:
+                results = handle.result()
+            except ConnectorError as exc:
+                # The whole call failed (sign-in refused, provider unreachable or
+                # still throttling after the retries), possibly after some creates got
+                # through. The store says "create sent" for each of them, so the next
+                # book looks every key up and adopts what exists; until then each one
+                # is listed, never left `planned` in silence. Other units go on.
                 error = (
                     f"outcome unknown, the invitation may have gone out ({exc}); "
                     "the next book looks it up by its key and adopts it"
                 )
-                rt.store.set_fields(rec.key, now=now, reason=error)
-                failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+                with rt.store.batch():
+                    for rec, _event in items:
+                        rt.store.set_fields(rec.key, now=now, reason=error)
+                        failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+                done += len(items)
+                progress("creating events", done, total)
+                continue
+            # One transaction per call's results (a crash before it commits leaves
+            # them `planned` with "create sent": the next book adopts them by key).
+            with rt.store.batch():
+                created_n, adopted_n = _apply_created(rt, name, items, results, now, failed)
+            created += created_n
+            adopted += adopted_n
             done += len(items)
             progress("creating events", done, total)
-            continue
-        for (rec, _event), result in zip(items, results, strict=True):
-            if result.ok:
-                booked = rt.store.transition(
-                    rec.key,
-                    SessionState.BOOKED,
-                    now=now,
-                    expect={SessionState.PLANNED},
-                    detail=f"{result.outcome.value} in {name}",
-                    event_id=result.event_id,
-                    video_url=result.video_url,  # the link really in the invite
-                    connector=name,
-                    reason="",
-                )
-                if not booked:
-                    # Cancelled by an admin while we were creating it: take it back.
-                    current = rt.store.get(rec.key)
-                    if current is not None and not current.state.active:
-                        try:
-                            _cancel_by_key(rt, current, "this session was cancelled")
-                        except ConnectorError as exc:
-                            failed.append((rec.key, f"{who(rt, rec)}: cancelled here but {exc}"))
-                    continue
-                if result.outcome is Outcome.EXISTED:
-                    adopted += 1
-                else:
-                    created += 1
-            else:
-                error = result.error or "unknown error"
-                if result.retryable:
-                    # A lost answer or a fault after the retries: the create may
-                    # have landed, and the next book looks it up by key.
-                    error += "; the next book tries again (and adopts it if it got through)"
-                rt.store.set_fields(rec.key, now=now, reason=error)
-                failed.append((rec.key, f"{who(rt, rec)}: {error}"))
-        done += len(items)
-        progress("creating events", done, total)
     return created, adopted, failed
+
+
+def _create_call(
+    connector: CalendarConnector, unit: Sequence[tuple[SessionRecord, NewEvent]]
+) -> list[Result]:
+    """On a worker: the provider call only; the caller writes the store."""
+    return connector.create([event for _rec, event in unit])
+
+
+def _apply_created(
+    rt: Runtime,
+    name: str,
+    items: Sequence[tuple[SessionRecord, NewEvent]],
+    results: Sequence[Result],
+    now: datetime,
+    failed: list[tuple[str, str]],
+) -> tuple[int, int]:
+    """Record what one create call answered (on the caller's thread)."""
+    created = adopted = 0
+    for (rec, _event), result in zip(items, results, strict=True):
+        if result.ok:
+            booked = rt.store.transition(
+                rec.key,
+                SessionState.BOOKED,
+                now=now,
+                expect={SessionState.PLANNED},
+                detail=f"{result.outcome.value} in {name}",
+                event_id=result.event_id,
+                video_url=result.video_url,  # the link really in the invite
+                connector=name,
+                reason="",
+            )
+            if not booked:
+                # Cancelled by an admin while we were creating it: take it back.
+                current = rt.store.get(rec.key)
+                if current is not None and not current.state.active:
+                    try:
+                        _cancel_by_key(rt, current, "this session was cancelled")
+                    except ConnectorError as exc:
+                        failed.append((rec.key, f"{who(rt, rec)}: cancelled here but {exc}"))
+                continue
+            if result.outcome is Outcome.EXISTED:
+                adopted += 1
+            else:
+                created += 1
+        else:
+            error = result.error or "unknown error"
+            if result.retryable:
+                # A lost answer or a fault after the retries: the create may
+                # have landed, and the next book looks it up by key.
+                error += "; the next book tries again (and adopts it if it got through)"
+            rt.store.set_fields(rec.key, now=now, reason=error)
+            failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+    return created, adopted

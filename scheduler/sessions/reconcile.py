@@ -18,21 +18,24 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from connectors.base import (
     CalendarConnector,
     CalendarRef,
     ChangeAction,
+    ChangeSet,
     ConnectorError,
     EventChange,
     EventState,
     Lookup,
     Response,
 )
-from scheduler.model import Month, SessionRecord, SessionState
+from scheduler.model import Month, Person, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.sessions.attendance import settle_attendance
 from scheduler.sessions.booking import month_window
+from scheduler.sessions.pool import in_order, workers_for
 from scheduler.store.lock import hold
 
 
@@ -164,6 +167,7 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
     full_reads = 0
     unread: set[str] = set()  # managers whose calendar could not be read this time
     undecided: set[str] = set()  # sessions whose look-up failed: nothing concluded
+    reads: list[_Read] = []
     for (connector_name, manager_id), recs in sorted(organisers.items()):
         manager = rt.person(manager_id)
         if manager is None:
@@ -172,70 +176,70 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             continue
         ref = manager.calendar()
         cursor = rt.store.cursor(connector_name, ref.calendar_id, label)
+        reads.append(_Read(connector_name, manager, ref, cursor, tuple(recs)))
+    workers = max(
+        (workers_for(r.connector, rt.settings.connectors.get(r.connector)) for r in reads),
+        default=1,
+    )
+    # The reads run on the I/O pool; what they found is applied here, on this
+    # thread, organiser by organiser in the order above: the same outcome whatever
+    # the pool size.
+    work = partial(_read_organiser, rt, window_start, window_end)
+    for task, handle in in_order(work, reads, workers):
+        connector_name, manager, ref = task.connector, task.manager, task.ref
         connector = rt.connector(connector_name)
         try:
-            changes = connector.changes(ref, cursor, window_start, window_end)
+            changes, answer = handle.result()
         except ConnectorError as exc:
             # One calendar must not stop the others; its sessions wait (and are not
             # presumed held on time alone while nobody could look at them).
             errors.append(f"calendar of {manager.name} ({ref.calendar_id}) not read: {exc}")
-            unread.add(manager_id)
+            unread.add(manager.id)
             continue
         full_reads += changes.full
-        followed = {r.key for r in recs}
-        seen = set()
-        for ev in changes.events:
-            found = by_key.get(ev.key)
-            if found is None or found.key not in followed:
-                continue
-            seen.add(ev.key)
-            follow(found, ev)
-        removed = set(changes.removed)
-        # Missing from a full read (moved out of the window, or deleted), or reported
-        # removed: only a look-up by key can tell which.
-        missing = [
-            rec.key
-            for rec in recs
-            if rec.key not in seen
-            and (changes.full or rec.key in removed or rec.event_id in removed)
-        ]
-        answer = _look_up(connector.lookup, ref, missing) if missing else Lookup({})
-        for key, problem in answer.errors.items():
-            undecided.add(key)
-            rec = by_key[key]
-            errors.append(
-                f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
-                f"{manager.name} as read, and could not be looked up: {problem}; it stays "
-                f"{rec.state.value} until the next run can tell"
-            )
-        gone = []
-        for key, state in answer.found.items():
-            if state is not None:
-                follow(by_key[key], state)
-            elif by_key[key].state.active:
-                gone.append(by_key[key])
-        for rec, problem in _withdraw(connector, ref, gone).items():
-            if problem:
-                undecided.add(rec.key)
+        # What one calendar showed, recorded in one transaction with its cursor.
+        with rt.store.batch():
+            followed = {r.key for r in task.records}
+            for ev in changes.events:
+                if ev.key in followed:
+                    follow(by_key[ev.key], ev)
+            for key, problem in answer.errors.items():
+                undecided.add(key)
+                rec = by_key[key]
                 errors.append(
-                    f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
-                    f"calendar of {manager.name}, but its invitations could not be "
-                    f"withdrawn: {problem}; it stays {rec.state.value} until they are"
+                    f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
+                    f"{manager.name} as read, and could not be looked up: {problem}; it stays "
+                    f"{rec.state.value} until the next run can tell"
                 )
-            else:
-                move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
-        rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
+            gone = []
+            for key, state in answer.found.items():
+                if state is not None:
+                    follow(by_key[key], state)
+                elif by_key[key].state.active:
+                    gone.append(by_key[key])
+            for rec, problem in _withdraw(connector, ref, gone).items():
+                if problem:
+                    undecided.add(rec.key)
+                    errors.append(
+                        f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
+                        f"calendar of {manager.name}, but its invitations could not be "
+                        f"withdrawn: {problem}; it stays {rec.state.value} until they are"
+                    )
+                else:
+                    move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
+            rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
 
-    for rec in list(by_key.values()):
-        if (
-            rec.state.active
-            and rec.event_id
-            and rec.end is not None
-            and rec.end <= now
-            and rec.manager_id not in unread
-            and rec.key not in undecided
-        ):
-            move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    with rt.store.batch():
+        for rec in list(by_key.values()):
+            if (
+                rec.state.active
+                and rec.event_id
+                and rec.end is not None
+                and rec.end <= now
+                and rec.manager_id not in unread
+                and rec.key not in undecided
+            ):
+                move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
     # What the meeting providers say turns presumed outcomes into verified ones
     # (scheduler.sessions.attendance); a manager's mark is never overridden.
     attendance = settle_attendance(rt, now)
@@ -249,6 +253,38 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
     # Calendars really read: one that failed is in `errors`, not counted as read.
     read = sum(1 for _, manager_id in organisers if manager_id not in unread)
     return ReconcileSummary(tuple(transitions), read, full_reads, tuple(errors))
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One organiser's calendar to read: which connector, from which cursor, and the
+    sessions followed in it."""
+
+    connector: str
+    manager: Person
+    ref: CalendarRef
+    cursor: str | None
+    records: tuple[SessionRecord, ...]
+
+
+def _read_organiser(
+    rt: Runtime, start: datetime, end: datetime, read: _Read
+) -> tuple[ChangeSet, Lookup]:
+    """On a worker: read what changed in the organiser's calendar, then look up by
+    key the sessions the read does not show (missing from a full read, or reported
+    removed): only a look-up can tell moved from deleted. Reads only; no store."""
+    connector = rt.connector(read.connector)
+    changes = connector.changes(read.ref, read.cursor, start, end)
+    followed = {r.key for r in read.records}
+    seen = {ev.key for ev in changes.events if ev.key in followed}
+    removed = set(changes.removed)
+    missing = [
+        rec.key
+        for rec in read.records
+        if rec.key not in seen and (changes.full or rec.key in removed or rec.event_id in removed)
+    ]
+    answer = _look_up(connector.lookup, read.ref, missing) if missing else Lookup({})
+    return changes, answer
 
 
 def _look_up(
