@@ -214,6 +214,10 @@ class CredentialSource:
         if self.kind != "service_account" or _oauth_code(exc) not in SCOPE_REFUSALS:
             return False
         with self._lock:
+            if self.narrowed:
+                # Another thread of the I/O pool narrowed meanwhile: ask again with
+                # the calendar scopes (a refusal of those is final: not narrowed twice).
+                return True
             creds = self._by_subject.get(subject)
             if creds is None or set(creds.scopes or ()) == set(SCOPES):
                 return False  # already the calendar scopes alone: a real refusal

@@ -131,7 +131,10 @@ class GoogleConnector:
         # the thread (a long-running service starts new pools every run); the weak
         # set lets close() reach the ones still alive.
         self._owner = threading.get_ident()
-        self._mine: tuple[Any, dict[str | None, Any]] = (self._transport, {})
+        self._mine: tuple[Any, dict[tuple[int, str | None], Any]] = (self._transport, {})
+        # Bumped when the credentials change (the attendance scopes were refused):
+        # every thread's authorised clients of an older generation are left behind.
+        self._generation = 0
         self._local = threading.local()
         self._others: weakref.WeakSet[Any] = weakref.WeakSet()
         self._threads_lock = threading.Lock()
@@ -172,11 +175,14 @@ class GoogleConnector:
             with self._threads_lock:
                 self._others.add(mine[0])
         transport, authorized = mine
-        http = authorized.get(subject)
+        key = (self._generation, subject)
+        http = authorized.get(key)
         if http is None:
+            for old in [k for k in authorized if k[0] != self._generation]:
+                del authorized[old]  # clients of credentials since replaced
             creds = self.credentials.for_subject(subject)
             http = google_auth_httplib2.AuthorizedHttp(creds, http=transport)
-            authorized[subject] = http
+            authorized[key] = http
         return http
 
     def _call(self, email: str | None, run: Callable[[Any], Any]) -> Any:
@@ -195,7 +201,7 @@ class GoogleConnector:
                     " and ".join(ATTENDANCE_SCOPES),
                     self.credentials.who(email),
                 )
-                self._authorized.clear()
+                self._generation += 1
                 return run(self._http(email))
         except auth_exceptions.RefreshError as exc:
             raise self.credentials.auth_error(self._subject(email), exc) from None
