@@ -74,7 +74,9 @@ def _timestamp_as_text(loader: ConfigLoader, node: yaml.Node) -> str:
     try:
         yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise NotARealDate(None, None, f"{text} is not a real date ({exc})", node.start_mark)
+        raise NotARealDate(
+            None, None, f"{text} is not a real date ({exc})", node.start_mark
+        ) from None
     return str(text)
 
 
