@@ -384,7 +384,15 @@ sessions.add_command(sessions_link)
 def sessions_list(
     state: CliState, month: Month | None, states: tuple[str, ...], seller: str | None, as_json: bool
 ) -> None:
-    """List sessions with their state."""
+    """List sessions with their state.
+
+    --json adds, per session, `source`: who settled a held or no-show session
+    (provider, manager or presumed; null otherwise), and `verified`, kept for older
+    scripts: true for a provider's verdict and for a manager's mark alike."""
+    from collections import defaultdict
+
+    from scheduler.model import StateChange
+    from scheduler.report.outcomes import settled_by
     from scheduler.runtime import Runtime
 
     rt = Runtime.open(state.settings())
@@ -395,6 +403,10 @@ def sessions_list(
             seller_id=seller,
             states=[SessionState(s) for s in states] if states else None,
         )
+        changes: dict[str, list[StateChange]] = defaultdict(list)
+        if as_json and any(r.state in (SessionState.HELD, SessionState.NO_SHOW) for r in records):
+            for change in rt.store.history(org_id=rt.org.id, month=month):
+                changes[change.key].append(change)
     finally:
         rt.close()
     if as_json:
@@ -411,7 +423,10 @@ def sessions_list(
                     "start": r.start.isoformat() if r.start else None,
                     "end": r.end.isoformat() if r.end else None,
                     "moved": r.moved,
+                    # Kept for scripts written before `source`: true for a
+                    # provider's verdict *and* a manager's mark.
                     "verified": r.verified,
+                    "source": settled_by(r, changes.get(r.key, ())),
                     "attendance": r.attendance_status,
                     "attendance_detail": r.attendance_detail,
                     "reason": r.reason,

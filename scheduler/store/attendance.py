@@ -21,7 +21,6 @@ from scheduler.model import SessionRecord, SessionState
 from scheduler.store.schema import UtcDateTime, session_history, sessions
 from scheduler.store.store import Store, _record
 
-
 #: An answer about the back end, not the meeting: never final.
 UNSUPPORTED = AttendanceStatus.UNSUPPORTED.value
 
