@@ -175,6 +175,12 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
     failures: list[TeamFailure] = []
     try:
         plans, _ = plan_month(rt, month, now_utc(), progress, failures)
+        # The planner proposes only what is missing; a month booked already would
+        # otherwise read as "0 sessions", as if nothing were there.
+        booked = sum(
+            r.state.active or r.state is SessionState.HELD
+            for r in rt.store.sessions(org_id=rt.org.id, month=month)
+        )
     finally:
         progress.close()
         rt.close()
@@ -194,6 +200,7 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         echo_json(
             {
                 "month": str(month),
+                "already_booked": booked,
                 "teams": [
                     {
                         "team": p.team_id,
@@ -220,10 +227,12 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         )
         _raise_partial("plan", [f.text for f in failures])
         return
-    click.echo(
-        f"Plan for {month}: {_count(len(proposals), 'session')}, "
-        f"{_count(len(misses), 'seller')} unbookable"
+    planned = (
+        f"{booked} already booked, {len(proposals)} to plan"
+        if booked
+        else _count(len(proposals), "session")
     )
+    click.echo(f"Plan for {month}: {planned}, {_count(len(misses), 'seller')} unbookable")
     if proposals:
         echo_table(
             ["team", "seller", "start (manager's time)", "end"],

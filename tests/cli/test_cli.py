@@ -63,6 +63,15 @@ def test_plan_book_list_mark(config: Path, capsys) -> None:  # type: ignore[no-u
 
     assert instants(proposals) == instants(rows)
 
+    # Planning the booked month again says what is there, not just "0 sessions".
+    code, out, _ = run(["--config", str(config), "plan", "--month", "2031-03"], capsys)
+    assert code == 0
+    assert (
+        out.splitlines()[0] == "Plan for 2031-03: 3 already booked, 0 to plan, 0 sellers unbookable"
+    )
+    code, out, _ = run(["--config", str(config), "plan", "--month", "2031-03", "--json"], capsys)
+    assert json.loads(out)["already_booked"] == 3
+
     code, _, err = run(["--config", str(config), "sessions", "mark", "s1"], capsys)
     assert code == 2 and "--held or --no-show" in err
 
