@@ -6,7 +6,6 @@ The bodies live in `scheduler.settings.admin` and `scheduler.settings.load`; err
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from scheduler.cli.common import (
 )
 from scheduler.errors import ConfigError, UserError
 from scheduler.settings import admin, preflight
-from scheduler.settings.load import build_settings, check_file, json_schema
+from scheduler.settings.load import build_settings, check_file, schema_text
 from scheduler.settings.people_csv import write_people_csv
 
 EDIT_NOTE = (
@@ -87,7 +86,7 @@ def config_validate(state: CliState, online: bool) -> None:
 )
 def config_schema(output: Path | None) -> None:
     """Print the JSON Schema of the config file (for editors' YAML support)."""
-    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    text = schema_text()
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -184,7 +183,17 @@ def people_list(state: CliState, team: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    columns = ["team", "role", "id", "name", "email", "timezone", "country", "connector"]
+    columns = [
+        "team",
+        "role",
+        "id",
+        "name",
+        "email",
+        "timezone",
+        "country",
+        "connector",
+        "calendar",
+    ]
     echo_table(columns, [[r[c] for c in columns] for r in rows])
 
 

@@ -256,8 +256,8 @@ def load_yaml_file(path: Path) -> LoadedYaml:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(
-            f"{path}: no such config file (copy config/coachpass.example.yaml, "
-            "or pass --config / set COACHPASS_CONFIG)"
+            f"{path}: no such config file (run `coachpass init` to write one that works "
+            "at once, or pass --config / set COACHPASS_CONFIG)"
         ) from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a config file") from None
