@@ -11,8 +11,8 @@ from pathlib import Path
 from connectors.base import ChangeAction, EventChange
 from connectors.ics.connector import LocalConnector
 from tests.connectors.ics.test_connector import MANAGER, START, mails, session
-from tests.connectors.ics.test_connector import local as local  # noqa: F401 (fixture)
-from tests.connectors.ics.test_connector import root as root  # noqa: F401 (fixture)
+from tests.connectors.ics.test_connector import local as local
+from tests.connectors.ics.test_connector import root as root
 
 STOCKHOLM = replace(MANAGER, timezone="Europe/Stockholm")
 
@@ -21,7 +21,7 @@ def _subjects(outbox: Path, prefix: str) -> set[str]:
     return {str(m["Subject"]) for m in mails(outbox) if str(m["Subject"]).startswith(prefix)}
 
 
-def test_subjects_and_bodies_use_the_organisers_zone(local: LocalConnector, root: Path) -> None:  # noqa: F811
+def test_subjects_and_bodies_use_the_organisers_zone(local: LocalConnector, root: Path) -> None:
     outbox = root.parent / "outbox"
     event = session(organizer=STOCKHOLM)  # 2031-03-11 09:00 UTC = 10:00 CET
     local.create([event])
@@ -47,7 +47,7 @@ def test_subjects_and_bodies_use_the_organisers_zone(local: LocalConnector, root
     )
 
 
-def test_an_organiser_in_utc_still_reads_utc(local: LocalConnector, root: Path) -> None:  # noqa: F811
+def test_an_organiser_in_utc_still_reads_utc(local: LocalConnector, root: Path) -> None:
     local.create([session()])
     assert _subjects(root.parent / "outbox", "Invitation") == {
         "Invitation: Coaching: Maja / Sam @ 2031-03-11 09:00 UTC"
