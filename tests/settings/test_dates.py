@@ -63,3 +63,15 @@ def test_text_that_looks_like_a_date_stays_text_and_dates_are_dates(tmp_path: Pa
     settings = load_settings(path)
     assert settings.organisation.name == "2027-02-03"
     assert settings.organisation.policy.blackout_dates == {date(2027, 2, 4), date(2027, 2, 5)}
+
+
+def test_an_impossible_date_in_a_message_catalogue_is_located(tmp_path: Path) -> None:
+    from scheduler.errors import UserError
+    from scheduler.sessions.agenda import load_messages
+
+    (tmp_path / "messages.yaml").write_text("en:\n  report_title: Report\n  since: 2027-02-30\n")
+    with pytest.raises(UserError) as caught:
+        load_messages(tmp_path, "en")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'messages.yaml'}:3:10: 2027-02-30 is not a real date"
+    )
