@@ -239,9 +239,22 @@ class LocalConnector:
             # invitations, durable before this returns.
             with folders_synced_at_end():
                 for event, vevent, block in fresh:
-                    self._deliver(org_path, copies, vevent, block, event.organizer.email)
+                    self._deliver(
+                        org_path,
+                        copies,
+                        vevent,
+                        block,
+                        event.organizer.email,
+                        zone=event.organizer.timezone,
+                    )
                 for block in adopted:
-                    self._complete(org_path, copies, block, events[0].organizer.email)
+                    self._complete(
+                        org_path,
+                        copies,
+                        block,
+                        events[0].organizer.email,
+                        zone=events[0].organizer.timezone,
+                    )
         return results
 
     def _deliver(
@@ -253,6 +266,7 @@ class LocalConnector:
         organizer: str,
         *,
         missing_only: bool = False,
+        zone: str = "UTC",
     ) -> None:
         """Invite each attendee: the e-mail, then the copy in their calendar.
         `missing_only` (a retry after a crash) writes only what is not there yet: an
@@ -261,7 +275,9 @@ class LocalConnector:
         assert key is not None
         for email in ics_events.attendee_emails(vevent):
             attendee = Attendee(email, ics_events.attendee_name(vevent, email))
-            self._send("REQUEST", vevent, key, organizer, attendee, only_new=missing_only)
+            self._send(
+                "REQUEST", vevent, key, organizer, attendee, only_new=missing_only, zone=zone
+            )
             copy = copies.get(email)
             if copy is None or copy == org_path:
                 continue
@@ -269,7 +285,13 @@ class LocalConnector:
                 self._put_copy(copy, key, block)
 
     def _complete(
-        self, org_path: Path, copies: Mapping[str, Path], block: str, organizer: str
+        self,
+        org_path: Path,
+        copies: Mapping[str, Path],
+        block: str,
+        organizer: str,
+        *,
+        zone: str = "UTC",
     ) -> None:
         """An event the organiser's calendar holds already (a retry): send what a
         crash after writing it may have left unsent. Same e-mail file names, so an
@@ -286,6 +308,7 @@ class LocalConnector:
             block,
             ics_events.organizer_email(vevent) or organizer,
             missing_only=True,
+            zone=zone,
         )
 
     @staticmethod
@@ -323,6 +346,7 @@ class LocalConnector:
         attendee: Attendee,
         *,
         only_new: bool = False,
+        zone: str = "UTC",
     ) -> None:
         message = invitation(
             method,
@@ -333,6 +357,7 @@ class LocalConnector:
             attendee=attendee.email,
             attendee_name=attendee.name,
             now=self._clock(),
+            zone=zone,
         )
         stem = str(message["Message-ID"]).strip("<>").split("@", 1)[0]
         if only_new and (self.outbox / f"{stem}.eml").exists():
@@ -406,6 +431,7 @@ class LocalConnector:
                     key,
                     organizer,
                     Attendee(email, ics_events.attendee_name(vevent, email)),
+                    zone=change.organizer.timezone,
                 )
             write_text(file, replace_span(text, span, block))
         return Result(key, outcome, uid)
@@ -429,7 +455,14 @@ class LocalConnector:
                 organizer = ics_events.organizer_email(vevent) or change.organizer.email
                 for email in ics_events.attendee_emails(vevent):
                     attendee = Attendee(email, ics_events.attendee_name(vevent, email))
-                    self._send("CANCEL", vevent, change.key, organizer, attendee)
+                    self._send(
+                        "CANCEL",
+                        vevent,
+                        change.key,
+                        organizer,
+                        attendee,
+                        zone=change.organizer.timezone,
+                    )
                 write_text(file, replace_span(text, span, ics_events.to_block(vevent)))
                 done = True
         return Result(change.key, Outcome.CANCELLED if done else Outcome.GONE)

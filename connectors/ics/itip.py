@@ -12,11 +12,12 @@ retried write after a crash replaces the same file rather than inviting twice.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 
@@ -47,12 +48,15 @@ def invitation(
     attendee: str,
     attendee_name: str,
     now: datetime,
+    zone: str = "UTC",
 ) -> EmailMessage:
-    """One attendee's REQUEST or CANCEL message for `vevent` (which holds SEQUENCE)."""
+    """One attendee's REQUEST or CANCEL message for `vevent` (which holds SEQUENCE).
+    The subject and body give the time in `zone`, the organiser's (the calendar part
+    carries UTC, which every client converts)."""
     sequence = int(vevent.get("SEQUENCE", 0))
     summary = str(vevent.get("SUMMARY", "Coaching session"))
     start: Any = vevent["DTSTART"]  # icalendar's union type has no .dt on all members
-    when = start.dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = _local_time(start.dt, zone)
     # CRLF throughout (the text/calendar part too, as RFC 5545 wants) and names
     # encoded so that they read back unchanged in any language.
     message = new_message()
@@ -77,6 +81,16 @@ def invitation(
     )
     message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     return message
+
+
+def _local_time(moment: datetime, zone: str) -> str:
+    """`2027-01-20 10:15 CET`: what the organiser's own calendar shows. An unknown
+    zone (settings validate them) falls back to UTC rather than failing an invitation."""
+    try:
+        tz: tzinfo = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = UTC
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def write_to_outbox(outbox: Path, message: EmailMessage) -> Path:

@@ -6,8 +6,9 @@ The bodies live in `scheduler.settings.admin` and `scheduler.settings.load`; err
 
 from __future__ import annotations
 
-import json
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from scheduler.cli.common import (
 )
 from scheduler.errors import ConfigError, UserError
 from scheduler.settings import admin, preflight
-from scheduler.settings.load import build_settings, check_file, json_schema
+from scheduler.settings.load import build_settings, check_file, schema_text
 from scheduler.settings.people_csv import write_people_csv
 
 EDIT_NOTE = (
@@ -85,7 +86,7 @@ def config_validate(state: CliState, online: bool) -> None:
 )
 def config_schema(output: Path | None) -> None:
     """Print the JSON Schema of the config file (for editors' YAML support)."""
-    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    text = schema_text()
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -150,6 +151,7 @@ def teams_add(
     )
     admin.add_team(state.config_path, team_id, name, manager, connector=connector)
     click.echo(f"added team {team_id} (manager {manager_id}) to {state.config_path}")
+    _warn_offline(state.config_path, [manager_id])
 
 
 @teams_group.command("remove", epilog=EDIT_NOTE)
@@ -181,7 +183,17 @@ def people_list(state: CliState, team: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    columns = ["team", "role", "id", "name", "email", "timezone", "country", "connector"]
+    columns = [
+        "team",
+        "role",
+        "id",
+        "name",
+        "email",
+        "timezone",
+        "country",
+        "connector",
+        "calendar",
+    ]
     echo_table(columns, [[r[c] for c in columns] for r in rows])
 
 
@@ -220,8 +232,7 @@ def people_add(
     click.echo(f"added {person_id} to team {team} in {state.config_path}")
     # The file is valid (the edit was vetted); what only the machine can tell (their
     # calendar file is not there yet, a secret unset) is said now, not at booking.
-    for problem in _offline_problems(state.config_path, person_id):
-        click.echo(f"warning: {problem}", err=True)
+    _warn_offline(state.config_path, [person_id])
 
 
 @people_group.command("remove", epilog=EDIT_NOTE)
@@ -242,13 +253,37 @@ def people_remove(state: CliState, person_id: str) -> None:
         )
 
 
-def _offline_problems(path: Path, person_id: str) -> list[str]:
-    """The offline checks' problems about one person (see `config validate`)."""
+#: Warnings shown after an import; `config validate` lists the rest.
+_MAX_WARNINGS = 10
+
+
+def _warn_offline(path: Path, person_ids: Sequence[str]) -> None:
+    """Warn about what only the machine can tell of the people just written (their
+    calendar file is not there yet, ...): the file is valid, but booking would fail."""
+    problems = _offline_problems(path, person_ids)
+    for problem in problems[:_MAX_WARNINGS]:
+        click.echo(f"warning: {problem}", err=True)
+    if len(problems) > _MAX_WARNINGS:
+        click.echo(
+            f"warning: and {len(problems) - _MAX_WARNINGS} more: `coachpass config validate` "
+            "lists them all",
+            err=True,
+        )
+
+
+def _offline_problems(path: Path, person_ids: Sequence[str]) -> list[str]:
+    """The offline checks' problems naming one of `person_ids` (see `config validate`)."""
+    if not person_ids:
+        return []
     checked = check_file(path)
     if checked.problems or checked.config is None:
         return []
     settings = build_settings(checked.config, checked.csv_rows, path)
-    return [p for p in preflight.run(checked.loaded, settings) if person_id in p]
+    # Whole ids only: s1 is not s10.
+    named = re.compile(
+        "|".join(rf"(?<![\w-]){re.escape(i)}(?![\w-])" for i in sorted(set(person_ids)))
+    )
+    return [p for p in preflight.run(checked.loaded, settings) if named.search(p)]
 
 
 def _upcoming_sessions(state: CliState, person_id: str) -> list[Any]:
@@ -305,6 +340,8 @@ def people_import(state: CliState, csv_file: Path, team: str | None, dry_run: bo
         f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged"
         f"{created} ({verb} {state.config_path})"
     )
+    if not dry_run:
+        _warn_offline(state.config_path, result.people)
 
 
 @people_group.command("export")

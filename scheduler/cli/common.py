@@ -69,18 +69,21 @@ def json_option(func: F) -> F:
 #: Months a command accepts: wide enough for any real plan or report, narrow enough
 #: that a typo (`27-01`, `0000-01`) is caught instead of reaching date arithmetic.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 def parse_month(value: str) -> Any:
     """`YYYY-MM` between 2000-01 and 2100-12 -> `Month`; else `click.BadParameter`."""
     from scheduler.model import Month
 
-    match = _MONTH.match(value.strip())
+    # Exactly YYYY-MM, as the README says: no spaces, no trailing line break (`$`
+    # alone would let "2027-01\n" through).
+    match = _MONTH.fullmatch(value)
     year, month = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     if not (FIRST_YEAR <= year <= LAST_YEAR and 1 <= month <= 12):
+        spaces = " without spaces" if value != value.strip() else ""
         raise click.BadParameter(
-            f"{value!r} is not a month: write YYYY-MM between {FIRST_YEAR}-01 and "
+            f"{value!r} is not a month: write YYYY-MM{spaces} between {FIRST_YEAR}-01 and "
             f"{LAST_YEAR}-12, e.g. 2027-01"
         )
     return Month(year, month)

@@ -3,7 +3,8 @@
 It writes the bundled example config (the same file as config/coachpass.example.yaml,
 also shipped by a non-editable install under <prefix>/share/coachpass/config) and one
 generated `.ics` calendar per person for the `local` connector, so `config validate`
-and `plan` work before any account is connected. An existing config is never
+and `plan` work before any account is connected, and the JSON Schema the config's
+`yaml-language-server` line names (coachpass.schema.json, beside it). An existing config is never
 overwritten (exit 2, nothing written).
 """
 
@@ -29,7 +30,7 @@ def write_starter(folder: Path, month: Month | None = None) -> tuple[Path, int]:
     """Write `folder/coachpass.yaml` and its example calendars; returns the config's
     path and how many calendars were written."""
     from scheduler.demo.data import person_calendar
-    from scheduler.settings.load import load_settings
+    from scheduler.settings.load import SCHEMA_NAME, load_settings, schema_text
 
     config = folder / CONFIG_NAME
     if config.exists():
@@ -47,6 +48,10 @@ def write_starter(folder: Path, month: Month | None = None) -> tuple[Path, int]:
         ) from None
     folder.mkdir(parents=True, exist_ok=True)
     config.write_text(text, encoding="utf-8")
+    # The config's `# yaml-language-server: $schema=coachpass.schema.json` line names
+    # this file: without it an editor reports a broken schema link. It is generated
+    # from the program, so one left from an older version is brought up to date.
+    (folder / SCHEMA_NAME).write_text(schema_text(), encoding="utf-8")
     settings = load_settings(config)
     calendars = _local_folder(settings)
     (settings.outbox).mkdir(parents=True, exist_ok=True)
@@ -107,7 +112,13 @@ Until then the example calendars in {calendars} let you try plan and book."""
 def init(folder: Path, month: Month | None) -> None:
     """Write a config that works at once into DIR (default: here): the example
     organisation with one generated .ics calendar per person, ready for `config
-    validate` and `plan`. Refuses to overwrite an existing coachpass.yaml."""
+    validate` and `plan`, and coachpass.schema.json for editors. Refuses to overwrite
+    an existing coachpass.yaml."""
+    from scheduler.settings.load import SCHEMA_NAME
+
     config, written = write_starter(folder, month)
-    click.echo(f"wrote {config} and {written} example calendars in {folder / 'calendars'}")
+    click.echo(
+        f"wrote {config}, its JSON Schema for editors ({folder / SCHEMA_NAME}) "
+        f"and {written} example calendars in {folder / 'calendars'}"
+    )
     click.echo(NEXT_STEPS.format(config=config, calendars=folder / "calendars"))

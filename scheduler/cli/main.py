@@ -175,6 +175,12 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
     failures: list[TeamFailure] = []
     try:
         plans, _ = plan_month(rt, month, now_utc(), progress, failures)
+        # The planner proposes only what is missing; a month booked already would
+        # otherwise read as "0 sessions", as if nothing were there.
+        booked = sum(
+            r.state.active or r.state is SessionState.HELD
+            for r in rt.store.sessions(org_id=rt.org.id, month=month)
+        )
     finally:
         progress.close()
         rt.close()
@@ -194,6 +200,7 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         echo_json(
             {
                 "month": str(month),
+                "already_booked": booked,
                 "teams": [
                     {
                         "team": p.team_id,
@@ -220,10 +227,12 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         )
         _raise_partial("plan", [f.text for f in failures])
         return
-    click.echo(
-        f"Plan for {month}: {_count(len(proposals), 'session')}, "
-        f"{_count(len(misses), 'seller')} unbookable"
+    planned = (
+        f"{booked} already booked, {len(proposals)} to plan"
+        if booked
+        else _count(len(proposals), "session")
     )
+    click.echo(f"Plan for {month}: {planned}, {_count(len(misses), 'seller')} unbookable")
     if proposals:
         echo_table(
             ["team", "seller", "start (manager's time)", "end"],
@@ -384,7 +393,15 @@ sessions.add_command(sessions_link)
 def sessions_list(
     state: CliState, month: Month | None, states: tuple[str, ...], seller: str | None, as_json: bool
 ) -> None:
-    """List sessions with their state."""
+    """List sessions with their state.
+
+    --json adds, per session, `source`: who settled a held or no-show session
+    (provider, manager or presumed; null otherwise), and `verified`, kept for older
+    scripts: true for a provider's verdict and for a manager's mark alike."""
+    from collections import defaultdict
+
+    from scheduler.model import StateChange
+    from scheduler.report.outcomes import settled_by
     from scheduler.runtime import Runtime
 
     rt = Runtime.open(state.settings())
@@ -395,6 +412,10 @@ def sessions_list(
             seller_id=seller,
             states=[SessionState(s) for s in states] if states else None,
         )
+        changes: dict[str, list[StateChange]] = defaultdict(list)
+        if as_json and any(r.state in (SessionState.HELD, SessionState.NO_SHOW) for r in records):
+            for change in rt.store.history(org_id=rt.org.id, month=month):
+                changes[change.key].append(change)
     finally:
         rt.close()
     if as_json:
@@ -411,7 +432,10 @@ def sessions_list(
                     "start": r.start.isoformat() if r.start else None,
                     "end": r.end.isoformat() if r.end else None,
                     "moved": r.moved,
+                    # Kept for scripts written before `source`: true for a
+                    # provider's verdict *and* a manager's mark.
                     "verified": r.verified,
+                    "source": settled_by(r, changes.get(r.key, ())),
                     "attendance": r.attendance_status,
                     "attendance_detail": r.attendance_detail,
                     "reason": r.reason,

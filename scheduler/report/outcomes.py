@@ -95,6 +95,18 @@ def outcome_source(record: SessionRecord, changes: Sequence[StateChange] = ()) -
     return Source.CALENDAR
 
 
+#: `sessions list --json`'s `source`: who settled a held or no-show session.
+_ORIGIN = {Source.PROVIDER: "provider", Source.MANAGER: "manager", Source.PRESUMED: "presumed"}
+
+
+def settled_by(record: SessionRecord, changes: Sequence[StateChange] = ()) -> str | None:
+    """`provider`, `manager` or `presumed` for a held or no-show session (as the
+    report's `outcome_source` decides), None for any other state."""
+    if record.state not in (SessionState.HELD, SessionState.NO_SHOW):
+        return None
+    return _ORIGIN[outcome_source(record, changes)]
+
+
 @dataclass(frozen=True)
 class SellerMonth:
     """One seller's month: the outcome, how it is known, and why when not coached."""

@@ -55,6 +55,12 @@ CSV_COLUMNS = (
     "held_minutes",
     "minutes_per_manager_week",
     "target_minutes_per_manager_week",
+    # Added later, so at the end: a reader that goes by position keeps working.
+    "held_verified",
+    "held_by_manager",
+    "held_presumed",
+    "not_coached",
+    "ahead",
 )
 
 
@@ -166,6 +172,11 @@ def _csv_row(month: Month, level: str, team: str, manager: str, k: KpiFigures) -
         str(k.held_minutes),
         _csv_number(k.minutes_per_manager_week),
         str(k.target_minutes_per_manager_week),
+        str(k.held_verified),
+        str(k.held_recorded),
+        str(k.held_presumed),
+        str(k.not_coached),
+        str(k.ahead),
     ]
 
 

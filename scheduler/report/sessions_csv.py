@@ -17,7 +17,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from scheduler.model import Month, Organisation, SessionRecord, SessionState, StateChange
+from scheduler.model import (
+    NO_REBOOK,
+    Month,
+    Organisation,
+    SessionRecord,
+    SessionState,
+    StateChange,
+)
 from scheduler.report.kpi import seller_months
 from scheduler.report.outcomes import outcome_source
 from scheduler.settings.spreadsheet import as_text
@@ -89,11 +96,28 @@ def sessions_csv(
                     _local(r.end, zone),
                     str(minutes),
                     "yes" if r.moved or _ever_moved(changes.get(r.key, ())) else "no",
-                    as_text(r.reason),
+                    as_text(_reason(r, changes.get(r.key, ()))),
                     r.key,
                 ]
             )
     return out.getvalue()
+
+
+def _reason(record: SessionRecord, changes: Sequence[StateChange]) -> str:
+    """The record's reason; for a cancelled session led by the history's words of the
+    cancellation (by whom and why: "cancelled by anna: sick", "cancelled in the
+    calendar"), which the record's own reason does not keep."""
+    reason = record.reason
+    if record.state is not SessionState.CANCELLED:
+        return reason
+    into = [c for c in changes if c.to_state is SessionState.CANCELLED]
+    said = sorted(into, key=lambda c: c.at)[-1].detail if into else ""
+    if reason.startswith(NO_REBOOK):
+        why = reason.removeprefix(NO_REBOOK)
+        extra = NO_REBOOK.rstrip(": ") + (f": {why}" if why and why not in said else "")
+    else:
+        extra = reason if reason not in said else ""
+    return "; ".join(part for part in (said, extra) if part)
 
 
 def _ever_moved(changes: Sequence[StateChange]) -> bool:

@@ -68,6 +68,7 @@ class Tile:
     label: str
     value: Cell
     change: str  # "+5 pp vs January 2026", or "" without a previous month
+    detail: str = ""  # what the figure is made of: "2 attendance verified, ..."
 
 
 @dataclass(frozen=True)
@@ -181,13 +182,33 @@ def tiles(
             str(t["report_coached"]),
             Cell(f"{kpi.held}/{kpi.active_sellers}"),
             change(_signed(kpi.held - p.held) if p else None),
+            # Leadership weighs a verified session above a presumed one: the split
+            # belongs at the top, not only in each manager's card.
+            str(t["report_held_split_format"]).format(
+                verified=kpi.held_verified, manager=kpi.held_recorded, presumed=kpi.held_presumed
+            )
+            if kpi.held
+            else "",
         ),
         Tile(
             str(t["report_not_coached"]),
             Cell(str(kpi.not_coached)),
             change(_signed(kpi.not_coached - p.not_coached) if p else None),
         ),
+        # Coached + not coached + still ahead = sellers: without this tile a month that
+        # has not happened yet reads as "0/10 coached, 0 not coached".
+        *([Tile(str(t["report_ahead"]), Cell(str(kpi.ahead)), "")] if kpi.ahead else []),
     ]
+
+
+def not_coached_none(kpi: OrgKpi, t: Mapping[str, Any]) -> str:
+    """What the not-coached list says when it is empty: everyone was coached only when
+    they were; otherwise the rest is still ahead (the list holds every other seller)."""
+    if kpi.held == kpi.active_sellers:
+        return str(t["report_not_coached_none"])
+    return str(t["report_not_coached_none_yet_format"]).format(
+        ahead=kpi.ahead, sellers=kpi.active_sellers
+    )
 
 
 def why(seller: SellerMonth, t: Mapping[str, Any]) -> str:
@@ -296,6 +317,7 @@ def context(
             else []
         ),
         "cards": [card(m.manager_name, teams_of(m.team_ids), m, t) for m in kpi.managers],
+        "not_coached_none": not_coached_none(kpi, t),
         "not_coached": [
             (
                 s.name,

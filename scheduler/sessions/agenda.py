@@ -46,7 +46,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import markdown
-import yaml
 from markupsafe import Markup
 
 from scheduler.errors import UserError
@@ -131,13 +130,18 @@ def load_messages(templates_dir: Path, language: str) -> Mapping[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def _read_catalogue(version: tuple[str, int, int]) -> Any:
+    from scheduler.settings.yaml_lines import parse_yaml
+
     path = Path(version[0])
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read message catalogue {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"message catalogue {path} is not valid YAML: {exc}") from None
+    if not text.strip():
+        return None  # said below: the language has no messages
+    # The config's loader: every YAML problem (an impossible date too) is a UserError
+    # at file:line:column, and `No` / `on` stay words in a translation.
+    return parse_yaml(text, path).data
 
 
 def month_name(messages: Mapping[str, Any], month: Month) -> str:

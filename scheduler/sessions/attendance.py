@@ -13,8 +13,10 @@ requests; when the whole call fails, once per organiser, so one organiser's fail
 never stops the others) about sessions that ended between the
 provider's delay and the asking window ago, that are presumed held or still booked
 after their end, and that are not settled yet. A final answer settles the session (it
-is never asked again, so a quiet reconcile asks nothing); a pending answer or an error
-is asked again on the next run. Nothing here ever overrides a verified outcome: a
+is never asked again, so a quiet reconcile asks nothing); a pending answer, an error
+or "unsupported" (a back end without attendance, as configured today) is asked again
+on the next run while the session is inside the asking window; an unchanged
+"unsupported" is not written again. Nothing here ever overrides a verified outcome: a
 manager's mark or a verdict already stored (`store.attendance.record_attendance` checks both in
 the same transaction that applies a verdict).
 """
@@ -44,14 +46,16 @@ from scheduler.store.attendance import AttendanceNote, attendance_due, record_at
 #: History detail of a verdict from the provider: `attendance: <why>`.
 ATTENDANCE_PREFIX = "attendance: "
 
-#: Answers after which asking again can teach nothing.
+#: Answers after which asking again can teach nothing. UNSUPPORTED is not one: it
+#: describes the back end as configured today, costs no I/O to give, and an admin who
+#: turns on meeting reports (`attendance_dir`) later expects the sessions still inside
+#: `keep_asking_days` to be verified.
 _FINAL = frozenset(
     {
         AttendanceStatus.MET,
         AttendanceStatus.NOT_HELD,
         AttendanceStatus.EXPIRED,
         AttendanceStatus.NO_MEETING,
-        AttendanceStatus.UNSUPPORTED,
     }
 )
 
@@ -226,6 +230,8 @@ def settle_attendance(rt: Runtime, now: datetime) -> AttendanceRun:
                 notes.append(AttendanceNote(rec.key, None, f"not read: {reason}", False))
                 continue
             note = _note(rec, query, result, policy.min_minutes_together)
+            if note.status == rec.attendance_status == AttendanceStatus.UNSUPPORTED.value:
+                continue  # said before: no store write per session and reconcile
             notes.append(note)
             if note.verdict is not None:
                 judged[rec.key] = Settled(rec, note.verdict, note.history_detail)

@@ -355,6 +355,7 @@ class ImportResult:
     updated: int
     unchanged: int
     teams_created: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()  # ids of every row, for the checks after writing
 
     @property
     def changed(self) -> bool:
@@ -389,7 +390,13 @@ def import_people(
                 problems.append(outcome)
         if problems:
             raise ConfigError(problems)
-        return ImportResult(counts["added"], counts["updated"], counts["unchanged"], tuple(created))
+        return ImportResult(
+            counts["added"],
+            counts["updated"],
+            counts["unchanged"],
+            tuple(created),
+            tuple(dict.fromkeys(r.person["id"] for r in rows)),
+        )
 
     result = edit_config(path, change, dry_run=dry_run)
     return result

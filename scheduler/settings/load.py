@@ -9,6 +9,7 @@ file, a YAML syntax error or an empty file is a `UserError`. Field checks live i
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,16 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **schema,
     }
+
+
+#: The schema's file name, next to the config (its `yaml-language-server` line).
+SCHEMA_NAME = "coachpass.schema.json"
+
+
+def schema_text() -> str:
+    """`json_schema()` as written to a file: `config schema`, `init` and the committed
+    config/coachpass.schema.json are the same bytes."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 def _check(loaded: LoadedYaml, source: Path) -> Checked:
@@ -205,5 +216,6 @@ __all__ = [
     "format_path",
     "json_schema",
     "load_settings",
+    "schema_text",
     "validate_file",
 ]

@@ -24,6 +24,7 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from scheduler.errors import UserError
+from scheduler.settings.yaml_lines import parse_yaml
 
 _ITEM_UNDER_KEY = re.compile(r"^(?P<key> *)[^\s#-][^:#]*:\s*(?:#.*)?\n(?P<dash> *)- ", re.M)
 
@@ -54,6 +55,11 @@ def load(text: str, source: Path) -> tuple[Any, YAML]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
         raise UserError(f"{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+    except ValueError:
+        # ruamel builds dates as it reads and fails bare on an impossible one
+        # (`2027-02-30`) without a position; the checking loader names the place.
+        parse_yaml(text, source)
+        raise
 
 
 def dump(data: Any, yaml: YAML) -> str:

@@ -227,6 +227,19 @@ class PolicyConfig(_Strict):
     video_url_template: Annotated[str, AfterValidator(checks.check_url_template)] | None = None
     attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
+    @model_validator(mode="after")
+    def _attendance_fits_a_session(self) -> PolicyConfig:
+        # Sessions are booked session_minutes long: a longer minimum could never be
+        # met, so every session would stay presumed while the legend says otherwise.
+        together = self.attendance.min_minutes_together
+        if together > self.session_minutes:
+            raise ValueError(
+                f"attendance.min_minutes_together {together} is longer than session_minutes "
+                f"{self.session_minutes}: no session could ever be verified as held; use at "
+                f"most {self.session_minutes}"
+            )
+        return self
+
 
 class OrganisationConfig(_Strict):
     id: Slug = Field(description="stable slug; part of every session key: never change it")

@@ -11,6 +11,10 @@ bite exactly this kind of file:
   only `true` / `false` are booleans, as in YAML 1.2.
 - `8:00` or `17:30` are *strings*, not base-60 integers (YAML 1.1 reads `17:30`
   as 1050), so working hours may be written with or without quotes.
+- `2027-02-03` is a *string* too: the schema turns it into a date where a date is
+  wanted (`blackout_dates`) and keeps it as text where text is (a team named
+  `2027-02-03`). An impossible one (`2027-02-30`) is refused where it is written,
+  as `file:line:column: ... not a real date`, instead of PyYAML's bare ValueError.
 """
 
 from __future__ import annotations
@@ -59,6 +63,24 @@ class ConfigLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.alias_marks.append(self.peek_event().start_mark)
         return super().compose_node(parent, index)
+
+
+class NotARealDate(yaml.constructor.ConstructorError):
+    """An unquoted scalar shaped like a date that no calendar has (`2027-02-30`)."""
+
+
+def _timestamp_as_text(loader: ConfigLoader, node: yaml.Node) -> str:
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
+    try:
+        yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise NotARealDate(
+            None, None, f"{text} is not a real date ({exc})", node.start_mark
+        ) from None
+    return str(text)
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def _install_resolvers() -> None:
@@ -169,6 +191,12 @@ def parse_yaml(text: str, source: Path) -> LoadedYaml:
             raise UserError(f"{source}: the file is empty; see config/coachpass.example.yaml")
         _check_aliases(node, loader.alias_marks, source)
         data = loader.construct_document(node)
+    except NotARealDate as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
+        raise UserError(
+            f"{where}: {exc.problem}: write a date that exists, or quote it if it is text"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
@@ -287,8 +315,8 @@ def load_yaml_file(path: Path) -> LoadedYaml:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(
-            f"{path}: no such config file (copy config/coachpass.example.yaml, "
-            "or pass --config / set COACHPASS_CONFIG)"
+            f"{path}: no such config file (run `coachpass init` to write one that works "
+            "at once, or pass --config / set COACHPASS_CONFIG)"
         ) from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a config file") from None

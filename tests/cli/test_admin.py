@@ -257,6 +257,9 @@ def test_people_list_and_filter(config: Path) -> None:
     assert rows[1]["calendar"] == "erik.ics"
     table = ok(config, "people", "list", "--team", "empty").splitlines()
     assert len(table) == 3 and table[2].split()[:3] == ["empty", "manager", "olle"]
+    # The help promises the calendar in use: the table shows it, as --json does.
+    assert table[0].split()[-1] == "calendar" and table[2].split()[-1] == "olle.ics"
+    assert "calendar" in run(config, "people", "list", "--help").output
     assert "no team 'ghost'" in str(fails(config, "people", "list", "--team", "ghost"))
 
 

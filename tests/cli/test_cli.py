@@ -30,6 +30,13 @@ def test_bad_month_names_the_value(config: Path, capsys) -> None:  # type: ignor
     assert code == 2 and "2031-13" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("month", [" 2031-03", "2031-03 ", "2031-03\n", "\t2031-03"])
+def test_a_month_with_spaces_is_refused(config: Path, capsys, month: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(["--config", str(config), "plan", "--month", month], capsys)
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert f"{month!r} is not a month: write YYYY-MM without spaces" in err
+
+
 def test_bad_clock_override_is_a_user_error(
     config: Path,
     capsys,  # type: ignore[no-untyped-def]
@@ -62,6 +69,15 @@ def test_plan_book_list_mark(config: Path, capsys) -> None:  # type: ignore[no-u
         return sorted((i["seller"], datetime.fromisoformat(i["start"])) for i in items)
 
     assert instants(proposals) == instants(rows)
+
+    # Planning the booked month again says what is there, not just "0 sessions".
+    code, out, _ = run(["--config", str(config), "plan", "--month", "2031-03"], capsys)
+    assert code == 0
+    assert (
+        out.splitlines()[0] == "Plan for 2031-03: 3 already booked, 0 to plan, 0 sellers unbookable"
+    )
+    code, out, _ = run(["--config", str(config), "plan", "--month", "2031-03", "--json"], capsys)
+    assert json.loads(out)["already_booked"] == 3
 
     code, _, err = run(["--config", str(config), "sessions", "mark", "s1"], capsys)
     assert code == 2 and "--held or --no-show" in err

@@ -3,6 +3,8 @@ example config says what is missing instead of failing later."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +31,28 @@ def test_init_then_validate_then_plan_books_every_seller(
     assert out.startswith("Plan for 2031-03: 8 sessions, 0 sellers unbookable")
     # The generated calendars are real busy time, not empty files.
     assert (folder / "calendars" / "anna.ics").read_text().count("BEGIN:VEVENT") > 20
+
+
+def test_init_writes_the_schema_the_configs_editor_line_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["init", str(tmp_path)], capsys)
+    assert code == 0, err
+    text = (tmp_path / "coachpass.yaml").read_text()
+    (named,) = re.findall(r"^# yaml-language-server: \$schema=(\S+)$", text, re.M)
+    schema = tmp_path / named
+    assert schema.read_bytes() == (ROOT / "config" / "coachpass.schema.json").read_bytes()
+    assert json.loads(schema.read_text())["title"] == "Coachpass configuration"
+    assert str(schema) in out
+
+
+def test_a_missing_config_suggests_coachpass_init(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(["--config", str(tmp_path / "coachpass.yaml"), "plan"], capsys)
+    assert code == 2
+    assert "no such config file (run `coachpass init`" in err
+    assert "copy config/" not in err
 
 
 def test_init_never_overwrites_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

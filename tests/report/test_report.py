@@ -437,3 +437,64 @@ def test_report_headers_read_back_in_any_language_with_crlf() -> None:
         "Coachpass Försäljning 📈",
         "coachpass@acme.example",
     )
+
+
+def test_a_month_not_started_adds_up_and_never_says_everyone_was_coached() -> None:
+    org = make_org()
+    ahead = [rec(team, s.id, S.BOOKED) for team in org.teams for s in team.sellers]
+    for language, none in (("en", "Every seller was coached."), ("sv", "Alla säljare coachades.")):
+        lang_org = make_org(language)
+        text = render_report_text(
+            lang_org,
+            FEB,
+            compute_month(lang_org, FEB, ahead),
+            [],
+            templates_dir=TEMPLATES,
+            generated_at=datetime(2026, 1, 20, 9, tzinfo=UTC),
+        )
+        assert none not in text
+        if language == "en":
+            assert "Coached: 0/10" in text and "Not coached: 0" in text
+            assert "Still ahead: 10" in text
+            assert "None so far: 10 of 10 sellers have their session still ahead." in text
+    rows = list(csv.DictReader(io.StringIO(report_csv(org, compute_month(org, FEB, ahead)))))
+    total = rows[-1]
+    assert (total["held"], total["not_coached"], total["ahead"]) == ("0", "0", "10")
+
+
+def test_every_seller_coached_is_said_only_when_true() -> None:
+    org = make_org()
+    held = [rec(team, s.id, S.HELD) for team in org.teams for s in team.sellers]
+    text = render_report_text(
+        org, FEB, compute_month(org, FEB, held), [], templates_dir=TEMPLATES, generated_at=GENERATED
+    )
+    assert "Every seller was coached." in text and "Still ahead" not in text
+
+
+def test_the_summary_splits_coached_by_how_it_is_known() -> None:
+    org = make_org()
+    verified = replace(rec(NORD, "a", S.HELD), verified=True)
+    sessions = [verified, rec(NORD, "b", S.HELD), rec(SYD, "c", S.BOOKED)]
+    kpi = compute_month(org, FEB, sessions)
+    text = render_report_text(org, FEB, kpi, [], templates_dir=TEMPLATES, generated_at=GENERATED)
+    lines = text.splitlines()
+    coached = next(i for i, line in enumerate(lines) if line.startswith("  Coached: 2/10"))
+    assert lines[coached + 1].strip() == "1 attendance verified, 0 marked by manager, 1 presumed"
+    html = build_report(
+        org,
+        FEB,
+        kpi,
+        [],
+        sender="Coachpass <coachpass@acme.example>",
+        recipients=("ceo@acme.example",),
+        templates_dir=TEMPLATES,
+        generated_at=GENERATED,
+    )
+    assert "1 attendance verified, 0 marked by manager, 1 presumed" in str(
+        html.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    )
+    rows = list(csv.DictReader(io.StringIO(report_csv(org, kpi))))
+    total = rows[-1]
+    split = (total["held_verified"], total["held_by_manager"], total["held_presumed"])
+    assert split == ("1", "0", "1")
+    assert int(total["held"]) + int(total["not_coached"]) + int(total["ahead"]) == 10

@@ -69,3 +69,20 @@ def test_validate_names_a_missing_attendance_folder(
     )
     (tmp_path / "meetings").mkdir()
     assert run_cli(["--config", str(path), "config", "validate"], capsys)[0] == 0
+
+
+def test_a_minimum_longer_than_a_session_is_refused_naming_both_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_org(tmp_path, sellers=1, policy={"attendance": {"min_minutes_together": 60}})
+    code, _out, err = run_cli(["--config", str(path), "config", "validate"], capsys)
+    assert code == 2, err
+    assert f"{path}:" in err
+    assert (
+        "policy: attendance.min_minutes_together 60 is longer than session_minutes 45: "
+        "no session could ever be verified as held; use at most 45"
+    ) in err
+    equal = write_org(
+        tmp_path / "equal", sellers=1, policy={"attendance": {"min_minutes_together": 45}}
+    )
+    assert validate_file(equal) == []
