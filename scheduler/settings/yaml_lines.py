@@ -110,6 +110,9 @@ def _fast_loader() -> Any:
         pass
 
     FastConfigLoader.yaml_implicit_resolvers = ConfigLoader.yaml_implicit_resolvers
+    # The same constructors too: a date-shaped value stays text, and an impossible
+    # date fails (the checked loader then reads the file again and words it).
+    FastConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
     return FastConfigLoader
 
 
@@ -145,7 +148,7 @@ def _fast_parse(text: str) -> tuple[yaml.Node, Any] | None:
         if node is None:
             return None
         return node, loader.construct_document(node)
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, ValueError):
         return None
     finally:
         loader.dispose()
