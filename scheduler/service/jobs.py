@@ -113,6 +113,8 @@ class JobResult:
     period: str
     ran: bool
     detail: str = ""
+    #: One line per person, team or recipient that failed (a failed run only).
+    failures: tuple[str, ...] = ()
 
 
 def top_up(rt: Runtime, now: datetime) -> list[BookingSummary]:
@@ -265,7 +267,13 @@ def run_job(
     except Exception as exc:
         metrics.JOB_RUNS.labels(job, "failed").inc()
         metrics.JOB_FAILURES.labels(job).inc()
-        text = f"{type(exc).__name__}: {exc}"
+        # A user's or provider's failure is recorded in its own words; a bug keeps
+        # its class name, which is what a developer needs.
+        text = (
+            str(exc)
+            if isinstance(exc, (UserError, PartialFailure))
+            else f"{type(exc).__name__}: {exc}"
+        )
         _record_end(rt, job, period, owner, now, started, ok=False, detail=text)
         raise  # the caller logs it: one line for expected failures, a traceback for bugs
     metrics.JOB_SECONDS.labels(job).observe(time.monotonic() - started)
