@@ -4,13 +4,19 @@ are told). Every change's history entry names where it came from."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from connectors.base import ChangeAction, EventChange
+from connectors.base import Busy, ChangeAction, EventChange
 from scheduler.errors import UserError
 from scheduler.model import NO_REBOOK, Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.store.lock import hold
+
+#: The cancellation reason of a session whose manager asked for a new time (page).
+NEW_TIME_REASON = "the manager asked for a new time"
 
 
 def find_session(
@@ -143,3 +149,24 @@ def cancel_session(
     updated = rt.store.get(rec.key)
     assert updated is not None
     return updated
+
+
+def days_given_up(rt: Runtime, records: Iterable[SessionRecord]) -> dict[str, tuple[Busy, ...]]:
+    """The whole days (in the seller's zone) of sessions cancelled because their
+    manager asked for a new time, as busy time of their seller: the calendar shows
+    the slot free again once cancelled, and the planner would offer it (or the same
+    day) right back, so the seller would get a cancellation and the same invitation."""
+    days: dict[str, list[Busy]] = defaultdict(list)
+    for rec in records:
+        if (
+            rec.state is SessionState.CANCELLED
+            and rec.reason.endswith(NEW_TIME_REASON)
+            and rec.start is not None
+        ):
+            seller = rt.person(rec.seller_id)
+            zone = ZoneInfo(seller.timezone if seller else rt.org.timezone)
+            day = rec.start.astimezone(zone).date()
+            start = datetime.combine(day, time(), zone)
+            end = datetime.combine(day + timedelta(days=1), time(), zone)
+            days[rec.seller_id].append(Busy(start, end))
+    return {seller_id: tuple(spans) for seller_id, spans in days.items()}

@@ -43,6 +43,7 @@ from scheduler.model import (
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
+from scheduler.sessions.actions import days_given_up
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
@@ -225,6 +226,8 @@ def build_problems(
                 raise
             failures.append(team_failure(team, exc))
             continue
+        for seller_id, spans in days_given_up(rt, records).items():
+            busy[seller_id] = busy.get(seller_id, ()) + spans  # not the slot just given up
         if failures is not None:
             names = {p.id: p for p in [team.manager, *team.sellers]}
             failures.extend(

@@ -234,7 +234,7 @@ def test_serve_once_with_people_it_cannot_read_is_a_partial_run_listed_once(
     for seller in ("s1", "s2"):
         next((tmp_path / "calendars").glob(f"{seller}*.ics")).unlink()
     monkeypatch.setenv("COACHPASS_NOW", "2031-03-25T08:00:00+00:00")
-    code, out, err = run([*cfg, "serve", "--once", "--listen", ""], capsys)
+    code, _, err = run([*cfg, "serve", "--once", "--listen", ""], capsys)
     assert code == 3, err
     lines = [line for line in err.splitlines() if line.strip().startswith("failed:")]
     assert len(lines) == len(set(lines)), err

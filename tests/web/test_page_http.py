@@ -277,6 +277,10 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
     sessions = {r.attempt: r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"}
     assert sessions[1].state is SessionState.CANCELLED
     assert sessions[2].state is SessionState.BOOKED
+    first, second = sessions[1].start, sessions[2].start
+    assert first is not None and second is not None
+    # Not the slot just given up, nor its day: the seller got its cancellation.
+    assert first.date() != second.date(), (first, second)
     details = [c.detail for c in world.rt.store.history(keys=[old.key])]
     assert "new time asked by manager (web)" in details
     assert any(d.startswith("cancelled by manager (web)") for d in details)
