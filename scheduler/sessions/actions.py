@@ -62,15 +62,17 @@ def mark_session(
     outcome: SessionState,
     *,
     now: datetime,
-    note: str = "",
-    followups: str = "",
+    note: str | None = None,
+    followups: str | None = None,
     month: Month | None = None,
     source: str = "cli",
 ) -> SessionRecord:
     """A manager says what happened: held or no-show, with a note and follow-ups.
 
-    The history entry starts with "marked" (the report counts it as the manager's
-    record) and names `source` (cli, web)."""
+    `note` and `followups` (stored form, `scheduler.sessions.followups`): None keeps
+    what is recorded, "" clears it. The page sends what its form holds; the CLI
+    keeps what it is not given. The history entry starts with "marked" (the report
+    counts it as the manager's record) and names `source` (cli, web)."""
     if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
         raise UserError("a session can be marked held or no_show")
     rec = find_session(rt, ref, month, now=now)
@@ -97,8 +99,8 @@ def mark_session(
         expect={rec.state},
         detail=f"marked by manager ({source})",
         verified=True,
-        note=note or rec.note,
-        followups=followups or rec.followups,
+        note=rec.note if note is None else note,
+        followups=rec.followups if followups is None else followups,
     ):
         raise UserError(f"session {rec.key} changed meanwhile; look at it and try again")
     updated = rt.store.get(rec.key)

@@ -34,6 +34,7 @@ from scheduler.report.outcomes import Source, outcome_source
 from scheduler.runtime import Runtime
 from scheduler.sessions.actions import mark_session
 from scheduler.sessions.agenda import load_messages
+from scheduler.sessions.followups import followup_items
 from scheduler.store.notices import DONE, FAILED, NoticeStore
 from scheduler.web import forms, page
 from scheduler.web.links import PAGE_PATH
@@ -276,7 +277,7 @@ class PageApp:
         followup_values = (
             [f.strip() for f in (posted or {}).get("followup", [])]
             if posted is not None
-            else [line for line in record.followups.splitlines() if line.strip()]
+            else followup_items(record.followups)
         )
         followup_values = (followup_values + [""] * forms.FOLLOWUPS_MAX)[: forms.FOLLOWUPS_MAX]
         body = page.render(
@@ -290,7 +291,7 @@ class PageApp:
             when=when,
             status=status,
             note=record.note,
-            followups=[line for line in record.followups.splitlines() if line.strip()],
+            followups=followup_items(record.followups),
             can_mark=can_mark,
             not_yet=record.state in _MARKABLE and not started,
             closed="" if record.state in _MARKABLE else t["closed"].format(state=status),

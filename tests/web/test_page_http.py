@@ -18,7 +18,9 @@ import pytest
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.report.outcomes import Source, outcome_source
 from scheduler.runtime import Runtime
+from scheduler.sessions.agenda import _followup_lines as agenda_followups
 from scheduler.sessions.booking import book_month
+from scheduler.sessions.followups import followup_items
 from scheduler.settings.load import load_settings
 from scheduler.store.notices import DONE, PENDING, NoticeStore
 from scheduler.web.keys import signer as load_signer
@@ -154,7 +156,7 @@ def test_mark_held_with_note_and_followups_as_sessions_mark_stores_them(world: W
             "csrf": csrf,
             "outcome": "held",
             "note": "Good talk about <b>pipeline</b>",
-            "followup": ["Call Acme by Friday", "Practise the demo", ""],
+            "followup": ["Call Acme; then Beta, by Friday", "Practise the demo", ""],
         },
         origin=world.base,
     )
@@ -162,13 +164,32 @@ def test_mark_held_with_note_and_followups_as_sessions_mark_stores_them(world: W
     rec = world.session("s1")
     assert rec.state is SessionState.HELD
     assert rec.note == "Good talk about <b>pipeline</b>"
-    assert rec.followups == "Call Acme by Friday\nPractise the demo"
+    # Each follow-up stays one item, ";" and all, in the next agenda too.
+    expected = ["Call Acme; then Beta, by Friday", "Practise the demo"]
+    assert followup_items(rec.followups) == expected
+    assert agenda_followups(rec.followups) == expected
     history = world.rt.store.history(keys=[rec.key])
     assert history[-1].detail == "marked by manager (web)"
     assert outcome_source(rec, history) is Source.MANAGER
     status, _, text = world.request("GET", headers["location"])
-    assert status == 200 and "Call Acme by Friday" in text
+    assert status == 200 and "Call Acme; then Beta, by Friday" in text
     assert "&lt;b&gt;pipeline&lt;/b&gt;" in text, "the note is escaped"
+
+
+def test_saving_an_empty_note_and_followups_clears_them(world: World) -> None:
+    _after(world, "s1")
+    link = world.links["S1"]
+    form = {"outcome": "held", "note": "Talked", "followup": ["Call Acme", "", ""]}
+    assert world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})[0] == 303
+    cleared = {"outcome": "held", "note": "", "followup": ["", "", ""]}
+    status, headers, _ = world.request(
+        "POST", link + "/mark", {"csrf": world.csrf(link), **cleared}
+    )
+    assert status == 303
+    rec = world.session("s1")
+    assert (rec.note, rec.followups) == ("", ""), "the page sends what the form holds"
+    status, _, text = world.request("GET", headers["location"])
+    assert "Call Acme" not in text and "Talked" not in text
 
 
 def test_forms_without_the_csrf_cookie_value_or_from_elsewhere_change_nothing(
