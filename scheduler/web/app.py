@@ -259,8 +259,19 @@ class PageApp:
         nonce = self._nonce(environ) or secrets.token_urlsafe(24)
         query = parse_qs(environ.get("QUERY_STRING", ""))
         message = ""
+        seller_name = seller.name if seller else record.seller_id
+        following = self._next_booked(record)
+        # Follow-ups reach an agenda only when the session is booked: say where they go.
+        followups_note = (
+            t["next_booked"].format(
+                seller=seller_name,
+                when=when_text(messages, following.start, following.end, zone),
+            )
+            if following is not None and following.start and following.end
+            else ""
+        )
         if "saved" in query:
-            message = t["saved"]
+            message = f"{t['saved_only']} {followups_note}" if followups_note else t["saved"]
         elif "requested" in query:
             message = t["requested"]
         request = self.notices.request_of(record.key)
@@ -287,8 +298,9 @@ class PageApp:
             t=t,
             message=message,
             errors=errors or [],
-            seller=seller.name if seller else record.seller_id,
+            seller=seller_name,
             when=when,
+            followups_note=followups_note,
             status=status,
             note=record.note,
             followups=followup_items(record.followups),
@@ -315,6 +327,21 @@ class PageApp:
         status_line = "200 OK" if code == 200 else "400 Bad Request"
         headers = [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie)]
         return status_line, headers, body
+
+    def _next_booked(self, record: SessionRecord) -> SessionRecord | None:
+        """The seller's next session when it is booked already (its invitation, and
+        the agenda in it, went out before anything recorded now)."""
+        if record.start is None:
+            return None
+        ahead = [
+            r
+            for r in self.rt.store.sessions(org_id=self.rt.org.id, seller_id=record.seller_id)
+            if r.key != record.key
+            and r.state in (SessionState.BOOKED, SessionState.RESCHEDULED)
+            and r.start is not None
+            and r.start > record.start
+        ]
+        return min(ahead, key=lambda r: r.start or record.start) if ahead else None
 
     def _status(self, record: SessionRecord, history: list[Any]) -> str:
         t = self.t

@@ -49,7 +49,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "new_time_done": "Done: {detail}",
         "new_time_failed": "Could not be done: {detail}. Ask your Coachpass admin.",
-        "saved": "Saved. Thank you: the follow-ups go into the next session's agenda.",
+        "saved": (
+            "Saved. Thank you: the follow-ups go into the agenda of the next session "
+            "when Coachpass books it."
+        ),
+        "saved_only": "Saved. Thank you.",
+        "next_booked": (
+            "{seller}'s next session, {when}, is booked already: its invitation went out "
+            "before these follow-ups, so its agenda does not hold them. Bring them up "
+            "in that session."
+        ),
         "requested": "Your request is recorded.",
         "forbidden": (
             "This link is not valid: it may have expired, been changed, or belong to "
@@ -106,7 +115,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "new_time_done": "Klart: {detail}",
         "new_time_failed": "Gick inte: {detail}. Fråga din Coachpass-admin.",
-        "saved": "Sparat. Tack: uppföljningspunkterna kommer med i nästa sessions agenda.",
+        "saved": (
+            "Sparat. Tack: uppföljningspunkterna kommer med i agendan för nästa "
+            "session när Coachpass bokar den."
+        ),
+        "saved_only": "Sparat. Tack.",
+        "next_booked": (
+            "Nästa session med {seller}, {when}, är redan bokad: inbjudan gick ut före "
+            "de här uppföljningspunkterna, så dess agenda saknar dem. Ta upp dem på den "
+            "sessionen."
+        ),
         "requested": "Din begäran är noterad.",
         "forbidden": (
             "Länken gäller inte: den kan ha gått ut, ändrats eller höra till en annan "

@@ -313,3 +313,27 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
     status, _, text = world.request("GET", link)
     assert "Done: cancelled; new time booked" in text
     assert perform_requests(world.rt, world.clock[0]) == [], "done once"
+
+
+def test_saved_says_where_the_followups_go(world: World) -> None:
+    """Into the next agenda when the next session is not booked yet; when it is, its
+    invitation predates them: the page says so, with its date."""
+    _after(world, "s1")
+    link = world.links["S1"]
+    form = {"outcome": "held", "note": "", "followup": ["Call Acme", "", ""]}
+    status, headers, _ = world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})
+    assert status == 303
+    text = world.request("GET", headers["location"])[2]
+    assert "go into the agenda of the next session when Coachpass books it" in text
+    assert 'id="followups_note"' not in text
+
+    april = book_month(world.rt, Month(2027, 4), world.clock[0])
+    assert april.created == 3
+    [following] = [r for r in world.rt.store.sessions(month=Month(2027, 4)) if r.seller_id == "s1"]
+    assert following.start is not None
+    status, headers, _ = world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})
+    text = world.request("GET", headers["location"])[2]
+    assert "next session when Coachpass books it" not in text
+    assert "S1&#39;s next session" in text and "is booked already" in text, text
+    assert f" {following.start.day} April 2027" in text, "the next session's date"
+    assert 'id="followups_note"' in text, "the form says it too"
