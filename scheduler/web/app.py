@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.errors import UserError
 from scheduler.model import SessionRecord, SessionState
-from scheduler.report.outcomes import Source, outcome_source
+from scheduler.report.outcomes import outcome_source
 from scheduler.runtime import Runtime
 from scheduler.sessions.actions import mark_session
 from scheduler.sessions.agenda import load_messages
@@ -306,7 +306,7 @@ class PageApp:
             followups=followup_items(record.followups),
             can_mark=can_mark,
             not_yet=record.state in _MARKABLE and not started,
-            closed="" if record.state in _MARKABLE else t["closed"].format(state=status),
+            closed="" if record.state in _MARKABLE else t["closed"].format(state=status.lower()),
             base=self.prefix + PAGE_PATH + token,
             csrf=self.signer.csrf(token, nonce),
             outcome=(posted or {}).get("outcome", [record.state.value])[0],
@@ -344,18 +344,16 @@ class PageApp:
         return min(ahead, key=lambda r: r.start or record.start) if ahead else None
 
     def _status(self, record: SessionRecord, history: list[Any]) -> str:
+        """The state in the manager's language; an outcome with how it is known, in
+        the report's words (Source: verified by the provider, marked, presumed)."""
         t = self.t
         state = record.state
         if state in (SessionState.HELD, SessionState.NO_SHOW):
             word = t["held"] if state is SessionState.HELD else t["no_show"]
             source = outcome_source(record, history)
-            who = {
-                Source.MANAGER: "manager",
-                Source.PROVIDER: "Teams/Meet",
-                Source.PRESUMED: "presumed",
-            }.get(source, source.value)
-            return f"{word} ({t['recorded_by'].format(source=who)})"
-        return state.value.replace("_", " ")
+            how = t.get(f"source_{source.value}")
+            return f"{word} ({how})" if how else word
+        return t.get(f"state_{state.value}", state.value)
 
     def _redirect(self, token: str, flag: str) -> tuple[str, list[tuple[str, str]], bytes]:
         location = self.prefix + PAGE_PATH + token + (f"?{flag}=1" if flag else "")

@@ -65,7 +65,15 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "another session. Use the latest link Coachpass e-mailed you."
         ),
         "closed": "This session is {state}: nothing more to record here.",
-        "recorded_by": "recorded by {source}",
+        "source_verified": "verified by the meeting provider",
+        "source_manager": "marked by the manager",
+        "source_presumed": "presumed",
+        "state_planned": "Being booked",
+        "state_booked": "Booked",
+        "state_rescheduled": "Booked (moved)",
+        "state_cancelled": "Cancelled",
+        "state_declined": "Declined by the seller",
+        "state_unbookable": "Could not be booked",
         "form_expired": (
             "This form has expired or did not come from your page: open your link again "
             "and resend it. Nothing was changed."
@@ -131,7 +139,15 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "session. Använd den senaste länken Coachpass mejlade dig."
         ),
         "closed": "Sessionen är {state}: inget mer att notera här.",
-        "recorded_by": "noterat av {source}",
+        "source_verified": "verifierat av mötestjänsten",
+        "source_manager": "markerat av chefen",
+        "source_presumed": "antaget",
+        "state_planned": "Bokas",
+        "state_booked": "Bokad",
+        "state_rescheduled": "Bokad (flyttad)",
+        "state_cancelled": "Inställd",
+        "state_declined": "Avböjd av säljaren",
+        "state_unbookable": "Kunde inte bokas",
         "form_expired": (
             "Formuläret har gått ut eller kom inte från din sida: öppna länken igen och "
             "skicka på nytt. Inget ändrades."

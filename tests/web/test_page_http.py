@@ -7,7 +7,7 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -337,3 +337,40 @@ def test_saved_says_where_the_followups_go(world: World) -> None:
     assert "S1&#39;s next session" in text and "is booked already" in text, text
     assert f" {following.start.day} April 2027" in text, "the next session's date"
     assert 'id="followups_note"' in text, "the form says it too"
+
+
+def test_the_status_line_says_how_an_outcome_is_known_in_the_reports_words(
+    world: World,
+) -> None:
+    _after(world, "s1")
+    s1 = world.session("s1")
+    world.rt.store.transition(s1.key, SessionState.HELD, now=world.clock[0], detail="presumed")
+    text = world.request("GET", world.links["S1"])[2]
+    assert 'id="status">Held (presumed)<' in text, text
+    form = {"csrf": world.csrf(world.links["S1"]), "outcome": "no_show"}
+    assert world.request("POST", world.links["S1"] + "/mark", form)[0] == 303
+    text = world.request("GET", world.links["S1"])[2]
+    assert 'id="status">No-show (marked by the manager)<' in text
+    world.rt.store.transition(world.session("s2").key, SessionState.CANCELLED, now=world.clock[0])
+    text = world.request("GET", world.links["S2"])[2]
+    assert 'id="status">Cancelled<' in text and "This session is cancelled" in text
+
+
+def test_the_status_line_in_swedish() -> None:
+    from types import SimpleNamespace
+
+    from scheduler.web.app import PageApp
+    from scheduler.web.texts import texts
+
+    page = SimpleNamespace(t=texts("sv"))
+    base = SessionRecord("k", "o", "t", "m", "s", MONTH, 1, SessionState.HELD)
+    held = PageApp._status(page, base, [])  # type: ignore[arg-type]
+    assert held == "Genomförd (antaget)"
+    verified = PageApp._status(page, replace(base, verified=True), [])  # type: ignore[arg-type]
+    assert verified == "Genomförd (verifierat av mötestjänsten)"
+    for state, word in [
+        (SessionState.BOOKED, "Bokad"),
+        (SessionState.CANCELLED, "Inställd"),
+        (SessionState.DECLINED, "Avböjd av säljaren"),
+    ]:
+        assert PageApp._status(page, replace(base, state=state), []) == word  # type: ignore[arg-type]
