@@ -155,7 +155,7 @@ def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
         notices = send_booked_notices(rt, now)
     except UserError as exc:
         return "", [f"booked notices: {exc}"]
-    detail = f", {notices.sessions} links to {len(notices.sent)} managers" if notices.sent else ""
+    detail = f", {notices.said()}" if notices.sent else ""
     return detail, notices.failures()
 
 
@@ -207,9 +207,7 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
         booked, booked_failures = notify_booked(rt, now)
         reminders = send_reminders(rt, now)
         log_unsettled_notices(rt, now)
-        detail = reminders.skipped or (
-            f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
-        )
+        detail = reminders.skipped or (reminders.said())
         if booked:
             detail += f"; booked notices{booked}"
         return _partial(job, detail, reminders.failures() + booked_failures)

@@ -15,15 +15,27 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "session, record how it went here (the link is yours alone: do not forward "
             "it): held or no-show, a short note and the follow-ups for the next agenda."
         ),
-        "reminder_subject": "How did it go? {count} coaching session(s) to record",
+        "booked_intro_no_link": (
+            "Coachpass booked these coaching sessions in your calendar. After each "
+            "session, record how it went: held or no-show, a short note and the "
+            "follow-ups for the next agenda."
+        ),
+        "reminder_subject": "How did it go? {count} {sessions} to record",
+        "session_one": "coaching session",
+        "session_many": "coaching sessions",
         "reminder_intro": (
             "These coaching sessions have ended and nothing is recorded yet. Record how "
             "each went (held or no-show, a note and follow-ups) through its link:"
         ),
+        "reminder_intro_no_link": (
+            "These coaching sessions have ended and nothing is recorded yet. Record how "
+            "each went: held or no-show, a note and follow-ups."
+        ),
         "no_link": (
-            "(No personal link: the manager's page is not enabled. Your Coachpass admin "
-            "can enable it with a `web:` block in the configuration, or record the "
-            "outcome with `coachpass sessions mark`.)"
+            "The manager's page is not enabled, so these sessions have no personal "
+            "link: tell your Coachpass admin how each went (they record it with "
+            "`coachpass sessions mark`), or ask them to enable the page with a `web:` "
+            "block in the configuration."
         ),
         "footer": "Sent by Coachpass to you only. Your sellers do not get this e-mail.",
         "page_title": "Coaching session",
@@ -88,16 +100,29 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "vidare den): genomförd eller uteblev, en kort anteckning och "
             "uppföljningspunkterna till nästa agenda."
         ),
-        "reminder_subject": "Hur gick det? {count} coachningssession(er) att notera",
+        "booked_intro_no_link": (
+            "Coachpass har bokat de här coachningssessionerna i din kalender. Efter "
+            "varje session noterar du hur den gick: genomförd eller uteblev, en kort "
+            "anteckning och uppföljningspunkterna till nästa agenda."
+        ),
+        "reminder_subject": "Hur gick det? {count} {sessions} att notera",
+        "session_one": "coachningssession",
+        "session_many": "coachningssessioner",
         "reminder_intro": (
             "De här coachningssessionerna är avslutade och inget är noterat ännu. Notera "
             "hur var och en gick (genomförd eller uteblev, anteckning och "
             "uppföljningspunkter) via dess länk:"
         ),
+        "reminder_intro_no_link": (
+            "De här coachningssessionerna är avslutade och inget är noterat ännu. Notera "
+            "hur var och en gick: genomförd eller uteblev, anteckning och "
+            "uppföljningspunkter."
+        ),
         "no_link": (
-            "(Ingen personlig länk: chefssidan är inte påslagen. Din Coachpass-admin kan "
-            "slå på den med ett `web:`-block i konfigurationen, eller notera utfallet "
-            "med `coachpass sessions mark`.)"
+            "Chefssidan är inte påslagen, så sessionerna har ingen personlig länk: "
+            "berätta för din Coachpass-admin hur var och en gick (hen noterar det med "
+            "`coachpass sessions mark`), eller be hen slå på sidan med ett `web:`-block "
+            "i konfigurationen."
         ),
         "footer": "Skickat av Coachpass till dig. Dina säljare får inte det här mejlet.",
         "page_title": "Coachningssession",

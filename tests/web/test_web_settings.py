@@ -118,7 +118,7 @@ def test_sessions_link_and_remind_commands(
     path = web_org(tmp_path, "https://coachpass.acme.example")
     monkeypatch.setenv("COACHPASS_NOW", "2027-02-20T08:00:00+00:00")
     code, out, err = run_cli(["--config", str(path), "book", "--month", "2027-03"], capsys)
-    assert code == 0 and "3 links to 1 managers" in out, out + err
+    assert code == 0 and "3 links to 1 manager" in out, out + err
     code, out, err = run_cli(["--config", str(path), "sessions", "link", "s1"], capsys)
     assert code == 0 and out.startswith("https://coachpass.acme.example/m/"), err
     monkeypatch.setenv("COACHPASS_NOW", "2027-03-02T07:00:00+00:00")  # a Tuesday morning
