@@ -35,7 +35,7 @@ def test_booked_notices_held_back_by_a_mail_outage_go_out_with_remind(tmp_path: 
 
         rt._mailer = real
         remind = run_job(rt, "remind", TUESDAY, TUESDAY)
-        assert remind.ran and "booked notices, 3 links to 1 managers" in remind.detail
+        assert remind.ran and "booked notices, 3 links to 1 manager" in remind.detail
         [mail] = notices(tmp_path / "outbox", "booked")
         assert sorted(links_by_seller(mail)) == ["S1", "S2", "S3"]
         again = run_job(rt, "remind", TUESDAY.replace(day=24), TUESDAY.replace(day=24))
