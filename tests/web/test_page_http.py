@@ -8,10 +8,11 @@ import http.client
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -374,3 +375,34 @@ def test_the_status_line_in_swedish() -> None:
         (SessionState.DECLINED, "Avböjd av säljaren"),
     ]:
         assert PageApp._status(page, replace(base, state=state), []) == word  # type: ignore[arg-type]
+
+
+def test_a_new_time_with_only_the_given_up_day_free_says_there_is_no_room(
+    world: World, tmp_path: Path
+) -> None:
+    old = world.session("s2")
+    assert old.start is not None
+    zone = ZoneInfo("Europe/Stockholm")
+    day = old.start.astimezone(zone).date()
+    midnight = datetime.combine(day, time(), zone).astimezone(UTC)
+    busy = [
+        (datetime(2027, 2, 28, tzinfo=UTC), midnight),
+        (midnight + timedelta(days=1), datetime(2027, 4, 2, tzinfo=UTC)),
+    ]
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:away-{n}@test\r\nDTSTAMP:20270101T000000Z\r\n"
+        f"DTSTART:{a:%Y%m%dT%H%M%SZ}\r\nDTEND:{b:%Y%m%dT%H%M%SZ}\r\nSUMMARY:Away\r\n"
+        f"END:VEVENT\r\n"
+        for n, (a, b) in enumerate(busy)
+    )
+    calendar = tmp_path / "calendars" / "s2.ics"
+    calendar.write_text(calendar.read_text().replace("END:VCALENDAR", events + "END:VCALENDAR"))
+    world.clock[0] = old.start - timedelta(days=3)
+    link = world.links["S2"]
+    assert world.request("POST", link + "/new-time", {"csrf": world.csrf(link)})[0] == 303
+    [result] = perform_requests(world.rt, world.clock[0])
+    assert result.ok and "no new time this month" in result.detail, result.detail
+    sessions = [r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"]
+    assert not [r for r in sessions if r.state is SessionState.BOOKED], "not the same day again"
+    text = world.request("GET", link)[2]
+    assert "cancelled; no new time this month" in text
