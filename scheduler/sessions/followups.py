@@ -23,7 +23,7 @@ _BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
 
 def followup_items(text: str) -> list[str]:
     """The items of stored (or typed) follow-ups, in order."""
-    items = []
+    items: list[str] = []
     for line in text.splitlines():
         match = _BULLET.match(line)
         parts = [match.group(1)] if match else line.split(";")

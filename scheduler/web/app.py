@@ -331,7 +331,8 @@ class PageApp:
     def _next_booked(self, record: SessionRecord) -> SessionRecord | None:
         """The seller's next session when it is booked already (its invitation, and
         the agenda in it, went out before anything recorded now)."""
-        if record.start is None:
+        begins = record.start
+        if begins is None:
             return None
         ahead = [
             r
@@ -339,9 +340,9 @@ class PageApp:
             if r.key != record.key
             and r.state in (SessionState.BOOKED, SessionState.RESCHEDULED)
             and r.start is not None
-            and r.start > record.start
+            and r.start > begins
         ]
-        return min(ahead, key=lambda r: r.start or record.start) if ahead else None
+        return min(ahead, key=lambda r: r.start or begins) if ahead else None
 
     def _status(self, record: SessionRecord, history: list[Any]) -> str:
         """The state in the manager's language; an outcome with how it is known, in
