@@ -476,7 +476,7 @@ def sessions_mark(
 ) -> None:
     """Mark SESSION (a key, a key prefix, or a seller id) held or no-show."""
     from scheduler.runtime import Runtime
-    from scheduler.sessions.actions import mark_session
+    from scheduler.sessions.actions import mark_session, next_booked
     from scheduler.sessions.followups import followup_items, problems, stored_followups
 
     if held and no_show:
@@ -501,10 +501,18 @@ def sessions_mark(
             followups=None if followups is None else stored_followups(items),
             month=month,
         )
+        following = next_booked(rt, rec) if followups else None
     finally:
         rt.close()
     said = "held" if rec.state is SessionState.HELD else "no-show"
     click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {said}")
+    if following is not None and following.start is not None:
+        # Agendas are written at booking: this one went out before these follow-ups.
+        click.echo(
+            f"note: {rec.seller_id}'s next session ({following.start:%Y-%m-%d %H:%M} UTC) is "
+            f"booked already; its agenda does not hold these follow-ups, so the manager "
+            f"brings them up there"
+        )
 
 
 @sessions.command("cancel")

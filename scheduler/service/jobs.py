@@ -168,7 +168,10 @@ def _notify_after_booking(rt: Runtime, now: datetime) -> str:
     for line in failures:
         log.error("%s", line)
     if failures:
-        detail += f"; {len(failures)} notices not sent (retried by the next run or remind)"
+        n = len(failures)
+        detail += (
+            f"; {n} notice{'' if n == 1 else 's'} not sent (retried by the next run or remind)"
+        )
     return detail
 
 
@@ -198,7 +201,8 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "reconcile":
         failures: list[str] = []
         summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
-        detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        n = len(summary.transitions)
+        detail = f"{n} change{'' if n == 1 else 's'}, {rebooked} rebooked"
         if rebooked:
             detail += _notify_after_booking(rt, now)
         return _partial(job, detail, list(summary.errors) + failures)

@@ -108,6 +108,23 @@ def mark_session(
     return updated
 
 
+def next_booked(rt: Runtime, record: SessionRecord) -> SessionRecord | None:
+    """The seller's next session when it is booked already: its invitation, and the
+    agenda in it, went out before anything recorded for `record` now."""
+    begins = record.start
+    if begins is None:
+        return None
+    ahead = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, seller_id=record.seller_id)
+        if r.key != record.key
+        and r.state in (SessionState.BOOKED, SessionState.RESCHEDULED)
+        and r.start is not None
+        and r.start > begins
+    ]
+    return min(ahead, key=lambda r: r.start or begins) if ahead else None
+
+
 def cancel_session(
     rt: Runtime,
     ref: str,

@@ -32,7 +32,7 @@ from scheduler.errors import UserError
 from scheduler.model import SessionRecord, SessionState
 from scheduler.report.outcomes import outcome_source
 from scheduler.runtime import Runtime
-from scheduler.sessions.actions import mark_session
+from scheduler.sessions.actions import mark_session, next_booked
 from scheduler.sessions.agenda import load_messages
 from scheduler.sessions.followups import followup_items
 from scheduler.store.notices import DONE, FAILED, NoticeStore
@@ -329,20 +329,7 @@ class PageApp:
         return status_line, headers, body
 
     def _next_booked(self, record: SessionRecord) -> SessionRecord | None:
-        """The seller's next session when it is booked already (its invitation, and
-        the agenda in it, went out before anything recorded now)."""
-        begins = record.start
-        if begins is None:
-            return None
-        ahead = [
-            r
-            for r in self.rt.store.sessions(org_id=self.rt.org.id, seller_id=record.seller_id)
-            if r.key != record.key
-            and r.state in (SessionState.BOOKED, SessionState.RESCHEDULED)
-            and r.start is not None
-            and r.start > begins
-        ]
-        return min(ahead, key=lambda r: r.start or begins) if ahead else None
+        return next_booked(self.rt, record)
 
     def _status(self, record: SessionRecord, history: list[Any]) -> str:
         """The state in the manager's language; an outcome with how it is known, in

@@ -67,3 +67,14 @@ def test_mark_has_the_pages_limits(
     code, _, err = run([*cfg, "sessions", "mark", "s1", "--held", option, value], capsys)
     assert code == 2 and message in err and "Traceback" not in err, err
     assert _recorded(cfg) == ("", ""), "nothing recorded"
+
+
+def test_mark_says_when_the_next_session_is_booked_already(
+    cfg: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = [*cfg, "sessions", "mark", "s1", "--held", "--followups", "Call A"]
+    code, out, err = run(mark, capsys)
+    assert code == 0 and "booked already" not in out, out + err
+    assert run([*cfg, "book", "--month", "2031-04"], capsys)[0] == 0
+    code, out, err = run(mark, capsys)
+    assert code == 0 and "s1's next session (2031-04-" in out and "booked already" in out
