@@ -5,7 +5,7 @@ are told). Every change's history entry names where it came from."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -170,7 +170,9 @@ def cancel_session(
     return updated
 
 
-def days_given_up(rt: Runtime, records: Iterable[SessionRecord]) -> dict[str, tuple[Busy, ...]]:
+def days_given_up(
+    rt: Runtime, records: Iterable[SessionRecord], seller_ids: Collection[str]
+) -> dict[str, tuple[Busy, ...]]:
     """The whole days (in the seller's zone) of sessions cancelled because their
     manager asked for a new time, as busy time of their seller: the calendar shows
     the slot free again once cancelled, and the planner would offer it (or the same
@@ -178,7 +180,8 @@ def days_given_up(rt: Runtime, records: Iterable[SessionRecord]) -> dict[str, tu
     days: dict[str, list[Busy]] = defaultdict(list)
     for rec in records:
         if (
-            rec.state is SessionState.CANCELLED
+            rec.seller_id in seller_ids
+            and rec.state is SessionState.CANCELLED
             and rec.reason.endswith(NEW_TIME_REASON)
             and rec.start is not None
         ):

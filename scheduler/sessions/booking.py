@@ -226,7 +226,7 @@ def build_problems(
                 raise
             failures.append(team_failure(team, exc))
             continue
-        for seller_id, spans in days_given_up(rt, records).items():
+        for seller_id, spans in days_given_up(rt, records, to_book).items():
             busy[seller_id] = busy.get(seller_id, ()) + spans  # not the slot just given up
         if failures is not None:
             names = {p.id: p for p in [team.manager, *team.sellers]}
