@@ -56,9 +56,10 @@ class ServiceState:
 
 def parse_listen(text: str, what: str = "service.listen") -> tuple[str, int] | None:
     """`host:port` (IPv6 as `[::1]:8080`) -> (host, port); "" or "off" -> None.
-    `what` names where the value came from in the message."""
+    `what` names where the value came from in the message. Port 0 (any free port)
+    stays allowed for the health endpoints, as before; the page needs a known one."""
     try:
-        return listen_address(text)
+        return listen_address(text, lowest=0 if what == "service.listen" else 1)
     except ValueError as exc:
         raise UserError(f"{what}: {exc}") from None
 

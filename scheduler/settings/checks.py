@@ -250,9 +250,9 @@ def check_public_base_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def listen_address(text: str) -> tuple[str, int] | None:
-    """`host:port` (IPv6 as `[::1]:8080`, port 1-65535) -> (host, port); "" or
-    "off" -> None; ValueError saying what is wrong otherwise."""
+def listen_address(text: str, lowest: int = 1) -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::1]:8080`, port `lowest`-65535) -> (host, port); ""
+    or "off" -> None; ValueError saying what is wrong otherwise."""
     text = text.strip()
     if text in ("", "off"):
         return None
@@ -260,8 +260,8 @@ def listen_address(text: str) -> tuple[str, int] | None:
     host = host.strip("[]")
     if not sep or not host or not port.isdigit():
         raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8090)")
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r}: the port must be 1-65535")
+    if not lowest <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be {lowest}-65535")
     return host, int(port)
 
 
