@@ -40,6 +40,7 @@ from scheduler.cli.jobs import jobs_group
 from scheduler.cli.manager import remind, sessions_link
 from scheduler.errors import ConfigError, PartialFailure, UserError
 from scheduler.model import Month, SessionState
+from scheduler.sessions.followups import FOLLOWUP_MAX, FOLLOWUPS_MAX, NOTE_MAX
 
 
 class _Progress:
@@ -471,12 +472,20 @@ def sessions_list(
 @click.argument("session")
 @click.option("--held", is_flag=True, help="The session took place.")
 @click.option("--no-show", is_flag=True, help="The seller did not come.")
-@click.option("--note", default="", callback=plain_text(multiline=True), help="What was discussed.")
+@click.option(
+    "--note",
+    default=None,
+    callback=plain_text(multiline=True),
+    help=f"What was discussed (at most {NOTE_MAX} characters). Not given: the recorded "
+    f"note stays; '' clears it.",
+)
 @click.option(
     "--followups",
-    default="",
+    default=None,
     callback=plain_text(multiline=True),
-    help="Follow-ups for the next session's agenda.",
+    help=f"Follow-ups for the next session's agenda: up to {FOLLOWUPS_MAX}, one per line "
+    f"or separated by ';', at most {FOLLOWUP_MAX} characters each. Not given: the "
+    f"recorded ones stay; '' clears them.",
 )
 @month_option(help_text="Month, when SESSION is a seller id (default: latest).")
 @pass_state
@@ -485,19 +494,26 @@ def sessions_mark(
     session: str,
     held: bool,
     no_show: bool,
-    note: str,
-    followups: str,
+    note: str | None,
+    followups: str | None,
     month: Month | None,
 ) -> None:
     """Mark SESSION (a key, a key prefix, or a seller id) held or no-show."""
     from scheduler.runtime import Runtime
-    from scheduler.sessions.actions import mark_session
+    from scheduler.sessions.actions import mark_session, next_booked
+    from scheduler.sessions.followups import followup_items, problems, stored_followups
 
     if held and no_show:
         raise UserError("--held and --no-show contradict each other: give one")
     if not (held or no_show):
         raise UserError("say what happened: --held or --no-show")
     outcome = "held" if held else "no_show"
+    note = None if note is None else note.strip()
+    items = followup_items(followups or "")
+    # The page's limits, from the same constants: one rule wherever it is recorded.
+    wrong = problems(note or "", items)
+    if wrong:
+        raise UserError(" ".join(wrong))
     rt = Runtime.open(state.settings())
     try:
         rec = mark_session(
@@ -506,12 +522,21 @@ def sessions_mark(
             SessionState(outcome),
             now=now_utc(),
             note=note,
-            followups=followups,
+            followups=None if followups is None else stored_followups(items),
             month=month,
         )
+        following = next_booked(rt, rec) if followups else None
     finally:
         rt.close()
-    click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {rec.state.value}")
+    said = "held" if rec.state is SessionState.HELD else "no-show"
+    click.echo(f"{rec.key} ({rec.seller_id}, {rec.month}) marked {said}")
+    if following is not None and following.start is not None:
+        # Agendas are written at booking: this one went out before these follow-ups.
+        click.echo(
+            f"note: {rec.seller_id}'s next session ({following.start:%Y-%m-%d %H:%M} UTC) is "
+            f"booked already; its agenda does not hold these follow-ups, so the manager "
+            f"brings them up there"
+        )
 
 
 @sessions.command("cancel")

@@ -85,10 +85,7 @@ def remind(state: CliState, as_json: bool) -> None:
         if summary.skipped:
             click.echo(summary.skipped)
         else:
-            click.echo(
-                f"reminders: {summary.sessions} sessions to {len(summary.sent)} managers, "
-                f"{len(summary.failed)} failed"
-            )
+            click.echo(f"reminders: {summary.said()}, {len(summary.failed)} failed")
         for r in unsettled:
             click.echo(
                 f"  outcome unknown: {r['kind']} notice of {r['session_key']} to "

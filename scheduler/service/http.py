@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.errors import UserError
 from scheduler.service import metrics
+from scheduler.settings.checks import listen_address
 from scheduler.store.notices import NoticeStore
 from scheduler.store.store import Store
 
@@ -53,18 +54,14 @@ class ServiceState:
         metrics.IS_LEADER.set(1 if role == "leader" else 0)
 
 
-def parse_listen(text: str) -> tuple[str, int] | None:
-    """`host:port` (IPv6 as `[::1]:8080`) -> (host, port); "" or "off" -> None."""
-    text = text.strip()
-    if text in ("", "off"):
-        return None
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(
-            f"service.listen {text!r} is not host:port (e.g. 127.0.0.1:8080, or '' for off)"
-        )
-    return host, int(port)
+def parse_listen(text: str, what: str = "service.listen") -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::1]:8080`) -> (host, port); "" or "off" -> None.
+    `what` names where the value came from in the message. Port 0 (any free port)
+    stays allowed for the health endpoints, as before; the page needs a known one."""
+    try:
+        return listen_address(text, lowest=0 if what == "service.listen" else 1)
+    except ValueError as exc:
+        raise UserError(f"{what}: {exc}") from None
 
 
 def readiness(store: Store, org_id: str, state: ServiceState) -> tuple[int, dict[str, Any]]:

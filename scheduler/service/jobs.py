@@ -113,6 +113,8 @@ class JobResult:
     period: str
     ran: bool
     detail: str = ""
+    #: One line per person, team or recipient that failed (a failed run only).
+    failures: tuple[str, ...] = ()
 
 
 def top_up(rt: Runtime, now: datetime) -> list[BookingSummary]:
@@ -153,7 +155,7 @@ def notify_booked(rt: Runtime, now: datetime) -> tuple[str, list[str]]:
         notices = send_booked_notices(rt, now)
     except UserError as exc:
         return "", [f"booked notices: {exc}"]
-    detail = f", {notices.sessions} links to {len(notices.sent)} managers" if notices.sent else ""
+    detail = f", {notices.said()}" if notices.sent else ""
     return detail, notices.failures()
 
 
@@ -166,7 +168,10 @@ def _notify_after_booking(rt: Runtime, now: datetime) -> str:
     for line in failures:
         log.error("%s", line)
     if failures:
-        detail += f"; {len(failures)} notices not sent (retried by the next run or remind)"
+        n = len(failures)
+        detail += (
+            f"; {n} notice{'' if n == 1 else 's'} not sent (retried by the next run or remind)"
+        )
     return detail
 
 
@@ -196,7 +201,8 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
     if job == "reconcile":
         failures: list[str] = []
         summary, rebooked = reconcile_and_rebook(rt, now, failures=failures)
-        detail = f"{len(summary.transitions)} changes, {rebooked} rebooked"
+        n = len(summary.transitions)
+        detail = f"{n} change{'' if n == 1 else 's'}, {rebooked} rebooked"
         if rebooked:
             detail += _notify_after_booking(rt, now)
         return _partial(job, detail, list(summary.errors) + failures)
@@ -205,9 +211,7 @@ def _body(job: str, rt: Runtime, period: str, now: datetime) -> str:
         booked, booked_failures = notify_booked(rt, now)
         reminders = send_reminders(rt, now)
         log_unsettled_notices(rt, now)
-        detail = reminders.skipped or (
-            f"{reminders.sessions} sessions to {len(reminders.sent)} managers"
-        )
+        detail = reminders.skipped or (reminders.said())
         if booked:
             detail += f"; booked notices{booked}"
         return _partial(job, detail, reminders.failures() + booked_failures)
@@ -265,7 +269,13 @@ def run_job(
     except Exception as exc:
         metrics.JOB_RUNS.labels(job, "failed").inc()
         metrics.JOB_FAILURES.labels(job).inc()
-        text = f"{type(exc).__name__}: {exc}"
+        # A user's or provider's failure is recorded in its own words; a bug keeps
+        # its class name, which is what a developer needs.
+        text = (
+            str(exc)
+            if isinstance(exc, (UserError, PartialFailure))
+            else f"{type(exc).__name__}: {exc}"
+        )
         _record_end(rt, job, period, owner, now, started, ok=False, detail=text)
         raise  # the caller logs it: one line for expected failures, a traceback for bugs
     metrics.JOB_SECONDS.labels(job).observe(time.monotonic() - started)

@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.errors import StoreError, UserError
+from scheduler.errors import PartialFailure, StoreError
 from scheduler.runtime import Runtime
 from scheduler.service import http
 from scheduler.service.cron import crontab_trigger, previous_fire_time
@@ -84,12 +84,17 @@ def catch_up(
             results.append(run_job(rt, job, fired, now, log=log_line, leading=leading))
         except LostLeadership:
             raise
+        except PartialFailure as exc:
+            lines = tuple(dict.fromkeys(exc.failures))  # the same person once, not per month
+            log.error("catching up %s: %d failed: %s", job, len(lines), "; ".join(lines))
+            results.append(JobResult(job, "", False, f"failed: {exc}", lines))
         except EXPECTED_FAILURES as exc:
-            log.error("catching up %s failed: %s: %s", job, type(exc).__name__, exc)
-            results.append(JobResult(job, "", False, f"failed: {type(exc).__name__}: {exc}"))
+            log.error("catching up %s failed: %s", job, exc)
+            results.append(JobResult(job, "", False, f"failed: {exc}", (str(exc),)))
         except Exception as exc:
             log.exception("catching up %s failed", job)
-            results.append(JobResult(job, "", False, f"failed: {type(exc).__name__}: {exc}"))
+            text = f"{type(exc).__name__}: {exc}"  # a bug: its class helps whoever fixes it
+            results.append(JobResult(job, "", False, f"failed: {text}", (f"{text} (see the log)",)))
     return results
 
 
@@ -273,8 +278,11 @@ def _lead(
             return str(exc)
         failed = [r for r in results if r.detail.startswith("failed")]
         if failed:
-            raise UserError(
-                "; ".join(f"{r.job} {r.detail}" for r in failed) + " (the next run retries them)"
+            # The other jobs ran: a partial run (exit 3), each failure once, in the
+            # user's words; the next run retries them.
+            lines = [f"{r.job}: {line}" for r in failed for line in r.failures]
+            raise PartialFailure(
+                "serve --once (the next run retries what failed)", list(dict.fromkeys(lines))
             )
         return ""
     if stop.is_set():
@@ -293,7 +301,7 @@ def _lead(
         except LostLeadership as exc:
             lost.append(str(exc))
         except EXPECTED_FAILURES as exc:  # recorded; the next catch-up retries
-            log.error("job %s failed: %s: %s", name, type(exc).__name__, exc)
+            log.error("job %s failed: %s", name, exc)
         except Exception:  # a bug: keep its traceback, keep serving
             log.exception("job %s failed", name)
 

@@ -4,13 +4,19 @@ are told). Every change's history entry names where it came from."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from connectors.base import ChangeAction, EventChange
+from connectors.base import Busy, ChangeAction, EventChange
 from scheduler.errors import UserError
 from scheduler.model import NO_REBOOK, Month, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.store.lock import hold
+
+#: The cancellation reason of a session whose manager asked for a new time (page).
+NEW_TIME_REASON = "the manager asked for a new time"
 
 
 def find_session(
@@ -56,15 +62,17 @@ def mark_session(
     outcome: SessionState,
     *,
     now: datetime,
-    note: str = "",
-    followups: str = "",
+    note: str | None = None,
+    followups: str | None = None,
     month: Month | None = None,
     source: str = "cli",
 ) -> SessionRecord:
     """A manager says what happened: held or no-show, with a note and follow-ups.
 
-    The history entry starts with "marked" (the report counts it as the manager's
-    record) and names `source` (cli, web)."""
+    `note` and `followups` (stored form, `scheduler.sessions.followups`): None keeps
+    what is recorded, "" clears it. The page sends what its form holds; the CLI
+    keeps what it is not given. The history entry starts with "marked" (the report
+    counts it as the manager's record) and names `source` (cli, web)."""
     if outcome not in (SessionState.HELD, SessionState.NO_SHOW):
         raise UserError("a session can be marked held or no_show")
     rec = find_session(rt, ref, month, now=now)
@@ -91,13 +99,30 @@ def mark_session(
         expect={rec.state},
         detail=f"marked by manager ({source})",
         verified=True,
-        note=note or rec.note,
-        followups=followups or rec.followups,
+        note=rec.note if note is None else note,
+        followups=rec.followups if followups is None else followups,
     ):
         raise UserError(f"session {rec.key} changed meanwhile; look at it and try again")
     updated = rt.store.get(rec.key)
     assert updated is not None
     return updated
+
+
+def next_booked(rt: Runtime, record: SessionRecord) -> SessionRecord | None:
+    """The seller's next session when it is booked already: its invitation, and the
+    agenda in it, went out before anything recorded for `record` now."""
+    begins = record.start
+    if begins is None:
+        return None
+    ahead = [
+        r
+        for r in rt.store.sessions(org_id=rt.org.id, seller_id=record.seller_id)
+        if r.key != record.key
+        and r.state in (SessionState.BOOKED, SessionState.RESCHEDULED)
+        and r.start is not None
+        and r.start > begins
+    ]
+    return min(ahead, key=lambda r: r.start or begins) if ahead else None
 
 
 def cancel_session(
@@ -143,3 +168,27 @@ def cancel_session(
     updated = rt.store.get(rec.key)
     assert updated is not None
     return updated
+
+
+def days_given_up(
+    rt: Runtime, records: Iterable[SessionRecord], seller_ids: Collection[str]
+) -> dict[str, tuple[Busy, ...]]:
+    """The whole days (in the seller's zone) of sessions cancelled because their
+    manager asked for a new time, as busy time of their seller: the calendar shows
+    the slot free again once cancelled, and the planner would offer it (or the same
+    day) right back, so the seller would get a cancellation and the same invitation."""
+    days: dict[str, list[Busy]] = defaultdict(list)
+    for rec in records:
+        if (
+            rec.seller_id in seller_ids
+            and rec.state is SessionState.CANCELLED
+            and rec.reason.endswith(NEW_TIME_REASON)
+            and rec.start is not None
+        ):
+            seller = rt.person(rec.seller_id)
+            zone = ZoneInfo(seller.timezone if seller else rt.org.timezone)
+            day = rec.start.astimezone(zone).date()
+            start = datetime.combine(day, time(), zone)
+            end = datetime.combine(day + timedelta(days=1), time(), zone)
+            days[rec.seller_id].append(Busy(start, end))
+    return {seller_id: tuple(spans) for seller_id, spans in days.items()}

@@ -50,6 +50,7 @@ from markupsafe import Markup
 
 from scheduler.errors import UserError
 from scheduler.model import Month, Organisation, Person, Team
+from scheduler.sessions.followups import followup_items
 
 MESSAGES_FILE = "messages.yaml"
 
@@ -332,14 +333,8 @@ class Agenda:
 
 
 def _followup_lines(text: str) -> list[str]:
-    """Follow-ups as a manager types them: one per line, or separated by ";"."""
-    lines = []
-    for line in text.splitlines():
-        match = _BULLET.match(line)
-        for item in (match.group(1) if match else line).split(";"):
-            if item.strip():
-                lines.append(item.strip())
-    return lines
+    """Follow-ups as stored: one item per marked line, or "a; b" (`followup_items`)."""
+    return followup_items(text)
 
 
 def session_times(

@@ -45,6 +45,7 @@ from scheduler.model import (
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from scheduler.runtime import Runtime
 from scheduler.service import metrics
+from scheduler.sessions.actions import days_given_up
 from scheduler.sessions.agenda import Agenda, no_link_text, render_agenda
 from scheduler.sessions.busy_pass import read_busy_all
 from scheduler.sessions.failures import TeamFailure, team_failure, who
@@ -217,7 +218,9 @@ def build_problems(
                 raise answer
             failures.append(team_failure(team, answer))
             continue
-        busy, errors = answer.busy, answer.errors
+        busy, errors = dict(answer.busy), answer.errors
+        for seller_id, spans in days_given_up(rt, records, to_book).items():
+            busy[seller_id] = busy.get(seller_id, ()) + spans  # not the slot just given up
         if failures is not None:
             names = {p.id: p for p in [team.manager, *team.sellers]}
             failures.extend(

@@ -250,6 +250,28 @@ def check_public_base_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def listen_address(text: str, lowest: int = 1) -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::1]:8080`, port `lowest`-65535) -> (host, port); ""
+    or "off" -> None; ValueError saying what is wrong otherwise."""
+    text = text.strip()
+    if text in ("", "off"):
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8090)")
+    if not lowest <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be {lowest}-65535")
+    return host, int(port)
+
+
+def check_web_listen(value: str) -> str:
+    """The page's address to listen on: host:port (the page cannot be off)."""
+    if listen_address(value) is None:
+        raise ValueError("give host:port, e.g. 127.0.0.1:8090")
+    return value.strip()
+
+
 def check_url_template(value: str) -> str:
     """A fallback video link; `{key}` (the session key) is the one placeholder."""
     try:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.options import SIGN_IN_ONLY, WRITTEN_BY_SIGN_IN, known_options
-from scheduler.settings import checks, cross
+from scheduler.settings import checks, cross, signing_keys
 from scheduler.settings.build import Settings
 from scheduler.settings.checks import Problem
 from scheduler.settings.yaml_lines import LoadedYaml
@@ -64,10 +64,33 @@ def run(loaded: LoadedYaml, settings: Settings, env: Mapping[str, str] | None = 
     if isinstance(smtp, Mapping):
         _secrets(smtp, ("mail", "smtp"), settings.base_dir, environ, rep)
     web = loaded.data.get("web") if isinstance(loaded.data, Mapping) else None
-    if isinstance(web, Mapping):  # the manager's page: its link signing key
-        keys = {k: v for k, v in web.items() if k in ("signing_key_env", "signing_key_file")}
-        _secrets(keys, ("web",), settings.base_dir, environ, rep)
+    if isinstance(web, Mapping):  # the manager's page: its link signing keys
+        _signing_keys(web, settings.base_dir, environ, rep)
     return [str(p) for p in dict.fromkeys(rep.problems)]
+
+
+def _signing_keys(
+    web: Mapping[str, Any], base_dir: Path, environ: Mapping[str, str], rep: cross.Reporter
+) -> None:
+    """The current and every previous key, as `serve` and `book` will read them."""
+    places: list[tuple[tuple[str | int, ...], str, Any]] = [
+        (("web", "signing_key_env"), "env", web.get("signing_key_env")),
+        (("web", "signing_key_file"), "file", web.get("signing_key_file")),
+    ]
+    previous = web.get("previous_signing_keys")
+    for n, ref in enumerate(previous if isinstance(previous, list) else []):
+        if isinstance(ref, Mapping):
+            places.append((("web", "previous_signing_keys", n, "env"), "env", ref.get("env")))
+            places.append((("web", "previous_signing_keys", n, "file"), "file", ref.get("file")))
+    for path, kind, value in places:
+        if not value or not isinstance(value, str):
+            continue
+        if kind == "env":
+            _, problem = signing_keys.key_from_env(value, environ)
+        else:
+            _, problem = signing_keys.key_from_file(_resolve(base_dir, value))
+        if problem:
+            rep.at(path, problem)
 
 
 def _resolve(base_dir: Path, value: Any) -> Path:

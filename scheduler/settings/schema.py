@@ -398,7 +398,7 @@ class WebConfig(_Strict):
         "localhost), e.g. https://coachpass.acme.example",
         examples=["https://coachpass.acme.example"],
     )
-    listen: str = Field(
+    listen: Annotated[str, AfterValidator(checks.check_web_listen)] = Field(
         default="127.0.0.1:8090",
         description="host:port where `serve` answers the page (put TLS in front of it)",
     )

@@ -30,10 +30,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.errors import UserError
 from scheduler.model import SessionRecord, SessionState
-from scheduler.report.outcomes import Source, outcome_source
+from scheduler.report.outcomes import outcome_source
 from scheduler.runtime import Runtime
-from scheduler.sessions.actions import mark_session
+from scheduler.sessions.actions import mark_session, next_booked
 from scheduler.sessions.agenda import load_messages
+from scheduler.sessions.followups import followup_items
 from scheduler.store.notices import DONE, FAILED, NoticeStore
 from scheduler.web import forms, page
 from scheduler.web.links import PAGE_PATH
@@ -258,8 +259,19 @@ class PageApp:
         nonce = self._nonce(environ) or secrets.token_urlsafe(24)
         query = parse_qs(environ.get("QUERY_STRING", ""))
         message = ""
+        seller_name = seller.name if seller else record.seller_id
+        following = self._next_booked(record)
+        # Follow-ups reach an agenda only when the session is booked: say where they go.
+        followups_note = (
+            t["next_booked"].format(
+                seller=seller_name,
+                when=when_text(messages, following.start, following.end, zone),
+            )
+            if following is not None and following.start and following.end
+            else ""
+        )
         if "saved" in query:
-            message = t["saved"]
+            message = f"{t['saved_only']} {followups_note}" if followups_note else t["saved"]
         elif "requested" in query:
             message = t["requested"]
         request = self.notices.request_of(record.key)
@@ -276,7 +288,7 @@ class PageApp:
         followup_values = (
             [f.strip() for f in (posted or {}).get("followup", [])]
             if posted is not None
-            else [line for line in record.followups.splitlines() if line.strip()]
+            else followup_items(record.followups)
         )
         followup_values = (followup_values + [""] * forms.FOLLOWUPS_MAX)[: forms.FOLLOWUPS_MAX]
         body = page.render(
@@ -286,14 +298,15 @@ class PageApp:
             t=t,
             message=message,
             errors=errors or [],
-            seller=seller.name if seller else record.seller_id,
+            seller=seller_name,
             when=when,
+            followups_note=followups_note,
             status=status,
             note=record.note,
-            followups=[line for line in record.followups.splitlines() if line.strip()],
+            followups=followup_items(record.followups),
             can_mark=can_mark,
             not_yet=record.state in _MARKABLE and not started,
-            closed="" if record.state in _MARKABLE else t["closed"].format(state=status),
+            closed="" if record.state in _MARKABLE else t["closed"].format(state=status.lower()),
             base=self.prefix + PAGE_PATH + token,
             csrf=self.signer.csrf(token, nonce),
             outcome=(posted or {}).get("outcome", [record.state.value])[0],
@@ -315,19 +328,20 @@ class PageApp:
         headers = [("Content-Type", "text/html; charset=utf-8"), ("Set-Cookie", cookie)]
         return status_line, headers, body
 
+    def _next_booked(self, record: SessionRecord) -> SessionRecord | None:
+        return next_booked(self.rt, record)
+
     def _status(self, record: SessionRecord, history: list[Any]) -> str:
+        """The state in the manager's language; an outcome with how it is known, in
+        the report's words (Source: verified by the provider, marked, presumed)."""
         t = self.t
         state = record.state
         if state in (SessionState.HELD, SessionState.NO_SHOW):
             word = t["held"] if state is SessionState.HELD else t["no_show"]
             source = outcome_source(record, history)
-            who = {
-                Source.MANAGER: "manager",
-                Source.PROVIDER: "Teams/Meet",
-                Source.PRESUMED: "presumed",
-            }.get(source, source.value)
-            return f"{word} ({t['recorded_by'].format(source=who)})"
-        return state.value.replace("_", " ")
+            how = t.get(f"source_{source.value}")
+            return f"{word} ({how})" if how else word
+        return t.get(f"state_{state.value}", state.value)
 
     def _redirect(self, token: str, flag: str) -> tuple[str, list[tuple[str, str]], bytes]:
         location = self.prefix + PAGE_PATH + token + (f"?{flag}=1" if flag else "")

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scheduler.settings.checks import control_character
+from scheduler.sessions.followups import (
+    FOLLOWUP_MAX,
+    FOLLOWUPS_MAX,
+    NOTE_MAX,
+    problems,
+    stored_followups,
+)
 
-NOTE_MAX = 1000
-FOLLOWUP_MAX = 200
-FOLLOWUPS_MAX = 3
+__all__ = ["FOLLOWUPS_MAX", "FOLLOWUP_MAX", "NOTE_MAX", "MarkForm", "read_mark"]
+
 OUTCOMES = ("held", "no_show")
 
 
@@ -21,32 +26,20 @@ class MarkForm:
 
     @property
     def followups_text(self) -> str:
-        """One per line: how `sessions mark --followups` stores them and the next
-        agenda reads them."""
-        return "\n".join(self.followups)
+        """As the store keeps them: each item stays one item, ";" and all."""
+        return stored_followups(self.followups)
 
 
 def read_mark(fields: Mapping[str, Sequence[str]]) -> tuple[MarkForm | None, list[str]]:
-    """The form, or None and what is wrong (every problem at once)."""
+    """The form, or None and what is wrong (every problem at once). Empty note and
+    follow-ups are what the form holds: saving them clears what was recorded."""
     errors: list[str] = []
     outcome = (fields.get("outcome") or [""])[0]
     if outcome not in OUTCOMES:
         errors.append("Choose held or no-show.")
     note = (fields.get("note") or [""])[0].replace("\r\n", "\n").strip()
-    if len(note) > NOTE_MAX:
-        errors.append(f"The note is {len(note)} characters long: keep it to {NOTE_MAX}.")
-    if control_character(note, allow="\n\t") is not None:
-        errors.append("The note holds a control character: remove it.")
     followups = tuple(f.strip() for f in fields.get("followup", []) if f.strip())
-    if len(followups) > FOLLOWUPS_MAX:
-        errors.append(f"Give at most {FOLLOWUPS_MAX} follow-ups.")
-    for n, item in enumerate(followups, 1):
-        if len(item) > FOLLOWUP_MAX:
-            errors.append(
-                f"Follow-up {n} is {len(item)} characters long: keep it to {FOLLOWUP_MAX}."
-            )
-        if control_character(item) is not None:
-            errors.append(f"Follow-up {n} holds a control character or line break: remove it.")
+    errors += problems(note, followups)
     if errors:
         return None, errors
     return MarkForm(outcome, note, followups), []

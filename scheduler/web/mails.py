@@ -57,7 +57,8 @@ def build_notice(
     text = [intro, ""]
     for line in lines:
         text.append(f"- {line.seller}, {line.when}")
-        text.append(f"  {line.link}" if line.link else "")
+        if line.link:
+            text.append(f"  {line.link}")
     if any(line.link is None for line in lines):
         text += ["", no_link]
     text += ["", footer, ""]

@@ -44,6 +44,7 @@ class NoticeSummary:
     failed: tuple[str, ...] = ()  # one line per manager: why, and that the next run retries
     unknown: tuple[str, ...] = ()  # sends cut off mid-way: never resent by themselves
     skipped: str = ""  # why nothing was looked at (a day off)
+    linked: bool = True  # the e-mails carried page links (a `web:` block is configured)
 
     def failures(self) -> list[str]:
         return list(self.failed) + list(self.unknown)
@@ -51,6 +52,15 @@ class NoticeSummary:
     @property
     def sessions(self) -> int:
         return sum(n for _, n in self.sent)
+
+    def said(self) -> str:
+        """What went out, e.g. "3 links to 1 manager" (or "3 sessions e-mailed to
+        1 manager" without the page: there are no links then)."""
+        n, managers = self.sessions, len(self.sent)
+        to = f"{managers} manager" + ("" if managers == 1 else "s")
+        if self.kind == BOOKED and self.linked:
+            return f"{n} link" + ("" if n == 1 else "s") + f" to {to}"
+        return f"{n} session" + ("" if n == 1 else "s") + f" e-mailed to {to}"
 
 
 def notice_store(rt: Runtime) -> NoticeStore:
@@ -164,7 +174,8 @@ def _send(
             continue
         notices.sent(keys, kind, message_id=message_id, now=now)
         sent.append((manager_id, len(claimed)))
-    return NoticeSummary(kind, tuple(sent), tuple(failed), tuple(unknown))
+    linked = rt.settings.web is not None
+    return NoticeSummary(kind, tuple(sent), tuple(failed), tuple(unknown), linked=linked)
 
 
 def _message(
@@ -190,14 +201,19 @@ def _message(
         lines.append(Line(seller.name if seller else record.seller_id, when, link_of(record)))
     months = sorted({r.month for r in records})
     subject_key = "booked_subject" if kind == BOOKED else "reminder_subject"
+    # Without the page there is no link: the intro must not point at one.
+    linked = any(line.link for line in lines)
+    intro = "booked_intro" if kind == BOOKED else "reminder_intro"
     return build_notice(
         kind=kind,
         sender=rt.settings.mail.sender,
         manager=manager,
         subject=say[subject_key].format(
-            count=len(records), month=", ".join(month_name(messages, m) for m in months)
+            count=len(records),
+            sessions=say["session_one" if len(records) == 1 else "session_many"],
+            month=", ".join(month_name(messages, m) for m in months),
         ),
-        intro=say["booked_intro" if kind == BOOKED else "reminder_intro"],
+        intro=say[intro if linked else f"{intro}_no_link"],
         lines=lines,
         no_link=say["no_link"],
         footer=say["footer"],

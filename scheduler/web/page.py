@@ -62,6 +62,7 @@ _SESSION = """{% extends "base" %}{% block body %}
 <label for="note_field">{{ t.note }}</label>
 <textarea id="note_field" name="note" maxlength="{{ note_max }}">{{ note_value }}</textarea>
 <p class="help">{{ t.followups }}</p>
+{% if followups_note %}<p class="help" id="followups_note">{{ followups_note }}</p>{% endif %}
 {% for n in range(1, followup_count + 1) %}
 <label for="followup{{ n }}">{{ t.followup_n.format(n=n) }}</label>
 <input type="text" id="followup{{ n }}" name="followup" maxlength="{{ followup_max }}"

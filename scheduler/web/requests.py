@@ -18,13 +18,11 @@ from connectors.base import ConnectorError
 from scheduler.errors import UserError
 from scheduler.model import SessionState
 from scheduler.runtime import Runtime
-from scheduler.sessions.actions import cancel_session
+from scheduler.sessions.actions import NEW_TIME_REASON, cancel_session
 from scheduler.sessions.booking import book_month
 from scheduler.web.notices import notice_store, send_booked_notices
 
 log = logging.getLogger("coachpass.requests")
-
-NEW_TIME_REASON = "the manager asked for a new time"
 
 
 @dataclass(frozen=True)

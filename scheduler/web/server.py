@@ -65,7 +65,10 @@ class PageServer:
         web = rt.settings.web
         if web is None:
             raise UserError("the manager's page needs a `web:` block in the config")
-        address = parse_listen(listen if listen is not None else web.listen)
+        address = parse_listen(
+            listen if listen is not None else web.listen,
+            "serve --web-listen" if listen is not None else "web.listen",
+        )
         if address is None:
             raise UserError("web.listen is empty: give host:port, e.g. 127.0.0.1:8090")
         signer = load_signer(web)

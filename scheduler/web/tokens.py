@@ -58,9 +58,15 @@ def _unb64(text: str) -> bytes:
     if not text or any(c not in _B64_CHARS for c in text):
         raise BadToken("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise BadToken("not base64url") from None
+    # The decoder ignores the spare bits of the last character, so "…3E" and "…3F"
+    # decode alike: only the one canonical spelling is accepted, and any changed
+    # character makes the token invalid.
+    if _b64(data) != text:
+        raise BadToken("not canonical base64url")
+    return data
 
 
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")

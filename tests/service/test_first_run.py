@@ -133,7 +133,7 @@ def test_jobs_list_shows_runs_and_failures(
     finally:
         rt.close()
     code, _, err = run([*cfg, "serve", "--once"], capsys)
-    assert code == 2 and "retries" in err and "Traceback" not in err, err
+    assert code == 3 and "retries" in err and "Traceback" not in err, err
     code, out, _ = run([*cfg, "jobs", "list", "--json"], capsys)
     runs = {r["job"]: r for r in json.loads(out)}
     assert set(runs) == {"book_next_month", "top_up", "reconcile", "report", "remind"}
@@ -220,3 +220,23 @@ def test_logs_are_json_with_zone_and_without_secrets() -> None:
     assert "postgresql://app:***@db" in record["message"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", record["time"])
     assert redact("password=hunter2&x=1") == "password=***&x=1"
+
+
+def test_serve_once_with_people_it_cannot_read_is_a_partial_run_listed_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cron/k8s mode: what was done is done, so exit 3 (not 2, "nothing done"),
+    each person who failed listed once (not once per month) in plain words."""
+    monkeypatch.setenv("COACHPASS_NOW", NOW.isoformat())
+    config = write_org(tmp_path, sellers=3)
+    cfg = ["--config", str(config)]
+    assert run([*cfg, "book", "--month", "2031-03"], capsys)[0] == 0  # the store exists
+    for seller in ("s1", "s2"):
+        next((tmp_path / "calendars").glob(f"{seller}*.ics")).unlink()
+    monkeypatch.setenv("COACHPASS_NOW", "2031-03-25T08:00:00+00:00")
+    code, _, err = run([*cfg, "serve", "--once", "--listen", ""], capsys)
+    assert code == 3, err
+    lines = [line for line in err.splitlines() if line.strip().startswith("failed:")]
+    assert len(lines) == len(set(lines)), err
+    assert any("s1" in line for line in lines) and any("s2" in line for line in lines), err
+    assert "PartialFailure" not in err and "UserError" not in err and "Traceback" not in err

@@ -29,13 +29,13 @@ def test_booked_notices_held_back_by_a_mail_outage_go_out_with_remind(tmp_path: 
         rt._mailer = _Down()  # type: ignore[assignment]
         booked = run_job(rt, "book_next_month", BOOK_AT, BOOK_AT)
         assert booked.ran and booked.period == "2027-03"
-        assert "created 3" in booked.detail and "1 notices not sent" in booked.detail
+        assert "created 3" in booked.detail and "1 notice not sent" in booked.detail
         assert rt.store.job_runs(job="book_next_month")[0]["status"] == "done"
         assert notices(tmp_path / "outbox", "booked") == []
 
         rt._mailer = real
         remind = run_job(rt, "remind", TUESDAY, TUESDAY)
-        assert remind.ran and "booked notices, 3 links to 1 managers" in remind.detail
+        assert remind.ran and "booked notices, 3 links to 1 manager" in remind.detail
         [mail] = notices(tmp_path / "outbox", "booked")
         assert sorted(links_by_seller(mail)) == ["S1", "S2", "S3"]
         again = run_job(rt, "remind", TUESDAY.replace(day=24), TUESDAY.replace(day=24))

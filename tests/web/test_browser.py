@@ -127,7 +127,7 @@ def test_manager_closes_the_loop_in_a_browser(
     try:
         [s1] = store.sessions(month=MARCH, seller_id="s1")
         assert s1.state is SessionState.HELD and s1.note == "Went through the pipeline"
-        assert s1.followups == "Call Acme by Friday\nPractise the demo opening"
+        assert s1.followups == "- Call Acme by Friday\n- Practise the demo opening"
         assert store.history(keys=[s1.key])[-1].detail == "marked by manager (web)"
 
         # Tampered, expired and other-session links: 403, in the browser too, and

@@ -7,18 +7,21 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from scheduler.model import Month, SessionRecord, SessionState
 from scheduler.report.outcomes import Source, outcome_source
 from scheduler.runtime import Runtime
+from scheduler.sessions.agenda import _followup_lines as agenda_followups
 from scheduler.sessions.booking import book_month
+from scheduler.sessions.followups import followup_items
 from scheduler.settings.load import load_settings
 from scheduler.store.notices import DONE, PENDING, NoticeStore
 from scheduler.web.keys import signer as load_signer
@@ -154,7 +157,7 @@ def test_mark_held_with_note_and_followups_as_sessions_mark_stores_them(world: W
             "csrf": csrf,
             "outcome": "held",
             "note": "Good talk about <b>pipeline</b>",
-            "followup": ["Call Acme by Friday", "Practise the demo", ""],
+            "followup": ["Call Acme; then Beta, by Friday", "Practise the demo", ""],
         },
         origin=world.base,
     )
@@ -162,13 +165,32 @@ def test_mark_held_with_note_and_followups_as_sessions_mark_stores_them(world: W
     rec = world.session("s1")
     assert rec.state is SessionState.HELD
     assert rec.note == "Good talk about <b>pipeline</b>"
-    assert rec.followups == "Call Acme by Friday\nPractise the demo"
+    # Each follow-up stays one item, ";" and all, in the next agenda too.
+    expected = ["Call Acme; then Beta, by Friday", "Practise the demo"]
+    assert followup_items(rec.followups) == expected
+    assert agenda_followups(rec.followups) == expected
     history = world.rt.store.history(keys=[rec.key])
     assert history[-1].detail == "marked by manager (web)"
     assert outcome_source(rec, history) is Source.MANAGER
     status, _, text = world.request("GET", headers["location"])
-    assert status == 200 and "Call Acme by Friday" in text
+    assert status == 200 and "Call Acme; then Beta, by Friday" in text
     assert "&lt;b&gt;pipeline&lt;/b&gt;" in text, "the note is escaped"
+
+
+def test_saving_an_empty_note_and_followups_clears_them(world: World) -> None:
+    _after(world, "s1")
+    link = world.links["S1"]
+    form = {"outcome": "held", "note": "Talked", "followup": ["Call Acme", "", ""]}
+    assert world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})[0] == 303
+    cleared = {"outcome": "held", "note": "", "followup": ["", "", ""]}
+    status, headers, _ = world.request(
+        "POST", link + "/mark", {"csrf": world.csrf(link), **cleared}
+    )
+    assert status == 303
+    rec = world.session("s1")
+    assert (rec.note, rec.followups) == ("", ""), "the page sends what the form holds"
+    status, _, text = world.request("GET", headers["location"])
+    assert "Call Acme" not in text and "Talked" not in text
 
 
 def test_forms_without_the_csrf_cookie_value_or_from_elsewhere_change_nothing(
@@ -277,6 +299,10 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
     sessions = {r.attempt: r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"}
     assert sessions[1].state is SessionState.CANCELLED
     assert sessions[2].state is SessionState.BOOKED
+    first, second = sessions[1].start, sessions[2].start
+    assert first is not None and second is not None
+    # Not the slot just given up, nor its day: the seller got its cancellation.
+    assert first.date() != second.date(), (first, second)
     details = [c.detail for c in world.rt.store.history(keys=[old.key])]
     assert "new time asked by manager (web)" in details
     assert any(d.startswith("cancelled by manager (web)") for d in details)
@@ -288,3 +314,95 @@ def test_ask_for_a_new_time_is_recorded_then_done_by_the_leader(
     status, _, text = world.request("GET", link)
     assert "Done: cancelled; new time booked" in text
     assert perform_requests(world.rt, world.clock[0]) == [], "done once"
+
+
+def test_saved_says_where_the_followups_go(world: World) -> None:
+    """Into the next agenda when the next session is not booked yet; when it is, its
+    invitation predates them: the page says so, with its date."""
+    _after(world, "s1")
+    link = world.links["S1"]
+    form = {"outcome": "held", "note": "", "followup": ["Call Acme", "", ""]}
+    status, headers, _ = world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})
+    assert status == 303
+    text = world.request("GET", headers["location"])[2]
+    assert "go into the agenda of the next session when Coachpass books it" in text
+    assert 'id="followups_note"' not in text
+
+    april = book_month(world.rt, Month(2027, 4), world.clock[0])
+    assert april.created == 3
+    [following] = [r for r in world.rt.store.sessions(month=Month(2027, 4)) if r.seller_id == "s1"]
+    assert following.start is not None
+    status, headers, _ = world.request("POST", link + "/mark", {"csrf": world.csrf(link), **form})
+    text = world.request("GET", headers["location"])[2]
+    assert "next session when Coachpass books it" not in text
+    assert "S1&#39;s next session" in text and "is booked already" in text, text
+    assert f" {following.start.day} April 2027" in text, "the next session's date"
+    assert 'id="followups_note"' in text, "the form says it too"
+
+
+def test_the_status_line_says_how_an_outcome_is_known_in_the_reports_words(
+    world: World,
+) -> None:
+    _after(world, "s1")
+    s1 = world.session("s1")
+    world.rt.store.transition(s1.key, SessionState.HELD, now=world.clock[0], detail="presumed")
+    text = world.request("GET", world.links["S1"])[2]
+    assert 'id="status">Held (presumed)<' in text, text
+    form = {"csrf": world.csrf(world.links["S1"]), "outcome": "no_show"}
+    assert world.request("POST", world.links["S1"] + "/mark", form)[0] == 303
+    text = world.request("GET", world.links["S1"])[2]
+    assert 'id="status">No-show (marked by the manager)<' in text
+    world.rt.store.transition(world.session("s2").key, SessionState.CANCELLED, now=world.clock[0])
+    text = world.request("GET", world.links["S2"])[2]
+    assert 'id="status">Cancelled<' in text and "This session is cancelled" in text
+
+
+def test_the_status_line_in_swedish() -> None:
+    from types import SimpleNamespace
+
+    from scheduler.web.app import PageApp
+    from scheduler.web.texts import texts
+
+    page = SimpleNamespace(t=texts("sv"))
+    base = SessionRecord("k", "o", "t", "m", "s", MONTH, 1, SessionState.HELD)
+    held = PageApp._status(page, base, [])  # type: ignore[arg-type]
+    assert held == "Genomförd (antaget)"
+    verified = PageApp._status(page, replace(base, verified=True), [])  # type: ignore[arg-type]
+    assert verified == "Genomförd (verifierat av mötestjänsten)"
+    for state, word in [
+        (SessionState.BOOKED, "Bokad"),
+        (SessionState.CANCELLED, "Inställd"),
+        (SessionState.DECLINED, "Avböjd av säljaren"),
+    ]:
+        assert PageApp._status(page, replace(base, state=state), []) == word  # type: ignore[arg-type]
+
+
+def test_a_new_time_with_only_the_given_up_day_free_says_there_is_no_room(
+    world: World, tmp_path: Path
+) -> None:
+    old = world.session("s2")
+    assert old.start is not None
+    zone = ZoneInfo("Europe/Stockholm")
+    day = old.start.astimezone(zone).date()
+    midnight = datetime.combine(day, time(), zone).astimezone(UTC)
+    busy = [
+        (datetime(2027, 2, 28, tzinfo=UTC), midnight),
+        (midnight + timedelta(days=1), datetime(2027, 4, 2, tzinfo=UTC)),
+    ]
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:away-{n}@test\r\nDTSTAMP:20270101T000000Z\r\n"
+        f"DTSTART:{a:%Y%m%dT%H%M%SZ}\r\nDTEND:{b:%Y%m%dT%H%M%SZ}\r\nSUMMARY:Away\r\n"
+        f"END:VEVENT\r\n"
+        for n, (a, b) in enumerate(busy)
+    )
+    calendar = tmp_path / "calendars" / "s2.ics"
+    calendar.write_text(calendar.read_text().replace("END:VCALENDAR", events + "END:VCALENDAR"))
+    world.clock[0] = old.start - timedelta(days=3)
+    link = world.links["S2"]
+    assert world.request("POST", link + "/new-time", {"csrf": world.csrf(link)})[0] == 303
+    [result] = perform_requests(world.rt, world.clock[0])
+    assert result.ok and "no new time this month" in result.detail, result.detail
+    sessions = [r for r in world.rt.store.sessions(month=MONTH) if r.seller_id == "s2"]
+    assert not [r for r in sessions if r.state is SessionState.BOOKED], "not the same day again"
+    text = world.request("GET", link)[2]
+    assert "cancelled; no new time this month" in text

@@ -110,3 +110,20 @@ def test_csrf_value_is_bound_to_the_link_and_the_nonce() -> None:
     assert not signer.csrf_ok(token, "", value)
     assert not signer.csrf_ok(token, "nonce-1", "")
     assert not signer.csrf_ok(token, "nonce-1", "ä" + value[1:])
+
+
+def test_changing_any_single_character_is_refused() -> None:
+    """Also the last character of each part, whose spare bits the base64 decoder
+    ignores (…3E and …3F decode alike): only the canonical spelling verifies."""
+    signer = Signer.of(b"k" * 40)
+    token = signer.sign("session-key-1", "boss", NOW + timedelta(days=1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for i, char in enumerate(token):
+        if char == ".":
+            continue
+        # The neighbour differs only in the lowest bit: the spare bit at the end.
+        other = alphabet[alphabet.index(char) ^ 1]
+        changed = token[:i] + other + token[i + 1 :]
+        with pytest.raises(BadToken):
+            signer.verify(changed, NOW)
+    assert signer.verify(token, NOW).manager_id == "boss"
