@@ -68,6 +68,7 @@ from connectors.ics.cache import StampedCache
 from connectors.ics.changes import change_set, our_events
 from connectors.ics.defects import CalendarDefect
 from connectors.ics.files import (
+    CalendarLocked,
     Span,
     append_vevent,
     calendar_files,
@@ -191,6 +192,15 @@ class LocalConnector:
                 # calendar, so the next run retries (copies and e-mails are rewritten).
                 error = _write_error(group[0].organizer, org_path, exc)
                 results.update({e.key: _failed(e.key, error) for e in group})
+            except CalendarLocked as exc:
+                # Another process is inside these calendars (alive but stalled):
+                # nothing was written here; the next run retries.
+                results.update(
+                    {
+                        e.key: Result(e.key, Outcome.FAILED, error=str(exc), retryable=True)
+                        for e in group
+                    }
+                )
         # Two events with one key in a batch: both get the answer for that key.
         return in_order([e.key for e in events], results)
 
@@ -375,6 +385,10 @@ class LocalConnector:
                 except OSError as exc:
                     error = _write_error(change.organizer, org_path, exc)
                     results[change.key] = _failed(change.key, error)
+                except CalendarLocked as exc:
+                    results[change.key] = Result(
+                        change.key, Outcome.FAILED, error=str(exc), retryable=True
+                    )
         return in_order([c.key for c in changes], results)
 
     def _apply(self, org_path: Path, change: EventChange) -> Result:

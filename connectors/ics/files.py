@@ -21,11 +21,12 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.base import ConnectorUserError
+from connectors.base import ConnectorUserError, TransientError
 
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
@@ -165,16 +166,43 @@ def lock_path(calendar: Path) -> Path:
     return folder / name
 
 
+#: How long a writer waits for another process's lock on a calendar. A writer that
+#: died released its lock with its file descriptors; one that is alive but frozen
+#: (stopped, swapped out, a suspended VM) must not hang this one for ever: after
+#: this long the calendar is "busy, try again", and the next run does.
+LOCK_WAIT_SECONDS = 30.0
+
+
+class CalendarLocked(TransientError):
+    """Another process held a calendar's lock for longer than LOCK_WAIT_SECONDS."""
+
+
 @contextlib.contextmanager
-def locked(calendar: Path) -> Iterator[None]:
+def locked(calendar: Path, wait: float | None = None) -> Iterator[None]:
     """Exclusive lock for one calendar, held across read-modify-write."""
     path = lock_path(calendar)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CalendarLocked(
+                        f"calendar {calendar} is locked by another Coachpass process "
+                        f"(lock file {path}) and stayed locked: it is retried on the "
+                        "next run"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 

@@ -156,6 +156,31 @@ def _snapshot(url: str) -> tuple[object, ...]:
     return tuple(history), tuple(runs), tuple(rows)
 
 
+def _holds_a_file_lock(pid: int) -> bool:
+    with open("/proc/locks", encoding="ascii") as locks:
+        return any(line.split()[4] == str(pid) for line in locks if "FLOCK" in line)
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _freeze_outside_calendar_locks(pid: int) -> None:
+    """SIGSTOP the leader at a moment it holds no calendar file lock. Frozen inside
+    one, the new leader's write to that calendar waits for it (and after
+    `LOCK_WAIT_SECONDS` gives up for that run): a different case from the one this
+    test is about (the fence), with its own test in tests/connectors/ics."""
+    for _ in range(5000):
+        os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: _stopped(pid), 10, "the leader to stop")
+        if not _holds_a_file_lock(pid):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.001)
+    raise AssertionError("the leader always held a calendar lock")
+
+
 def test_a_leader_cut_off_during_catch_up_stops_before_its_next_side_effect(
     pg_url: str, tmp_path: Path
 ) -> None:
@@ -171,7 +196,7 @@ def test_a_leader_cut_off_during_catch_up_stops_before_its_next_side_effect(
                 return bool(conn.exec_driver_sql("SELECT count(*) FROM sessions").scalar())
 
         wait_until(first_intent, 120, "the leader's first booking intent")
-        os.kill(a.pid, signal.SIGSTOP)  # frozen in the middle of its catch-up
+        _freeze_outside_calendar_locks(a.pid)  # frozen in the middle of its catch-up
         with engine.connect() as conn:
             unfinished = conn.exec_driver_sql(
                 "SELECT count(*) FROM job_runs WHERE job <> '_store' AND status = 'done'"

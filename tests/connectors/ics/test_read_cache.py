@@ -220,3 +220,38 @@ def test_the_cache_holds_at_most_its_size_dropping_the_oldest(tmp_path: Path) ->
         assert cache.get(path, [path], "q", path.read_text) == path.name
     # 0, 1, 2 read; 2 again from the cache; 0 was dropped when 2 came: read again.
     assert cache.reads == 4
+
+
+def test_a_calendar_locked_by_a_stalled_process_fails_that_write_and_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    """A writer that died released its lock; one alive but frozen holds it. After the
+    wait the write fails as retryable, naming the calendar, and nothing is written."""
+    import multiprocessing
+    import signal
+
+    from connectors.base import TransientError
+    from connectors.ics import files
+
+    calendar = tmp_path / "boss.ics"
+    calendar.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    ready = multiprocessing.Event()
+
+    def hold() -> None:
+        with files.locked(calendar):
+            ready.set()
+            signal.pause()
+
+    holder = multiprocessing.get_context("fork").Process(target=hold, daemon=True)
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(files.CalendarLocked, match="boss.ics") as caught:
+            with files.locked(calendar, wait=0.3):
+                pass
+        assert isinstance(caught.value, TransientError)  # "try again", not a user error
+    finally:
+        holder.kill()
+        holder.join(5)
+    with files.locked(calendar, wait=0.3):  # released with the process
+        pass
