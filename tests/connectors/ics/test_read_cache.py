@@ -246,9 +246,11 @@ def test_a_calendar_locked_by_a_stalled_process_fails_that_write_and_does_not_ha
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(files.CalendarLocked, match="boss.ics") as caught:
-            with files.locked(calendar, wait=0.3):
-                pass
+        with (
+            pytest.raises(files.CalendarLocked, match="boss.ics") as caught,
+            files.locked(calendar, wait=0.3),
+        ):
+            pass
         assert isinstance(caught.value, TransientError)  # "try again", not a user error
     finally:
         holder.kill()
