@@ -247,7 +247,7 @@ def test_a_calendar_locked_by_a_stalled_process_fails_that_write_and_does_not_ha
     try:
         assert ready.wait(10)
         with (
-            pytest.raises(files.CalendarLocked, match="boss.ics") as caught,
+            pytest.raises(files.CalendarLocked, match=r"boss\.ics") as caught,
             files.locked(calendar, wait=0.3),
         ):
             pass
