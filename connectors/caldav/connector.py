@@ -278,7 +278,10 @@ class CaldavConnector:
             if stored.etag:
                 headers["If-Match"] = stored.etag
             url = self.server.resource_url(stored.path)
-            answer = self.http.request("PUT", url, stored.calendar.to_ical(), headers)
+            # Written as every other calendar text is (`to_block`): names with a
+            # backslash read back as written, which icalendar's own writer loses.
+            body = ics_events.to_block(stored.calendar).encode("utf-8")
+            answer = self.http.request("PUT", url, body, headers)
             if answer.status in (200, 201, 204):
                 return Result(change.key, outcome, stored.path)
             if answer.status == 412:

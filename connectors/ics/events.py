@@ -45,11 +45,6 @@ def _address(email: str, name: str = "", **params: str) -> icalendar.vCalAddress
     address = icalendar.vCalAddress(f"mailto:{email}")
     if name:
         address.params["CN"] = name
-        if "\\" in name:
-            # icalendar reads a backslash before the ':' that ends the parameters
-            # as an escape (`CN=x\:mailto:...` loses the address); quoted, the
-            # name reads back whole. It quotes CN by itself only for ' and space.
-            address.params.quote_also = {"CN": " '\\"}
     for key, value in params.items():
         address.params[key.replace("_", "-")] = value
     return address
@@ -106,7 +101,7 @@ def session_event(event: NewEvent, now: datetime, organizer_name: str = "") -> i
     return vevent
 
 
-def to_block(vevent: icalendar.Event) -> str:
+def to_block(vevent: icalendar.Component) -> str:
     """The VEVENT as text, exactly as `vevent.to_ical()` writes it, only faster:
     icalendar folds long lines with a loop per character (~10 ms per 100 kB agenda,
     on every session, copy and invitation). Lines that are plain ASCII are folded by

@@ -204,3 +204,37 @@ def harness(
 
 class TestCaldavContract(NoMeetingsContract):
     pass
+
+
+def test_a_moved_event_keeps_an_attendee_name_with_backslashes(harness: CaldavHarness) -> None:
+    """A move rewrites the stored calendar: a name with `\\;` or a trailing `\\`
+    reads back as written (icalendar's own writer lost the `;` and the address)."""
+    from dataclasses import replace
+
+    from connectors.base import Attendee, ChangeAction, EventChange
+    from tests.contract.suite import at, session
+
+    name = "Kim \\; Lee \\"
+    event = session(harness, "seller1", at(12, 9))
+    event = replace(event, attendees=(Attendee(event.attendees[0].email, name),))
+    [created] = harness.connector.create([event])
+    assert created.ok, created.error
+    [moved] = harness.connector.update(
+        [
+            EventChange(
+                event.key, event.organizer, ChangeAction.MOVE, start=at(13, 9), end=at(13, 10)
+            )
+        ]
+    )
+    assert moved.ok, moved.error
+    [vevent] = [
+        v
+        for _h, _e, cal in harness.items("manager")
+        for v in cal.walk("VEVENT")
+        if key_in(v) == event.key
+    ]
+    attendee = vevent["ATTENDEE"]
+    attendee = attendee[0] if isinstance(attendee, list) else attendee
+    assert attendee.params["CN"] == name
+    assert str(attendee).lower() == f"mailto:{event.attendees[0].email}".lower()
+    assert vevent["DTSTART"].dt == at(13, 9)
