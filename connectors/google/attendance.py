@@ -191,10 +191,10 @@ class MeetReader:
             partial(self.api.records.list, filter=text, pageSize=RECORDS_PAGE), http
         ):
             if isinstance(page, ApiFailure):
-                problem = self._refused(query, "Meet conference records", page, MEET_SCOPE)
                 if page.status == 401 or page.reason in SCOPE_REASONS:
-                    raise ScopeRefused(problem)
-                raise Unanswered(problem)
+                    # Said once for the organiser's sessions: no session key in it.
+                    raise ScopeRefused(self._refused(query, "Meet records", page, MEET_SCOPE, ""))
+                raise Unanswered(self._refused(query, "Meet conference records", page, MEET_SCOPE))
             yield from page.get("conferenceRecords", [])
 
     def _pages(self, request: Callable[..., Any], http: Any) -> Iterator[Any]:
@@ -329,9 +329,17 @@ class MeetReader:
     def _answer(query: MeetingQuery, status: AttendanceStatus, detail: str) -> Attendance:
         return Attendance(query.key, status, detail=detail)
 
-    def _refused(self, query: MeetingQuery, what: str, failure: ApiFailure, scope: str) -> str:
+    def _refused(
+        self,
+        query: MeetingQuery,
+        what: str,
+        failure: ApiFailure,
+        scope: str,
+        session: str | None = None,
+    ) -> str:
+        which = f" for session {query.key}" if session is None else session
         text = (
-            f"Google could not read {what} for session {query.key} as "
+            f"Google could not read {what}{which} as "
             f"{self.who(query.organizer.email)}: {failure.describe()}"
         )
         if failure.status in (401, 403) and not failure.retryable:

@@ -446,7 +446,7 @@ class GoogleConnector:
                 try:
                     results[query.key] = reader.read(query, http)
                 except ScopeRefused as exc:
-                    errors[query.key] = refused = str(exc).replace(f" for session {query.key}", "")
+                    errors[query.key] = refused = str(exc)
                 except Unanswered as exc:
                     errors[query.key] = str(exc)
 
