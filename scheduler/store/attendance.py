@@ -16,13 +16,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from connectors.base import AttendanceStatus
 from scheduler.model import SessionRecord, SessionState
 from scheduler.store.schema import UtcDateTime, session_history, sessions
 from scheduler.store.store import Store, _record
-
-#: An answer about the back end, not the meeting: never final.
-UNSUPPORTED = AttendanceStatus.UNSUPPORTED.value
 
 
 @dataclass(frozen=True)
@@ -42,8 +38,7 @@ def attendance_due(
     store: Store, org_id: str, *, ended: tuple[datetime, datetime]
 ) -> list[SessionRecord]:
     """Sessions whose meeting attendance is still worth asking about: ended within
-    [from, to], in a calendar (an event id), not settled (or settled only as
-    "unsupported", by an earlier version), and either presumed held
+    [from, to], in a calendar (an event id), not settled, and either presumed held
     (held, not verified) or still booked or moved after their end. A verified
     outcome (the provider's or a manager's) is never among them."""
     query = (
@@ -53,12 +48,7 @@ def attendance_due(
             sessions.c.end_at >= ended[0],
             sessions.c.end_at <= ended[1],
             sessions.c.event_id.is_not(None),
-            or_(
-                sessions.c.attendance_settled_at.is_(None),
-                # Settled as "unsupported" by an earlier version: that answer was about
-                # the back end, not the meeting, so it is asked again.
-                sessions.c.attendance_status == UNSUPPORTED,
-            ),
+            sessions.c.attendance_settled_at.is_(None),
             or_(
                 and_(
                     sessions.c.state == SessionState.HELD.value,
@@ -122,7 +112,7 @@ def record_attendance(
             row = rows.get(note.key)
             if row is None:
                 raise KeyError(note.key)
-            if row.attendance_settled_at is not None and row.attendance_status != UNSUPPORTED:
+            if row.attendance_settled_at is not None:
                 continue  # settled meanwhile (another instance): its word stands
             values: dict[str, Any] = {
                 "k": note.key,

@@ -1,7 +1,7 @@
 """Meeting reports turned on after sessions were already asked about: an
 "unsupported" answer describes the back end as it was configured, so it never settles
 a session; the sessions still inside `keep_asking_days` are verified once reports
-exist, also those an earlier version had settled as unsupported."""
+exist."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import update
 
 from scheduler.model import SessionState
 from scheduler.sessions.booking import book_month
 from scheduler.sessions.reconcile import reconcile
-from scheduler.store.schema import sessions as sessions_table
 from tests.sessions.test_attendance_reconcile import (
     BOOKED_AT,
     MONTH,
@@ -45,13 +43,6 @@ def test_enabling_reports_later_verifies_sessions_inside_the_window(tmp_path: Pa
         assert {r.attendance_status for r in got.values()} == {"unsupported"}
         assert all(r.attendance_settled_at is None for r in got.values())
         assert all((r.state, r.verified) == (SessionState.HELD, False) for r in got.values())
-        # An earlier version settled "unsupported" for good: s2 stands for those.
-        with rt.store.engine.begin() as conn:
-            conn.execute(
-                update(sessions_table)
-                .where(sessions_table.c.key == got["s2"].key)
-                .values(attendance_settled_at=first_run)
-            )
         # Asked again, the same "unsupported" is not written again.
         recording.calls.clear()
         reconcile(rt, after_all(rt, hours=3))
