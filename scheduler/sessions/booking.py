@@ -200,6 +200,8 @@ def build_problems(
             wanted.append((team, to_book))
     # Every team's calendars in one pass (see busy_pass), on the I/O pool.
     read = read_busy_all(rt, wanted, *window)
+    # Once for the month, not per team (every team would scan every session).
+    given_up = days_given_up(rt, records, {s for _, sellers in wanted for s in sellers})
     for n, (team, to_book) in enumerate(wanted):
         progress("reading calendars", n + 1, len(wanted))
         # By when they are, not which month they were booked for: a session moved
@@ -219,8 +221,9 @@ def build_problems(
             failures.append(team_failure(team, answer))
             continue
         busy, errors = dict(answer.busy), answer.errors
-        for seller_id, spans in days_given_up(rt, records, to_book).items():
-            busy[seller_id] = busy.get(seller_id, ()) + spans  # not the slot just given up
+        for seller_id in to_book:  # not the day a manager just gave up
+            if seller_id in given_up:
+                busy[seller_id] = busy.get(seller_id, ()) + given_up[seller_id]
         if failures is not None:
             names = {p.id: p for p in [team.manager, *team.sellers]}
             failures.extend(
