@@ -305,7 +305,8 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
     else:
         click.echo(
             f"{month}: {summary.created} events created, {summary.adopted} already existed, "
-            f"{len(summary.unbookable)} sellers unbookable, {len(failures)} failed{notified}"
+            f"{_count(len(summary.unbookable), 'seller')} unbookable, "
+            f"{len(failures)} failed{notified}"
         )
         for seller, reason in summary.unbookable:
             click.echo(f"  unbookable {seller}: {reason}")
