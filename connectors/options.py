@@ -33,6 +33,7 @@ OPTIONS: dict[str, frozenset[str]] = {
             "delegation",
             "oauth_token_file",
             "client_secrets_file",
+            "token_cache_file",
             "api_endpoint",
             "token_uri",
             "guideline_url",
@@ -91,6 +92,10 @@ WRITTEN_BY_SIGN_IN = {
     "oauth_token_file": "coachpass auth google",
     "token_cache_file": "coachpass auth outlook",
 }
+
+#: Files a connector writes itself when first needed: missing is fine, per connector
+#: (the Outlook `token_cache_file` is written by its sign-in, Google's by any run).
+WRITTEN_ON_USE = {"google": frozenset({"token_cache_file"})}
 
 #: Files only a sign-in command reads (not needed by the service).
 SIGN_IN_ONLY = frozenset({"client_secrets_file"})

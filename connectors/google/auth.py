@@ -18,6 +18,10 @@ goes on, and attendance answers name the scopes to grant.
 A refresh that fails (revoked or expired grant, delegation not granted, wrong key)
 raises `AuthError` naming the account and the command or setting that fixes it;
 the token, key and client secret never appear in a message.
+
+With `token_cache_file` a service account's tokens outlive the process (see
+token_cache.py): each organiser's token is fetched once in its hour, not once per
+command. A signed-in user's token is kept in `oauth_token_file` already.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import AuthError, ConnectorContext, ConnectorUserError, resolve_secret
+from connectors.google.token_cache import CachedCredentials, TokenCache, cache_key
 
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
@@ -119,6 +124,9 @@ class CredentialSource:
         self.narrowed = False
         self.token_file: Path | None = None
         self._saved_token: str | None = None
+        # Tokens shared with other processes (service accounts only; None: in memory).
+        self.cache: TokenCache | None = None
+        self.client_id = ""  # a service account's (see _service_account)
         if options.get("service_account_file") or options.get("service_account_env"):
             self.kind = "service_account"
             self._base = self._service_account(options)
@@ -128,7 +136,11 @@ class CredentialSource:
                 # Google answers 403 forbiddenForServiceAccounts to every invitation
                 # a service account sends as itself: refuse now, not at booking time.
                 raise ConnectorUserError(no_delegation_message(options, self.account))
+            if options.get("token_cache_file"):
+                self.cache = TokenCache(resolve_path(context, options["token_cache_file"]))
         elif options.get("oauth_token_file"):
+            if options.get("token_cache_file"):
+                raise ConnectorUserError(TOKEN_CACHE_WITH_USER)
             if self.delegation:
                 raise ConnectorUserError(
                     "google connector: delegation needs service_account_file, not oauth_token_file"
@@ -152,6 +164,9 @@ class CredentialSource:
         try:
             info = json.loads(text or "")
             creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            # Names the account in token cache keys (the numeric id the Admin console
+            # grants scopes to); never anything of the key itself.
+            self.client_id = str(info.get("client_id") or info["client_email"])
         except (ValueError, KeyError) as exc:
             # ValueError texts from google-auth name missing fields, never key material.
             raise ConnectorUserError(
@@ -201,8 +216,17 @@ class CredentialSource:
             if creds is None:
                 base = self._base if self.narrowed else self._wide
                 creds = base.with_subject(subject) if subject else base
+                if self.cache is not None:
+                    key = cache_key(self.client_id, subject, creds.scopes)
+                    creds = CachedCredentials(creds, self.cache, key)
                 self._by_subject[subject] = creds
             return creds
+
+    def probe(self, scopes: list[str], email: str | None) -> Any:
+        """Credentials for `scopes` alone, as `email`, outside the cache: a check asks
+        Google whether it grants them, never the file."""
+        base = self._base.with_scopes(scopes) if self.kind == "service_account" else self._base
+        return base.with_subject(email.lower()) if (self.delegation and email) else base
 
     def narrow(self, email: str | None, exc: Exception) -> bool:
         """After a refused token request for `email`: when it asked for the attendance
@@ -274,6 +298,13 @@ class CredentialSource:
             if token and token != self._saved_token:
                 write_private(self.token_file, self._base.to_json())
                 self._saved_token = token
+
+
+TOKEN_CACHE_WITH_USER = (
+    "google connector: token_cache_file keeps a service account's tokens; with "
+    "oauth_token_file the signed-in user's token is kept in that file already: "
+    "remove token_cache_file"
+)
 
 
 def no_delegation_message(options: Mapping[str, Any], account: str) -> str:

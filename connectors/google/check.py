@@ -7,7 +7,8 @@ identity that will book there (`connectors.checking`): that proves the
 each other manager's calendar, which is what fails in that mode. It also asks for a
 token with each attendance scope (Meet records, Directory user ids) as the first
 organiser; a missing one is a warning naming it, not a problem (sessions are then
-presumed held, never verified), and the other checks go on.
+presumed held, never verified), and the other checks go on. Last, where tokens are
+kept between commands (`token_cache_file`) and whether that file can be written.
 """
 
 from __future__ import annotations
@@ -72,10 +73,35 @@ def run_check(
             findings.append(_probe(google, ref, when))
         if organizers:
             findings += _attendance_scopes(google, organizers[0])
+        findings.append(_token_cache(google))  # after the others: their tokens count
     finally:
         if connector is None:
             google.close()
     return findings
+
+
+def _token_cache(google: GoogleConnector) -> Finding:
+    """Whether tokens outlive each command (`token_cache_file`), and can."""
+    creds = google.credentials
+    if creds.kind == "oauth_user":
+        return ok(f"tokens kept in oauth_token_file {creds.token_file}")
+    cache = creds.cache
+    if cache is None:
+        return ok(
+            "no token_cache_file: every command fetches one token per organiser it "
+            "touches; set token_cache_file to share each organiser's token between "
+            "commands for its hour"
+        )
+    why = cache.unwritable()
+    if why:
+        return warning(
+            f"token_cache_file: {why}: every command fetches its own tokens; make the "
+            "folder writable by the user Coachpass runs as, or change token_cache_file"
+        )
+    return ok(
+        f"token_cache_file {cache.path} (mode 0600): {cache.count()} live tokens, "
+        "shared by every command for their hour"
+    )
 
 
 def _free_busy(
@@ -184,9 +210,7 @@ def _attendance_scopes(google: GoogleConnector, ref: CalendarRef) -> list[Findin
                 else warning(missing + f"run `{AUTH_COMMAND}` again and allow {scope}")
             )
             continue
-        probe = creds.for_subject(None).with_scopes([scope])
-        if creds.delegation:
-            probe = probe.with_subject(ref.email.lower())
+        probe = creds.probe([scope], ref.email)
         try:
             probe.refresh(google_auth_httplib2.Request(google._transport))
         except auth_exceptions.RefreshError:

@@ -11,6 +11,9 @@ Options (the `google` connector's settings in the config):
 - `oauth_token_file`: the user sign-in written by `coachpass auth google` (mode 0600),
   for a small team without a service account; refreshed tokens are written back.
 - `client_secrets_file`: the OAuth client ("Desktop app") used by `coachpass auth google`.
+- `token_cache_file` (default: none, tokens live in memory): with a service account,
+  a file (mode 0600, made on first use) where each organiser's access token is kept
+  for its hour and shared by every command and process (see token_cache.py).
 - `api_endpoint` (default https://www.googleapis.com/): API root; the batch URI is
   built from it too (`<root>batch/calendar/v3`).
 - `token_uri`: override the OAuth token endpoint (tests, proxies).

@@ -120,6 +120,12 @@ class TokenIssuer:
             self._refresh.clear()
             self._tokens.clear()
 
+    def invalidate_access_tokens(self) -> None:
+        """Access tokens issued so far answer 401 from now on; keys and refresh tokens
+        still work (Google ends tokens early, e.g. after a password change)."""
+        with self._lock:
+            self._tokens.clear()
+
     # -- endpoint -------------------------------------------------------------------
 
     def issue(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
