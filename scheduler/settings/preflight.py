@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.options import SIGN_IN_ONLY, WRITTEN_BY_SIGN_IN, known_options
+from connectors.options import SIGN_IN_ONLY, WRITTEN_BY_SIGN_IN, WRITTEN_ON_USE, known_options
 from scheduler.settings import checks, cross, signing_keys
 from scheduler.settings.build import Settings
 from scheduler.settings.checks import Problem
@@ -52,7 +52,8 @@ def run(loaded: LoadedYaml, settings: Settings, env: Mapping[str, str] | None = 
     rep = cross.Reporter(loaded, str(settings.source))
     for name, options in settings.connectors.items():
         where = ("connectors", name)
-        _secrets(options, where, settings.base_dir, environ, rep)
+        made_on_use = WRITTEN_ON_USE.get(name, frozenset())
+        _secrets(options, where, settings.base_dir, environ, rep, made_on_use)
         _network(options, where, settings.base_dir, rep)
         if name == "google":
             _google(options, where, settings.base_dir, environ, rep)
@@ -104,7 +105,10 @@ def _secrets(
     base_dir: Path,
     environ: Mapping[str, str],
     rep: cross.Reporter,
+    made_on_use: frozenset[str] = frozenset(),
 ) -> None:
+    """Secrets resolvable and files present, but for `made_on_use`: files the
+    connector writes when it first needs them (checked by the connector's own part)."""
     for key, value in options.items():
         if not value or not isinstance(value, str):
             continue
@@ -116,7 +120,7 @@ def _secrets(
                     f"environment variable {value} is not set: export it where Coachpass "
                     f"runs (e.g. the service's EnvironmentFile), or use {stem}_file",
                 )
-        elif key.endswith("_file") and key not in SIGN_IN_ONLY:
+        elif key.endswith("_file") and key not in SIGN_IN_ONLY | made_on_use:
             path = _resolve(base_dir, value)
             if key in WRITTEN_BY_SIGN_IN and not path.exists():
                 rep.at(
@@ -167,6 +171,7 @@ def _google(
 ) -> None:
     from connectors.google.auth import no_delegation_message
 
+    _token_cache(options, where, base_dir, rep)
     key_file, key_env = options.get("service_account_file"), options.get("service_account_env")
     if not (key_file or key_env or options.get("oauth_token_file")):
         rep.at(
@@ -206,6 +211,45 @@ def _google(
     if options.get("delegation") is not True:
         message = no_delegation_message(options, str(info["client_email"]))
         rep.at((*where, "delegation"), message.removeprefix("google connector: "))
+
+
+def _token_cache(
+    options: Mapping[str, Any], where: tuple[str, ...], base_dir: Path, rep: cross.Reporter
+) -> None:
+    """Google's `token_cache_file`: made on first use, so it may be missing; what
+    must hold is what the connector would refuse or fail at (never its content)."""
+    from connectors.google.auth import TOKEN_CACHE_WITH_USER
+
+    value = options.get("token_cache_file")
+    if not value or not isinstance(value, str):
+        return
+    field = (*where, "token_cache_file")
+    if not (options.get("service_account_file") or options.get("service_account_env")):
+        if options.get("oauth_token_file"):
+            rep.at(field, TOKEN_CACHE_WITH_USER.removeprefix("google connector: "))
+        return
+    path = _resolve(base_dir, value)
+    if path.is_dir():
+        rep.at(field, f"{path} is a folder: name a file in it (e.g. google-tokens.json)")
+        return
+    try:
+        mode: int | None = path.stat().st_mode
+    except OSError:  # not there yet (or its folder is not: said below)
+        mode = None
+    # World-readable is reported with every secret file (cross.check_secret_files).
+    if mode is not None and mode & 0o077 and not mode & 0o004:
+        rep.at(
+            field,
+            f"{path} is open to other users (mode {mode & 0o777:04o}) and holds access "
+            f"tokens to every organiser's calendar: run chmod 600 {path}",
+        )
+    folder = next((p for p in path.parents if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        rep.at(
+            field,
+            f"{folder or path.parent} is not a folder this user may write in, so tokens could not "
+            "be kept between commands: make it writable or choose another token_cache_file",
+        )
 
 
 def _outlook(options: Mapping[str, Any], where: tuple[str, ...], rep: cross.Reporter) -> None:

@@ -115,6 +115,40 @@ def test_service_account_missing_unparsable_or_without_delegation(
     assert validate(config, capsys)[0] == 0
 
 
+def test_google_token_cache_may_be_missing_but_not_open_to_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Google's token_cache_file is written on first use (not by a sign-in, unlike
+    Outlook's option of that name); what validate refuses is what the connector would."""
+    key = {"type": "service_account", "client_email": "cp@p.iam.example", "private_key": "k"}
+    (tmp_path / "sa.json").write_text(json.dumps(key))
+    (tmp_path / "sa.json").chmod(0o600)
+    google = {"service_account_file": "sa.json", "delegation": True}
+    config = with_connectors(tmp_path, {"google": {**google, "token_cache_file": "t/g.json"}})
+    assert validate(config, capsys)[:2] == (0, f"OK: {config}: 1 teams, 2 sellers\n")
+    cache = tmp_path / "t" / "g.json"
+    cache.parent.mkdir()
+    cache.write_text(SECRET)
+    cache.chmod(0o640)
+    code, _, err = validate(config, capsys)
+    line = line_of(config, "token_cache_file")
+    assert code == 2 and f"{config}:{line}: connectors.google.token_cache_file: " in err
+    assert f"{cache} is open to other users (mode 0640)" in err and f"chmod 600 {cache}" in err
+    assert SECRET not in err
+    cache.unlink()
+    cache.parent.rmdir()
+    cache.parent.write_text("")  # a file where the folder should be
+    code, _, err = validate(config, capsys)
+    assert code == 2 and f"{cache.parent} is not a folder this user may write in" in err
+    config = with_connectors(
+        tmp_path, {"google": {"oauth_token_file": "g.json", "token_cache_file": "t.json"}}
+    )
+    (tmp_path / "g.json").write_text("{}")
+    (tmp_path / "g.json").chmod(0o600)
+    code, _, err = validate(config, capsys)
+    assert code == 2 and "with oauth_token_file the signed-in user's token is kept" in err
+
+
 def test_missing_calendar_folder_and_files_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
