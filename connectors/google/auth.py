@@ -27,14 +27,13 @@ command. A signed-in user's token is kept in `oauth_token_file` already.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from connectors.base import AuthError, ConnectorContext, ConnectorUserError, resolve_secret
-from connectors.google.token_cache import CachedCredentials, TokenCache, cache_key
+from connectors.google.token_cache import CachedCredentials, TokenCache, cache_key, write_private
 
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
@@ -88,19 +87,6 @@ def http_transport(options: Mapping[str, Any], context: ConnectorContext) -> Any
         proxy_info=proxy_info,
         ca_certs=ca_certs,
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` readable by the owner only (0600), replacing the file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # the umask cannot widen it, and an old file is narrowed
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
 
 
 class CredentialSource:

@@ -219,7 +219,7 @@ class TokenCache:
                         del current[key]
                 current.update(puts)
                 kept = {k: e for k, e in current.items() if e.expiry > now}
-                _write_private(self.path, _text_of(kept))
+                write_private(self.path, _text_of(kept))
                 st = self.path.stat()
             with self._mutex:
                 # What other threads put meanwhile is written by the next round.
@@ -328,8 +328,14 @@ def _text_of(entries: dict[str, CachedToken]) -> str:
     return json.dumps({"version": VERSION, "tokens": tokens}, indent=1) + "\n"
 
 
-def _write_private(path: Path, text: str) -> None:
-    # Imported here: auth.py imports this module.
-    from connectors.google.auth import write_private
-
-    write_private(path, text)
+def write_private(path: Path, text: str) -> None:
+    """Write `text` readable by the owner only (0600), replacing the file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask cannot widen it, and an old file is narrowed
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
