@@ -96,7 +96,8 @@ class TokenCache:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._mutex = threading.Lock()
         self._entries: dict[str, CachedToken] = {}
-        self._stamp: tuple[int, int, int] | None = None  # inode, mtime, size last read
+        # inode, mtime, size and mode of the file last read: a chmod is seen too.
+        self._stamp: tuple[int, ...] | None = None
         self._puts: dict[str, CachedToken] = {}
         self._drops: dict[str, str] = {}  # key -> the refused token
         self._flushing = False
@@ -147,9 +148,8 @@ class TokenCache:
             self._warn("read", f"cannot read token cache {self.path} ({type(exc).__name__})")
             self._entries, self._stamp = {}, None
             return
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            self._entries, self._stamp = self._load(), stamp
+        if _stamp_of(st) != self._stamp:
+            self._entries, self._stamp = self._load(), _stamp_of(st)
 
     def _load(self) -> dict[str, CachedToken]:
         try:
@@ -224,7 +224,7 @@ class TokenCache:
             with self._mutex:
                 # What other threads put meanwhile is written by the next round.
                 self._entries = {**kept, **self._puts}
-                self._stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                self._stamp = _stamp_of(st)
         except (OSError, TimeoutError) as exc:
             self._warn(
                 "write",
@@ -298,6 +298,10 @@ class CachedCredentials(google_credentials.Credentials):
                 self._cache.put(self._key, entry)
             # google-auth compares expiry with a naive UTC "now".
             self.token, self.expiry = entry.token, entry.expiry.replace(tzinfo=None)
+
+
+def _stamp_of(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
 
 
 def _aware(expiry: datetime | None) -> datetime:

@@ -193,12 +193,14 @@ def test_a_cache_other_users_may_read_is_refused_naming_the_file(
     text = str(caught.value)
     assert str(path) in text and "0640" in text and f"chmod 600 {path}" in text
     assert token not in text
-    # Widened while a process runs: refused at the next read, never used.
+    # Widened while a process runs (after it read the file): refused at the next
+    # look-up, never used.
     path.chmod(0o600)
     google = connector(options(users, google_key_file), tmp_path)
+    read_as(google, BOSS)
     path.chmod(0o604)
     with pytest.raises(ConnectorUserError, match="chmod 600"):
-        read_as(google, BOSS)
+        read_as(google, OTHER)
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 1, "tokens": {"k": 5}}'])
