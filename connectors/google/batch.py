@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import google_auth_httplib2
 import httplib2
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest
@@ -144,6 +145,18 @@ def run_batch(
     return outcomes
 
 
+def _signed_in(http: Any) -> None:
+    """Refresh an expired token over our own transport before a batch.
+
+    For a batch the client library refreshes over a bare `httplib2.Http()` of its
+    own, which ignores the connector's `proxy`, `ca_bundle` and `timeout_seconds`
+    and obeys proxy environment variables; with a valid token it only adds the
+    header. Failures are the ones a single request's sign-in raises."""
+    credentials = getattr(http, "credentials", None)
+    if credentials is not None and not credentials.valid:
+        credentials.refresh(google_auth_httplib2.Request(http.http))
+
+
 def _send(
     ids: list[str],
     requests: Mapping[str, Callable[[], Any]],
@@ -165,6 +178,7 @@ def _send(
     for request_id in ids:
         batch.add(requests[request_id](), request_id=request_id)
     backoff.gate.wait(backoff.sleep)
+    _signed_in(http)
     observe_provider("google", "request")
     try:
         batch.execute(http=http)

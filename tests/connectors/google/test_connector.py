@@ -355,3 +355,24 @@ def test_check_reports_each_calendar(
         )
     ]
     assert len(broken) == 1 and broken[0].startswith("problem") and "none.json" in broken[0]
+
+
+def test_a_batch_as_an_organisers_first_call_signs_in_through_the_configured_transport(
+    google_harness: GoogleHarness, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client library refreshes a batch's expired token over a bare
+    `httplib2.Http()` of its own, which ignores `proxy`, `ca_bundle` and
+    `timeout_seconds` and obeys proxy environment variables. The connector signs in
+    over its own transport before the batch, so the library never needs to."""
+    import googleapiclient._auth as library_auth
+
+    def bare_http(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("the token was fetched over the library's own bare Http()")
+
+    h = google_harness
+    monkeypatch.setattr(library_auth.httplib2, "Http", bare_http)
+    events = [session(h, "seller1", at(11, 9)), session(h, "seller2", at(11, 14))]
+    fake.reset_stats()
+    results = h.connector.create(events)
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.CREATED]
+    assert fake.stats["token"] == 1 and fake.stats["api"] == 1  # one sign-in, one batch
