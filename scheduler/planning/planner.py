@@ -8,7 +8,9 @@ One CP-SAT model per team (teams share nothing, so they are solved in parallel):
   two sessions are always a buffer apart (standing sessions were already cut out
   of the candidates with their buffer);
 - at most `need` sessions per seller (one unless the policy asks for more, and then
-  on different days); per manager-day a session cap, per ISO week a minutes cap.
+  on different days); per manager-day a session cap, per ISO week a minutes cap;
+- sellers the model cannot tell apart (same candidates and scores, one session
+  each) share one Boolean per start and "at most |class|" (exact; see `symmetry`).
 
 Objective, in strict priority: (1) sessions booked, (2) even spread over the weeks
 (sum of squared sessions per week, via convex marginal costs), (3) preferred
@@ -31,17 +33,14 @@ more any plan could book at most (`upper_bound`).
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
-from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -406,28 +405,3 @@ def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> l
         max_workers=count, initializer=_exit_with_parent, initargs=(os.getpid(),)
     ) as pool:
         return list(pool.map(plan_team, problems, chunksize=chunk))
-
-
-def _canonical(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return (
-            type(value).__name__,
-            [(f.name, _canonical(getattr(value, f.name))) for f in fields(value)],
-        )
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return sorted((str(k), _canonical(v)) for k, v in value.items())
-    if isinstance(value, frozenset | set):
-        return sorted(repr(_canonical(v)) for v in value)
-    if isinstance(value, tuple | list):
-        return [_canonical(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def fingerprint(problem: TeamProblem) -> str:
-    """A stable digest of everything the plan depends on: re-plan only the teams
-    whose fingerprint changed since the last run (top-up, rebook)."""
-    return hashlib.sha256(repr(_canonical(problem)).encode()).hexdigest()
