@@ -283,6 +283,9 @@ def _raise_partial(what: str, failures: list[str]) -> None:
 def book(state: CliState, month: Month | None, as_json: bool) -> None:
     """Plan and book the month's sessions. Safe to run again: books only what is missing.
 
+    A team whose inputs are those of an earlier `plan` or `book` takes the plan that
+    run stored instead of planning again (the output says for how many teams).
+
     Exit 0 when every session is booked (or unbookable, with its reason), 3 when
     some teams or sessions failed (each listed on stderr; the rest is booked)."""
     from scheduler.sessions.booking import book_month
