@@ -4,10 +4,13 @@
     .venv/bin/python benchmarks/planner.py --quick    # 1 and 10 managers (make bench)
     .venv/bin/python benchmarks/planner.py --sizes 700 --busy 0.8
     .venv/bin/python benchmarks/planner.py --history  # a second month (see below)
+    .venv/bin/python benchmarks/planner.py --sizes 770 --busy 0 0.4 0.8
 
 Organisations have 10-16 sellers per manager, a few sellers abroad (London, New
 York), and calendars at about 40, 60 and 80 % busy: recurring weeklies, meetings in
-blocks of 30-120 minutes, and out-of-office days. Prints, per size and busy level:
+blocks of 30-120 minutes, and out-of-office days. `--busy 0` is empty calendars (no
+out-of-office either), a new organisation's quiet month, where most sellers of a
+team have the very same candidate slots. Prints, per size and busy level:
 sellers to book, the upper bound (sellers with any feasible slot), booked by each
 planner, teams proven optimal, wall time, peak memory (this process and its workers),
 and the CP-SAT / greedy ratio, and the median and slowest team's CP-SAT time.
@@ -74,6 +77,8 @@ def _calendar(person: Person, busy_share: float, rng: random.Random) -> tuple[Bu
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     workdays = [d for d in days if d.weekday() < 5]
     out: list[Busy] = []
+    if busy_share <= 0:
+        return ()  # empty calendars: nothing busy, nobody away
     # Out of office: a couple of days for about one person in five.
     oof: set[date] = set()
     if rng.random() < 0.2:

@@ -16,6 +16,7 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from scheduler.cli.jobs import jobs_group
 from scheduler.cli.manager import remind, sessions_link
 from scheduler.errors import ConfigError, PartialFailure, UserError
 from scheduler.model import Month, SessionState
+from scheduler.planning.problem import TeamPlan
 from scheduler.sessions.followups import FOLLOWUP_MAX, FOLLOWUPS_MAX, NOTE_MAX
 
 
@@ -166,7 +168,11 @@ def _refuse_past(rt: Any, month: Month, verb: str) -> None:
 @json_option
 @pass_state
 def plan(state: CliState, month: Month | None, as_json: bool) -> None:
-    """Dry run: show the slots the planner would book, and who cannot be booked and why."""
+    """Dry run: show the slots the planner would book, and who cannot be booked and why.
+
+    Books nothing and writes no session. It keeps the plans in the store, so a
+    `book` of the same inputs (same calendars, people, policy and sessions) takes
+    them instead of planning again."""
     from scheduler.sessions.booking import TeamFailure, plan_month
 
     rt = _runtime(state)
@@ -207,6 +213,7 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
                         "team": p.team_id,
                         "optimal": p.optimal,
                         "upper_bound": p.upper_bound,
+                        "reused": p.reused,
                         "proposals": [
                             {
                                 "seller": s.seller_id,
@@ -233,7 +240,9 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
         if booked
         else _count(len(proposals), "session")
     )
-    click.echo(f"Plan for {month}: {planned}, {_count(len(misses), 'seller')} unbookable")
+    click.echo(
+        f"Plan for {month}: {planned}, {_count(len(misses), 'seller')} unbookable{_reused(plans)}"
+    )
     if proposals:
         echo_table(
             ["team", "seller", "start (manager's time)", "end"],
@@ -254,6 +263,13 @@ def plan(state: CliState, month: Month | None, as_json: bool) -> None:
     _raise_partial("plan", [f.text for f in failures])
 
 
+def _reused(plans: Sequence[TeamPlan]) -> str:
+    """', plans of 3/5 teams reused': teams whose plan an earlier run of the same
+    inputs had stored (nothing when none)."""
+    reused = sum(p.reused for p in plans)
+    return f", plans of {reused}/{len(plans)} teams reused" if reused else ""
+
+
 def _raise_partial(what: str, failures: list[str]) -> None:
     """After the summary is out: exit 3 with each failure listed (see `main`)."""
     if failures:
@@ -266,6 +282,9 @@ def _raise_partial(what: str, failures: list[str]) -> None:
 @pass_state
 def book(state: CliState, month: Month | None, as_json: bool) -> None:
     """Plan and book the month's sessions. Safe to run again: books only what is missing.
+
+    A team whose inputs are those of an earlier `plan` or `book` takes the plan that
+    run stored instead of planning again (the output says for how many teams).
 
     Exit 0 when every session is booked (or unbookable, with its reason), 3 when
     some teams or sessions failed (each listed on stderr; the rest is booked)."""
@@ -299,6 +318,7 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
                 ],
                 "failed": [{"session": k, "error": e} for k, e in summary.failed],
                 "notices": notified.lstrip(", "),
+                "plans_reused": sum(p.reused for p in summary.plans),
                 "ok": not failures,
             }
         )
@@ -306,7 +326,7 @@ def book(state: CliState, month: Month | None, as_json: bool) -> None:
         click.echo(
             f"{month}: {summary.created} events created, {summary.adopted} already existed, "
             f"{_count(len(summary.unbookable), 'seller')} unbookable, "
-            f"{len(failures)} failed{notified}"
+            f"{len(failures)} failed{notified}{_reused(summary.plans)}"
         )
         for seller, reason in summary.unbookable:
             click.echo(f"  unbookable {seller}: {reason}")

@@ -212,19 +212,48 @@ def _person_time(
     )
 
 
-def _window(problem: TeamProblem, tz: ZoneInfo) -> list[Interval]:
-    """The manager-local days the policy allows, from the lead time on."""
+def _allowed_days(problem: TeamProblem, tz: ZoneInfo) -> list[Interval]:
+    """The manager-local days the policy allows (merged)."""
     policy, month = problem.policy, problem.month
     first = month.first_day + timedelta(days=max(policy.earliest_day, 1) - 1)
     last = min(month.last_day, month.first_day + timedelta(days=policy.latest_day - 1))
     allowed = policy.working_hours.weekdays
-    days = [
+    return merge(
         (_local_minute(tz, d, time()), _local_minute(tz, d + timedelta(days=1), time()))
         for d in _days(first, last)
         if d.weekday() in allowed and d not in policy.blackout_dates
-    ]
-    not_before = ceil_minute(problem.now + timedelta(hours=policy.lead_time_hours))
-    return intersect(merge(days), [(not_before, max(not_before, days[-1][1]) if days else 0)])
+    )
+
+
+def _earliest(problem: TeamProblem, tz: ZoneInfo, days: list[Interval]) -> int:
+    policy = problem.policy
+    minute = ceil_minute(problem.now + timedelta(hours=policy.lead_time_hours))
+    # Up onto the slot grid: candidates start only on it (see `grid_starts`, same
+    # origin and step), so this leaves every candidate as it is, and the plan
+    # changes only when `now` passes a grid point, not every minute.
+    origin = _local_minute(tz, problem.month.first_day, time())
+    step = max(1, policy.slot_step_minutes)
+    minute = origin + -((origin - minute) // step) * step
+    # Clipped to the allowed days: any time before the first one (or after the
+    # last) gives the same window, so planning next month gives the same answer
+    # all day long.
+    return min(max(minute, days[0][0]), days[-1][1]) if days else minute
+
+
+def earliest_start(problem: TeamProblem) -> int:
+    """The first minute a session may start (epoch minutes): `now` plus the lead
+    time, up onto the slot grid, clipped to the allowed days. It is all the
+    planner reads of `now`: two problems equal but for `now` that agree on it get
+    the same plan (the planning key relies on this)."""
+    tz = zone(problem.team.manager.timezone, f"manager {problem.team.manager.id}")
+    return _earliest(problem, tz, _allowed_days(problem, tz))
+
+
+def _window(problem: TeamProblem, tz: ZoneInfo) -> list[Interval]:
+    """The manager-local days the policy allows, from the lead time on."""
+    days = _allowed_days(problem, tz)
+    not_before = _earliest(problem, tz, days)
+    return intersect(days, [(not_before, max(not_before, days[-1][1]) if days else 0)])
 
 
 def team_availability(problem: TeamProblem) -> TeamAvailability:

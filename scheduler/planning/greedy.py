@@ -23,28 +23,40 @@ class Ledger:
         self.ends: list[int] = []
         self.per_day: dict[int, int] = {}
         self.per_week: dict[tuple[int, int], int] = {}
+        # Sellers of a team share most starts: find each one's day and week once.
+        self._when: dict[int, tuple[int, tuple[int, int]]] = {}
         for start, end in av.fixed:
             self.add(start, end)
+
+    def when(self, start: int) -> tuple[int, tuple[int, int]]:
+        """The manager-local day index and ISO week of `start`."""
+        found = self._when.get(start)
+        if found is None:
+            found = self._when[start] = (self.av.day_of(start), self.av.week_of(start))
+        return found
 
     def add(self, start: int, end: int) -> None:
         i = bisect.bisect_left(self.starts, start)
         self.starts.insert(i, start)
         self.ends.insert(i, end)
         if 0 <= self.av.day_of(start) < len(self.av.day_dates):
-            day = self.av.day_of(start)
+            day, week = self.when(start)
             self.per_day[day] = self.per_day.get(day, 0) + 1
-            week = self.av.week_of(start)
             self.per_week[week] = self.per_week.get(week, 0) + (end - start)
 
+    def day_full(self, start: int) -> bool:
+        """No further session fits on the day of `start`: the daily or weekly cap."""
+        day, week = self.when(start)
+        return (
+            self.per_day.get(day, 0) >= self.policy.max_sessions_per_manager_day
+            or self.per_week.get(week, 0) + self.av.session
+            > self.policy.max_minutes_per_manager_week
+        )
+
     def fits(self, start: int) -> bool:
-        av, policy = self.av, self.policy
+        av = self.av
         end = start + av.session
-        if self.per_day.get(av.day_of(start), 0) >= policy.max_sessions_per_manager_day:
-            return False
-        if (
-            self.per_week.get(av.week_of(start), 0) + av.session
-            > policy.max_minutes_per_manager_week
-        ):
+        if self.day_full(start):
             return False
         # Neighbours in start order are the only sessions that can clash: sessions
         # never overlap each other, so their ends are sorted too.
@@ -60,13 +72,20 @@ def greedy_starts(av: TeamAvailability) -> dict[str, list[int]]:
     chosen: dict[str, list[int]] = {}
     for slots in av.sellers:
         mine: list[int] = []
-        for start in slots.starts:
-            if len(mine) >= slots.need:
-                break
-            if any(av.day_of(start) == av.day_of(s) for s in mine):
-                continue  # a seller's second session goes on another day
+        days: set[int] = set()
+        starts, i = slots.starts, 0
+        while i < len(starts) and len(mine) < slots.need:
+            start = starts[i]
+            day = ledger.when(start)[0]
+            if day in days or ledger.day_full(start):
+                # Nothing more fits this day (a seller's second session goes on
+                # another day): skip to the next day's starts, not one by one.
+                i = bisect.bisect_left(starts, av.day_starts[day + 1], i + 1)
+                continue
             if ledger.fits(start):
                 ledger.add(start, start + av.session)
                 mine.append(start)
+                days.add(day)
+            i += 1
         chosen[slots.seller.id] = mine
     return chosen

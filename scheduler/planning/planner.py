@@ -8,7 +8,9 @@ One CP-SAT model per team (teams share nothing, so they are solved in parallel):
   two sessions are always a buffer apart (standing sessions were already cut out
   of the candidates with their buffer);
 - at most `need` sessions per seller (one unless the policy asks for more, and then
-  on different days); per manager-day a session cap, per ISO week a minutes cap.
+  on different days); per manager-day a session cap, per ISO week a minutes cap;
+- sellers the model cannot tell apart (same candidates and scores, one session
+  each) share one Boolean per start and "at most |class|" (exact; see `symmetry`).
 
 Objective, in strict priority: (1) sessions booked, (2) even spread over the weeks
 (sum of squared sessions per week, via convex marginal costs), (3) preferred
@@ -31,17 +33,14 @@ more any plan could book at most (`upper_bound`).
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
-from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -51,6 +50,7 @@ from scheduler.planning.explain import caps_diagnosis, reason
 from scheduler.planning.greedy import greedy_starts
 from scheduler.planning.objective import MAX_PREFERENCE, MAX_PREVIOUS, SlotScorer
 from scheduler.planning.problem import Proposal, TeamPlan, TeamProblem, Unbookable
+from scheduler.planning.symmetry import hand_out, interchangeable
 
 SEED = 20240601
 
@@ -138,9 +138,21 @@ def _no_overlap(
 def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None]:
     """seller index -> chosen starts; proven optimal?; upper bound on sessions."""
     policy = av.problem.policy
-    cands, w_spread, need = _candidates(av)
-    if not cands:
+    every, w_spread, need = _candidates(av)
+    if not every:
         return {}, True, 0
+    # One set of variables per class of interchangeable sellers (see `symmetry`):
+    # the candidates of each class's first member stand for the whole class.
+    signatures: dict[int, list[tuple[int, int]]] = {}
+    for c in every:
+        signatures.setdefault(c.seller, []).append((c.start, c.taste))
+    classes = interchangeable(
+        {seller: tuple(sig) for seller, sig in signatures.items()},
+        {seller: av.sellers[seller].need for seller in signatures},
+    )
+    size = {members[0]: len(members) for members in classes}
+    owner = {seller: members[0] for members in classes for seller in members}
+    cands = [c for c in every if c.seller in size]
     # Without preferences or history (tiers 3-4 all zero) tier 5 folds into the one
     # solve at no cost: the model is then as small as it gets, and one solve is
     # about twice as fast as two on loose calendars (measured on the benchmark).
@@ -168,7 +180,9 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
 
     for seller, idx in by_seller.items():
         slots = av.sellers[seller]
-        model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= slots.need)
+        # A class of interchangeable sellers (each needs one) takes |class| starts.
+        most = slots.need if size[seller] == 1 else size[seller]
+        model.add(cp_model.LinearExpr.sum([x[i] for i in idx]) <= most)
         if slots.need > 1:
             per_day: dict[int, list[int]] = {}
             for i in idx:
@@ -214,7 +228,12 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
     model.minimize(upper)
     # Greedy first-fit as the starting solution: feasible, usually near the optimum.
     hint = greedy_starts(av)
-    chosen_hint = {(index, s) for index, sl in enumerate(av.sellers) for s in hint[sl.seller.id]}
+    chosen_hint = {
+        (owner[index], s)
+        for index, sl in enumerate(av.sellers)
+        if index in owner
+        for s in hint[sl.seller.id]
+    }
     for i, c in enumerate(cands):
         if (c.seller, c.start) in chosen_hint:
             model.add_hint(x[i], True)
@@ -239,10 +258,11 @@ def _solve(av: TeamAvailability) -> tuple[dict[int, list[int]], bool, int | None
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             picked = [second.boolean_value(v) for v in x]
         optimal = status == cp_model.OPTIMAL
-    chosen: dict[int, list[int]] = {}
+    by_class: dict[int, list[int]] = {}
     for i, c in enumerate(cands):
         if picked[i]:
-            chosen.setdefault(c.seller, []).append(c.start)
+            by_class.setdefault(c.seller, []).append(c.start)
+    chosen = hand_out(classes, by_class)
     booked = sum(len(v) for v in chosen.values())
     if first_optimal:
         # Tier 1 is proven with the first solve: the count is the most possible.
@@ -385,28 +405,3 @@ def plan_teams(problems: Sequence[TeamProblem], workers: int | None = None) -> l
         max_workers=count, initializer=_exit_with_parent, initargs=(os.getpid(),)
     ) as pool:
         return list(pool.map(plan_team, problems, chunksize=chunk))
-
-
-def _canonical(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return (
-            type(value).__name__,
-            [(f.name, _canonical(getattr(value, f.name))) for f in fields(value)],
-        )
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return sorted((str(k), _canonical(v)) for k, v in value.items())
-    if isinstance(value, frozenset | set):
-        return sorted(repr(_canonical(v)) for v in value)
-    if isinstance(value, tuple | list):
-        return [_canonical(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def fingerprint(problem: TeamProblem) -> str:
-    """A stable digest of everything the plan depends on: re-plan only the teams
-    whose fingerprint changed since the last run (top-up, rebook)."""
-    return hashlib.sha256(repr(_canonical(problem)).encode()).hexdigest()

@@ -57,3 +57,6 @@ class TeamPlan:
     optimal: bool = True  # proven optimal (False when the time limit cut the search)
     upper_bound: int | None = None  # most sellers any plan could book, when known
     solver: str = ""  # "cp-sat", "greedy", ...
+    # Taken from the store (an earlier run planned the same inputs), not solved in
+    # this run. Where the plan came from, not part of it: equality ignores it.
+    reused: bool = field(default=False, compare=False)

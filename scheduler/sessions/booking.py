@@ -53,6 +53,7 @@ from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
 from scheduler.sessions.pool import in_order, workers_for
 from scheduler.store.lock import hold
+from scheduler.store.plans import PlanStore
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -264,14 +265,42 @@ def plan_month(
     failures: list[TeamFailure] | None = None,
     skip: Collection[str] = (),
 ) -> tuple[list[TeamPlan], dict[tuple[str, str], int]]:
-    """Dry run: the plans the planner would book now. Writes nothing. Teams whose
+    """Dry run: the plans the planner would book now. Writes no session; it keeps
+    each team's proven-optimal plan in the store under its planning key, and takes
+    a stored plan whose key matches instead of solving again (a `plan` then a
+    `book`: see `scheduler.store.plans`; reused plans say `reused`). Teams whose
     calendars could not be read go to `failures` (see `build_problems`)."""
+    from scheduler.planning.availability import zone
+    from scheduler.planning.key import planning_key
     from scheduler.planning.planner import plan_teams
 
     problems, attempts = build_problems(rt, month, now, progress, failures, skip)
-    started = monotonic()
-    plans = plan_teams(problems)
-    metrics.observe_plans(monotonic() - started, [p.optimal for p in plans])
+    keys = {p.team.id: planning_key(p) for p in problems}
+    cache = PlanStore(rt.store.engine)
+    zones = {
+        p.team.id: zone(p.team.manager.timezone, f"manager {p.team.manager.id}") for p in problems
+    }
+    stored = cache.matching(rt.org.id, month, keys, zones)
+    misses = [p for p in problems if p.team.id not in stored]
+    fresh: list[TeamPlan] = []
+    if misses:
+        started = monotonic()
+        fresh = plan_teams(misses)
+        metrics.observe_plans(monotonic() - started, [p.optimal for p in fresh])
+    # Only proven plans: one cut by the time limit depends on the clock too.
+    cache.put(
+        rt.org.id,
+        month,
+        [(plan.team_id, keys[plan.team_id], plan) for plan in fresh if plan.optimal],
+        now=now,
+    )
+    solved = {plan.team_id: plan for plan in fresh}
+    plans = [
+        dataclasses.replace(stored[p.team.id], reused=True)
+        if p.team.id in stored
+        else solved[p.team.id]
+        for p in problems
+    ]
     return plans, attempts
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.base import Busy, BusyKind
 from scheduler.model import Month, Person, Policy, Team, WorkingHours
-from scheduler.planning.planner import fingerprint, greedy_plan, plan_team, plan_teams
+from scheduler.planning.planner import greedy_plan, plan_team, plan_teams
 from scheduler.planning.problem import FixedSession, TeamPlan, TeamProblem
 from tests.planning.checker import plan_problems
 
@@ -261,15 +261,6 @@ def test_deterministic_and_parallel_equals_sequential() -> None:
     for p, plan in zip(problems, sequential, strict=True):
         assert plan_problems(p, plan) == []
         assert len(plan.proposals) >= len(greedy_plan(p).proposals)
-
-
-def test_fingerprint_changes_with_inputs_only() -> None:
-    a, b = _busy_team(1), _busy_team(1)
-    assert fingerprint(a) == fingerprint(b)
-    assert fingerprint(a) != fingerprint(_busy_team(2))
-    assert fingerprint(a) != fingerprint(
-        problem(a.team.sellers, busy=dict(a.busy), now=a.now + timedelta(hours=1))
-    )
 
 
 def test_buffer_between_sessions() -> None:
