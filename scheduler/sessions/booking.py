@@ -412,8 +412,14 @@ def _record_intent(
             rt.store.set_fields(key, now=now, reason=reason)
 
 
-def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tuple[Attachment, ...]:
-    """The agenda as a file; the written guidelines too unless they are linked."""
+def _attachments(
+    agenda: Agenda, month: Month, guideline_url: str | None, agenda_file: bool = True
+) -> tuple[Attachment, ...]:
+    """The agenda as a file; the written guidelines too unless they are linked. None
+    when the policy says no files (`agenda_file`): the description carries the agenda,
+    and the settings insist on a guideline link then."""
+    if not agenda_file:
+        return ()
     files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
     if not guideline_url:
         # HTML, not Markdown: mail and calendar clients show .md as raw text.
@@ -602,7 +608,9 @@ def push_planned(
             summary=agenda.subject,
             description_text=agenda.text,
             description_html=agenda.html,
-            attachments=_attachments(agenda, month, rt.org.guideline_url),
+            attachments=_attachments(
+                agenda, month, rt.org.guideline_url, rt.org.policy.agenda_file
+            ),
             guideline_url=rt.org.guideline_url,
             online_meeting=rt.org.policy.online_meeting,
             video_url=video,
