@@ -52,6 +52,7 @@ from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
 from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.units import create_units
 from scheduler.store.lock import hold
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -509,35 +510,6 @@ def _native_meetings(rt: Runtime, name: str) -> bool:
         return bool(getattr(rt.connector(name), "native_meetings", False))
     except (ConnectorError, UserError):
         return False
-
-
-#: Sessions per create call of one worker. Google: one organiser (each has its own
-#: identity and batch). Graph: several organisers' sessions, so each phase's `$batch`
-#: is full (20 parts), and one organiser is always in one call: a mailbox never has
-#: parts in two workers' batches at once. Others: everything in one call.
-CREATE_UNIT = {"google": 1, "outlook": 80}
-
-
-def create_units(
-    name: str, items: Sequence[tuple[SessionRecord, NewEvent]]
-) -> list[list[tuple[SessionRecord, NewEvent]]]:
-    """`items` cut into calls at organiser boundaries (see CREATE_UNIT), in order."""
-    target = CREATE_UNIT.get(name)
-    if target is None:
-        return [list(items)] if items else []
-    by_organiser: dict[str, list[tuple[SessionRecord, NewEvent]]] = {}
-    for rec, event in items:
-        by_organiser.setdefault(event.organizer.calendar_id.lower(), []).append((rec, event))
-    units: list[list[tuple[SessionRecord, NewEvent]]] = []
-    current: list[tuple[SessionRecord, NewEvent]] = []
-    for group in by_organiser.values():
-        current.extend(group)
-        if len(current) >= target:
-            units.append(current)
-            current = []
-    if current:
-        units.append(current)
-    return units
 
 
 def push_planned(
