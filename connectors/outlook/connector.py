@@ -31,7 +31,7 @@ Options (connector settings in the config; secrets only by env var or file):
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
 the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
-20 people and 31 days (several go in one `$batch`), all asked through the first
+20 people and 40 days (several go in one `$batch`), all asked through the first
 calendar's mailbox; create = one `$batch` of tag look-ups, one of creates, and for
 sessions with an agenda file one of attachments and one of attendee PATCHes (20 parts
 each, across organisers when `create` gets several teams' sessions at once; see
