@@ -61,7 +61,7 @@ def at(day: int, hour: int) -> dt.datetime:
 # -- busy ---------------------------------------------------------------------------------
 
 
-def test_busy_splits_people_by_20_and_windows_by_31_days(fake: FakeGraph, tmp_path: Path) -> None:
+def test_busy_splits_people_by_20_and_windows_by_40_days(fake: FakeGraph, tmp_path: Path) -> None:
     start, end = dt.datetime(2031, 1, 1, tzinfo=UTC), dt.datetime(2031, 4, 1, tzinfo=UTC)
     fake.add_event("seller23@example.com", at(20, 9), at(20, 10))  # in the 2nd group & window
     fake.add_event(
