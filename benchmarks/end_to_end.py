@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/end_to_end.py                          # 100 x 15, both
     .venv/bin/python benchmarks/end_to_end.py --managers 700 --provider google
     .venv/bin/python benchmarks/end_to_end.py --latency-ms 100 --provider outlook
+    .venv/bin/python benchmarks/end_to_end.py --provider outlook --no-agenda-file
 
 Each stage is `coachpass --config ... <command>` run in a child process exactly as an
 admin runs it (its own interpreter, config load, SQLite store, connector sign-in):
@@ -11,6 +12,11 @@ admin runs it (its own interpreter, config load, SQLite store, connector sign-in
   (full reads that hand out the sync cursors), a quiet `reconcile` (no change
   anywhere), and a `reconcile` after changes: in every 10th team the manager deleted
   one session and a seller declined another (the reconcile rebooks both).
+
+Files: by default every invite carries the agenda and the guidelines as files (no
+`guideline_url`), which costs Graph four `$batch` parts per session;
+`--no-agenda-file` sets `policy.agenda_file: false` (and the `guideline_url` that
+setting needs), one part per session. The header says which was used.
 
 Latency: `--latency-ms` is added to every HTTP request, token requests included (the
 Google fake sleeps before answering; Graph requests sleep in the child's transport
@@ -56,6 +62,7 @@ GRAPH_PORT_ENV = "COACHPASS_E2E_GRAPH_PORT"
 #: `<prefix>.<provider>.<stage>.prof` (workers' time shows as waiting for results).
 PROFILE_ENV = "COACHPASS_E2E_PROFILE"
 ZONES = ("Europe/Stockholm", "Europe/London", "America/New_York")
+GUIDELINE_URL = "https://intranet.example.com/coaching-guidelines"
 
 
 def email(pid: str) -> str:
@@ -71,23 +78,33 @@ def person(pid: str, zone: str) -> dict[str, Any]:
 
 
 def write_config(
-    folder: Path, provider: str, connector: dict[str, Any], org: dict[str, list[str]]
+    folder: Path,
+    provider: str,
+    connector: dict[str, Any],
+    org: dict[str, list[str]],
+    agenda_file: bool = True,
 ) -> Path:
+    organisation = {
+        "id": "bench",
+        "name": "Bench",
+        "timezone": "Europe/Stockholm",
+        "country": "SE",
+        "language": "en",
+    }
+    policy: dict[str, Any] = {
+        "session_minutes": 45,
+        "buffer_minutes": 10,
+        "lead_time_hours": 24,
+        "working_hours": {"start": "09:00", "end": "17:00"},
+    }
+    if not agenda_file:
+        # No files: the guidelines are reached by their link (the setting needs one).
+        organisation["guideline_url"] = GUIDELINE_URL
+        policy["agenda_file"] = False
     config = {
-        "organisation": {
-            "id": "bench",
-            "name": "Bench",
-            "timezone": "Europe/Stockholm",
-            "country": "SE",
-            "language": "en",
-        },
+        "organisation": organisation,
         "defaults": {"connector": provider},
-        "policy": {
-            "session_minutes": 45,
-            "buffer_minutes": 10,
-            "lead_time_hours": 24,
-            "working_hours": {"start": "09:00", "end": "17:00"},
-        },
+        "policy": policy,
         "teams": [
             {
                 "id": f"t-{m}",
@@ -125,6 +142,7 @@ class Provider:
     name = ""
     workers: int | None = None  # the connector's `workers` option; None: its default
     token_cache = True  # Google: tokens shared between the stages' processes
+    agenda_file = True  # policy.agenda_file of the generated config
 
     def start(self, org: dict[str, list[str]], latency: float, folder: Path) -> Path:
         raise NotImplementedError
@@ -167,7 +185,7 @@ class GoogleProvider(Provider):
             options["workers"] = self.workers
         if self.token_cache:
             options["token_cache_file"] = "google-tokens.json"
-        return write_config(folder, "google", options, org)
+        return write_config(folder, "google", options, org, self.agenda_file)
 
     def stop(self) -> None:
         self.fake.stop()
@@ -257,7 +275,7 @@ class GraphProvider(Provider):
         options = self.fake.options(timeout_seconds=60)
         if self.workers is not None:
             options["workers"] = self.workers
-        return write_config(folder, "outlook", options, org)
+        return write_config(folder, "outlook", options, org, self.agenda_file)
 
     def stop(self) -> None:
         self.fake.stop()
@@ -376,9 +394,14 @@ def bench(provider: Provider, managers: int, sellers: int, latency: float) -> li
     ms = latency * 1000
     workers = provider.workers or "default"
     cache = ", token cache off" if provider.name == "google" and not provider.token_cache else ""
+    files = (
+        "agenda + guidelines files (policy.agenda_file: true)"
+        if provider.agenda_file
+        else "no files (policy.agenda_file: false, guideline_url set)"
+    )
     print(
         f"\n{provider.name}: {managers} managers x {sellers} sellers, latency {ms:.0f} ms, "
-        f"workers {workers}{cache}"
+        f"workers {workers}{cache}, {files}"
     )
     print(f"(logs in {folder})")
     print(
@@ -415,6 +438,11 @@ def main() -> None:
         action="store_true",
         help="Google without token_cache_file: every stage fetches its own tokens",
     )
+    parser.add_argument(
+        "--no-agenda-file",
+        action="store_true",
+        help="set policy.agenda_file: false (and a guideline_url) in the generated config",
+    )
     args = parser.parse_args()
     chosen: list[Provider] = []
     if args.provider in ("google", "both"):
@@ -424,6 +452,7 @@ def main() -> None:
     for provider in chosen:
         provider.workers = args.workers
         provider.token_cache = not args.no_token_cache
+        provider.agenda_file = not args.no_agenda_file
         bench(provider, args.managers, args.sellers, args.latency_ms / 1000)
     print("\ntargets at 700 x 15, 100 ms: book <= 60 s, quiet reconcile <= 20 s, RSS <= 1 GB;")
     print("requests per manager: book <= 2.0, quiet reconcile <= 1.0 (tokens apart);")

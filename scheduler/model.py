@@ -144,6 +144,12 @@ class Policy:
     solver_time_limit_seconds: float = 10.0
     online_meeting: bool = True  # ask the provider for Meet / Teams links
     video_url_template: str | None = None  # fallback link, may use {key}
+    # The agenda (and, without a guideline link, the guidelines) as files on the
+    # invite. Off, the invite's description still carries the whole agenda, and
+    # Outlook needs one `$batch` part per session instead of four (three with a
+    # guideline link): a file cannot go into the create, so a session with one is
+    # created, given its file, and only then invited.
+    agenda_file: bool = True
     attendance: AttendancePolicy = field(default_factory=AttendancePolicy)
 
 

@@ -31,14 +31,16 @@ Options (connector settings in the config; secrets only by env var or file):
 
 Relative paths are resolved against the config's folder. `CalendarRef.calendar_id` is
 the mailbox's UPN or SMTP address. How requests are spent: busy = one getSchedule per
-20 people and 31 days (several go in one `$batch`), all asked through the first
+20 people and 40 days (several go in one `$batch`), all asked through the first
 calendar's mailbox; create = one `$batch` of tag look-ups, one of creates, and for
 sessions with an agenda file one of attachments and one of attendee PATCHes (20 parts
 each, across organisers when `create` gets several teams' sessions at once; see
 `create` for why the attendees come last); a reconcile with no change = one
-delta request per organiser; attendance = per step (event link when the invite's
-is not known, meeting by JoinWebUrl, its reports, the session's records and their
-pages) one `$batch` part per session; re-pushing a half-done session adds one listing of its
+delta request per organiser, a first (full) read one `$batch` of the first delta
+and calendarView pages (the view after the delta) plus any further pages;
+attendance = per step (event link when the invite's is not known, meeting by
+JoinWebUrl, its reports, the session's records and their pages) one `$batch` part
+per session; re-pushing a half-done session adds one listing of its
 attachments. Pieces (in this package): auth (msal), http (retries, paging,
 `$batch` with per-mailbox lanes), session, events (JSON mapping), create
 (create, then invite), attach (the agenda files, never twice), failure (failed

@@ -5,7 +5,9 @@ the delta pages to their `@odata.deltaLink` and reads the window once through
 `calendarView` with our tag expanded, because delta answers carry no extended
 properties. The cursor handed out holds the deltaLink, the window and the map of
 event id -> session key, so a later read needs no look-up for events it knows and
-names removed events by key: a reconcile with no change is one request.
+names removed events by key: a reconcile with no change is one request, and so is
+a first read of a calendar with at most DELTA_PAGE events in the window (the first
+delta page and the first view page share one `$batch`).
 """
 
 from __future__ import annotations
@@ -54,25 +56,40 @@ class DeltaReader:
 
     def _full(self, organizer: CalendarRef, start: datetime, end: datetime) -> ChangeSet:
         box = organizer.calendar_id
-        window = urlencode(
-            {"startDateTime": _iso(start), "endDateTime": _iso(end)}, quote_via=quote
+        window = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
+        delta_url = f"{user_path(box)}/calendarView/delta?{urlencode(window, quote_via=quote)}"
+        view_query = urlencode(
+            {**window, "$expand": prop_expand(), "$top": str(DELTA_PAGE)}, quote_via=quote
         )
+        view_url = f"{user_path(box)}/calendarView?{view_query}"
+        # The delta read only yields the token; its items carry no extended
+        # properties, so the keys come from a calendarView with the tag expanded. Both
+        # first pages go in one `$batch`, the view run after the delta page (`after`):
+        # read before the token, a change between the two would be in neither this
+        # read nor the next delta.
+        first = self.run(
+            [
+                Part("delta", "GET", delta_url, box.lower(), headers=self._prefer()),
+                Part("view", "GET", view_url, box.lower(), after="delta"),
+            ]
+        )
+        last, view = first["delta"], first["view"]
         try:
-            # The delta read only yields the token; its items carry no extended
-            # properties, so the keys come from a calendarView with the tag expanded.
-            _items, last = self.graph.pages(
-                f"{user_path(box)}/calendarView/delta?{window}", headers=self._prefer()
-            )
-            view_query = urlencode(
-                {
-                    "startDateTime": _iso(start),
-                    "endDateTime": _iso(end),
-                    "$expand": prop_expand(),
-                    "$top": str(DELTA_PAGE),
-                },
-                quote_via=quote,
-            )
-            items, _ = self.graph.pages(f"{user_path(box)}/calendarView?{view_query}")
+            if not last.ok:
+                raise PageError(last)
+            page = last.body or {}
+            if page.get("@odata.nextLink"):
+                # A longer delta round: its token may stand for the state at its last
+                # page, so the view is read again once the round is done.
+                _items, page = self.graph.pages(page["@odata.nextLink"], headers=self._prefer())
+                items, _ = self.graph.pages(view_url)
+            else:
+                if not view.ok:
+                    raise PageError(view)
+                items = list((view.body or {}).get("value", []))
+                more = (view.body or {}).get("@odata.nextLink")
+                if more:
+                    items += self.graph.pages(more)[0]
         except PageError as exc:
             raise _page_failure(organizer, exc.answer) from None
         keys: dict[str, str] = {}
@@ -82,7 +99,7 @@ class DeltaReader:
             if key:
                 keys[str(item["id"])] = key
                 events.append(event_state(item, key))
-        link = str(last.get("@odata.deltaLink", ""))
+        link = str(page.get("@odata.deltaLink", ""))
         return ChangeSet(tuple(events), _encode_cursor(link, start, end, keys), full=True)
 
     def _incremental(

@@ -17,6 +17,9 @@ What it guarantees to the connector above:
   dependency failed answers 424 and is resent; one throttled part therefore delays
   only its own lane, never the other mailboxes' parts (one chain through the whole
   batch failed every later part of every mailbox).
+- A part may also name an earlier part it must run after (`Part.after`: a delta
+  token before the read it guards): `dependsOn` when both are in one batch, else a
+  later batch. If that part failed for good, the waiting part keeps its 424.
 - Every `@odata.nextLink` page is read.
 - Shared by booking's I/O pool: a 429 (of a request or of a `$batch` part) holds
   back every thread's next request for its `Retry-After` (`connectors/throttle.py`).
@@ -59,6 +62,9 @@ class Part:
     body: Any = None
     idempotent: bool = True
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The id of an earlier part of the same call that must have run before this one
+    # starts (not merely be sent first: Graph runs a batch's parts in any order).
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,6 @@ class GraphHttp:
             if not todo:
                 break
             again: list[Part] = []
-            waits: list[Answer] = []
             for chunk in _chunks(todo, flat=self.flat_batches):
                 for part, answer in self._send_chunk(chunk):
                     done[part.id] = answer
@@ -252,7 +257,15 @@ class GraphHttp:
                     )
                     if resend:
                         again.append(part)
-                        waits.append(answer)
+            # A part that waited for one of its own (`after`) that failed for good
+            # keeps its 424: run alone, it would no longer come after it.
+            going = {p.id for p in again}
+            again = [
+                p
+                for p in again
+                if not (p.after in done and p.after not in going and done[p.id].status == 424)
+            ]
+            waits = [done[p.id] for p in again]
             todo = again
             self.slow_down(waits)
             if todo and attempt + 1 < self.max_attempts:
@@ -261,7 +274,7 @@ class GraphHttp:
         return done
 
     def _send_chunk(self, chunk: Sequence[Part]) -> list[tuple[Part, Answer]]:
-        after = {} if self.flat_batches else lanes(chunk)
+        after = {} if self.flat_batches else depends_on(chunk)
         answers, outer = self._send_batch(chunk, after)
         if not (after and outer == 400):
             return answers
@@ -274,7 +287,7 @@ class GraphHttp:
         return out
 
     def _send_batch(
-        self, chunk: Sequence[Part], after: Mapping[str, str]
+        self, chunk: Sequence[Part], after: Mapping[str, Sequence[str]]
     ) -> tuple[list[tuple[Part, Answer]], int]:
         """The parts' answers, and the status of the batch request itself."""
         requests = []
@@ -287,7 +300,7 @@ class GraphHttp:
                 headers.setdefault("Content-Type", "application/json")
             req["headers"] = headers
             if part.id in after:
-                req["dependsOn"] = [after[part.id]]
+                req["dependsOn"] = list(after[part.id])
             requests.append(req)
         outer = self.call("POST", "/$batch", {"requests": requests}, idempotent=False)
         if not outer.ok:
@@ -345,18 +358,36 @@ def lanes(chunk: Sequence[Part]) -> dict[str, str]:
     return after
 
 
+def depends_on(chunk: Sequence[Part]) -> dict[str, list[str]]:
+    """Part id -> the ids it waits for in this batch: its mailbox lane (`lanes`) and
+    the part it must come after (`Part.after`), when that one is in the batch too (one
+    in an earlier batch has run already: batches go one after another)."""
+    ids = {p.id for p in chunk}
+    out = {waiter: [first] for waiter, first in lanes(chunk).items()}
+    for part in chunk:
+        if part.after in ids and part.after not in out.get(part.id, []):
+            out.setdefault(part.id, []).append(part.after)
+    return out
+
+
 def _chunks(parts: Sequence[Part], *, flat: bool = False) -> list[list[Part]]:
-    """Batches of at most BATCH_LIMIT parts; `flat`: also at most MAILBOX_CONCURRENCY
-    parts of one mailbox each, so no part needs to wait for another."""
+    """Batches of at most BATCH_LIMIT parts, in order; `flat`: also at most
+    MAILBOX_CONCURRENCY parts of one mailbox each, and a part never in the batch of
+    the part it must come after (a later one), so no part waits for another."""
     if not flat:
         return [list(parts[i : i + BATCH_LIMIT]) for i in range(0, len(parts), BATCH_LIMIT)]
     out: list[list[Part]] = []
+    placed: dict[str, int] = {}  # part id -> its batch
     for part in parts:
-        for chunk in out:
+        first = placed[part.after] + 1 if part.after in placed else 0
+        for n in range(first, len(out)):
+            chunk = out[n]
             same = sum(1 for p in chunk if p.mailbox == part.mailbox)
             if len(chunk) < BATCH_LIMIT and same < MAILBOX_CONCURRENCY:
                 chunk.append(part)
+                placed[part.id] = n
                 break
         else:
             out.append([part])
+            placed[part.id] = len(out) - 1
     return out

@@ -52,6 +52,7 @@ from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
 from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.units import create_units
 from scheduler.store.lock import hold
 from scheduler.store.plans import PlanStore
 
@@ -441,8 +442,14 @@ def _record_intent(
             rt.store.set_fields(key, now=now, reason=reason)
 
 
-def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tuple[Attachment, ...]:
-    """The agenda as a file; the written guidelines too unless they are linked."""
+def _attachments(
+    agenda: Agenda, month: Month, guideline_url: str | None, agenda_file: bool = True
+) -> tuple[Attachment, ...]:
+    """The agenda as a file; the written guidelines too unless they are linked. None
+    when the policy says no files (`agenda_file`): the description carries the agenda,
+    and the settings insist on a guideline link then."""
+    if not agenda_file:
+        return ()
     files = [Attachment(f"coaching-agenda-{month}.html", "text/html", agenda.html.encode())]
     if not guideline_url:
         # HTML, not Markdown: mail and calendar clients show .md as raw text.
@@ -534,35 +541,6 @@ def _native_meetings(rt: Runtime, name: str) -> bool:
         return False
 
 
-#: Sessions per create call of one worker. Google: one organiser (each has its own
-#: identity and batch). Graph: several organisers' sessions, so each phase's `$batch`
-#: is full (20 parts), and one organiser is always in one call: a mailbox never has
-#: parts in two workers' batches at once. Others: everything in one call.
-CREATE_UNIT = {"google": 1, "outlook": 80}
-
-
-def create_units(
-    name: str, items: Sequence[tuple[SessionRecord, NewEvent]]
-) -> list[list[tuple[SessionRecord, NewEvent]]]:
-    """`items` cut into calls at organiser boundaries (see CREATE_UNIT), in order."""
-    target = CREATE_UNIT.get(name)
-    if target is None:
-        return [list(items)] if items else []
-    by_organiser: dict[str, list[tuple[SessionRecord, NewEvent]]] = {}
-    for rec, event in items:
-        by_organiser.setdefault(event.organizer.calendar_id.lower(), []).append((rec, event))
-    units: list[list[tuple[SessionRecord, NewEvent]]] = []
-    current: list[tuple[SessionRecord, NewEvent]] = []
-    for group in by_organiser.values():
-        current.extend(group)
-        if len(current) >= target:
-            units.append(current)
-            current = []
-    if current:
-        units.append(current)
-    return units
-
-
 def push_planned(
     rt: Runtime, month: Month, now: datetime, progress: Progress = _no_progress
 ) -> tuple[int, int, list[tuple[str, str]]]:
@@ -631,7 +609,9 @@ def push_planned(
             summary=agenda.subject,
             description_text=agenda.text,
             description_html=agenda.html,
-            attachments=_attachments(agenda, month, rt.org.guideline_url),
+            attachments=_attachments(
+                agenda, month, rt.org.guideline_url, rt.org.policy.agenda_file
+            ),
             guideline_url=rt.org.guideline_url,
             online_meeting=rt.org.policy.online_meeting,
             video_url=video,

@@ -150,6 +150,7 @@ def _policy(config: CoachpassConfig) -> Policy:
         solver_time_limit_seconds=p.solver_time_limit_seconds,
         online_meeting=p.online_meeting,
         video_url_template=p.video_url_template,
+        agenda_file=p.agenda_file,
         attendance=AttendancePolicy(
             min_minutes_together=p.attendance.min_minutes_together,
             provider_delay_minutes=p.attendance.provider_delay_minutes,

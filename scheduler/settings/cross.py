@@ -1,5 +1,6 @@
 """Checks that span several fields of the config: duplicates, managers, connectors,
-inline secrets, working days against the session length.
+inline secrets, working days against the session length, agenda files without a
+guideline link.
 
 They run on the data as written (not on the pydantic models), so they still run when
 other fields are invalid and every problem is reported in one go; a value that is
@@ -334,6 +335,22 @@ def _check_policy_order(policy: Mapping[str, Any], rep: Reporter) -> None:
             ("policy", "max_minutes_per_manager_week"),
             f"{most} is below target_minutes_per_manager_week {target}",
         )
+
+
+def check_agenda_file(data: Mapping[str, Any], rep: Reporter) -> None:
+    """Without files the guidelines reach the invite only through their link: the
+    agenda's guideline line would otherwise say "attached" about nothing."""
+    policy = _dict(data.get("policy"))
+    if policy.get("agenda_file") is not False:
+        return
+    url = _dict(data.get("organisation")).get("guideline_url")
+    if isinstance(url, str) and url:
+        return
+    rep.at(
+        ("policy", "agenda_file"),
+        "false needs organisation.guideline_url: without files the written guidelines "
+        "reach the invite only as a link; set guideline_url, or agenda_file: true",
+    )
 
 
 def check_subdivisions(data: Mapping[str, Any], entries: list[Entry], rep: Reporter) -> None:

@@ -136,6 +136,7 @@ def _check(loaded: LoadedYaml, source: Path) -> Checked:
     cross.check_connectors(data, entries, rep)
     preflight.check_connector_keys(data, rep)
     cross.check_working_days(data, entries, rep)
+    cross.check_agenda_file(data, rep)
     cross.check_subdivisions(data, entries, rep)
     cross.check_store(data, rep)
     cross.check_local_calendars(data, entries)

@@ -225,6 +225,13 @@ class PolicyConfig(_Strict):
     solver_time_limit_seconds: float = Field(default=10.0, gt=0, le=3600)
     online_meeting: bool = True
     video_url_template: Annotated[str, AfterValidator(checks.check_url_template)] | None = None
+    agenda_file: bool = Field(
+        default=True,
+        description="attach the agenda (and the guidelines without guideline_url) as files; "
+        "false: no files, the invite's description alone carries the agenda (Outlook: 1 "
+        "$batch part per session instead of 4, or 3 with guideline_url); needs "
+        "organisation.guideline_url",
+    )
     attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
     @model_validator(mode="after")

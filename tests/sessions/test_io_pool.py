@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from connectors.base import SESSION_TAG
+from connectors.base import SESSION_TAG, Attendee, CalendarRef, NewEvent
 from connectors.google import connector as google_connector
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
-from scheduler.sessions.booking import book_month, create_units
+from scheduler.sessions.booking import book_month
 from scheduler.sessions.pool import in_order, workers_for
 from scheduler.sessions.reconcile import reconcile
+from scheduler.sessions.units import create_units
 from scheduler.settings.load import load_settings
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
@@ -251,20 +252,55 @@ def test_results_come_back_in_the_order_given_and_errors_on_the_callers_thread()
     assert got == [(0, 0), (1, 10), (2, 20), (3, "three"), (4, 40)]
 
 
-def test_create_units_never_split_an_organiser() -> None:
-    from connectors.base import Attendee, CalendarRef, NewEvent
-
-    def event(org: str, n: int) -> tuple[Any, NewEvent]:
+def _unit_items(sizes: dict[str, int]) -> list[tuple[str, NewEvent]]:
+    """`sizes[organiser]` sessions of each organiser, in order."""
+    start = datetime(2031, 3, 3, 9, tzinfo=UTC)
+    out = []
+    for org, count in sizes.items():
         ref = CalendarRef(org, f"{org}@x.com", f"{org}@x.com", "UTC")
-        start = datetime(2031, 3, 3, 9, tzinfo=UTC)
-        return (
-            f"{org}-{n}",
-            NewEvent(f"{org}{n}", ref, (Attendee("s@x.com"),), start, start, "Coaching", ""),
-        )
+        for n in range(count):
+            event = NewEvent(f"{org}{n}", ref, (Attendee("s@x.com"),), start, start, "C", "")
+            out.append((f"{org}-{n}", event))
+    return out
 
-    items = [event(o, n) for o in ("a", "b", "c") for n in range(30)]
-    units = create_units("outlook", items)
-    assert [len(u) for u in units] == [90]  # 30 + 30 + 30: only c reaches 80
+
+def _organisers(unit: list[tuple[str, NewEvent]]) -> list[str]:
+    return list(dict.fromkeys(e.organizer.person_id for _, e in unit))
+
+
+def test_create_units_never_split_an_organiser() -> None:
+    items = _unit_items({"a": 30, "b": 30, "c": 30})
+    assert [len(u) for u in create_units("outlook", items)] == [90]  # none is a multiple of 20
     units = create_units("google", items)
-    assert [{e.organizer.person_id for _, e in u} for u in units] == [{"a"}, {"b"}, {"c"}]
+    assert [_organisers(u) for u in units] == [["a"], ["b"], ["c"]]
     assert create_units("local", items) == [items]
+
+
+def test_outlook_create_units_fill_every_batch_of_every_phase() -> None:
+    # 700 organisers of 15: 90-session calls left a 10-part batch in every phase
+    # (2,216 batches with two files where 2,100 carry the parts); 120 fill them all.
+    items = _unit_items({f"m{m}": 15 for m in range(700)})
+    units = create_units("outlook", items)
+    assert [len(u) for u in units] == [120] * 87 + [60]
+    assert [i for u in units for i in u] == items  # in order, nothing lost or repeated
+    phases = [1, 2, 1]  # create, two files, the inviting PATCH: parts per session
+    batches = sum(-(-len(u) * k // 20) for u in units for k in phases)
+    assert batches == 10_500 * 4 // 20
+
+
+def test_outlook_create_units_of_uneven_teams_waste_the_least_within_the_bounds() -> None:
+    sizes = [13, 12, 14, 11, 15, 13, 12, 10, 9, 14, 13, 7, 15, 15, 12, 11, 14, 13, 9, 8] * 5
+    items = _unit_items({f"m{n}": size for n, size in enumerate(sizes)})
+    units = create_units("outlook", items)
+    assert [i for u in units for i in u] == items
+    seen: set[str] = set()
+    for unit in units:
+        organisers = _organisers(unit)
+        assert not seen & set(organisers)  # an organiser's sessions are in one call
+        seen |= set(organisers)
+    for unit in units[:-1]:
+        assert 80 <= len(unit) < 160 + 15
+    # Each call closes at a multiple of 20 where one comes by 160 sessions: few
+    # part-full batches in all.
+    part_full = sum(1 for u in units if len(u) % 20)
+    assert part_full <= 2, [len(u) for u in units]

@@ -22,7 +22,7 @@ from connectors.base import ConnectorContext
 from connectors.outlook.connector import OutlookConnector
 from scheduler.model import Month
 from scheduler.runtime import Runtime
-from scheduler.sessions import booking
+from scheduler.sessions import units
 from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
 from tests.fakes.graph_client import SECRET_ENV
@@ -45,7 +45,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
     # One organiser per create call (80 sessions by default): eight calls, so several
     # workers are busy at once in this small organisation.
-    monkeypatch.setitem(booking.CREATE_UNIT, "outlook", SELLERS)
+    monkeypatch.setitem(units.CREATE_UNIT, "outlook", units.UnitShape(SELLERS))
     server = FakeGraph([f"{p}@example.com" for t in range(TEAMS) for p in _ids(t)]).start()
     try:
         yield server

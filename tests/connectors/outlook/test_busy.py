@@ -101,7 +101,7 @@ def test_windows_fit_a_graph_that_refuses_42_days(fake: FakeGraph, tmp_path: Pat
 
 
 def test_fake_window_limit_is_configurable(fake: FakeGraph, tmp_path: Path) -> None:
-    fake.schedule_max_days = 20  # stricter than the connector's 31-day windows
+    fake.schedule_max_days = 20  # stricter than the connector's 40-day windows
     conn = connect(fake, tmp_path)
     try:
         answer = conn.busy([ref(MANAGER)], *MARCH)

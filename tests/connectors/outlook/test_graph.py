@@ -20,6 +20,8 @@ from connectors.outlook.events import (
     schedule_busy,
     split_window,
 )
+from scheduler.model import Month
+from scheduler.sessions.booking import month_window
 from tests.fakes.graph_client import SECRET_ENV, connect, ref
 from tests.fakes.graph_server import CLIENT_SECRET, FakeGraph
 
@@ -59,7 +61,7 @@ def at(day: int, hour: int) -> dt.datetime:
 # -- busy ---------------------------------------------------------------------------------
 
 
-def test_busy_splits_people_by_20_and_windows_by_31_days(fake: FakeGraph, tmp_path: Path) -> None:
+def test_busy_splits_people_by_20_and_windows_by_40_days(fake: FakeGraph, tmp_path: Path) -> None:
     start, end = dt.datetime(2031, 1, 1, tzinfo=UTC), dt.datetime(2031, 4, 1, tzinfo=UTC)
     fake.add_event("seller23@example.com", at(20, 9), at(20, 10))  # in the 2nd group & window
     fake.add_event(
@@ -307,11 +309,17 @@ def test_event_state_maps_responses() -> None:
     }
 
 
-def test_split_window_never_exceeds_31_days() -> None:
+def test_split_window_never_exceeds_40_days() -> None:
     start = dt.datetime(2031, 1, 1, tzinfo=UTC)
-    parts = split_window(start, start + dt.timedelta(days=70))
-    assert [(b - a).days for a, b in parts] == [31, 31, 8]
-    assert parts[0][0] == start and parts[-1][1] == start + dt.timedelta(days=70)
+    parts = split_window(start, start + dt.timedelta(days=90))
+    assert [(b - a).days for a, b in parts] == [40, 40, 10]
+    assert parts[0][0] == start and parts[-1][1] == start + dt.timedelta(days=90)
+
+
+def test_bookings_window_is_one_getschedule_window() -> None:
+    # A month and the days around it that cover every zone: 34 days at most.
+    for month in (Month(2031, 1), Month(2031, 2), Month(2031, 12)):
+        assert len(split_window(*month_window(month))) == 1
 
 
 def test_event_moved_out_of_the_window_is_moved_not_removed(
