@@ -132,12 +132,19 @@ def set_text_header(message: EmailMessage, name: str, text: str) -> None:
     plain ASCII folded at spaces; anything else as whole-character encoded words of
     at most 75 characters, one per folded line (the fold between two encoded words
     is not part of the text)."""
-    _check_header_text(name, text)
+    value = text_header_value(name, text)
     del message[name]
+    message.set_raw(name, value)
+
+
+def text_header_value(name: str, text: str) -> str:
+    """The value `set_text_header` sets, folded with "\\n " (for writers of raw
+    messages, such as the local connector's invitations)."""
+    _check_header_text(name, text)
     folded = _fold_ascii(name, text)
     if folded is None:
         folded = "\n ".join(_encoded_word(c) for c in _utf8_chunks(text, _EW_BYTES))
-    message.set_raw(name, folded)
+    return folded
 
 
 def set_address_header(message: EmailMessage, name: str, display_name: str, address: str) -> None:
@@ -149,14 +156,19 @@ def set_address_header(message: EmailMessage, name: str, display_name: str, addr
     quoted specials trip it up. Mail clients read long encoded words; a name would
     need over 600 bytes to near the 998-byte line limit.
     """
-    _check_header_text(name, display_name + address)
+    value = address_header_value(name, display_name, address)
     del message[name]
+    message.set_raw(name, value)
+
+
+def address_header_value(name: str, display_name: str, address: str) -> str:
+    """The value `set_address_header` sets (see `text_header_value`)."""
+    _check_header_text(name, display_name + address)
     if not display_name:
-        message.set_raw(name, address)
-    elif _PLAIN_NAME.match(display_name) and len(display_name) + len(address) < 70:
-        message.set_raw(name, formataddr((display_name, address)))
-    else:
-        message.set_raw(name, f"{_encoded_word(display_name.encode('utf-8'))}\n <{address}>")
+        return address
+    if _PLAIN_NAME.match(display_name) and len(display_name) + len(address) < 70:
+        return formataddr((display_name, address))
+    return f"{_encoded_word(display_name.encode('utf-8'))}\n <{address}>"
 
 
 def new_message_id(domain: str) -> str:
