@@ -12,6 +12,7 @@ Errors are `MailError` (a `ConnectorUserError`): the message names the server
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -388,6 +389,9 @@ class OutboxMailer:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            # The rename must survive a power cut too: the caller records the
+            # message as sent once this returns, and never sends it again.
+            _sync_folder(self.folder)
         except OSError as exc:
             raise MailError(
                 f"cannot write the message to the outbox folder {self.folder}: {exc.strerror}"
@@ -399,6 +403,17 @@ class OutboxMailer:
         short = hashlib.sha256(message_id.encode()).hexdigest()[:8]
         found = sorted(self.folder.glob(f"*-{short}.eml"))
         return found[-1] if found else None
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder (its renames durable). A file system that cannot is left at
+    that: the message is written, and calling it unsent would send it twice."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def open_mailer(options: Mapping[str, Any], context: ConnectorContext) -> SmtpMailer | OutboxMailer:
