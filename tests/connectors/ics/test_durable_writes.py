@@ -5,12 +5,14 @@ calendar is durable."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from pathlib import Path
 
 import pytest
 
+from connectors.base import Attendee, CalendarRef, Outcome
 from connectors.ics import files
 from connectors.ics.connector import LocalConnector
 from connectors.ics.staged import StagedWrites
@@ -123,3 +125,73 @@ def test_a_booking_writes_its_copies_and_invitations_as_one_batch_after_the_orga
     for calendar in (root / "seller1@example.com.ics", root / "s2-calendar.ics"):
         text = calendar.read_text()
         assert text.count("X-COACHPASS-SESSION") == 2  # both copies kept in one batch
+
+
+def _locked_by_someone(calendar: Path) -> bool:
+    fd = os.open(files.lock_path(calendar), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_calendars_stay_locked_until_their_copies_and_invitations_are_on_disk(
+    local: LocalConnector,  # noqa: F811
+    root: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import connectors.ics.staged as staged_module
+
+    seller = root / "seller1@example.com.ics"
+    seen: list[bool] = []
+    real_write_all = staged_module.write_all
+
+    def write_all(batch: dict[Path, bytes]) -> None:
+        seen.append(_locked_by_someone(seller))  # another process would wait here
+        real_write_all(batch)
+        seen.append(_locked_by_someone(seller))
+
+    monkeypatch.setattr(staged_module, "write_all", write_all)
+    local.create([session()])
+    assert seen == [True, True]
+    assert not _locked_by_someone(seller)  # and released once written
+
+
+def test_organisers_whose_copies_could_not_be_written_fail_retryably_and_the_retry_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.ics.staged as staged_module
+
+    folder = tmp_path / "calendars"
+    folder.mkdir()
+    for name in ("boss1", "boss2", "sam", "sia"):
+        files.write_text(folder / f"{name}@example.com.ics", files.empty_calendar())
+    connector = LocalConnector(folder, tmp_path / "outbox")
+    events = [
+        session("cp" + "1" * 32, organizer=_ref("boss1"), attendees=(Attendee("sam@example.com"),)),
+        session("cp" + "2" * 32, organizer=_ref("boss2"), attendees=(Attendee("sia@example.com"),)),
+    ]
+    real_write_all = staged_module.write_all
+
+    def disk_full_for_sia(batch: dict[Path, bytes]) -> None:
+        if folder / "sia@example.com.ics" in batch:
+            raise OSError(28, "No space left on device", str(folder))
+        real_write_all(batch)
+
+    monkeypatch.setattr(staged_module, "write_all", disk_full_for_sia)
+    first, second = connector.create(events)
+    assert first.outcome is Outcome.CREATED
+    assert (second.outcome, second.retryable) == (Outcome.FAILED, True)
+    assert "No space left" in (second.error or "") and "boss2" in (second.error or "")
+    monkeypatch.undo()
+    again = connector.create(events)
+    assert [r.outcome for r in again] == [Outcome.EXISTED, Outcome.EXISTED]
+    assert "cp" + "2" * 32 in (folder / "sia@example.com.ics").read_text()
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+
+def _ref(name: str) -> CalendarRef:
+    return CalendarRef(name, f"{name}@example.com", f"{name}@example.com.ics", "UTC")
