@@ -35,7 +35,11 @@ LOCK_FOLDER = ".coachpass-locks"
 SESSION_PROPERTY = "X-COACHPASS-SESSION"
 
 _BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
-_FOLD = re.compile(r"\r?\n[ \t]")
+#: A fold is CRLF (or a bare LF) and one space or tab. Searched as LF + blank, which
+#: starts with a fixed character the regex engine skips to; a CR before it is
+#: dropped by hand (`\r?\n[ \t]` made the engine try every position: ~0.3 ms per
+#: 25 kB calendar, and every file, block and event is unfolded at least once).
+_FOLD_AFTER_LF = re.compile(r"\n[ \t]")
 
 
 def empty_calendar(extra: str = "") -> str:
@@ -47,7 +51,13 @@ def empty_calendar(extra: str = "") -> str:
 
 
 def unfold(text: str) -> str:
-    return _FOLD.sub("", text)
+    """`text` without its folds: as `re.sub(r"\\r?\\n[ \\t]", "", text)`."""
+    pieces = _FOLD_AFTER_LF.split(text)
+    if len(pieces) == 1:
+        return text
+    # Each piece but the last ended where a fold began: at its LF, or at its CR.
+    kept = (piece[:-1] if piece.endswith("\r") else piece for piece in pieces[:-1])
+    return "".join(kept) + pieces[-1]
 
 
 def property_value(block: str, name: str) -> str | None:
