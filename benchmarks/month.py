@@ -14,10 +14,12 @@ and per-seller costs; never asserts a time (machines here are shared and noisy).
 Imports (OR-Tools, pandas: about a second) are done before the clock starts and
 printed apart: they are the process's start-up, not booking. Of the booking, the
 time spent inside the local connector is shown too: reading calendars (`busy`) and
-writing sessions, copies and invitations (`create`). On a shared machine the wall
-time varies a lot between runs; `--repeat` keeps each size's fastest run, and
-`book_cpu_s` is the booking's CPU time in this process (the planner's worker
-processes not counted), which varies less.
+writing sessions, copies and invitations (`create`); then the planner (`plan_s`,
+wall time; it works in other processes) and rendering the agendas (`agenda_s`).
+What is left of `book_s` is mostly the store (intents, results, history). On a
+shared machine the wall time varies a lot between runs; `--repeat` keeps each
+size's fastest run, and `book_cpu_s` is the booking's CPU time in this process
+(the planner's worker processes apart: `plan_cpu_s`), which varies less.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ from scheduler.demo.data import generate
 from scheduler.model import Month
 from scheduler.runtime import Runtime
 from scheduler.service.jobs import build_month_report
+from scheduler.sessions import booking
 from scheduler.sessions.booking import book_month
 from scheduler.sessions.reconcile import reconcile
 from scheduler.settings.load import load_settings
 
 MONTH = Month(2031, 3)
 _began = time.perf_counter()
-import scheduler.planning.planner  # noqa: E402,F401  (OR-Tools: start-up, not booking)
+import scheduler.planning.planner as planner  # noqa: E402  (OR-Tools: start-up, not booking)
 
 IMPORTS_S = time.perf_counter() - _began
 
@@ -55,31 +58,47 @@ def timed(fn):  # type: ignore[no-untyped-def]
     return result, time.perf_counter() - start
 
 
-class ConnectorClock:
-    """Seconds spent inside the local connector's `busy` and `create`."""
+#: What `StageClock` times: (label, owner, attribute) called by the booking.
+STAGES = [
+    ("busy", LocalConnector, "busy"),
+    ("create", LocalConnector, "create"),
+    ("plan", planner, "plan_teams"),  # looked up on the module when planning
+    ("agenda", booking, "render_agenda"),
+]
+
+
+class StageClock:
+    """Seconds spent inside the local connector's `busy` and `create`, the planner
+    and the agenda rendering (see `STAGES`)."""
 
     def __init__(self) -> None:
-        self.seconds = {"busy": 0.0, "create": 0.0}
+        self.seconds = {label: 0.0 for label, _owner, _name in STAGES}
 
-    def __enter__(self) -> ConnectorClock:
-        self.saved = {name: getattr(LocalConnector, name) for name in self.seconds}
-        for name, method in self.saved.items():
-            setattr(LocalConnector, name, self._timed(name, method))
+    def __enter__(self) -> StageClock:
+        self.saved = [(owner, name, getattr(owner, name)) for _label, owner, name in STAGES]
+        for (label, owner, name), (_, _, method) in zip(STAGES, self.saved, strict=True):
+            setattr(owner, name, self._timed(label, method))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for name, method in self.saved.items():
-            setattr(LocalConnector, name, method)
+        for owner, name, method in self.saved:
+            setattr(owner, name, method)
 
-    def _timed(self, name, method):  # type: ignore[no-untyped-def]
-        def timed_method(connector, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _timed(self, label, method):  # type: ignore[no-untyped-def]
+        def timed_method(*args, **kwargs):  # type: ignore[no-untyped-def]
             began = time.perf_counter()
             try:
-                return method(connector, *args, **kwargs)
+                return method(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - began
+                self.seconds[label] += time.perf_counter() - began
 
         return timed_method
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the planner's pool)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(copies: int) -> dict[str, float]:
@@ -91,9 +110,11 @@ def run(copies: int) -> dict[str, float]:
             sellers = sum(len(t.sellers) for t in rt.org.teams)
             t0 = datetime.combine(MONTH.first_day - timedelta(days=10), dtime(7), UTC)
             cpu = time.process_time()
-            with ConnectorClock() as inside:
+            children = _children_cpu()
+            with StageClock() as inside:
                 first, t_book = timed(lambda: book_month(rt, MONTH, t0))
             cpu = time.process_time() - cpu
+            children = _children_cpu() - children
             again, t_again = timed(lambda: book_month(rt, MONTH, t0 + timedelta(hours=1)))
             _, t_rec0 = timed(lambda: reconcile(rt, t0 + timedelta(hours=2)))
             _, t_rec1 = timed(lambda: reconcile(rt, t0 + timedelta(hours=3)))
@@ -111,8 +132,11 @@ def run(copies: int) -> dict[str, float]:
             "generate_s": t_gen,
             "book_s": t_book,
             "book_cpu_s": cpu,
+            "plan_cpu_s": children,
             "busy_s": inside.seconds["busy"],
             "create_s": inside.seconds["create"],
+            "plan_s": inside.seconds["plan"],
+            "agenda_s": inside.seconds["agenda"],
             "book_again_s": t_again,
             "reconcile_first_s": t_rec0,
             "reconcile_quiet_s": t_rec1,
@@ -135,8 +159,11 @@ def main() -> None:
         "unbookable",
         "book_s",
         "book_cpu_s",
+        "plan_cpu_s",
         "busy_s",
         "create_s",
+        "plan_s",
+        "agenda_s",
         "book_again_s",
         "reconcile_first_s",
         "reconcile_quiet_s",
@@ -155,14 +182,16 @@ def main() -> None:
             flush=True,
         )
     print(
-        "\nper seller (ms): book (of which reading calendars, writing), book again, quiet reconcile"
+        "\nper seller (ms): book (of which reading calendars, writing, planning, agendas, "
+        "the rest: mostly the store), book again, quiet reconcile"
     )
     for row in rows:
         n = row["sellers"]
+        parts = [row[c] for c in ("busy_s", "create_s", "plan_s", "agenda_s")]
+        split = ", ".join(f"{1000 * t / n:.1f}" for t in [*parts, row["book_s"] - sum(parts)])
         print(
-            f"  {n:>5} sellers: {1000 * row['book_s'] / n:7.1f} ({1000 * row['busy_s'] / n:.1f}, "
-            f"{1000 * row['create_s'] / n:.1f})  {1000 * row['book_again_s'] / n:7.1f}  "
-            f"{1000 * row['reconcile_quiet_s'] / n:7.1f}"
+            f"  {n:>5} sellers: {1000 * row['book_s'] / n:7.1f} ({split})  "
+            f"{1000 * row['book_again_s'] / n:7.1f}  {1000 * row['reconcile_quiet_s'] / n:7.1f}"
         )
     if len(rows) > 1:
         a, b = rows[0], rows[-1]

@@ -12,6 +12,7 @@ Errors are `MailError` (a `ConnectorUserError`): the message names the server
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -132,12 +133,19 @@ def set_text_header(message: EmailMessage, name: str, text: str) -> None:
     plain ASCII folded at spaces; anything else as whole-character encoded words of
     at most 75 characters, one per folded line (the fold between two encoded words
     is not part of the text)."""
-    _check_header_text(name, text)
+    value = text_header_value(name, text)
     del message[name]
+    message.set_raw(name, value)
+
+
+def text_header_value(name: str, text: str) -> str:
+    """The value `set_text_header` sets, folded with "\\n " (for writers of raw
+    messages, such as the local connector's invitations)."""
+    _check_header_text(name, text)
     folded = _fold_ascii(name, text)
     if folded is None:
         folded = "\n ".join(_encoded_word(c) for c in _utf8_chunks(text, _EW_BYTES))
-    message.set_raw(name, folded)
+    return folded
 
 
 def set_address_header(message: EmailMessage, name: str, display_name: str, address: str) -> None:
@@ -149,14 +157,19 @@ def set_address_header(message: EmailMessage, name: str, display_name: str, addr
     quoted specials trip it up. Mail clients read long encoded words; a name would
     need over 600 bytes to near the 998-byte line limit.
     """
-    _check_header_text(name, display_name + address)
+    value = address_header_value(name, display_name, address)
     del message[name]
+    message.set_raw(name, value)
+
+
+def address_header_value(name: str, display_name: str, address: str) -> str:
+    """The value `set_address_header` sets (see `text_header_value`)."""
+    _check_header_text(name, display_name + address)
     if not display_name:
-        message.set_raw(name, address)
-    elif _PLAIN_NAME.match(display_name) and len(display_name) + len(address) < 70:
-        message.set_raw(name, formataddr((display_name, address)))
-    else:
-        message.set_raw(name, f"{_encoded_word(display_name.encode('utf-8'))}\n <{address}>")
+        return address
+    if _PLAIN_NAME.match(display_name) and len(display_name) + len(address) < 70:
+        return formataddr((display_name, address))
+    return f"{_encoded_word(display_name.encode('utf-8'))}\n <{address}>"
 
 
 def new_message_id(domain: str) -> str:
@@ -376,6 +389,9 @@ class OutboxMailer:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            # The rename must survive a power cut too: the caller records the
+            # message as sent once this returns, and never sends it again.
+            _sync_folder(self.folder)
         except OSError as exc:
             raise MailError(
                 f"cannot write the message to the outbox folder {self.folder}: {exc.strerror}"
@@ -387,6 +403,17 @@ class OutboxMailer:
         short = hashlib.sha256(message_id.encode()).hexdigest()[:8]
         found = sorted(self.folder.glob(f"*-{short}.eml"))
         return found[-1] if found else None
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder (its renames durable). A file system that cannot is left at
+    that: the message is written, and calling it unsent would send it twice."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def open_mailer(options: Mapping[str, Any], context: ConnectorContext) -> SmtpMailer | OutboxMailer:

@@ -20,9 +20,9 @@ import functools
 import os
 import re
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,11 @@ LOCK_FOLDER = ".coachpass-locks"
 SESSION_PROPERTY = "X-COACHPASS-SESSION"
 
 _BLOCK_LINE = re.compile(r"^(BEGIN|END):([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
-_FOLD = re.compile(r"\r?\n[ \t]")
+#: A fold is CRLF (or a bare LF) and one space or tab. Searched as LF + blank, which
+#: starts with a fixed character the regex engine skips to; a CR before it is
+#: dropped by hand (`\r?\n[ \t]` made the engine try every position: ~0.3 ms per
+#: 25 kB calendar, and every file, block and event is unfolded at least once).
+_FOLD_AFTER_LF = re.compile(r"\n[ \t]")
 
 
 def empty_calendar(extra: str = "") -> str:
@@ -47,7 +51,13 @@ def empty_calendar(extra: str = "") -> str:
 
 
 def unfold(text: str) -> str:
-    return _FOLD.sub("", text)
+    """`text` without its folds: as `re.sub(r"\\r?\\n[ \\t]", "", text)`."""
+    pieces = _FOLD_AFTER_LF.split(text)
+    if len(pieces) == 1:
+        return text
+    # Each piece but the last ended where a fold began: at its LF, or at its CR.
+    kept = (piece[:-1] if piece.endswith("\r") else piece for piece in pieces[:-1])
+    return "".join(kept) + pieces[-1]
 
 
 def property_value(block: str, name: str) -> str | None:
@@ -240,51 +250,80 @@ def file_stamp(path: Path) -> FileStamp:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers and crashes see old or new, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    write_all({path: data})
+
+
+#: Files whose data is forced to disk at once. Flushes in flight together are taken
+#: by the disk (and the file system's journal) as one; one after another, each waits
+#: for the last: 2,000 small files took 1.0-1.9 s with 8 at once, 1.8-6.3 s one by
+#: one, on this machine's disk (noisy, shared).
+SYNC_WORKERS = 8
+#: Temp files open at once while a batch is written (file descriptors are limited).
+_OPEN_AT_ONCE = 256
+
+
+def write_all(files: Mapping[Path, bytes]) -> None:
+    """Replace each file with its data, durably, before returning.
+
+    Each file's data goes to a temp file beside it and is on disk (fsync) before the
+    temp file is renamed over the old one, so a crash leaves every file old or new,
+    never empty or half written; the renames are made durable by one fsync of each
+    folder at the end, also when a rename fails half-way. The fsyncs of a batch run
+    together (`SYNC_WORKERS`): that is what makes writing a team's copies and
+    invitations as one batch cheaper than writing them one by one. Nothing is
+    renamed before every file's data is on disk; a failure before that (disk full)
+    leaves every old file as it was and no temp file behind."""
+    temps: list[tuple[str, Path, tuple[int, int]]] = []  # (temp, target, device/inode)
+    renamed = 0
+    folders: set[Path] = set()
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            info = os.fstat(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        written = (info.st_dev, info.st_ino)
-        _WRITES[written] = _WRITES.get(written, 0) + 1
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # The rename itself must survive a power cut too: now, or at the end of the
-    # `folders_synced_at_end` block this write is part of.
-    pending: set[Path] | None = getattr(_DEFERRED, "folders", None)
-    if pending is not None:
-        pending.add(path.parent)
-    else:
-        _sync_folder(path.parent)
-
-
-_DEFERRED = threading.local()
-
-
-@contextlib.contextmanager
-def folders_synced_at_end() -> Iterator[None]:
-    """Atomic writes inside this block (this thread) make their renames durable at
-    its end, one fsync per folder instead of one per file (a booking writes a copy
-    and an invitation per seller into two folders). Only for writes whose relative
-    order on disk does not matter: each file is whole on disk before its rename, and
-    the block ends (also by an exception) only once every rename is durable."""
-    if getattr(_DEFERRED, "folders", None) is not None:
-        yield  # an outer block syncs them
-        return
-    _DEFERRED.folders = set()
-    try:
-        yield
+        items = list(files.items())
+        for at in range(0, len(items), _OPEN_AT_ONCE):
+            temps.extend(_write_synced(items[at : at + _OPEN_AT_ONCE]))
+        for tmp, path, written in temps:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+            renamed += 1
+            folders.add(path.parent)
+            _WRITES[written] = _WRITES.get(written, 0) + 1
     finally:
-        folders, _DEFERRED.folders = _DEFERRED.folders, None
+        for tmp, _path, _written in temps[renamed:]:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         for folder in sorted(folders):
             _sync_folder(folder)
+
+
+def _write_synced(items: list[tuple[Path, bytes]]) -> list[tuple[str, Path, tuple[int, int]]]:
+    """Temp files holding `items`' data, on disk; removed again if any write fails."""
+    opened: list[tuple[int, str, Path]] = []
+    try:
+        for path, data in items:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            opened.append((fd, tmp, path))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        fds = [fd for fd, _tmp, _path in opened]
+        if len(fds) > 1:
+            with ThreadPoolExecutor(min(SYNC_WORKERS, len(fds))) as pool:
+                list(pool.map(os.fsync, fds))
+        else:
+            os.fsync(fds[0])
+        done = []
+        for fd, tmp, path in opened:
+            info = os.fstat(fd)
+            done.append((tmp, path, (info.st_dev, info.st_ino)))
+        return done
+    except BaseException:
+        for _fd, tmp, _path in opened:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    finally:
+        for fd, _tmp, _path in opened:
+            os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -485,6 +485,25 @@ def test_outbox_folder_that_cannot_be_created(tmp_path: Path, report_message: Em
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_outbox_message_is_durable_file_and_folder_before_send_returns(
+    tmp_path: Path, report_message: EmailMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever sends records the message as sent once `send` returns (the notices
+    never send it again): its data and its name in the folder must be on disk."""
+    import connectors.mail as mail_module
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.append("folder" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+
+    monkeypatch.setattr(mail_module.os, "fsync", fsync)
+    OutboxMailer(tmp_path / "outbox").send(report_message)
+    assert synced == ["file", "folder"]
+
+
 def test_slug() -> None:
     assert slug("Coachningsrapport 2026-12 — Åsa & Öberg AB") == (
         "coachningsrapport-2026-12-asa-oberg-ab"

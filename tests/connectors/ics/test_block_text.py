@@ -1,9 +1,11 @@
 """Event text written without icalendar's per-character fold (`events.fold`,
-`events.to_block`, `itip.itip_calendar`) is byte for byte what icalendar writes."""
+`events.to_block`, `itip.itip_calendar`) is byte for byte what icalendar writes; the
+unfold that reads it back is the regular expression it replaced."""
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 
 import icalendar
@@ -13,7 +15,7 @@ from icalendar.parser import Contentline
 
 from connectors.base import Attachment, Attendee, CalendarRef, NewEvent
 from connectors.ics import events
-from connectors.ics.files import PRODID
+from connectors.ics.files import PRODID, unfold
 from connectors.ics.itip import itip_calendar
 
 # Escapes icalendar keeps whole (\ and ^), one- to four-byte characters, separators.
@@ -24,6 +26,13 @@ CHARACTERS = st.sampled_from([*'ab\\^,;: "öé€李😀', "\t"])
 @given(st.lists(CHARACTERS, max_size=400).map("".join))
 def test_fold_is_icalendars_fold(line: str) -> None:
     assert events.fold(line) == Contentline(line).to_ical().decode("utf-8")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(["\r", "\n", " ", "\t", "a", "\r\n ", "\n\t"]), max_size=30))
+def test_unfold_is_the_regular_expression(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert unfold(text) == re.sub(r"\r?\n[ \t]", "", text)
 
 
 def session(attachment: bytes, name: str = "Séller, Ö ^") -> icalendar.Event:

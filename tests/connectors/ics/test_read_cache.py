@@ -161,26 +161,6 @@ def test_a_calendar_that_failed_is_read_again_once_fixed(local: LocalConnector, 
     assert busy_of(local, ANNA) == (Busy(utc(4, 9), utc(4, 10)),)
 
 
-def test_writes_in_a_synced_block_make_each_folder_durable_once_at_its_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[Path] = []
-    monkeypatch.setattr(files, "_sync_folder", synced.append)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    files.atomic_write(tmp_path / "a" / "0.ics", b"x")
-    assert synced == [tmp_path / "a"]  # outside a block: at once
-    synced.clear()
-    with pytest.raises(RuntimeError), files.folders_synced_at_end():
-        for n in range(3):
-            files.atomic_write(tmp_path / "a" / f"{n}.eml", b"x")
-            files.atomic_write(tmp_path / "b" / f"{n}.ics", b"x")
-        assert synced == []
-        raise RuntimeError("a failure half-way still leaves what was written durable")
-    assert synced == [tmp_path / "a", tmp_path / "b"]
-    assert (tmp_path / "b" / "2.ics").read_bytes() == b"x"
-
-
 def test_changes_are_read_again_after_a_write(local: LocalConnector, root: Path) -> None:
     key = "cp" + "2" * 32
     start = utc(12, 9)
@@ -231,7 +211,6 @@ def test_a_calendar_locked_by_a_stalled_process_fails_that_write_and_does_not_ha
     import signal
 
     from connectors.base import TransientError
-    from connectors.ics import files
 
     calendar = tmp_path / "boss.ics"
     calendar.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
