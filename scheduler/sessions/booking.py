@@ -53,6 +53,7 @@ from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
 from scheduler.sessions.pool import in_order, workers_for
 from scheduler.store.lock import hold
+from scheduler.store.session_writes import Intent, Move
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -310,24 +311,24 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         for sid, why in sorted(uncertain.items())
     ]
     not_rebooked: list[tuple[str, str]] = list(unchecked)
-    # Each intent is committed on its own, looked up on its own, as before. Faster
-    # ways (one transaction for all, or one read for all) were tried: the intents
-    # then appear only just before the first calendar write, and the failover test,
-    # which freezes the leader at its first visible intent, froze it inside the local
-    # connector's file lock, where the new leader waited for it (see the report).
+    # A team's intents are one transaction (one look at its keys, one commit), and
+    # every team's are committed before push_planned makes the first calendar call.
+    # Batching was reverted once because the failover test, freezing the leader at
+    # its first visible intent, then often froze it inside a local calendar's file
+    # lock; the test now freezes it outside calendar locks, and a lock held by a
+    # frozen process times out (LOCK_WAIT_SECONDS), so batching stays.
     for plan in plans:
         team = rt.org.team(plan.team_id)
+        decisions: list[_Decision] = []
         for proposal in plan.proposals:
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, proposal.seller_id)],
-                now,
-                seller_id=proposal.seller_id,
-                state=SessionState.PLANNED,
-                start=proposal.start,
-                end=proposal.end,
+            decisions.append(
+                _Decision(
+                    proposal.seller_id,
+                    attempts[(team.id, proposal.seller_id)],
+                    SessionState.PLANNED,
+                    start=proposal.start,
+                    end=proposal.end,
+                )
             )
         for miss in plan.unbookable:
             if attempts[(team.id, miss.seller_id)] > 1:
@@ -335,17 +336,16 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
                 # (that is what happened), not "unbookable"; top-up tries again.
                 not_rebooked.append((miss.seller_id, miss.reason))
                 continue
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, miss.seller_id)],
-                now,
-                seller_id=miss.seller_id,
-                state=SessionState.UNBOOKABLE,
-                reason=miss.reason,
+            decisions.append(
+                _Decision(
+                    miss.seller_id,
+                    attempts[(team.id, miss.seller_id)],
+                    SessionState.UNBOOKABLE,
+                    reason=miss.reason,
+                )
             )
             unbookable.append((miss.seller_id, miss.reason))
+        _record_intents(rt, team, month, now, decisions)
     created, adopted, failed = push_planned(rt, month, now, progress)
     return BookingSummary(
         month=month,
@@ -360,56 +360,74 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     )
 
 
-def _record_intent(
-    rt: Runtime,
-    team: Team,
-    month: Month,
-    attempt: int,
-    now: datetime,
-    *,
-    seller_id: str,
-    state: SessionState,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    reason: str = "",
+@dataclass(frozen=True)
+class _Decision:
+    """The planner's decision for one seller: a slot (`planned`) or none (`unbookable`)."""
+
+    seller_id: str
+    attempt: int
+    state: SessionState
+    start: datetime | None = None
+    end: datetime | None = None
+    reason: str = ""
+
+
+def _record_intents(
+    rt: Runtime, team: Team, month: Month, now: datetime, decisions: Sequence[_Decision]
 ) -> None:
-    """Write the planner's decision for one seller; committed before any calendar call."""
-    key = session_key(rt.org.id, team.manager.id, seller_id, month, attempt)
-    existing = rt.store.get(key)
-    if existing is None:
-        rt.store.add_session(
-            SessionRecord(
-                key=key,
-                org_id=rt.org.id,
-                team_id=team.id,
-                manager_id=team.manager.id,
-                seller_id=seller_id,
-                month=month,
-                attempt=attempt,
-                state=state,
-                start=start,
-                end=end,
-                connector=team.manager.connector,
-                reason=reason,
-            ),
+    """Write the planner's decisions for one team in one transaction, committed
+    before any calendar call: new keys inserted, a seller unbookable before who now
+    has a slot moved to `planned` under the same key (top-up)."""
+    if not decisions:
+        return
+    keyed = [
+        (session_key(rt.org.id, team.manager.id, d.seller_id, month, d.attempt), d)
+        for d in decisions
+    ]
+    with rt.store.batch():
+        existing = rt.store.get_many([key for key, _ in keyed])
+        rt.store.add_sessions(
+            [
+                Intent(
+                    SessionRecord(
+                        key=key,
+                        org_id=rt.org.id,
+                        team_id=team.id,
+                        manager_id=team.manager.id,
+                        seller_id=w.seller_id,
+                        month=month,
+                        attempt=w.attempt,
+                        state=w.state,
+                        start=w.start,
+                        end=w.end,
+                        connector=team.manager.connector,
+                        reason=w.reason,
+                    ),
+                    w.reason or "planned",
+                )
+                for key, w in keyed
+                if key not in existing
+            ],
             now=now,
-            detail=reason or "planned",
         )
-    elif existing.state is SessionState.UNBOOKABLE:
-        # Top-up found room for a seller who could not be booked before: same key.
-        if state is SessionState.PLANNED:
-            rt.store.transition(
-                key,
-                state,
-                now=now,
-                expect={SessionState.UNBOOKABLE},
-                detail="slot found",
-                start=start,
-                end=end,
-                reason="",
-            )
-        elif existing.reason != reason:
-            rt.store.set_fields(key, now=now, reason=reason)
+        for key, w in keyed:
+            found = existing.get(key)
+            if found is None or found.state is not SessionState.UNBOOKABLE:
+                continue
+            # Top-up found room for a seller who could not be booked before: same key.
+            if w.state is SessionState.PLANNED:
+                rt.store.transition(
+                    key,
+                    w.state,
+                    now=now,
+                    expect={SessionState.UNBOOKABLE},
+                    detail="slot found",
+                    start=w.start,
+                    end=w.end,
+                    reason="",
+                )
+            elif found.reason != w.reason:
+                rt.store.set_fields(key, now=now, reason=w.reason)
 
 
 def _attachments(agenda: Agenda, month: Month, guideline_url: str | None) -> tuple[Attachment, ...]:
@@ -639,10 +657,8 @@ def push_planned(
                     f"outcome unknown, the invitation may have gone out ({exc}); "
                     "the next book looks it up by its key and adopts it"
                 )
-                with rt.store.batch():
-                    for rec, _event in items:
-                        rt.store.set_fields(rec.key, now=now, reason=error)
-                        failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+                rt.store.set_fields_many([rec.key for rec, _ in items], now=now, reason=error)
+                failed.extend((rec.key, f"{who(rt, rec)}: {error}") for rec, _ in items)
                 done += len(items)
                 progress("creating events", done, total)
                 continue
@@ -672,22 +688,33 @@ def _apply_created(
     now: datetime,
     failed: list[tuple[str, str]],
 ) -> tuple[int, int]:
-    """Record what one create call answered (on the caller's thread)."""
-    created = adopted = 0
-    for (rec, _event), result in zip(items, results, strict=True):
-        if result.ok:
-            booked = rt.store.transition(
+    """Record what one create call answered (on the caller's thread, inside the
+    caller's transaction): every session created moves to `booked` in one
+    compare-and-set pass over the call's keys, not one per session."""
+    answered = list(zip(items, results, strict=True))
+    booked = rt.store.transition_many(
+        [
+            Move(
                 rec.key,
                 SessionState.BOOKED,
-                now=now,
-                expect={SessionState.PLANNED},
                 detail=f"{result.outcome.value} in {name}",
-                event_id=result.event_id,
-                video_url=result.video_url,  # the link really in the invite
-                connector=name,
-                reason="",
+                expect=frozenset({SessionState.PLANNED}),
+                fields={
+                    "event_id": result.event_id,
+                    "video_url": result.video_url,  # the link really in the invite
+                    "connector": name,
+                    "reason": "",
+                },
             )
-            if not booked:
+            for (rec, _event), result in answered
+            if result.ok
+        ],
+        now=now,
+    )
+    created = adopted = 0
+    for (rec, _event), result in answered:
+        if result.ok:
+            if rec.key not in booked:
                 # Cancelled by an admin while we were creating it: take it back.
                 current = rt.store.get(rec.key)
                 if current is not None and not current.state.active:
