@@ -37,6 +37,7 @@ from scheduler.sessions.attendance import settle_attendance
 from scheduler.sessions.booking import month_window
 from scheduler.sessions.pool import in_order, workers_for
 from scheduler.store.lock import hold
+from scheduler.store.session_writes import Move
 
 
 @dataclass(frozen=True)
@@ -229,17 +230,27 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
                     move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
             rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
 
-    with rt.store.batch():
-        for rec in list(by_key.values()):
-            if (
-                rec.state.active
-                and rec.event_id
-                and rec.end is not None
-                and rec.end <= now
-                and rec.manager_id not in unread
-                and rec.key not in undecided
-            ):
-                move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    # Every session whose time passed in one compare-and-set pass (a day's sessions,
+    # or a month's after a pause), not a transaction and a read per session.
+    ended = [
+        rec
+        for rec in by_key.values()
+        if rec.state.active
+        and rec.event_id
+        and rec.end is not None
+        and rec.end <= now
+        and rec.manager_id not in unread
+        and rec.key not in undecided
+    ]
+    presumed = "presumed held: the time passed, not cancelled"
+    held = rt.store.transition_many(
+        [Move(r.key, SessionState.HELD, presumed, frozenset({r.state})) for r in ended], now=now
+    )
+    transitions += [
+        Transition(r.key, r.seller_id, r.month, r.state, SessionState.HELD, presumed)
+        for r in ended
+        if r.key in held
+    ]
     # What the meeting providers say turns presumed outcomes into verified ones
     # (scheduler.sessions.attendance); a manager's mark is never overridden.
     attendance = settle_attendance(rt, now)
