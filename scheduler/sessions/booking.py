@@ -497,12 +497,15 @@ def _taken_by_a_moved_session(
     return True
 
 
-def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
+def _retire_declined(
+    rt: Runtime, rec: SessionRecord, now: datetime, earlier: Sequence[SessionRecord]
+) -> None:
     """Before a rebook is sent, cancel the declined attempt's event: a seller who
-    accepted the old one again later would otherwise have two sessions."""
+    accepted the old one again later would otherwise have two sessions. `earlier`:
+    the seller's sessions of the month, as read when the push began."""
     if rec.attempt < 2:
         return
-    for old in rt.store.sessions(org_id=rt.org.id, month=rec.month, seller_id=rec.seller_id):
+    for old in earlier:
         if (
             old.attempt == rec.attempt - 1
             and old.state is SessionState.DECLINED
@@ -566,6 +569,11 @@ def push_planned(
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     lying = _live_lying_in(rt, month)
+    # The month's sessions by seller, read once for every rebook among them.
+    by_seller: dict[str, list[SessionRecord]] = defaultdict(list)
+    if any(rec.attempt > 1 for rec in planned):
+        for old in rt.store.sessions(org_id=rt.org.id, month=month):
+            by_seller[old.seller_id].append(old)
     for rec in planned:
         try:
             if _expire_if_passed(rt, rec, now):
@@ -573,7 +581,7 @@ def push_planned(
                 continue
             if _taken_by_a_moved_session(rt, rec, lying, now):
                 continue
-            _retire_declined(rt, rec, now)
+            _retire_declined(rt, rec, now, by_seller.get(rec.seller_id, ()))
         except ConnectorError as exc:
             # Its calendar refused the clean-up: this session waits, the others go on.
             failed.append((rec.key, f"{who(rt, rec)}: {exc}; the next book tries again"))

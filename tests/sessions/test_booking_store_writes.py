@@ -1,6 +1,7 @@
 """Booking's store writes, batched: every team's intents committed before the first
-calendar call, a seller unbookable before topped up under the same key, and a
-session cancelled while its create was on the way taken back."""
+calendar call, a seller unbookable before topped up under the same key, a session
+cancelled while its create was on the way taken back, and each rebook retiring its
+own seller's declined attempt."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import icalendar
 import pytest
 import yaml
 
-from scheduler.model import Month, SessionState
+from scheduler.model import SUPERSEDED, Month, SessionState
 from scheduler.runtime import Runtime
+from scheduler.service.jobs import reconcile_and_rebook
 from scheduler.sessions.booking import book_month
 from scheduler.settings.load import load_settings
 from scheduler.store.store import Store
@@ -164,5 +166,39 @@ def test_a_session_cancelled_while_its_create_was_on_the_way_is_taken_back(
             else:
                 assert rec.state is SessionState.BOOKED
                 assert _statuses(boss, rec.key) == ["CONFIRMED"]
+    finally:
+        rt.close()
+
+
+def _decline(ics: Path, key: str) -> None:
+    cal = icalendar.Calendar.from_ical(ics.read_bytes())
+    for ev in cal.walk("VEVENT"):
+        if str(ev.get("X-COACHPASS-SESSION", "")) == key:
+            ev["ATTENDEE"].params["PARTSTAT"] = "DECLINED"
+            seq = int(ev.get("SEQUENCE", 0)) + 1
+            ev.pop("SEQUENCE", None)
+            ev.add("SEQUENCE", seq)
+    ics.write_bytes(cal.to_ical())
+
+
+def test_a_rebook_retires_the_declined_attempts_event(tmp_path: Path) -> None:
+    """The month's sessions are read once for all rebooks of a push: each rebook
+    still cancels its own seller's declined attempt, and no one else's."""
+    rt = Runtime.open(load_settings(write_org(tmp_path, sellers=3)))
+    boss = tmp_path / "calendars" / "boss.ics"
+    try:
+        book_month(rt, MONTH, NOW)
+        first = {r.seller_id: r for r in rt.store.sessions(month=MONTH)}
+        for seller in ("s1", "s2"):
+            _decline(boss, first[seller].key)
+        reconcile_and_rebook(rt, datetime(2031, 2, 21, 8, tzinfo=UTC))
+        now = {(r.seller_id, r.attempt): r for r in rt.store.sessions(month=MONTH)}
+        for seller in ("s1", "s2"):
+            old, new = now[(seller, 1)], now[(seller, 2)]
+            assert old.state is SessionState.DECLINED and old.reason.startswith(SUPERSEDED)
+            assert _statuses(boss, old.key) == ["CANCELLED"]
+            assert new.state is SessionState.BOOKED and _statuses(boss, new.key) == ["CONFIRMED"]
+        assert (now[("s3", 1)].state, now[("s3", 1)].reason) == (SessionState.BOOKED, "")
+        assert ("s3", 2) not in now and _statuses(boss, first["s3"].key) == ["CONFIRMED"]
     finally:
         rt.close()
