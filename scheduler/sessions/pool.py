@@ -71,3 +71,10 @@ def in_order(
         yield from zip(items, futures, strict=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ready(handle: _Later[Any] | Future[Any]) -> bool:
+    """Whether `handle.result()` answers without waiting. A pool of one does the work
+    when asked, so its handles are never ready: the caller then commits what it has
+    before each piece of work, as it did before the pool."""
+    return isinstance(handle, Future) and handle.done()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -129,6 +130,24 @@ def _record(row: Any) -> SessionRecord:
         attendance_checked_at=row.attendance_checked_at,
         attendance_settled_at=row.attendance_settled_at,
     )
+
+
+# Built once with bound parameters: a reconcile reads and writes one cursor per
+# organiser, and a statement with literal values is coerced and hashed on each call.
+_CURSOR_KEY = and_(  # named apart from the columns, which SET reserves
+    sync_cursors.c.connector == bindparam("k_connector"),
+    sync_cursors.c.calendar_id == bindparam("k_calendar"),
+    sync_cursors.c.window == bindparam("k_window"),
+)
+_CURSOR = select(sync_cursors.c.cursor).where(_CURSOR_KEY)
+_SET_CURSOR = (
+    update(sync_cursors)
+    .where(_CURSOR_KEY)
+    .values(
+        cursor=bindparam("v_cursor"),
+        updated_at=bindparam("v_at", type_=sync_cursors.c.updated_at.type),
+    )
+)
 
 
 class Store:
@@ -451,37 +470,35 @@ class Store:
     def cursor(self, connector: str, calendar_id: str, window: str) -> str | None:
         with self._read() as conn:
             row = conn.execute(
-                select(sync_cursors.c.cursor).where(
-                    and_(
-                        sync_cursors.c.connector == connector,
-                        sync_cursors.c.calendar_id == calendar_id,
-                        sync_cursors.c.window == window,
-                    )
-                )
+                _CURSOR, {"k_connector": connector, "k_calendar": calendar_id, "k_window": window}
             ).first()
         return row.cursor if row else None
+
+    def cursors(self, connector: str, window: str) -> dict[str, str]:
+        """Every calendar's cursor of `connector` for `window`, by calendar id: one
+        read for all the organisers of a reconcile instead of one each."""
+        query = select(sync_cursors.c.calendar_id, sync_cursors.c.cursor).where(
+            sync_cursors.c.connector == connector, sync_cursors.c.window == window
+        )
+        with self._read() as conn:
+            return {r.calendar_id: r.cursor for r in conn.execute(query)}
 
     def set_cursor(
         self, connector: str, calendar_id: str, window: str, cursor: str, *, now: datetime
     ) -> None:
-        where = and_(
-            sync_cursors.c.connector == connector,
-            sync_cursors.c.calendar_id == calendar_id,
-            sync_cursors.c.window == window,
-        )
+        key = {"k_connector": connector, "k_calendar": calendar_id, "k_window": window}
         with self._tx() as conn:
-            done = conn.execute(
-                update(sync_cursors).where(where).values(cursor=cursor, updated_at=now)
-            ).rowcount
+            done = conn.execute(_SET_CURSOR, {**key, "v_cursor": cursor, "v_at": now}).rowcount
             if not done:
                 conn.execute(
-                    insert(sync_cursors).values(
-                        connector=connector,
-                        calendar_id=calendar_id,
-                        window=window,
-                        cursor=cursor,
-                        updated_at=now,
-                    )
+                    insert(sync_cursors),
+                    {
+                        "connector": connector,
+                        "calendar_id": calendar_id,
+                        "window": window,
+                        "cursor": cursor,
+                        "updated_at": now,
+                    },
                 )
 
     # -- job runs --------------------------------------------------------------

@@ -20,10 +20,12 @@ from connectors.google import connector as google_connector
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
+from scheduler.sessions import reconcile as reconcile_module
 from scheduler.sessions.booking import book_month, create_units
 from scheduler.sessions.pool import in_order, workers_for
 from scheduler.sessions.reconcile import reconcile
 from scheduler.settings.load import load_settings
+from scheduler.store.store import Store
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     connector_options,
@@ -224,6 +226,44 @@ def test_a_refused_create_call_fails_its_organiser_alone(
     assert summary.created == (TEAMS - 1) * SELLERS
     again = book_month(rt, MONTH, NOW)  # the next book creates what failed
     assert again.created == SELLERS and not again.failures()
+
+
+def test_reconcile_never_holds_the_store_while_it_awaits_a_read(
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    runs: list[Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reads already in share one transaction; one still on its way is awaited with
+    nothing open: another process can write the store meanwhile (SQLite has one
+    writer: a transaction held over the wait would lock it out)."""
+    rt = _runtime(fake, google_key_file, tmp_path, 4)
+    runs.append(rt)
+    book_month(rt, MONTH, NOW)
+    for t in range(TEAMS):  # something to record for every organiser
+        first = _calendars(fake)[f"m{t}@example.com"][0]
+        fake.store.respond(f"m{t}@example.com", first[0], first[4], "declined")
+    real = reconcile_module._read_organiser
+    waited: list[float] = []
+
+    def read(*args: Any) -> Any:
+        answer = real(*args)
+        if args[-1].manager.id == "m3":
+            other = Store.open(rt.store.url, migrate=False)
+            try:
+                began = time.monotonic()
+                other.claim_job("probe", "now", owner="another process", now=NOW)
+                waited.append(time.monotonic() - began)
+            finally:
+                other.close()
+        return answer
+
+    monkeypatch.setattr(reconcile_module, "_read_organiser", read)
+    result = reconcile(rt, NOW)
+    assert len(waited) == 1 and waited[0] < 10, waited
+    assert not result.errors
+    assert len([t for t in result.transitions if t.to_state is SessionState.DECLINED]) == TEAMS
 
 
 def test_pool_sizes_come_from_the_connector_options() -> None:
