@@ -248,10 +248,11 @@ class Store:
     def batch(self) -> Iterator[None]:
         """Writes of this thread inside the block share one transaction, committed
         when it ends: one commit (one fsync on SQLite) instead of one per write, for
-        the results of a create call and what one organiser's calendar showed. Each write is still a
-        savepoint of its own (a duplicate insert undoes only itself), reads of this
-        thread see the writes, the fence is still checked before every write, and
-        an error undoes the whole block. Nested blocks join the outer one."""
+        a team's intents, the results of a create call and what organisers' calendars
+        showed. Each write is still a savepoint of its own (a duplicate insert undoes
+        only itself), reads of this thread see the writes, the fence is still checked
+        before every write, and an error undoes the whole block. Nested blocks join
+        the outer one."""
         if getattr(self._local, "batch", None) is not None:
             yield
             return
