@@ -386,7 +386,7 @@ class Store:
     def transition_many(self, moves: Sequence[Move], *, now: datetime) -> set[str]:
         """`transition` for many sessions (one move per key) in one transaction and a
         few statements: the results of a create call. Each move is compared and set
-        on its own; returns the keys moved (a key missing was moved first by another
+        on its own; returns the keys moved (one left out was moved first by another
         process or an admin). KeyError for a key the store does not hold."""
         if not moves:
             return set()
