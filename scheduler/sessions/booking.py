@@ -51,7 +51,7 @@ from scheduler.sessions.busy_pass import read_busy_all
 from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
-from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.pool import answered_in_runs, in_order, workers_for
 from scheduler.store.lock import hold
 from scheduler.store.session_writes import Intent, Move
 
@@ -652,33 +652,48 @@ def push_planned(
         create = partial(_create_call, rt.connector(name))
         units = create_units(name, items_sent)
         workers = workers_for(name, rt.settings.connectors.get(name))
-        for items, handle in in_order(create, units, workers):
-            try:
-                results = handle.result()
-            except ConnectorError as exc:
-                # The whole call failed (sign-in refused, provider unreachable or
-                # still throttling after the retries), possibly after some creates got
-                # through. The store says "create sent" for each of them, so the next
-                # book looks every key up and adopts what exists; until then each one
-                # is listed, never left `planned` in silence. Other units go on.
-                error = (
-                    f"outcome unknown, the invitation may have gone out ({exc}); "
-                    "the next book looks it up by its key and adopts it"
-                )
-                rt.store.set_fields_many([rec.key for rec, _ in items], now=now, reason=error)
-                failed.extend((rec.key, f"{who(rt, rec)}: {error}") for rec, _ in items)
+        # Each call's results are recorded in one transaction, and the calls already
+        # answered share one (a crash before it commits leaves them `planned` with
+        # "create sent": the next book adopts them by key). None is held open while
+        # an answer is awaited.
+        pairs = in_order(create, units, workers)
+        for run in answered_in_runs(pairs, ConnectorError, CALLS_PER_COMMIT):
+            with rt.store.batch():
+                for items, answer in run:
+                    if isinstance(answer, ConnectorError):
+                        _record_failed_call(rt, items, answer, now, failed)
+                        continue
+                    created_n, adopted_n = _apply_created(rt, name, items, answer, now, failed)
+                    created += created_n
+                    adopted += adopted_n
+            for items, _answer in run:
                 done += len(items)
                 progress("creating events", done, total)
-                continue
-            # One transaction per call's results (a crash before it commits leaves
-            # them `planned` with "create sent": the next book adopts them by key).
-            with rt.store.batch():
-                created_n, adopted_n = _apply_created(rt, name, items, results, now, failed)
-            created += created_n
-            adopted += adopted_n
-            done += len(items)
-            progress("creating events", done, total)
     return created, adopted, failed
+
+
+#: At most this many create calls' results share one transaction (see push_planned).
+CALLS_PER_COMMIT = 50
+
+
+def _record_failed_call(
+    rt: Runtime,
+    items: Sequence[tuple[SessionRecord, NewEvent]],
+    exc: ConnectorError,
+    now: datetime,
+    failed: list[tuple[str, str]],
+) -> None:
+    """The whole call failed (sign-in refused, provider unreachable or still
+    throttling after the retries), possibly after some creates got through. The
+    store says "create sent" for each of them, so the next book looks every key up
+    and adopts what exists; until then each one is listed, never left `planned` in
+    silence. Other calls go on."""
+    error = (
+        f"outcome unknown, the invitation may have gone out ({exc}); "
+        "the next book looks it up by its key and adopts it"
+    )
+    rt.store.set_fields_many([rec.key for rec, _ in items], now=now, reason=error)
+    failed.extend((rec.key, f"{who(rt, rec)}: {error}") for rec, _ in items)
 
 
 def _create_call(

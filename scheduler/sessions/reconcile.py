@@ -35,7 +35,7 @@ from scheduler.model import Month, Person, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.sessions.attendance import settle_attendance
 from scheduler.sessions.booking import month_window
-from scheduler.sessions.pool import in_order, ready, workers_for
+from scheduler.sessions.pool import answered_in_runs, in_order, workers_for
 from scheduler.store.lock import hold
 from scheduler.store.session_writes import Move
 
@@ -236,32 +236,13 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
     # thread, organiser by organiser in the order above: the same outcome whatever
     # the pool size. Each organiser's changes are committed with its cursor; the
     # organisers whose reads are already in share one transaction (one commit for
-    # a run of them, not one each), which is never held open while a read is
-    # awaited. A pool of one commits each organiser on its own, as before.
+    # a run of them, not one each), never held open while a read is awaited.
     work = partial(_read_organiser, rt, window_start, window_end)
-    waiting: list[tuple[_Read, tuple[ChangeSet, Lookup] | ConnectorError]] = []
-
-    def commit_waiting() -> None:
-        if not waiting:
-            return
+    pairs = in_order(work, reads, workers)
+    for run in answered_in_runs(pairs, ConnectorError, ORGANISERS_PER_COMMIT):
         with rt.store.batch():
-            for task, read in waiting:
-                apply(task, read)
-        waiting.clear()
-
-    for task, handle in in_order(work, reads, workers):
-        if not ready(handle):
-            commit_waiting()
-        try:
-            waiting.append((task, handle.result()))
-        except ConnectorError as exc:
-            waiting.append((task, exc))
-        except Exception:
-            commit_waiting()  # what was read before a bug stops the run is kept
-            raise
-        if len(waiting) >= ORGANISERS_PER_COMMIT:
-            commit_waiting()
-    commit_waiting()
+            for task, found in run:
+                apply(task, found)
 
     # Every session whose time passed in one compare-and-set pass (a day's sessions,
     # or a month's after a pause), not a transaction and a read per session.
