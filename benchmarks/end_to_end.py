@@ -59,7 +59,8 @@ MONTH = "2031-03"
 LATENCY_ENV = "COACHPASS_E2E_LATENCY_MS"
 GRAPH_PORT_ENV = "COACHPASS_E2E_GRAPH_PORT"
 #: A path prefix: each stage writes a cProfile of its main thread to
-#: `<prefix>.<provider>.<stage>.prof` (workers' time shows as waiting for results).
+#: `<prefix>.<provider>.<stage>.prof`, stage as `book`, `book-again`, `reconcile-first`,
+#: `reconcile-quiet`, `reconcile-140` (workers' time shows as waiting for results).
 PROFILE_ENV = "COACHPASS_E2E_PROFILE"
 ZONES = ("Europe/Stockholm", "Europe/London", "America/New_York")
 GUIDELINE_URL = "https://intranet.example.com/coaching-guidelines"
@@ -321,7 +322,9 @@ class GraphProvider(Provider):
 def run_stage(name: str, argv: list[str], folder: Path, provider: Provider) -> Stage:
     env = {**os.environ, **provider.env(), "COACHPASS_NOW": NOW}
     if os.environ.get(PROFILE_ENV):
-        env[PROFILE_ENV] = f"{os.environ[PROFILE_ENV]}.{provider.name}.{name.split(',')[0]}.prof"
+        # The whole stage name: the three reconciles each get their own file.
+        stage = "-".join(name.replace(",", " ").split()[:2])
+        env[PROFILE_ENV] = f"{os.environ[PROFILE_ENV]}.{provider.name}.{stage}.prof"
     provider.reset_counts()
     log = folder / f"{name.replace(' ', '-')}.log"
     began = time.perf_counter()

@@ -51,10 +51,11 @@ from scheduler.sessions.busy_pass import read_busy_all
 from scheduler.sessions.failures import TeamFailure, team_failure, who
 from scheduler.sessions.month_theme import theme_of_month
 from scheduler.sessions.moved import follow_moves
-from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.pool import answered_in_runs, in_order, workers_for
 from scheduler.sessions.units import create_units
 from scheduler.store.lock import hold
 from scheduler.store.plans import PlanStore
+from scheduler.store.session_writes import Intent, Move
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -340,24 +341,24 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
         for sid, why in sorted(uncertain.items())
     ]
     not_rebooked: list[tuple[str, str]] = list(unchecked)
-    # Each intent is committed on its own, looked up on its own, as before. Faster
-    # ways (one transaction for all, or one read for all) were tried: the intents
-    # then appear only just before the first calendar write, and the failover test,
-    # which freezes the leader at its first visible intent, froze it inside the local
-    # connector's file lock, where the new leader waited for it (see the report).
+    # A team's intents are one transaction (one look at its keys, one commit), and
+    # every team's are committed before push_planned makes the first calendar call.
+    # Batching was reverted once because the failover test, freezing the leader at
+    # its first visible intent, then often froze it inside a local calendar's file
+    # lock; the test now freezes it outside calendar locks, and a lock held by a
+    # frozen process times out (LOCK_WAIT_SECONDS), so batching stays.
     for plan in plans:
         team = rt.org.team(plan.team_id)
+        decisions: list[_Decision] = []
         for proposal in plan.proposals:
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, proposal.seller_id)],
-                now,
-                seller_id=proposal.seller_id,
-                state=SessionState.PLANNED,
-                start=proposal.start,
-                end=proposal.end,
+            decisions.append(
+                _Decision(
+                    proposal.seller_id,
+                    attempts[(team.id, proposal.seller_id)],
+                    SessionState.PLANNED,
+                    start=proposal.start,
+                    end=proposal.end,
+                )
             )
         for miss in plan.unbookable:
             if attempts[(team.id, miss.seller_id)] > 1:
@@ -365,17 +366,16 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
                 # (that is what happened), not "unbookable"; top-up tries again.
                 not_rebooked.append((miss.seller_id, miss.reason))
                 continue
-            _record_intent(
-                rt,
-                team,
-                month,
-                attempts[(team.id, miss.seller_id)],
-                now,
-                seller_id=miss.seller_id,
-                state=SessionState.UNBOOKABLE,
-                reason=miss.reason,
+            decisions.append(
+                _Decision(
+                    miss.seller_id,
+                    attempts[(team.id, miss.seller_id)],
+                    SessionState.UNBOOKABLE,
+                    reason=miss.reason,
+                )
             )
             unbookable.append((miss.seller_id, miss.reason))
+        _record_intents(rt, team, month, now, decisions)
     created, adopted, failed = push_planned(rt, month, now, progress)
     return BookingSummary(
         month=month,
@@ -390,56 +390,74 @@ def _book_month(rt: Runtime, month: Month, now: datetime, progress: Progress) ->
     )
 
 
-def _record_intent(
-    rt: Runtime,
-    team: Team,
-    month: Month,
-    attempt: int,
-    now: datetime,
-    *,
-    seller_id: str,
-    state: SessionState,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    reason: str = "",
+@dataclass(frozen=True)
+class _Decision:
+    """The planner's decision for one seller: a slot (`planned`) or none (`unbookable`)."""
+
+    seller_id: str
+    attempt: int
+    state: SessionState
+    start: datetime | None = None
+    end: datetime | None = None
+    reason: str = ""
+
+
+def _record_intents(
+    rt: Runtime, team: Team, month: Month, now: datetime, decisions: Sequence[_Decision]
 ) -> None:
-    """Write the planner's decision for one seller; committed before any calendar call."""
-    key = session_key(rt.org.id, team.manager.id, seller_id, month, attempt)
-    existing = rt.store.get(key)
-    if existing is None:
-        rt.store.add_session(
-            SessionRecord(
-                key=key,
-                org_id=rt.org.id,
-                team_id=team.id,
-                manager_id=team.manager.id,
-                seller_id=seller_id,
-                month=month,
-                attempt=attempt,
-                state=state,
-                start=start,
-                end=end,
-                connector=team.manager.connector,
-                reason=reason,
-            ),
+    """Write the planner's decisions for one team in one transaction, committed
+    before any calendar call: new keys inserted, a seller unbookable before who now
+    has a slot moved to `planned` under the same key (top-up)."""
+    if not decisions:
+        return
+    keyed = [
+        (session_key(rt.org.id, team.manager.id, d.seller_id, month, d.attempt), d)
+        for d in decisions
+    ]
+    with rt.store.batch():
+        existing = rt.store.get_many([key for key, _ in keyed])
+        rt.store.add_sessions(
+            [
+                Intent(
+                    SessionRecord(
+                        key=key,
+                        org_id=rt.org.id,
+                        team_id=team.id,
+                        manager_id=team.manager.id,
+                        seller_id=w.seller_id,
+                        month=month,
+                        attempt=w.attempt,
+                        state=w.state,
+                        start=w.start,
+                        end=w.end,
+                        connector=team.manager.connector,
+                        reason=w.reason,
+                    ),
+                    w.reason or "planned",
+                )
+                for key, w in keyed
+                if key not in existing
+            ],
             now=now,
-            detail=reason or "planned",
         )
-    elif existing.state is SessionState.UNBOOKABLE:
-        # Top-up found room for a seller who could not be booked before: same key.
-        if state is SessionState.PLANNED:
-            rt.store.transition(
-                key,
-                state,
-                now=now,
-                expect={SessionState.UNBOOKABLE},
-                detail="slot found",
-                start=start,
-                end=end,
-                reason="",
-            )
-        elif existing.reason != reason:
-            rt.store.set_fields(key, now=now, reason=reason)
+        for key, w in keyed:
+            found = existing.get(key)
+            if found is None or found.state is not SessionState.UNBOOKABLE:
+                continue
+            # Top-up found room for a seller who could not be booked before: same key.
+            if w.state is SessionState.PLANNED:
+                rt.store.transition(
+                    key,
+                    w.state,
+                    now=now,
+                    expect={SessionState.UNBOOKABLE},
+                    detail="slot found",
+                    start=w.start,
+                    end=w.end,
+                    reason="",
+                )
+            elif found.reason != w.reason:
+                rt.store.set_fields(key, now=now, reason=w.reason)
 
 
 def _attachments(
@@ -515,12 +533,15 @@ def _taken_by_a_moved_session(
     return True
 
 
-def _retire_declined(rt: Runtime, rec: SessionRecord, now: datetime) -> None:
+def _retire_declined(
+    rt: Runtime, rec: SessionRecord, now: datetime, earlier: Sequence[SessionRecord]
+) -> None:
     """Before a rebook is sent, cancel the declined attempt's event: a seller who
-    accepted the old one again later would otherwise have two sessions."""
+    accepted the old one again later would otherwise have two sessions. `earlier`:
+    the seller's sessions of the month, as read when the push began."""
     if rec.attempt < 2:
         return
-    for old in rt.store.sessions(org_id=rt.org.id, month=rec.month, seller_id=rec.seller_id):
+    for old in earlier:
         if (
             old.attempt == rec.attempt - 1
             and old.state is SessionState.DECLINED
@@ -555,6 +576,11 @@ def push_planned(
     groups: dict[str, list[tuple[SessionRecord, NewEvent]]] = defaultdict(list)
     failed: list[tuple[str, str]] = []
     lying = _live_lying_in(rt, month)
+    # The month's sessions by seller, read once for every rebook among them.
+    by_seller: dict[str, list[SessionRecord]] = defaultdict(list)
+    if any(rec.attempt > 1 for rec in planned):
+        for old in rt.store.sessions(org_id=rt.org.id, month=month):
+            by_seller[old.seller_id].append(old)
     for rec in planned:
         try:
             if _expire_if_passed(rt, rec, now):
@@ -562,7 +588,7 @@ def push_planned(
                 continue
             if _taken_by_a_moved_session(rt, rec, lying, now):
                 continue
-            _retire_declined(rt, rec, now)
+            _retire_declined(rt, rec, now, by_seller.get(rec.seller_id, ()))
         except ConnectorError as exc:
             # Its calendar refused the clean-up: this session waits, the others go on.
             failed.append((rec.key, f"{who(rt, rec)}: {exc}; the next book tries again"))
@@ -635,35 +661,48 @@ def push_planned(
         create = partial(_create_call, rt.connector(name))
         units = create_units(name, items_sent)
         workers = workers_for(name, rt.settings.connectors.get(name))
-        for items, handle in in_order(create, units, workers):
-            try:
-                results = handle.result()
-            except ConnectorError as exc:
-                # The whole call failed (sign-in refused, provider unreachable or
-                # still throttling after the retries), possibly after some creates got
-                # through. The store says "create sent" for each of them, so the next
-                # book looks every key up and adopts what exists; until then each one
-                # is listed, never left `planned` in silence. Other units go on.
-                error = (
-                    f"outcome unknown, the invitation may have gone out ({exc}); "
-                    "the next book looks it up by its key and adopts it"
-                )
-                with rt.store.batch():
-                    for rec, _event in items:
-                        rt.store.set_fields(rec.key, now=now, reason=error)
-                        failed.append((rec.key, f"{who(rt, rec)}: {error}"))
+        # Each call's results are recorded in one transaction, and the calls already
+        # answered share one (a crash before it commits leaves them `planned` with
+        # "create sent": the next book adopts them by key). None is held open while
+        # an answer is awaited.
+        pairs = in_order(create, units, workers)
+        for run in answered_in_runs(pairs, ConnectorError, CALLS_PER_COMMIT):
+            with rt.store.batch():
+                for items, answer in run:
+                    if isinstance(answer, ConnectorError):
+                        _record_failed_call(rt, items, answer, now, failed)
+                        continue
+                    created_n, adopted_n = _apply_created(rt, name, items, answer, now, failed)
+                    created += created_n
+                    adopted += adopted_n
+            for items, _answer in run:
                 done += len(items)
                 progress("creating events", done, total)
-                continue
-            # One transaction per call's results (a crash before it commits leaves
-            # them `planned` with "create sent": the next book adopts them by key).
-            with rt.store.batch():
-                created_n, adopted_n = _apply_created(rt, name, items, results, now, failed)
-            created += created_n
-            adopted += adopted_n
-            done += len(items)
-            progress("creating events", done, total)
     return created, adopted, failed
+
+
+#: At most this many create calls' results share one transaction (see push_planned).
+CALLS_PER_COMMIT = 50
+
+
+def _record_failed_call(
+    rt: Runtime,
+    items: Sequence[tuple[SessionRecord, NewEvent]],
+    exc: ConnectorError,
+    now: datetime,
+    failed: list[tuple[str, str]],
+) -> None:
+    """The whole call failed (sign-in refused, provider unreachable or still
+    throttling after the retries), possibly after some creates got through. The
+    store says "create sent" for each of them, so the next book looks every key up
+    and adopts what exists; until then each one is listed, never left `planned` in
+    silence. Other calls go on."""
+    error = (
+        f"outcome unknown, the invitation may have gone out ({exc}); "
+        "the next book looks it up by its key and adopts it"
+    )
+    rt.store.set_fields_many([rec.key for rec, _ in items], now=now, reason=error)
+    failed.extend((rec.key, f"{who(rt, rec)}: {error}") for rec, _ in items)
 
 
 def _create_call(
@@ -681,22 +720,33 @@ def _apply_created(
     now: datetime,
     failed: list[tuple[str, str]],
 ) -> tuple[int, int]:
-    """Record what one create call answered (on the caller's thread)."""
-    created = adopted = 0
-    for (rec, _event), result in zip(items, results, strict=True):
-        if result.ok:
-            booked = rt.store.transition(
+    """Record what one create call answered (on the caller's thread, inside the
+    caller's transaction): every session created moves to `booked` in one
+    compare-and-set pass over the call's keys, not one per session."""
+    answered = list(zip(items, results, strict=True))
+    booked = rt.store.transition_many(
+        [
+            Move(
                 rec.key,
                 SessionState.BOOKED,
-                now=now,
-                expect={SessionState.PLANNED},
                 detail=f"{result.outcome.value} in {name}",
-                event_id=result.event_id,
-                video_url=result.video_url,  # the link really in the invite
-                connector=name,
-                reason="",
+                expect=frozenset({SessionState.PLANNED}),
+                fields={
+                    "event_id": result.event_id,
+                    "video_url": result.video_url,  # the link really in the invite
+                    "connector": name,
+                    "reason": "",
+                },
             )
-            if not booked:
+            for (rec, _event), result in answered
+            if result.ok
+        ],
+        now=now,
+    )
+    created = adopted = 0
+    for (rec, _event), result in answered:
+        if result.ok:
+            if rec.key not in booked:
                 # Cancelled by an admin while we were creating it: take it back.
                 current = rt.store.get(rec.key)
                 if current is not None and not current.state.active:

@@ -18,7 +18,7 @@ CalDAV connectors (files on one disk; CalDAV has its own `concurrency`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -27,6 +27,7 @@ from scheduler.errors import UserError
 
 T = TypeVar("T")
 R = TypeVar("R")
+E = TypeVar("E", bound=Exception)
 
 DEFAULT_WORKERS = {"google": 16, "outlook": 16}
 MAX_WORKERS = 64
@@ -71,3 +72,35 @@ def in_order(
         yield from zip(items, futures, strict=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ready(handle: _Later[Any] | Future[Any]) -> bool:
+    """Whether `handle.result()` answers without waiting. A pool of one does the work
+    when asked, so its handles are never ready."""
+    return isinstance(handle, Future) and handle.done()
+
+
+def answered_in_runs(
+    pairs: Iterable[tuple[T, _Later[R] | Future[R]]], catch: type[E], limit: int
+) -> Iterator[list[tuple[T, R | E]]]:
+    """The answers of `in_order`, in its order, cut into runs that the caller records
+    one transaction each: a run ends before an answer that is not in yet (so no
+    transaction is held open while one is awaited) or at `limit` answers. An answer
+    that raised `catch` is given as that exception; anything else raised ends the
+    iteration, after the run before it. A pool of one gives runs of one answer each:
+    one transaction per answer, as before the pool."""
+    run: list[tuple[T, R | E]] = []
+    for item, handle in pairs:
+        if run and (len(run) >= limit or not _ready(handle)):
+            yield run
+            run = []
+        try:
+            run.append((item, handle.result()))
+        except catch as exc:
+            run.append((item, exc))
+        except Exception:
+            if run:
+                yield run  # what was answered before is still recorded
+            raise
+    if run:
+        yield run

@@ -35,8 +35,12 @@ from scheduler.model import Month, Person, SessionRecord, SessionState
 from scheduler.runtime import Runtime
 from scheduler.sessions.attendance import settle_attendance
 from scheduler.sessions.booking import month_window
-from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.pool import answered_in_runs, in_order, workers_for
 from scheduler.store.lock import hold
+from scheduler.store.session_writes import Move
+
+#: At most this many organisers' reads share one transaction (see `_reconcile`).
+ORGANISERS_PER_COMMIT = 100
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
     unread: set[str] = set()  # managers whose calendar could not be read this time
     undecided: set[str] = set()  # sessions whose look-up failed: nothing concluded
     reads: list[_Read] = []
+    cursors: dict[str, dict[str, str]] = {}  # connector -> calendar -> cursor, read once
     for (connector_name, manager_id), recs in sorted(organisers.items()):
         manager = rt.person(manager_id)
         if manager is None:
@@ -175,71 +180,91 @@ def _reconcile(rt: Runtime, now: datetime, months: Sequence[Month] | None) -> Re
             unread.add(manager_id)
             continue
         ref = manager.calendar()
-        cursor = rt.store.cursor(connector_name, ref.calendar_id, label)
+        if connector_name not in cursors:
+            cursors[connector_name] = rt.store.cursors(connector_name, label)
+        cursor = cursors[connector_name].get(ref.calendar_id)
         reads.append(_Read(connector_name, manager, ref, cursor, tuple(recs)))
     workers = max(
         (workers_for(r.connector, rt.settings.connectors.get(r.connector)) for r in reads),
         default=1,
     )
-    # The reads run on the I/O pool; what they found is applied here, on this
-    # thread, organiser by organiser in the order above: the same outcome whatever
-    # the pool size.
-    work = partial(_read_organiser, rt, window_start, window_end)
-    for task, handle in in_order(work, reads, workers):
-        connector_name, manager, ref = task.connector, task.manager, task.ref
-        connector = rt.connector(connector_name)
-        try:
-            changes, answer = handle.result()
-        except ConnectorError as exc:
+
+    def apply(task: _Read, read: tuple[ChangeSet, Lookup] | ConnectorError) -> None:
+        """What one calendar showed, recorded with its cursor (in the caller's
+        transaction), or why it could not be read."""
+        nonlocal full_reads
+        manager, ref = task.manager, task.ref
+        if isinstance(read, ConnectorError):
             # One calendar must not stop the others; its sessions wait (and are not
             # presumed held on time alone while nobody could look at them).
-            errors.append(f"calendar of {manager.name} ({ref.calendar_id}) not read: {exc}")
+            errors.append(f"calendar of {manager.name} ({ref.calendar_id}) not read: {read}")
             unread.add(manager.id)
-            continue
+            return
+        changes, answer = read
         full_reads += changes.full
-        # What one calendar showed, recorded in one transaction with its cursor.
-        with rt.store.batch():
-            followed = {r.key for r in task.records}
-            for ev in changes.events:
-                if ev.key in followed:
-                    follow(by_key[ev.key], ev)
-            for key, problem in answer.errors.items():
-                undecided.add(key)
-                rec = by_key[key]
+        followed = {r.key for r in task.records}
+        for ev in changes.events:
+            if ev.key in followed:
+                follow(by_key[ev.key], ev)
+        for key, problem in answer.errors.items():
+            undecided.add(key)
+            rec = by_key[key]
+            errors.append(
+                f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
+                f"{manager.name} as read, and could not be looked up: {problem}; it stays "
+                f"{rec.state.value} until the next run can tell"
+            )
+        gone = []
+        for key, state in answer.found.items():
+            if state is not None:
+                follow(by_key[key], state)
+            elif by_key[key].state.active:
+                gone.append(by_key[key])
+        for rec, problem in _withdraw(rt.connector(task.connector), ref, gone).items():
+            if problem:
+                undecided.add(rec.key)
                 errors.append(
-                    f"session {key} ({rec.seller_id}, {rec.month}) is not in the calendar of "
-                    f"{manager.name} as read, and could not be looked up: {problem}; it stays "
-                    f"{rec.state.value} until the next run can tell"
+                    f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
+                    f"calendar of {manager.name}, but its invitations could not be "
+                    f"withdrawn: {problem}; it stays {rec.state.value} until they are"
                 )
-            gone = []
-            for key, state in answer.found.items():
-                if state is not None:
-                    follow(by_key[key], state)
-                elif by_key[key].state.active:
-                    gone.append(by_key[key])
-            for rec, problem in _withdraw(connector, ref, gone).items():
-                if problem:
-                    undecided.add(rec.key)
-                    errors.append(
-                        f"session {rec.key} ({rec.seller_id}, {rec.month}) is gone from the "
-                        f"calendar of {manager.name}, but its invitations could not be "
-                        f"withdrawn: {problem}; it stays {rec.state.value} until they are"
-                    )
-                else:
-                    move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
-            rt.store.set_cursor(connector_name, ref.calendar_id, label, changes.cursor, now=now)
+            else:
+                move(rec, SessionState.CANCELLED, "deleted from the calendar (looked up)")
+        rt.store.set_cursor(task.connector, ref.calendar_id, label, changes.cursor, now=now)
 
-    with rt.store.batch():
-        for rec in list(by_key.values()):
-            if (
-                rec.state.active
-                and rec.event_id
-                and rec.end is not None
-                and rec.end <= now
-                and rec.manager_id not in unread
-                and rec.key not in undecided
-            ):
-                move(rec, SessionState.HELD, "presumed held: the time passed, not cancelled")
+    # The reads run on the I/O pool; what they found is applied here, on this
+    # thread, organiser by organiser in the order above: the same outcome whatever
+    # the pool size. Each organiser's changes are committed with its cursor; the
+    # organisers whose reads are already in share one transaction (one commit for
+    # a run of them, not one each), never held open while a read is awaited.
+    work = partial(_read_organiser, rt, window_start, window_end)
+    pairs = in_order(work, reads, workers)
+    for run in answered_in_runs(pairs, ConnectorError, ORGANISERS_PER_COMMIT):
+        with rt.store.batch():
+            for task, found in run:
+                apply(task, found)
+
+    # Every session whose time passed in one compare-and-set pass (a day's sessions,
+    # or a month's after a pause), not a transaction and a read per session.
+    ended = [
+        rec
+        for rec in by_key.values()
+        if rec.state.active
+        and rec.event_id
+        and rec.end is not None
+        and rec.end <= now
+        and rec.manager_id not in unread
+        and rec.key not in undecided
+    ]
+    presumed = "presumed held: the time passed, not cancelled"
+    held = rt.store.transition_many(
+        [Move(r.key, SessionState.HELD, presumed, frozenset({r.state})) for r in ended], now=now
+    )
+    transitions += [
+        Transition(r.key, r.seller_id, r.month, r.state, SessionState.HELD, presumed)
+        for r in ended
+        if r.key in held
+    ]
     # What the meeting providers say turns presumed outcomes into verified ones
     # (scheduler.sessions.attendance); a manager's mark is never overridden.
     attendance = settle_attendance(rt, now)

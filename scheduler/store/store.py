@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -36,7 +37,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from scheduler.errors import StoreError
 from scheduler.model import Month, SessionRecord, SessionState, StateChange
+from scheduler.store import session_writes
 from scheduler.store.schema import job_runs, sent_reports, session_history, sessions, sync_cursors
+from scheduler.store.session_writes import Intent, Move
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: `sent_reports.status`: claimed and being sent; handed over; sender died while
@@ -129,19 +132,22 @@ def _record(row: Any) -> SessionRecord:
     )
 
 
-_FIELD_COLUMNS = {"start": "start_at", "end": "end_at"}
-_UPDATABLE = {
-    "start",
-    "end",
-    "event_id",
-    "connector",
-    "video_url",
-    "reason",
-    "note",
-    "followups",
-    "verified",
-    "moved",
-}
+# Built once with bound parameters: a reconcile reads and writes one cursor per
+# organiser, and a statement with literal values is coerced and hashed on each call.
+_CURSOR_KEY = and_(  # named apart from the columns, which SET reserves
+    sync_cursors.c.connector == bindparam("k_connector"),
+    sync_cursors.c.calendar_id == bindparam("k_calendar"),
+    sync_cursors.c.window == bindparam("k_window"),
+)
+_CURSOR = select(sync_cursors.c.cursor).where(_CURSOR_KEY)
+_SET_CURSOR = (
+    update(sync_cursors)
+    .where(_CURSOR_KEY)
+    .values(
+        cursor=bindparam("v_cursor"),
+        updated_at=bindparam("v_at", type_=sync_cursors.c.updated_at.type),
+    )
+)
 
 
 class Store:
@@ -242,10 +248,11 @@ class Store:
     def batch(self) -> Iterator[None]:
         """Writes of this thread inside the block share one transaction, committed
         when it ends: one commit (one fsync on SQLite) instead of one per write, for
-        the results of a create call and what one organiser's calendar showed. Each write is still a
-        savepoint of its own (a duplicate insert undoes only itself), reads of this
-        thread see the writes, the fence is still checked before every write, and
-        an error undoes the whole block. Nested blocks join the outer one."""
+        a team's intents, the results of a create call and what organisers' calendars
+        showed. Each write is still a savepoint of its own (a duplicate insert undoes
+        only itself), reads of this thread see the writes, the fence is still checked
+        before every write, and an error undoes the whole block. Nested blocks join
+        the outer one."""
         if getattr(self._local, "batch", None) is not None:
             yield
             return
@@ -284,52 +291,41 @@ class Store:
         """Insert a session (and its first history entry) unless its key exists.
         Returns whether it was inserted. This is the committed intent that booking
         writes before it calls the calendar."""
-        values = {
-            "key": record.key,
-            "org_id": record.org_id,
-            "team_id": record.team_id,
-            "manager_id": record.manager_id,
-            "seller_id": record.seller_id,
-            "month": str(record.month),
-            "attempt": record.attempt,
-            "state": record.state.value,
-            "start_at": record.start,
-            "end_at": record.end,
-            "event_id": record.event_id,
-            "connector": record.connector,
-            "video_url": record.video_url,
-            "reason": record.reason,
-            "note": record.note,
-            "followups": record.followups,
-            "verified": record.verified,
-            "moved": record.moved,
-            "attendance_status": record.attendance_status,
-            "attendance_detail": record.attendance_detail,
-            "attendance_checked_at": record.attendance_checked_at,
-            "attendance_settled_at": record.attendance_settled_at,
-            "created_at": now,
-            "updated_at": now,
-        }
+        return record.key in self.add_sessions([Intent(record, detail)], now=now)
+
+    def add_sessions(self, intents: Sequence[Intent], *, now: datetime) -> set[str]:
+        """`add_session` for many in one transaction (booking: a team's intents):
+        each inserted unless its key exists. Returns the keys inserted."""
+        if not intents:
+            return set()
         try:
             with self._tx() as conn:
-                conn.execute(insert(sessions).values(**values))
-                conn.execute(
-                    insert(session_history).values(
-                        key=record.key,
-                        at=now,
-                        from_state=None,
-                        to_state=record.state.value,
-                        detail=detail,
-                    )
-                )
+                return session_writes.insert_new(conn, intents, now=now)
         except IntegrityError:
-            return False
-        return True
+            if len(intents) == 1:
+                return set()
+            # Another process inserted one of the keys between our look and our
+            # insert (PostgreSQL): key by key, each insert its own.
+            added: set[str] = set()
+            for intent in intents:
+                added |= self.add_sessions([intent], now=now)
+            return added
 
     def get(self, key: str) -> SessionRecord | None:
         with self._read() as conn:
             row = conn.execute(select(sessions).where(sessions.c.key == key)).first()
         return _record(row) if row else None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, SessionRecord]:
+        """The sessions of `keys` the store holds, by key (one read per 500 keys)."""
+        found: dict[str, SessionRecord] = {}
+        with self._read() as conn:
+            for chunk in session_writes.chunks(list(keys)):
+                found.update(
+                    (r.key, _record(r))
+                    for r in conn.execute(select(sessions).where(sessions.c.key.in_(chunk)))
+                )
+        return found
 
     def sessions(
         self,
@@ -384,46 +380,30 @@ class Store:
         """Move a session to `to_state` (and set `fields`) with a history entry, in one
         transaction. With `expect`, only from one of those states (compare-and-set):
         returns False when another process got there first."""
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise TypeError(f"not updatable: {sorted(unknown)}")
-        values = {_FIELD_COLUMNS.get(k, k): v for k, v in fields.items()}
+        move = Move(key, to_state, detail, None if expect is None else frozenset(expect), fields)
+        return key in self.transition_many([move], now=now)
+
+    def transition_many(self, moves: Sequence[Move], *, now: datetime) -> set[str]:
+        """`transition` for many sessions (one move per key) in one transaction and a
+        few statements: the results of a create call. Each move is compared and set
+        on its own; returns the keys moved (one left out was moved first by another
+        process or an admin). KeyError for a key the store does not hold."""
+        if not moves:
+            return set()
         with self._tx() as conn:
-            row = conn.execute(
-                select(sessions.c.state).where(sessions.c.key == key).with_for_update()
-            ).first()
-            if row is None:
-                raise KeyError(key)
-            current = SessionState(row.state)
-            if expect is not None and current not in set(expect):
-                return False
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.key == key)
-                .values(state=to_state.value, updated_at=now, **values)
-            )
-            if current is not to_state or detail:
-                conn.execute(
-                    insert(session_history).values(
-                        key=key,
-                        at=now,
-                        from_state=current.value,
-                        to_state=to_state.value,
-                        detail=detail,
-                    )
-                )
-        return True
+            return session_writes.move_many(conn, moves, now=now)
 
     def set_fields(self, key: str, *, now: datetime, **fields: Any) -> None:
         """Change fields without a state change (event id, note, follow-ups)."""
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise TypeError(f"not updatable: {sorted(unknown)}")
-        values = {_FIELD_COLUMNS.get(k, k): v for k, v in fields.items()}
+        self.set_fields_many([key], now=now, **fields)
+
+    def set_fields_many(self, keys: Sequence[str], *, now: datetime, **fields: Any) -> None:
+        """The same fields on every session of `keys`, in one transaction."""
+        session_writes.columns_of(fields)
+        if not keys:
+            return
         with self._tx() as conn:
-            conn.execute(
-                update(sessions).where(sessions.c.key == key).values(updated_at=now, **values)
-            )
+            session_writes.set_fields(conn, keys, fields, now=now)
 
     def mark_sent(self, keys: Sequence[str], *, now: datetime) -> None:
         """Record, before the calendar is asked, that a create for these sessions is
@@ -491,37 +471,35 @@ class Store:
     def cursor(self, connector: str, calendar_id: str, window: str) -> str | None:
         with self._read() as conn:
             row = conn.execute(
-                select(sync_cursors.c.cursor).where(
-                    and_(
-                        sync_cursors.c.connector == connector,
-                        sync_cursors.c.calendar_id == calendar_id,
-                        sync_cursors.c.window == window,
-                    )
-                )
+                _CURSOR, {"k_connector": connector, "k_calendar": calendar_id, "k_window": window}
             ).first()
         return row.cursor if row else None
+
+    def cursors(self, connector: str, window: str) -> dict[str, str]:
+        """Every calendar's cursor of `connector` for `window`, by calendar id: one
+        read for all the organisers of a reconcile instead of one each."""
+        query = select(sync_cursors.c.calendar_id, sync_cursors.c.cursor).where(
+            sync_cursors.c.connector == connector, sync_cursors.c.window == window
+        )
+        with self._read() as conn:
+            return {r.calendar_id: r.cursor for r in conn.execute(query)}
 
     def set_cursor(
         self, connector: str, calendar_id: str, window: str, cursor: str, *, now: datetime
     ) -> None:
-        where = and_(
-            sync_cursors.c.connector == connector,
-            sync_cursors.c.calendar_id == calendar_id,
-            sync_cursors.c.window == window,
-        )
+        key = {"k_connector": connector, "k_calendar": calendar_id, "k_window": window}
         with self._tx() as conn:
-            done = conn.execute(
-                update(sync_cursors).where(where).values(cursor=cursor, updated_at=now)
-            ).rowcount
+            done = conn.execute(_SET_CURSOR, {**key, "v_cursor": cursor, "v_at": now}).rowcount
             if not done:
                 conn.execute(
-                    insert(sync_cursors).values(
-                        connector=connector,
-                        calendar_id=calendar_id,
-                        window=window,
-                        cursor=cursor,
-                        updated_at=now,
-                    )
+                    insert(sync_cursors),
+                    {
+                        "connector": connector,
+                        "calendar_id": calendar_id,
+                        "window": window,
+                        "cursor": cursor,
+                        "updated_at": now,
+                    },
                 )
 
     # -- job runs --------------------------------------------------------------

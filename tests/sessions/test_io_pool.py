@@ -9,22 +9,26 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.base import SESSION_TAG, Attendee, CalendarRef, NewEvent
+from connectors.base import SESSION_TAG, Attendee, CalendarRef, ConnectorError, NewEvent
 from connectors.google import connector as google_connector
 from scheduler.errors import UserError
 from scheduler.model import Month, SessionState
 from scheduler.runtime import Runtime
+from scheduler.sessions import booking as booking_module
+from scheduler.sessions import reconcile as reconcile_module
 from scheduler.sessions.booking import book_month
-from scheduler.sessions.pool import in_order, workers_for
+from scheduler.sessions.pool import _Later, answered_in_runs, in_order, workers_for
 from scheduler.sessions.reconcile import reconcile
 from scheduler.sessions.units import create_units
 from scheduler.settings.load import load_settings
+from scheduler.store.store import Store
 from tests.fakes.google_faults import Fault
 from tests.fakes.google_harness import (  # noqa: F401  (fixtures)
     connector_options,
@@ -225,6 +229,110 @@ def test_a_refused_create_call_fails_its_organiser_alone(
     assert summary.created == (TEAMS - 1) * SELLERS
     again = book_month(rt, MONTH, NOW)  # the next book creates what failed
     assert again.created == SELLERS and not again.failures()
+
+
+def test_reconcile_never_holds_the_store_while_it_awaits_a_read(
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    runs: list[Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reads already in share one transaction; one still on its way is awaited with
+    nothing open: another process can write the store meanwhile (SQLite has one
+    writer: a transaction held over the wait would lock it out)."""
+    rt = _runtime(fake, google_key_file, tmp_path, 4)
+    runs.append(rt)
+    book_month(rt, MONTH, NOW)
+    for t in range(TEAMS):  # something to record for every organiser
+        first = _calendars(fake)[f"m{t}@example.com"][0]
+        fake.store.respond(f"m{t}@example.com", first[0], first[4], "declined")
+    real = reconcile_module._read_organiser
+    waited: list[float] = []
+
+    def read(*args: Any) -> Any:
+        answer = real(*args)
+        if args[-1].manager.id == "m3":
+            other = Store.open(rt.store.url, migrate=False)
+            try:
+                began = time.monotonic()
+                other.claim_job("probe", "now", owner="another process", now=NOW)
+                waited.append(time.monotonic() - began)
+            finally:
+                other.close()
+        return answer
+
+    monkeypatch.setattr(reconcile_module, "_read_organiser", read)
+    result = reconcile(rt, NOW)
+    assert len(waited) == 1 and waited[0] < 10, waited
+    assert not result.errors
+    assert len([t for t in result.transitions if t.to_state is SessionState.DECLINED]) == TEAMS
+
+
+def test_book_never_holds_the_store_while_it_awaits_a_create_call(
+    fake: FakeGoogle,
+    google_key_file: Path,
+    tmp_path: Path,
+    runs: list[Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As for reconcile: the answers of create calls already in share a transaction,
+    and a call still on its way is awaited with nothing open."""
+    rt = _runtime(fake, google_key_file, tmp_path, 4)
+    runs.append(rt)
+    real = booking_module._create_call
+    waited: list[float] = []
+
+    def create(connector: Any, unit: Any) -> Any:
+        answer = real(connector, unit)
+        if unit[0][0].manager_id == "m3":
+            other = Store.open(rt.store.url, migrate=False)
+            try:
+                began = time.monotonic()
+                other.claim_job("probe", "now", owner="another process", now=NOW)
+                waited.append(time.monotonic() - began)
+            finally:
+                other.close()
+        return answer
+
+    monkeypatch.setattr(booking_module, "_create_call", create)
+    summary = book_month(rt, MONTH, NOW)
+    assert len(waited) == 1 and waited[0] < 10, waited
+    assert summary.created == TEAMS * SELLERS and not summary.failures()
+    assert {r.state for r in rt.store.sessions()} == {SessionState.BOOKED}
+
+
+def test_answers_come_in_runs_that_end_before_one_not_in_yet() -> None:
+    def done(value: object) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_result(value)
+        return future
+
+    def failed(exc: Exception) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_exception(exc)
+        return future
+
+    def later(value: object) -> Any:  # a pool of one: worked out when asked
+        return _Later(lambda: value)
+
+    refused = ConnectorError("refused")
+    pairs = [
+        ("a", done(1)),
+        ("b", failed(refused)),
+        ("c", later(3)),  # not in yet: a run ends before it
+        ("d", done(4)),
+        ("e", done(5)),
+        ("f", done(6)),  # the limit ends a run too
+    ]
+    runs = list(answered_in_runs(pairs, ConnectorError, 3))
+    assert runs == [[("a", 1), ("b", refused)], [("c", 3), ("d", 4), ("e", 5)], [("f", 6)]]
+    # Anything but `catch` ends the runs, after the one before it.
+    broken = [("a", done(1)), ("b", failed(RuntimeError("bug"))), ("c", done(3))]
+    got = answered_in_runs(broken, ConnectorError, 10)
+    assert next(got) == [("a", 1)]
+    with pytest.raises(RuntimeError, match="bug"):
+        next(got)
 
 
 def test_pool_sizes_come_from_the_connector_options() -> None:

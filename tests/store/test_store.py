@@ -79,6 +79,16 @@ def test_cursor_roundtrip(store: Store) -> None:
     assert store.cursor("google", "a@x", "2030-05") == "tok2"
 
 
+def test_cursors_of_a_connector_and_window_in_one_read(store: Store) -> None:
+    store.set_cursor("google", "a@x", "2030-05..2030-07", "a1", now=NOW)
+    store.set_cursor("google", "b@x", "2030-05..2030-07", "b1", now=NOW)
+    store.set_cursor("google", "b@x", "2030-05..2030-07", "b2", now=NOW)
+    store.set_cursor("google", "c@x", "2030-04..2030-06", "c1", now=NOW)  # another window
+    store.set_cursor("outlook", "a@x", "2030-05..2030-07", "o1", now=NOW)  # another connector
+    assert store.cursors("google", "2030-05..2030-07") == {"a@x": "a1", "b@x": "b2"}
+    assert store.cursors("caldav", "2030-05..2030-07") == {}
+
+
 def test_job_claim_once_per_period_and_stale_takeover(store: Store) -> None:
     assert store.claim_job("book", "2030-06", owner="a", now=NOW)
     assert not store.claim_job("book", "2030-06", owner="b", now=NOW), "running elsewhere"
