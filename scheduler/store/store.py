@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
@@ -33,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from scheduler.errors import StoreError
 from scheduler.model import Month, SessionRecord, SessionState, StateChange
@@ -42,6 +40,9 @@ from scheduler.store.schema import job_runs, sent_reports, session_history, sess
 from scheduler.store.session_writes import Intent, Move
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: The newest migration (tests/store checks it is alembic's head): a store at it is
+#: opened without loading alembic.
+HEAD_REVISION = "0005"
 #: `sent_reports.status`: claimed and being sent; handed over; sender died while
 #: sending (outcome unknown); an unknown send superseded by an explicit resend.
 SENDING, SENT, UNKNOWN, RESENT = "sending", "sent", "unknown", "resent"
@@ -186,6 +187,14 @@ class Store:
         return store
 
     def migrate(self) -> None:
+        if self._at_head():
+            return
+        # Imported here: alembic costs about 0.4 s of every command's start-up, and
+        # a store already at the newest revision (every run but the first after an
+        # upgrade) never needs it.
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as conn:
@@ -195,6 +204,25 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             self._record_creation(conn)
+
+    def _at_head(self) -> bool:
+        """Whether the store is at `HEAD_REVISION` with its creation recorded: then
+        there is nothing to migrate. Any doubt (no version table yet, another
+        revision) goes through alembic, which also takes the PostgreSQL lock."""
+        job, period = STORE_CREATED
+        try:
+            with self.engine.connect() as conn:
+                versions = [
+                    r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+                ]
+                created = conn.execute(
+                    select(job_runs.c.id).where(
+                        and_(job_runs.c.job == job, job_runs.c.period == period)
+                    )
+                ).first()
+        except DBAPIError:
+            return False
+        return versions == [HEAD_REVISION] and created is not None
 
     def _record_creation(self, conn: Connection) -> None:
         """Write the store's creation time once. A store that already has work in it

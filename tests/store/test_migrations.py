@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -105,3 +106,31 @@ def test_a_0002_store_with_sessions_upgrades_to_attendance(store_url: str) -> No
         store.close()
     # Opening again is a no-op: already at head.
     Store.open(store_url).close()
+
+
+def test_head_revision_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from scheduler.store.store import HEAD_REVISION
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_a_store_at_head_opens_without_alembic(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command opens the store; only one behind the newest revision (or new)
+    goes through alembic, whose import and run cost every command start-up time."""
+    Store.open(store_url).engine.dispose()  # created: through alembic
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("alembic ran for a store already at head")
+
+    monkeypatch.setattr(command, "upgrade", refused)
+    store = Store.open(store_url)
+    try:
+        assert store.sessions() == []
+    finally:
+        store.engine.dispose()
