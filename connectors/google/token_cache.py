@@ -37,7 +37,6 @@ import logging
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from typing import Any
 from google.auth import credentials as google_credentials
 
 from connectors.base import ConnectorUserError
+from connectors.flock import flock_within
 
 log = logging.getLogger(__name__)
 
@@ -238,17 +238,8 @@ class TokenCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            deadline = time.monotonic() + LOCK_WAIT_SECONDS
-            pause = 0.005
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise TimeoutError(f"lock {self.lock_path} held too long") from None
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.1)
+            if not flock_within(fd, LOCK_WAIT_SECONDS, 0.1):
+                raise TimeoutError(f"lock {self.lock_path} held too long")
             try:
                 yield
             finally:

@@ -20,13 +20,13 @@ import functools
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.base import ConnectorUserError, TransientError
+from connectors.flock import flock_within
 
 CRLF = "\r\n"
 PRODID = "-//Coachpass//Coachpass local connector//EN"
@@ -193,21 +193,11 @@ def locked(calendar: Path, wait: float | None = None) -> Iterator[None]:
     path = lock_path(calendar)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
-        pause = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise CalendarLocked(
-                        f"calendar {calendar} is locked by another Coachpass process "
-                        f"(lock file {path}) and stayed locked: it is retried on the "
-                        "next run"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.25)
+        if not flock_within(fd, LOCK_WAIT_SECONDS if wait is None else wait, 0.25):
+            raise CalendarLocked(
+                f"calendar {calendar} is locked by another Coachpass process "
+                f"(lock file {path}) and stayed locked: it is retried on the next run"
+            )
         try:
             yield
         finally:
